@@ -1,0 +1,7 @@
+//! One module per top-level subcommand.
+
+pub mod audit;
+// pub mod config;
+// pub mod config_convert;
+pub mod iam;
+pub mod server;

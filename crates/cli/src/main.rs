@@ -1,0 +1,99 @@
+//! `airlock`: the one binary. `main` only parses arguments, sets up logging
+//! and hands each subcommand to its module.
+
+mod client;
+mod cmd;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Slurm clusters that nobody reaches over SSH.
+#[derive(Parser)]
+#[command(name = "airlock", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Options every subcommand accepts.
+#[derive(clap::Args, Clone, Debug)]
+pub struct Global {
+    /// Profile in ~/.airlock/config and ~/.airlock/credentials.
+    #[arg(long, global = true, env = "AIRLOCK_PROFILE", default_value = "default")]
+    pub profile: String,
+    /// Server URL, overriding the profile's (e.g. https://127.0.0.1:7443).
+    #[arg(long, global = true, env = "AIRLOCK_ENDPOINT")]
+    pub endpoint: Option<String>,
+    /// Print listings and results as JSON.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Log level: error, warn, info, debug, trace (or a tracing filter).
+    #[arg(long, global = true, env = "AIRLOCK_LOG", default_value = "warn")]
+    pub log_level: String,
+    /// Log format.
+    #[arg(long, global = true, env = "AIRLOCK_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run and manage the airlock server.
+    #[command(subcommand)]
+    Server(cmd::server::ServerCommand),
+    // CONFIG-PENDING
+    /// Users, access keys, roles and policies (AWS CLI shape).
+    #[command(subcommand)]
+    Iam(cmd::iam::IamCommand),
+    /// Query the audit log of API decisions.
+    Audit(cmd::audit::AuditArgs),
+    /// Print a shell completion script.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+fn init_logging(g: &Global) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&g.log_level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match g.log_format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli.global);
+    let g = cli.global;
+    let result = match cli.command {
+        Command::Server(c) => cmd::server::run(&g, c),
+        Command::Iam(c) => cmd::iam::run(&g, c),
+        Command::Audit(a) => cmd::audit::run(&g, a),
+        Command::Completions { shell } => {
+            let mut c = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut c, "airlock", &mut std::io::stdout());
+            Ok(0)
+        }
+    };
+    match result {
+        Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
+        Err(e) => {
+            eprintln!("{}", output::error_line(&e));
+            ExitCode::from(output::exit_code(&e))
+        }
+    }
+}

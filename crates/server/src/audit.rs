@@ -1,0 +1,162 @@
+//! The audit log: every API decision, allowed or denied, appended with who,
+//! what, on which resource, the deciding statement, source and request id.
+
+use rusqlite::{Connection, params_from_iter};
+use serde::Serialize;
+
+use crate::api_error::ApiError;
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase")]
+pub struct AuditEvent {
+    pub event_id: i64,
+    pub event_time: String,
+    pub request_id: String,
+    pub principal: String,
+    pub action: String,
+    pub resource: String,
+    pub decision: String,
+    pub statement: Option<String>,
+    pub source_ip: Option<String>,
+    pub detail: Option<String>,
+}
+
+/// One decision to append. Never put a secret in any field.
+#[derive(Debug, Clone, Default)]
+pub struct Record<'a> {
+    pub request_id: &'a str,
+    pub principal: &'a str,
+    pub action: &'a str,
+    pub resource: &'a str,
+    pub decision: &'a str,
+    pub statement: Option<&'a str>,
+    pub source_ip: Option<&'a str>,
+    pub detail: Option<&'a str>,
+}
+
+pub fn append(conn: &Connection, r: &Record<'_>) -> Result<(), ApiError> {
+    conn.execute(
+        "INSERT INTO audit_log(time, request_id, principal, action, resource, decision, statement, source_ip, detail)
+         VALUES (strftime('%Y-%m-%dT%H:%M:%fZ','now'), ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        rusqlite::params![
+            r.request_id,
+            r.principal,
+            r.action,
+            r.resource,
+            r.decision,
+            r.statement,
+            r.source_ip,
+            r.detail
+        ],
+    )?;
+    tracing::info!(
+        target: "audit",
+        request_id = r.request_id,
+        principal = r.principal,
+        action = r.action,
+        resource = r.resource,
+        decision = r.decision,
+        statement = r.statement,
+        "decision"
+    );
+    Ok(())
+}
+
+/// Filters for `airlock audit`.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct Query {
+    /// RFC 3339 time; events at or after it.
+    pub start_time: Option<String>,
+    pub principal: Option<String>,
+    pub action: Option<String>,
+    pub decision: Option<String>,
+    pub max_results: Option<u32>,
+}
+
+pub fn query(conn: &Connection, q: &Query) -> Result<Vec<AuditEvent>, ApiError> {
+    let mut sql = String::from(
+        "SELECT id, time, request_id, principal, action, resource, decision, statement, source_ip, detail FROM audit_log WHERE 1=1",
+    );
+    let mut args: Vec<String> = Vec::new();
+    if let Some(t) = &q.start_time {
+        sql.push_str(" AND time >= ?");
+        args.push(t.clone());
+    }
+    if let Some(p) = &q.principal {
+        sql.push_str(" AND (principal = ? OR principal LIKE '%/' || ?)");
+        args.push(p.clone());
+        args.push(p.clone());
+    }
+    if let Some(a) = &q.action {
+        sql.push_str(" AND lower(action) = lower(?)");
+        args.push(a.clone());
+    }
+    if let Some(d) = &q.decision {
+        sql.push_str(" AND decision = ?");
+        args.push(d.clone());
+    }
+    sql.push_str(&format!(
+        " ORDER BY id DESC LIMIT {}",
+        q.max_results.unwrap_or(1000).min(10_000)
+    ));
+    let mut st = conn.prepare(&sql)?;
+    let mut rows: Vec<AuditEvent> = st
+        .query_map(params_from_iter(args.iter()), |r| {
+            Ok(AuditEvent {
+                event_id: r.get(0)?,
+                event_time: r.get(1)?,
+                request_id: r.get(2)?,
+                principal: r.get(3)?,
+                action: r.get(4)?,
+                resource: r.get(5)?,
+                decision: r.get(6)?,
+                statement: r.get(7)?,
+                source_ip: r.get(8)?,
+                detail: r.get(9)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    rows.reverse();
+    Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn appended_decisions_are_found_by_principal_and_action() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (conn, _) = crate::db::open(&tmp.path().join("a.db")).unwrap();
+        for (p, a, d) in [
+            ("arn:aws:iam::1:user/alice", "ssm:StartSession", "Deny"),
+            ("arn:aws:iam::1:user/bob", "iam:ListUsers", "Allow"),
+        ] {
+            append(
+                &conn,
+                &Record {
+                    request_id: "r",
+                    principal: p,
+                    action: a,
+                    resource: "*",
+                    decision: d,
+                    ..Record::default()
+                },
+            )
+            .unwrap();
+        }
+        let q = Query {
+            principal: Some("alice".into()),
+            ..Query::default()
+        };
+        let got = query(&conn, &q).unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].decision, "Deny");
+        let q = Query {
+            action: Some("IAM:listusers".into()),
+            ..Query::default()
+        };
+        assert_eq!(query(&conn, &q).unwrap()[0].principal, "arn:aws:iam::1:user/bob");
+    }
+}

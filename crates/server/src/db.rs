@@ -1,0 +1,142 @@
+//! The server's SQLite database: opening it (WAL), recognising a corrupt or
+//! newer file, and applying versioned migrations.
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OpenFlags};
+
+/// Schema migrations, applied in order; `PRAGMA user_version` counts them.
+const MIGRATIONS: &[&str] = &[include_str!("db/0001_init.sql")];
+
+/// Errors opening the database. Each message says what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error(
+        "the state database {path} is corrupt or not an airlock database ({reason}); move it aside and restart to begin afresh, or restore a backup"
+    )]
+    Corrupt { path: PathBuf, reason: String },
+    #[error(
+        "the state database {path} was written by a newer airlock (schema {found}, this build knows {known}); upgrade airlock or use another --state-dir"
+    )]
+    Newer {
+        path: PathBuf,
+        found: i64,
+        known: usize,
+    },
+    #[error("cannot open the state database {path}: {source}")]
+    Open {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("database error: {0}")]
+    Sql(#[from] rusqlite::Error),
+}
+
+/// The highest schema version this build knows.
+pub fn schema_version() -> usize {
+    MIGRATIONS.len()
+}
+
+/// Opens (creating if needed) and migrates the database. Returns the
+/// connection and whether the database was created by this call.
+pub fn open(path: &Path) -> Result<(Connection, bool), DbError> {
+    let created = !path.exists();
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags).map_err(|source| DbError::Open {
+        path: path.to_owned(),
+        source,
+    })?;
+    let corrupt = |e: rusqlite::Error| DbError::Corrupt {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    };
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(corrupt)?;
+    let integrity: String = conn
+        .query_row("PRAGMA quick_check", [], |r| r.get(0))
+        .map_err(corrupt)?;
+    if integrity != "ok" {
+        return Err(DbError::Corrupt {
+            path: path.to_owned(),
+            reason: integrity,
+        });
+    }
+    if version < 0 || version as usize > MIGRATIONS.len() {
+        return Err(DbError::Newer {
+            path: path.to_owned(),
+            found: version,
+            known: MIGRATIONS.len(),
+        });
+    }
+    if !created && version == 0 {
+        let tables: i64 = conn
+            .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
+            .map_err(corrupt)?;
+        if tables > 0 {
+            return Err(DbError::Corrupt {
+                path: path.to_owned(),
+                reason: "it holds tables but no airlock schema version".into(),
+            });
+        }
+    }
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    migrate(&conn, version as usize)?;
+    Ok((conn, created || version == 0))
+}
+
+fn migrate(conn: &Connection, from: usize) -> Result<(), DbError> {
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(from) {
+        let tx = conn.unchecked_transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reopening_keeps_schema_and_reports_not_created() {
+        let tmp = tempfile::tempdir().unwrap();
+        let p = tmp.path().join("a.db");
+        let (_, created) = open(&p).unwrap();
+        assert!(created);
+        let (conn, created) = open(&p).unwrap();
+        assert!(!created);
+        let v: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(v as usize, schema_version());
+    }
+
+    #[test]
+    fn garbage_file_is_reported_corrupt_with_advice() {
+        let tmp = tempfile::tempdir().unwrap();
+        let p = tmp.path().join("a.db");
+        std::fs::write(&p, vec![0x5a; 8192]).unwrap();
+        let err = open(&p).unwrap_err();
+        assert!(matches!(err, DbError::Corrupt { .. }), "{err}");
+        assert!(err.to_string().contains("move it aside"), "{err}");
+    }
+
+    #[test]
+    fn newer_schema_is_refused_with_advice() {
+        let tmp = tempfile::tempdir().unwrap();
+        let p = tmp.path().join("a.db");
+        let (conn, _) = open(&p).unwrap();
+        conn.pragma_update(None, "user_version", 999).unwrap();
+        drop(conn);
+        let err = open(&p).unwrap_err();
+        assert!(matches!(err, DbError::Newer { found: 999, .. }), "{err}");
+        assert!(err.to_string().contains("upgrade airlock"), "{err}");
+    }
+}

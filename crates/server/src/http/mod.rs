@@ -1,0 +1,120 @@
+//! The HTTPS API: unauthenticated `/healthz` and `/version`, and signed
+//! `POST /v1/{service}/{Operation}` calls with JSON bodies, AWS style.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+
+use crate::api_error::ApiError;
+use crate::auth::{self, SignedRequest, signature};
+use crate::iam::ids;
+
+/// Largest accepted API request body.
+pub const MAX_BODY: usize = 1 << 20;
+
+/// What every handler shares.
+pub struct AppState {
+    pub db: Mutex<rusqlite::Connection>,
+    pub started: Instant,
+    pub state_dir: PathBuf,
+    pub listen: Vec<SocketAddr>,
+}
+
+pub type Shared = Arc<AppState>;
+
+pub fn router(state: Shared) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/version", get(version))
+        .route("/v1/{service}/{operation}", post(call))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
+        .with_state(state)
+}
+
+async fn version() -> impl IntoResponse {
+    axum::Json(json!({
+        "Version": crate::VERSION,
+        "ApiVersion": "v1",
+    }))
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        (status, axum::Json(self)).into_response()
+    }
+}
+
+fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    h.get(name).and_then(|v| v.to_str().ok())
+}
+
+async fn call(
+    State(state): State<Shared>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path((service, operation)): Path<(String, String)>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let request_id = ids::random_hex(16);
+    let st = state.clone();
+    let rid = request_id.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let conn = st.db.lock().map_err(|_| ApiError::internal("database lock poisoned"))?;
+        let req = SignedRequest {
+            method: "POST",
+            path: uri.path(),
+            query: uri.query().unwrap_or(""),
+            body: &body,
+            authorization: header(&headers, "authorization"),
+            date: header(&headers, signature::DATE_HEADER),
+            nonce: header(&headers, signature::NONCE_HEADER),
+            source_ip: Some(peer.ip().to_string()),
+            request_id: &rid,
+        };
+        let caller = auth::authenticate(&conn, &req, now)?;
+        let input: Value = if body.is_empty() {
+            json!({})
+        } else {
+            serde_json::from_slice(&body).map_err(|e| {
+                ApiError::new(400, "SerializationException", format!("the request body is not valid JSON: {e}"))
+            })?
+        };
+        let ctx = crate::ops::Ctx {
+            conn: &conn,
+            caller: &caller,
+            request_id: &rid,
+            state: &st,
+        };
+        crate::ops::dispatch(&ctx, &service, &operation, &input)
+    })
+    .await
+    .unwrap_or_else(|_| Err(ApiError::internal("the request handler failed")));
+    match result {
+        Ok(v) => {
+            let mut r = axum::Json(v).into_response();
+            if let Ok(h) = request_id.parse() {
+                r.headers_mut().insert("x-airlock-request-id", h);
+            }
+            r
+        }
+        Err(e) => {
+            let mut r = e.into_response();
+            if let Ok(h) = request_id.parse() {
+                r.headers_mut().insert("x-airlock-request-id", h);
+            }
+            r
+        }
+    }
+}

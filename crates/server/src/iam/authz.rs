@@ -1,0 +1,212 @@
+//! Authorisation: gathers a principal's policies, builds the request context
+//! (`aws:username`, `aws:PrincipalTag/…`, `aws:SourceIp`, …), asks the policy
+//! engine, audits the decision and words a refusal as AWS does.
+
+use airlock_policy::{Decision, Policy, Request, evaluate, refusal_message};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::store::{Iam, PrincipalKind, Tag};
+use crate::api_error::ApiError;
+use crate::audit;
+use crate::ops::{Ctx, input};
+
+/// Rejects a malformed policy document with IAM's error.
+pub fn check_document(doc: &str) -> Result<Policy, ApiError> {
+    Policy::parse(doc).map_err(|e| ApiError::new(400, "MalformedPolicyDocument", e.to_string()))
+}
+
+/// Every built-in managed policy ARN.
+pub fn builtin_policy_arns() -> Vec<String> {
+    airlock_policy::catalog::all().iter().map(|p| p.arn.to_owned()).collect()
+}
+
+/// A principal's policies, named by ARN (attached) or name (inline).
+pub fn policies_of(iam: &Iam<'_>, kind: PrincipalKind, name: &str) -> Result<Vec<(String, Policy)>, ApiError> {
+    let mut out = Vec::new();
+    for arn in iam.attached_policies(kind, name)? {
+        if let Some(doc) = iam.managed_policy_document(&arn)? {
+            match Policy::parse(&doc) {
+                Ok(p) => out.push((arn, p)),
+                Err(e) => tracing::warn!(policy = %arn, error = %e, "stored policy no longer parses; ignored"),
+            }
+        }
+    }
+    for (pname, doc) in iam.inline_policies(kind, name)? {
+        match Policy::parse(&doc) {
+            Ok(p) => out.push((pname, p)),
+            Err(e) => tracing::warn!(policy = %pname, error = %e, "stored policy no longer parses; ignored"),
+        }
+    }
+    Ok(out)
+}
+
+/// The global condition keys AWS sets for a user's request.
+pub fn user_request(
+    arn: &str,
+    user_name: &str,
+    user_id: &str,
+    tags: &[Tag],
+    source_ip: Option<&str>,
+    action: &str,
+    resource: &str,
+) -> Request {
+    let now = time::OffsetDateTime::now_utc();
+    let mut r = Request::new(arn, action, resource)
+        .with("aws:username", user_name)
+        .with("aws:userid", user_id)
+        .with("aws:PrincipalArn", arn)
+        .with("aws:PrincipalType", "User")
+        .with("aws:SecureTransport", "true")
+        .with("aws:EpochTime", now.unix_timestamp().to_string())
+        .with(
+            "aws:CurrentTime",
+            super::store::now_iso(),
+        );
+    if let Some(ip) = source_ip {
+        r = r.with("aws:SourceIp", ip);
+    }
+    for t in tags {
+        r = r.with(format!("aws:PrincipalTag/{}", t.key), t.value.clone());
+    }
+    r
+}
+
+fn decide(policies: &[(String, Policy)], req: &Request) -> Decision {
+    evaluate(policies.iter().map(|(n, p)| (n.as_str(), p)), req)
+}
+
+/// Decides one API call for the caller, audits it, and refuses with AWS's words.
+pub fn authorize(
+    ctx: &Ctx<'_>,
+    action: &str,
+    resource: &str,
+    extra: &[(&str, &str)],
+) -> Result<(), ApiError> {
+    let iam = Iam::new(ctx.conn)?;
+    let c = ctx.caller;
+    let policies = policies_of(&iam, PrincipalKind::User, &c.user_name)?;
+    let mut req = user_request(
+        &c.arn,
+        &c.user_name,
+        &c.user_id,
+        &c.tags,
+        c.source_ip.as_deref(),
+        action,
+        resource,
+    );
+    for (k, v) in extra {
+        req = req.with(*k, *v);
+    }
+    let decision = decide(&policies, &req);
+    let statement = decision
+        .matched
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ");
+    audit::append(
+        ctx.conn,
+        &audit::Record {
+            request_id: ctx.request_id,
+            principal: &c.arn,
+            action,
+            resource,
+            decision: if decision.is_allowed() { "Allow" } else { "Deny" },
+            statement: (!statement.is_empty()).then_some(statement.as_str()),
+            source_ip: c.source_ip.as_deref(),
+            detail: Some(decision.effect.as_str()),
+        },
+    )?;
+    match refusal_message(&req, &decision) {
+        None => Ok(()),
+        Some(msg) => Err(ApiError::access_denied(msg)),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ContextEntry {
+    context_key_name: String,
+    #[serde(default)]
+    context_key_values: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct SimulateIn {
+    policy_source_arn: String,
+    action_names: Vec<String>,
+    #[serde(default)]
+    resource_arns: Vec<String>,
+    #[serde(default)]
+    context_entries: Vec<ContextEntry>,
+}
+
+/// `iam:SimulatePrincipalPolicy`: decides each action × resource for a user
+/// or role and names the deciding statements.
+pub fn simulate(ctx: &Ctx<'_>, iam: &Iam<'_>, body: &Value) -> Result<Value, ApiError> {
+    let i: SimulateIn = input(body)?;
+    ctx.authorize("iam:SimulatePrincipalPolicy", &i.policy_source_arn)?;
+    let bad_arn = || {
+        ApiError::new(
+            400,
+            "InvalidInput",
+            format!("PolicySourceArn {} is not a user or role ARN of this account", i.policy_source_arn),
+        )
+    };
+    let rest = i
+        .policy_source_arn
+        .strip_prefix(&format!("arn:aws:iam::{}:", iam.account))
+        .ok_or_else(bad_arn)?;
+    let (kind, name) = if let Some(n) = rest.strip_prefix("user/") {
+        (PrincipalKind::User, n.rsplit('/').next().unwrap_or(n))
+    } else if let Some(n) = rest.strip_prefix("role/") {
+        (PrincipalKind::Role, n.rsplit('/').next().unwrap_or(n))
+    } else {
+        return Err(bad_arn());
+    };
+    let (user_id, tags) = match kind {
+        PrincipalKind::User => {
+            let u = iam.get_user(name)?;
+            (u.user_id, u.tags)
+        }
+        PrincipalKind::Role => {
+            let r = iam.get_role(name)?;
+            (r.role_id, r.tags)
+        }
+    };
+    let policies = policies_of(iam, kind, name)?;
+    let resources = if i.resource_arns.is_empty() {
+        vec!["*".to_owned()]
+    } else {
+        i.resource_arns.clone()
+    };
+    let mut results = Vec::new();
+    for action in &i.action_names {
+        for resource in &resources {
+            let mut req = user_request(&i.policy_source_arn, name, &user_id, &tags, None, action, resource);
+            if kind == PrincipalKind::Role {
+                req = req.with("aws:PrincipalType", "AssumedRole");
+            }
+            for e in &i.context_entries {
+                req.context.remove(&e.context_key_name);
+                req = req.with_values(e.context_key_name.clone(), e.context_key_values.clone());
+            }
+            let d = decide(&policies, &req);
+            let missing = airlock_policy::missing_context_keys(policies.iter().map(|(n, p)| (n.as_str(), p)), &req);
+            results.push(json!({
+                "EvalActionName": action,
+                "EvalResourceName": resource,
+                "EvalDecision": d.effect.as_str(),
+                "MatchedStatements": d.matched.iter().map(|m| json!({
+                    "SourcePolicyId": m.policy,
+                    "Sid": m.sid,
+                    "StatementIndex": m.index,
+                })).collect::<Vec<_>>(),
+                "MissingContextValues": missing,
+            }));
+        }
+    }
+    Ok(json!({ "EvaluationResults": results }))
+}

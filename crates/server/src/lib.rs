@@ -1,0 +1,22 @@
+//! The airlock server: the one long-running control plane. It owns identity
+//! (users, keys, roles, policies), the audit log, and the HTTPS API; later the
+//! session broker, cluster stacks and the node provider.
+//!
+//! State lives in one directory: an SQLite database and the CA.
+
+pub mod api_error;
+pub mod audit;
+pub mod auth;
+pub mod db;
+pub mod http;
+pub mod iam;
+pub mod ops;
+pub mod pki;
+pub mod profile;
+pub mod run;
+pub mod state_dir;
+
+pub use run::{DEFAULT_LISTEN, ServerOptions, run};
+
+/// This build's version.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,202 @@
+//! Starting the server in the foreground: prepare the state directory, open
+//! the database, load the CA, bootstrap the admin on first start, bind, and
+//! serve HTTPS until SIGINT or SIGTERM.
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, anyhow};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+use crate::http::{AppState, router};
+use crate::iam::store::{Iam, PrincipalKind};
+use crate::pki::Pki;
+use crate::profile::{ClientFiles, Profile};
+use crate::state_dir::StateDir;
+use crate::{auth, db};
+
+/// The default API address.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:7443";
+
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    pub state_dir: PathBuf,
+    /// The first address is the users' endpoint; more may serve agents.
+    pub listen: Vec<SocketAddr>,
+}
+
+fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    let l = TcpListener::bind(addr).map_err(|e| match e.kind() {
+        std::io::ErrorKind::AddrInUse => anyhow!(
+            "cannot start the server: {addr} is already in use (is another `airlock server` running? see `airlock server status`, or choose another address with --listen)"
+        ),
+        std::io::ErrorKind::PermissionDenied => anyhow!(
+            "cannot start the server: no permission to listen on {addr} (ports below 1024 need root; choose another with --listen)"
+        ),
+        std::io::ErrorKind::AddrNotAvailable => anyhow!(
+            "cannot start the server: {addr} is not an address of this machine (choose another with --listen)"
+        ),
+        _ => anyhow!("cannot start the server: cannot listen on {addr}: {e}"),
+    })?;
+    l.set_nonblocking(true)?;
+    Ok(l)
+}
+
+fn tls_config(pki: &Pki) -> anyhow::Result<rustls::ServerConfig> {
+    let certs = CertificateDer::pem_slice_iter(pki.server_cert_pem.as_bytes())
+        .chain(CertificateDer::pem_slice_iter(pki.ca_cert_pem.as_bytes()))
+        .collect::<Result<Vec<_>, _>>()
+        .context("reading the server certificate")?;
+    let key = PrivateKeyDer::from_pem_slice(pki.server_key_pem.as_bytes())
+        .context("reading the server key")?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)?;
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(cfg)
+}
+
+/// The names the server certificate must carry.
+fn cert_names(listen: &[SocketAddr]) -> Vec<String> {
+    let mut names = vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()];
+    if let Ok(h) = nix::unistd::gethostname() {
+        if let Some(h) = h.to_str().filter(|h| !h.is_empty()) {
+            names.push(h.to_owned());
+        }
+    }
+    for a in listen {
+        if !a.ip().is_unspecified() {
+            names.push(a.ip().to_string());
+        }
+    }
+    names
+}
+
+/// The URL clients use for the first listen address.
+pub fn endpoint_url(addr: SocketAddr) -> String {
+    let host = if addr.ip().is_unspecified() {
+        "127.0.0.1".to_owned()
+    } else if addr.is_ipv6() {
+        format!("[{}]", addr.ip())
+    } else {
+        addr.ip().to_string()
+    };
+    format!("https://{host}:{}", addr.port())
+}
+
+/// Creates the `admin` user with AdministratorAccess and writes its
+/// credentials to the profile `default` of whoever runs the server.
+fn bootstrap_admin(conn: &rusqlite::Connection, pki: &Pki, endpoint: &str) -> anyhow::Result<()> {
+    let iam = Iam::new(conn).map_err(|e| anyhow!(e.message))?;
+    let run = || -> Result<_, crate::api_error::ApiError> {
+        iam.create_user("admin", &[])?;
+        iam.attach_policy(
+            PrincipalKind::User,
+            "admin",
+            "arn:aws:iam::aws:policy/AdministratorAccess",
+        )?;
+        iam.create_access_key("admin")
+    };
+    let (meta, key) = run().map_err(|e| anyhow!("creating the admin identity: {}", e.message))?;
+    let files = ClientFiles::locate()?;
+    files.save_ca(&pki.ca_cert_pem)?;
+    files.save(&Profile {
+        name: "default".into(),
+        endpoint: Some(endpoint.to_owned()),
+        ca_bundle: Some(files.ca_path()),
+        access_key_id: Some(meta.access_key_id.clone()),
+        private_key: Some(auth::signature::encode_private_key(&key)),
+    })?;
+    tracing::info!(
+        user = "admin",
+        access_key_id = %meta.access_key_id,
+        credentials = %files.credentials_path().display(),
+        "created the admin identity (profile 'default')"
+    );
+    Ok(())
+}
+
+/// Runs the server until a signal stops it.
+pub async fn run(opts: ServerOptions) -> anyhow::Result<()> {
+    let first = *opts
+        .listen
+        .first()
+        .ok_or_else(|| anyhow!("no listen address given"))?;
+    let dir = StateDir::new(&opts.state_dir);
+    dir.prepare()?;
+    let _lock = dir.lock()?;
+    let listeners = opts
+        .listen
+        .iter()
+        .map(|a| bind(*a))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let (conn, _) = db::open(&dir.database())?;
+    let pki = Pki::load_or_create(&dir.pki(), &cert_names(&opts.listen))?;
+    let endpoint = endpoint_url(first);
+    let users: i64 = conn.query_row("SELECT count(*) FROM users", [], |r| r.get(0))?;
+    if users == 0 {
+        bootstrap_admin(&conn, &pki, &endpoint)?;
+    }
+    std::fs::write(dir.endpoint_file(), format!("{endpoint}\n"))
+        .with_context(|| format!("writing {}", dir.endpoint_file().display()))?;
+    std::fs::write(dir.pid_file(), format!("{}\n", std::process::id()))
+        .with_context(|| format!("writing {}", dir.pid_file().display()))?;
+    let tls = axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(tls_config(&pki)?));
+    let state = Arc::new(AppState {
+        db: Mutex::new(conn),
+        started: Instant::now(),
+        state_dir: opts.state_dir.clone(),
+        listen: opts.listen.clone(),
+    });
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let handle = axum_server::Handle::new();
+    let mut tasks = tokio::task::JoinSet::new();
+    for l in listeners {
+        let server = axum_server::from_tcp_rustls(l, tls.clone()).handle(handle.clone());
+        let app = app.clone();
+        tasks.spawn(async move { server.serve(app).await });
+    }
+    tracing::info!(
+        version = crate::VERSION,
+        endpoint = %endpoint,
+        listen = ?opts.listen,
+        state_dir = %opts.state_dir.display(),
+        "airlock server ready"
+    );
+    let h = handle.clone();
+    tasks.spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down");
+        h.graceful_shutdown(Some(Duration::from_secs(5)));
+        Ok(())
+    });
+    while let Some(r) = tasks.join_next().await {
+        match r {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(anyhow!("the server stopped: {e}")),
+            Err(e) => return Err(anyhow!("a server task failed: {e}")),
+        }
+        if handle.connection_count() == 0 && tasks.is_empty() {
+            break;
+        }
+    }
+    let _ = std::fs::remove_file(dir.pid_file());
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
