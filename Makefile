@@ -1,0 +1,19 @@
+# The two commands of the README, and the checks.
+.PHONY: demo test build lint fmt
+
+demo:
+	scripts/install-deps.sh
+	cargo build --bin airlock
+	scripts/demo.sh
+
+test:
+	scripts/install-deps.sh
+	cargo test --workspace --all-targets
+	cargo test --workspace --doc
+
+build:
+	cargo build --bin airlock
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
