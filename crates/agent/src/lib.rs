@@ -1,2 +1,12 @@
-//! The node agent: dials the server over mTLS, registers, heartbeats, and runs
-//! shells, commands and TCP forwards as the right Unix user.
+//! The node agent: holds the node's identity (an mTLS certificate bound to
+//! its instance id), dials the server outbound, registers, heartbeats, and
+//! reports its state for `airlock agent status`. It listens on no port.
+
+pub mod control;
+pub mod dial;
+pub mod identity;
+pub mod register;
+pub mod status;
+
+/// This agent's version, reported to the server.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -54,6 +54,14 @@ enum Command {
     /// Users, access keys, roles and policies (AWS CLI shape).
     #[command(subcommand)]
     Iam(cmd::iam::IamCommand),
+    /// The node agent: register, run, status.
+    #[command(subcommand)]
+    Agent(cmd::agent::AgentCommand),
+    /// Hybrid activations for machines outside any cluster.
+    #[command(subcommand)]
+    Activation(cmd::activation::ActivationCommand),
+    /// Managed nodes and their ping status.
+    Instances(cmd::instances::InstancesArgs),
     /// Query the audit log of API decisions.
     Audit(cmd::audit::AuditArgs),
     /// Print a shell completion script.
@@ -83,6 +91,9 @@ fn main() -> ExitCode {
         Command::Server(c) => cmd::server::run(&g, c),
         Command::Iam(c) => cmd::iam::run(&g, c),
         Command::Audit(a) => cmd::audit::run(&g, a),
+        Command::Agent(c) => cmd::agent::run(c),
+        Command::Activation(c) => cmd::activation::run(&g, c),
+        Command::Instances(a) => cmd::instances::run(&g, a),
         Command::Completions { shell } => {
             let mut c = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut c, "airlock", &mut std::io::stdout());

@@ -6,7 +6,10 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, OpenFlags};
 
 /// Schema migrations, applied in order; `PRAGMA user_version` counts them.
-const MIGRATIONS: &[&str] = &[include_str!("db/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("db/0001_init.sql"),
+    include_str!("db/0002_instances.sql"),
+];
 
 /// Errors opening the database. Each message says what to do.
 #[derive(Debug, thiserror::Error)]

@@ -10,6 +10,7 @@ pub mod auth;
 pub mod db;
 pub mod http;
 pub mod iam;
+pub mod instances;
 pub mod ops;
 pub mod pki;
 pub mod profile;

@@ -161,6 +161,36 @@ impl Pki {
     }
 }
 
+impl Pki {
+    /// Issues a client certificate for a node, bound to its instance id, for
+    /// the public key in `csr_pem`. Returns the PEM and its SHA-256.
+    pub fn issue_node_cert(
+        &self,
+        instance_id: &str,
+        csr_pem: &str,
+    ) -> Result<(String, String), PkiError> {
+        let csr = rcgen::CertificateSigningRequestParams::from_pem(csr_pem)?;
+        let mut params = CertificateParams::default();
+        params.distinguished_name.push(DnType::CommonName, instance_id);
+        params.subject_alt_names = vec![SanType::URI(
+            format!("urn:airlock:instance:{instance_id}").try_into()?,
+        )];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        let now = OffsetDateTime::now_utc();
+        params.not_before = now - Duration::hours(1);
+        params.not_after = now + Duration::days(825);
+        let cert = params.signed_by(&csr.public_key, &self.issuer()?, &self.ca_key)?;
+        Ok((cert.pem(), cert_sha256(cert.der())))
+    }
+}
+
+/// The hex SHA-256 of a DER certificate: how the server recognises a node.
+pub fn cert_sha256(der: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(der))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -184,6 +214,18 @@ mod tests {
         let b = Pki::load_or_create(tmp.path(), &["localhost".into(), "10.0.0.1".into()]).unwrap();
         assert_eq!(a.ca_cert_pem, b.ca_cert_pem);
         assert_ne!(a.server_cert_pem, b.server_cert_pem);
+    }
+
+    #[test]
+    fn node_certificate_is_issued_for_the_csr_key() {
+        let tmp = tempfile::tempdir().unwrap();
+        let pki = Pki::load_or_create(tmp.path(), &["localhost".into()]).unwrap();
+        let key = KeyPair::generate().unwrap();
+        let csr = CertificateParams::default().serialize_request(&key).unwrap().pem().unwrap();
+        let (pem, sha) = pki.issue_node_cert("mi-0123456789abcdef0", &csr).unwrap();
+        assert!(pem.starts_with("-----BEGIN CERTIFICATE-----"));
+        assert_eq!(sha.len(), 64);
+        assert!(pki.issue_node_cert("mi-1", "not a csr").is_err());
     }
 
     #[test]

@@ -8,8 +8,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 use crate::http::{AppState, router};
 use crate::iam::store::{Iam, PrincipalKind};
@@ -26,6 +24,10 @@ pub struct ServerOptions {
     pub state_dir: PathBuf,
     /// The first address is the users' endpoint; more may serve agents.
     pub listen: Vec<SocketAddr>,
+    /// Agents' heartbeat interval (default 10 s; dead after three missed).
+    pub ping_interval: Duration,
+    /// The region written in instance ARNs.
+    pub region: String,
 }
 
 fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
@@ -43,22 +45,6 @@ fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
     })?;
     l.set_nonblocking(true)?;
     Ok(l)
-}
-
-fn tls_config(pki: &Pki) -> anyhow::Result<rustls::ServerConfig> {
-    let certs = CertificateDer::pem_slice_iter(pki.server_cert_pem.as_bytes())
-        .chain(CertificateDer::pem_slice_iter(pki.ca_cert_pem.as_bytes()))
-        .collect::<Result<Vec<_>, _>>()
-        .context("reading the server certificate")?;
-    let key = PrivateKeyDer::from_pem_slice(pki.server_key_pem.as_bytes())
-        .context("reading the server key")?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)?;
-    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(cfg)
 }
 
 /// The names the server certificate must carry.
@@ -146,18 +132,25 @@ pub async fn run(opts: ServerOptions) -> anyhow::Result<()> {
         .with_context(|| format!("writing {}", dir.endpoint_file().display()))?;
     std::fs::write(dir.pid_file(), format!("{}\n", std::process::id()))
         .with_context(|| format!("writing {}", dir.pid_file().display()))?;
-    let tls = axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(tls_config(&pki)?));
+    let tls = crate::http::tls::server_config(&pki)?;
+    crate::instances::store::mark_all_disconnected(&conn).map_err(|e| anyhow!(e.message))?;
     let state = Arc::new(AppState {
         db: Mutex::new(conn),
         started: Instant::now(),
         state_dir: opts.state_dir.clone(),
         listen: opts.listen.clone(),
+        pki,
+        hub: crate::instances::Hub::default(),
+        ping_interval: opts.ping_interval,
+        region: opts.region.clone(),
     });
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
     let handle = axum_server::Handle::new();
     let mut tasks = tokio::task::JoinSet::new();
     for l in listeners {
-        let server = axum_server::from_tcp_rustls(l, tls.clone()).handle(handle.clone());
+        let server = axum_server::from_tcp_rustls(l, tls.clone())
+            .map(crate::http::tls::PeerCertAcceptor)
+            .handle(handle.clone());
         let app = app.clone();
         tasks.spawn(async move { server.serve(app).await });
     }

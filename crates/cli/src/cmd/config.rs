@@ -39,7 +39,10 @@ impl PolicyCatalog for BuiltinPolicies {
     }
 
     fn known_arns(&self) -> Vec<String> {
-        airlock_policy::catalog::all().iter().map(|p| p.arn.to_string()).collect()
+        airlock_policy::catalog::all()
+            .iter()
+            .map(|p| p.arn.to_string())
+            .collect()
     }
 }
 
@@ -67,7 +70,9 @@ pub fn config_path(explicit: Option<&Path>, home: Option<&Path>) -> Option<PathB
 fn load(a: &FileArgs) -> Option<(String, Report)> {
     let home = std::env::var_os("HOME").map(PathBuf::from);
     let Some(path) = config_path(a.config.as_deref(), home.as_deref()) else {
-        eprintln!("error: no configuration file: pass -c FILE or set AIRLOCK_CLUSTER_CONFIG (HOME is not set)");
+        eprintln!(
+            "error: no configuration file: pass -c FILE or set AIRLOCK_CLUSTER_CONFIG (HOME is not set)"
+        );
         return None;
     };
     let name = path.display().to_string();
@@ -150,7 +155,11 @@ impl Tree<'_> {
     fn line(&mut self, depth: usize, key: &str, value: &str, source: Source) {
         let indent = "  ".repeat(depth);
         let key = format!("{indent}{key}");
-        let _ = writeln!(self.out, "{key:<34} {value:<44} {}", origin(self.file, source));
+        let _ = writeln!(
+            self.out,
+            "{key:<34} {value:<44} {}",
+            origin(self.file, source)
+        );
     }
 
     fn v<T: ToString>(&mut self, depth: usize, key: &str, v: &Sourced<T>) {
@@ -172,10 +181,18 @@ impl Tree<'_> {
 /// The model as an indented list, one value per line with its origin
 /// (`FILE:LINE:COL` or `default`).
 pub fn render_tree(m: &ClusterModel, file: &str) -> String {
-    let mut t = Tree { out: String::new(), file };
+    let mut t = Tree {
+        out: String::new(),
+        file,
+    };
     t.head(0, &format!("cluster {}", m.template));
     t.v(1, "region", &m.region);
-    t.line(1, "scheduler", m.scheduler.value.as_str(), m.scheduler.source);
+    t.line(
+        1,
+        "scheduler",
+        m.scheduler.value.as_str(),
+        m.scheduler.source,
+    );
     t.v(1, "base_os", &m.base_os);
     t.v(1, "cluster_user", &m.cluster_user);
     t.opt(1, "key_name", m.key_name.as_ref());
@@ -191,7 +208,12 @@ pub fn render_tree(m: &ClusterModel, file: &str) -> String {
     t.v(2, "ssh_from", &m.vpc.ssh_from);
     for q in &m.queues {
         t.line(1, &format!("queue {}", q.name), "", q.source);
-        t.line(2, "compute_type", q.compute_type.value.as_str(), q.compute_type.source);
+        t.line(
+            2,
+            "compute_type",
+            q.compute_type.value.as_str(),
+            q.compute_type.source,
+        );
         t.opt(2, "placement_group", q.placement_group.as_ref());
         t.v(2, "disable_hyperthreading", &q.disable_hyperthreading);
         for cr in &q.compute_resources {
@@ -207,7 +229,12 @@ pub fn render_tree(m: &ClusterModel, file: &str) -> String {
     for p in &m.additional_iam_policies {
         t.v(1, "additional_iam_policy", p);
     }
-    let tags: Vec<String> = m.tags.value.iter().map(|x| format!("{}={}", x.key, x.value)).collect();
+    let tags: Vec<String> = m
+        .tags
+        .value
+        .iter()
+        .map(|x| format!("{}={}", x.key, x.value))
+        .collect();
     t.line(1, "tags", &tags.join(", "), m.tags.source);
     t.v(1, "ssh_alias", &m.ssh_alias);
     t.v(1, "shared_dir", &m.shared_dir);
@@ -223,7 +250,12 @@ pub fn render_tree(m: &ClusterModel, file: &str) -> String {
     }
     t.v(1, "sanity_check", &m.sanity_check);
     for u in &m.unsupported_by_local_provider {
-        t.line(1, &format!("unsupported: {}", u.feature), &u.reason, u.source);
+        t.line(
+            1,
+            &format!("unsupported: {}", u.feature),
+            &u.reason,
+            u.source,
+        );
     }
     t.out
 }
@@ -247,16 +279,25 @@ mod tests {
     fn tree_shows_values_with_their_origin() {
         let r = v2::load_str(SSM, &LoadOptions::new("ssm"));
         let tree = render_tree(r.model.as_ref().expect("model"), "ssm");
-        let line = tree.lines().find(|l| l.trim_start().starts_with("max_count")).unwrap_or_default();
+        let line = tree
+            .lines()
+            .find(|l| l.trim_start().starts_with("max_count"))
+            .unwrap_or_default();
         assert!(line.contains("16") && line.ends_with("ssm:44:13"), "{line}");
-        let line = tree.lines().find(|l| l.trim_start().starts_with("scaledown_idletime")).unwrap_or_default();
+        let line = tree
+            .lines()
+            .find(|l| l.trim_start().starts_with("scaledown_idletime"))
+            .unwrap_or_default();
         assert!(line.ends_with("default"), "{line}");
     }
 
     #[test]
     fn summary_counts_errors_and_warnings() {
         let r = v2::load_str(SSM, &LoadOptions::new("ssm"));
-        assert_eq!(summary("ssm", &r), "ssm: configuration is valid (0 warnings)");
+        assert_eq!(
+            summary("ssm", &r),
+            "ssm: configuration is valid (0 warnings)"
+        );
         let bad = SSM.replace("max_count = 16", "max_count = 0");
         let r = v2::load_str(&bad, &LoadOptions::new("ssm"));
         assert_eq!(summary("ssm", &r), "ssm: 1 error, 0 warnings");

@@ -33,13 +33,16 @@ pub struct ConvertArgs {
 fn input_path(explicit: Option<&Path>) -> Option<PathBuf> {
     match explicit {
         Some(p) => Some(p.to_path_buf()),
-        None => std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".airlock").join("cluster-config")),
+        None => std::env::var_os("HOME")
+            .map(|h| PathBuf::from(h).join(".airlock").join("cluster-config")),
     }
 }
 
 pub fn run(args: ConvertArgs) -> anyhow::Result<i32> {
     let Some(path) = input_path(args.config_file.as_deref()) else {
-        eprintln!("ERROR: no configuration file: pass -c FILE or set AIRLOCK_CLUSTER_CONFIG (HOME is not set)");
+        eprintln!(
+            "ERROR: no configuration file: pass -c FILE or set AIRLOCK_CLUSTER_CONFIG (HOME is not set)"
+        );
         return Ok(BAD_INPUT);
     };
     let name = path.display().to_string();
@@ -53,7 +56,9 @@ pub fn run(args: ConvertArgs) -> anyhow::Result<i32> {
     let options = ConvertOptions {
         cluster_template: args.cluster_template.clone(),
         force_convert: args.force_convert,
-        default_region: std::env::var("AWS_REGION").or_else(|_| std::env::var("AWS_DEFAULT_REGION")).ok(),
+        default_region: std::env::var("AWS_REGION")
+            .or_else(|_| std::env::var("AWS_DEFAULT_REGION"))
+            .ok(),
         ..ConvertOptions::default()
     };
     let converted = match convert_with(&text, &options) {
@@ -65,7 +70,10 @@ pub fn run(args: ConvertArgs) -> anyhow::Result<i32> {
             return Ok(match &e.kind {
                 ConvertErrorKind::Ini(ini_err) => {
                     eprintln!("ERROR: Error parsing configuration file {name}.");
-                    eprintln!("{}", airlock_config::v2::ini_error_diagnostic(ini_err, &text, &name));
+                    eprintln!(
+                        "{}",
+                        airlock_config::v2::ini_error_diagnostic(ini_err, &text, &name)
+                    );
                     BAD_INPUT
                 }
                 ConvertErrorKind::Conversion | ConvertErrorKind::Unexpected => {
@@ -162,7 +170,10 @@ scheduler = slurm\nbase_os = alinux2\nvpc_settings = v\nkey_name = k\n[vpc v]\nm
         let out = dir.path().join("sub/out.yaml");
         let written = std::fs::read_to_string(&out).unwrap();
         assert!(written.contains("Scheduler: slurm"), "{written}");
-        assert_eq!(std::fs::metadata(&out).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&out).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
         std::fs::write(&out, "keep me").unwrap();
         assert_eq!(run(a).unwrap(), BAD_INPUT);
         assert_eq!(std::fs::read_to_string(&out).unwrap(), "keep me");
@@ -172,8 +183,14 @@ scheduler = slurm\nbase_os = alinux2\nvpc_settings = v\nkey_name = k\n[vpc v]\nm
     fn converter_refusal_exits_1_and_bad_ini_exits_2() {
         let dir = tempfile::tempdir().unwrap();
         let no_vpc = INI.replace("vpc_settings = v\n", "");
-        assert_eq!(run(args(dir.path(), &no_vpc, None)).unwrap(), CONVERSION_FAILED);
-        assert_eq!(run(args(dir.path(), "[cluster c]\nthis is not ini\n", None)).unwrap(), BAD_INPUT);
+        assert_eq!(
+            run(args(dir.path(), &no_vpc, None)).unwrap(),
+            CONVERSION_FAILED
+        );
+        assert_eq!(
+            run(args(dir.path(), "[cluster c]\nthis is not ini\n", None)).unwrap(),
+            BAD_INPUT
+        );
     }
 
     #[test]

@@ -1,7 +1,10 @@
 //! One module per top-level subcommand.
 
+pub mod activation;
+pub mod agent;
 pub mod audit;
 // pub mod config;
 // pub mod config_convert;
 pub mod iam;
+pub mod instances;
 pub mod server;

@@ -40,6 +40,12 @@ pub struct ServerArgs {
     /// Address to serve HTTPS on; repeat for more (the first is the users' endpoint).
     #[arg(long, env = "AIRLOCK_LISTEN", value_delimiter = ',', default_value = airlock_server::DEFAULT_LISTEN)]
     listen: Vec<SocketAddr>,
+    /// Seconds between agent heartbeats; three missed mean ConnectionLost.
+    #[arg(long, env = "AIRLOCK_PING_INTERVAL", default_value_t = 10)]
+    ping_interval: u64,
+    /// Region written in instance ARNs.
+    #[arg(long, env = "AIRLOCK_REGION", default_value = "us-east-1")]
+    region: String,
 }
 
 fn state_dir(a: &StateArgs) -> anyhow::Result<StateDir> {
@@ -57,6 +63,8 @@ pub fn run(g: &Global, c: ServerCommand) -> anyhow::Result<i32> {
             rt.block_on(airlock_server::run(airlock_server::ServerOptions {
                 state_dir: dir.root().to_owned(),
                 listen: a.listen,
+                ping_interval: Duration::from_secs(a.ping_interval),
+                region: a.region,
             }))?;
             Ok(0)
         }
@@ -125,6 +133,10 @@ fn start(g: &Global, a: ServerArgs) -> anyhow::Result<i32> {
         .arg(dir.root())
         .arg("--listen")
         .arg(listen.join(","))
+        .arg("--ping-interval")
+        .arg(a.ping_interval.to_string())
+        .arg("--region")
+        .arg(&a.region)
         .stdin(std::process::Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log);

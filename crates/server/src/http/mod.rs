@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+pub mod tls;
+
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Path, State};
@@ -13,6 +15,7 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
+
 
 use crate::api_error::ApiError;
 use crate::auth::{self, SignedRequest, signature};
@@ -27,6 +30,12 @@ pub struct AppState {
     pub started: Instant,
     pub state_dir: PathBuf,
     pub listen: Vec<SocketAddr>,
+    pub pki: crate::pki::Pki,
+    pub hub: crate::instances::Hub,
+    /// How often agents heartbeat; three missed beats mean ConnectionLost.
+    pub ping_interval: std::time::Duration,
+    /// The region in instance ARNs.
+    pub region: String,
 }
 
 pub type Shared = Arc<AppState>;
@@ -35,6 +44,8 @@ pub fn router(state: Shared) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/version", get(version))
+        .route("/v1/agent/register", post(crate::instances::control::register))
+        .route("/v1/agent/control", get(crate::instances::control::control))
         .route("/v1/{service}/{operation}", post(call))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)

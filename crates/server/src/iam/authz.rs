@@ -16,6 +16,12 @@ pub fn check_document(doc: &str) -> Result<Policy, ApiError> {
     Policy::parse(doc).map_err(|e| ApiError::new(400, "MalformedPolicyDocument", e.to_string()))
 }
 
+/// Rejects a malformed trust (resource-based) policy with IAM's error.
+pub fn check_trust_document(doc: &str) -> Result<Policy, ApiError> {
+    Policy::parse_resource_policy(doc)
+        .map_err(|e| ApiError::new(400, "MalformedPolicyDocument", e.to_string()))
+}
+
 /// Every built-in managed policy ARN.
 pub fn builtin_policy_arns() -> Vec<String> {
     airlock_policy::catalog::all().iter().map(|p| p.arn.to_owned()).collect()
@@ -98,7 +104,37 @@ pub fn authorize(
     for (k, v) in extra {
         req = req.with(*k, *v);
     }
-    let decision = decide(&policies, &req);
+    decide_and_audit(ctx.conn, ctx.request_id, &policies, &req, c.source_ip.as_deref())
+}
+
+/// Decides a node's request under its role (`assumed-role/ROLE/INSTANCE`).
+pub fn authorize_role(
+    conn: &rusqlite::Connection,
+    request_id: &str,
+    role_name: &str,
+    instance_id: &str,
+    source_ip: Option<&str>,
+    action: &str,
+    resource: &str,
+) -> Result<(), ApiError> {
+    let iam = Iam::new(conn)?;
+    let role = iam.get_role(role_name)?;
+    let arn = format!("arn:aws:sts::{}:assumed-role/{role_name}/{instance_id}", iam.account);
+    let policies = policies_of(&iam, PrincipalKind::Role, role_name)?;
+    let mut req = user_request(&arn, role_name, &format!("{}:{instance_id}", role.role_id), &role.tags, source_ip, action, resource)
+        .with("aws:PrincipalType", "AssumedRole");
+    req.context.remove("aws:username");
+    decide_and_audit(conn, request_id, &policies, &req, source_ip)
+}
+
+fn decide_and_audit(
+    conn: &rusqlite::Connection,
+    request_id: &str,
+    policies: &[(String, Policy)],
+    req: &Request,
+    source_ip: Option<&str>,
+) -> Result<(), ApiError> {
+    let decision = decide(policies, req);
     let statement = decision
         .matched
         .iter()
@@ -106,19 +142,19 @@ pub fn authorize(
         .collect::<Vec<_>>()
         .join("; ");
     audit::append(
-        ctx.conn,
+        conn,
         &audit::Record {
-            request_id: ctx.request_id,
-            principal: &c.arn,
-            action,
-            resource,
+            request_id,
+            principal: &req.principal,
+            action: &req.action,
+            resource: &req.resource,
             decision: if decision.is_allowed() { "Allow" } else { "Deny" },
             statement: (!statement.is_empty()).then_some(statement.as_str()),
-            source_ip: c.source_ip.as_deref(),
+            source_ip,
             detail: Some(decision.effect.as_str()),
         },
     )?;
-    match refusal_message(&req, &decision) {
+    match refusal_message(req, &decision) {
         None => Ok(()),
         Some(msg) => Err(ApiError::access_denied(msg)),
     }

@@ -557,7 +557,7 @@ impl<'a> Iam<'a> {
     }
 
     pub fn count(&self, table: &str) -> Result<i64, ApiError> {
-        let known = ["users", "access_keys", "roles", "managed_policies", "audit_log"];
+        let known = ["users", "access_keys", "roles", "managed_policies", "audit_log", "instances"];
         if !known.contains(&table) {
             return Err(ApiError::internal("unknown table"));
         }

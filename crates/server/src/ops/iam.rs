@@ -222,7 +222,7 @@ pub fn call(ctx: &Ctx<'_>, op: &str, body: &Value) -> Result<Value, ApiError> {
         "CreateRole" => {
             let i: RoleIn = input(body)?;
             ctx.authorize(&action, &role_arn(&i.role_name))?;
-            authz::check_document(&i.assume_role_policy_document)?;
+            authz::check_trust_document(&i.assume_role_policy_document)?;
             Ok(json!({ "Role": iam.create_role(&i.role_name, &i.assume_role_policy_document, &i.description, &i.tags)? }))
         }
         "GetRole" | "DeleteRole" => {

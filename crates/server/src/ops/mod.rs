@@ -3,6 +3,7 @@
 
 mod iam;
 mod server;
+mod ssm;
 
 use rusqlite::Connection;
 use serde::de::DeserializeOwned;
@@ -35,6 +36,7 @@ pub fn input<T: DeserializeOwned>(v: &Value) -> Result<T, ApiError> {
 pub fn dispatch(ctx: &Ctx<'_>, service: &str, operation: &str, body: &Value) -> Result<Value, ApiError> {
     match service {
         "iam" => iam::call(ctx, operation, body),
+        "ssm" => ssm::call(ctx, operation, body),
         "airlock" | "cloudtrail" => server::call(ctx, service, operation, body),
         _ => Err(unknown_operation(service, operation)),
     }

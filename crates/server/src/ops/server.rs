@@ -26,6 +26,8 @@ pub fn call(ctx: &Ctx<'_>, service: &str, op: &str, body: &Value) -> Result<Valu
                     "Roles": iam.count("roles")?,
                     "Policies": iam.count("managed_policies")?,
                     "AuditEvents": iam.count("audit_log")?,
+                    "Instances": iam.count("instances")?,
+                    "InstancesOnline": ctx.state.hub.count(),
                 },
             }))
         }

@@ -1,0 +1,194 @@
+//! The agent's main loop: dial the server, say Hello, wait to be registered,
+//! heartbeat, and on any failure reconnect with backoff. A refusal (the
+//! role lacks the rights to register) is logged with its reason.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, anyhow};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio_util::codec::{Framed, LinesCodec};
+
+use crate::dial;
+use crate::identity::AgentDir;
+use crate::status::{AgentStatus, now_rfc3339};
+
+pub const CONTROL_PATH: &str = "/v1/agent/control";
+pub const CONTROL_PROTOCOL: &str = "airlock-control/1";
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+enum Outcome {
+    Refused(String),
+    Lost(String),
+}
+
+/// The facts the agent reports about its node.
+fn hello(local_ip: Option<String>) -> Value {
+    let host = nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_default();
+    let uname = nix::sys::utsname::uname().ok();
+    let os_release = std::fs::read_to_string("/etc/os-release").unwrap_or_default();
+    let pretty = os_release
+        .lines()
+        .find_map(|l| l.strip_prefix("PRETTY_NAME="))
+        .map(|v| v.trim_matches('"').to_owned())
+        .unwrap_or_else(|| "Linux".into());
+    json!({
+        "Type": "Hello",
+        "ComputerName": host,
+        "IPAddress": local_ip.or_else(primary_ip).unwrap_or_default(),
+        "PlatformType": uname.map(|u| u.sysname().to_string_lossy().into_owned()).unwrap_or_else(|| "Linux".into()),
+        "PlatformName": pretty,
+        "AgentVersion": crate::VERSION,
+    })
+}
+
+/// The address the kernel would use to leave this host (no packet is sent).
+fn primary_ip() -> Option<String> {
+    let s = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    s.connect("192.0.2.1:9").ok()?;
+    Some(s.local_addr().ok()?.ip().to_string())
+}
+
+async fn session(
+    cfg: Arc<rustls::ClientConfig>,
+    endpoint: &str,
+    status: &mut AgentStatus,
+    dir: &AgentDir,
+) -> anyhow::Result<Outcome> {
+    let tls = dial::upgrade(cfg, endpoint, CONTROL_PATH, CONTROL_PROTOCOL).await?;
+    let local_ip = tls.get_ref().0.local_addr().ok().map(|a| a.ip().to_string());
+    let mut io = Framed::new(tls, LinesCodec::new_with_max_length(64 * 1024));
+    io.send(hello(local_ip).to_string()).await?;
+    let first = tokio::time::timeout(Duration::from_secs(15), io.next())
+        .await
+        .map_err(|_| anyhow!("no answer to Hello within 15 s"))?
+        .ok_or_else(|| anyhow!("the server closed the control channel"))?
+        .context("reading the control channel")?;
+    let v: Value = serde_json::from_str(&first).context("malformed control message")?;
+    let interval = match v["Type"].as_str() {
+        Some("Registered") => Duration::from_secs(v["PingIntervalSecs"].as_u64().unwrap_or(10).clamp(1, 300)),
+        Some("Refused") => {
+            return Ok(Outcome::Refused(v["Reason"].as_str().unwrap_or("no reason given").to_owned()));
+        }
+        _ => return Err(anyhow!("unexpected control message {first:?}")),
+    };
+    tracing::info!(instance = %status.instance_id, "registered; online");
+    status.state = "Online".into();
+    status.reason = None;
+    status.since = now_rfc3339();
+    status.last_pong = Some(now_rfc3339());
+    status.save(dir);
+    let mut tick = tokio::time::interval(interval);
+    tick.tick().await;
+    let dead_after = interval * 3;
+    let mut last = tokio::time::Instant::now();
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                if last.elapsed() > dead_after {
+                    return Ok(Outcome::Lost(format!("no answer from the server for {dead_after:?}")));
+                }
+                io.send(json!({"Type": "Ping"}).to_string()).await?;
+            }
+            msg = io.next() => match msg {
+                Some(Ok(line)) => {
+                    last = tokio::time::Instant::now();
+                    let v: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
+                    match v["Type"].as_str() {
+                        Some("Pong") => {
+                            status.last_pong = Some(now_rfc3339());
+                            status.save(dir);
+                        }
+                        Some("Refused") => {
+                            return Ok(Outcome::Refused(v["Reason"].as_str().unwrap_or("").to_owned()));
+                        }
+                        _ => tracing::debug!(message = %line, "ignored control message"),
+                    }
+                }
+                Some(Err(e)) => return Ok(Outcome::Lost(e.to_string())),
+                None => return Ok(Outcome::Lost("the server closed the control channel".into())),
+            },
+        }
+    }
+}
+
+/// Runs the agent until SIGINT or SIGTERM.
+pub async fn run(dir: AgentDir) -> anyhow::Result<()> {
+    let id = dir.load_identity()?;
+    let cfg = Arc::new(dial::tls_config(&dir)?);
+    let pid = std::process::id();
+    dir.write_private(&dir.pid_file(), format!("{pid}\n").as_bytes())?;
+    let mut status = AgentStatus {
+        pid,
+        started_at: now_rfc3339(),
+        instance_id: id.instance_id.clone(),
+        endpoint: id.endpoint.clone(),
+        state: "Connecting".into(),
+        reason: None,
+        since: now_rfc3339(),
+        last_pong: None,
+    };
+    status.save(&dir);
+    if !nix::unistd::geteuid().is_root() {
+        tracing::warn!("the agent is not running as root: sessions will run as this user only");
+    }
+    tracing::info!(instance = %id.instance_id, endpoint = %id.endpoint, "agent starting");
+    let mut backoff = Duration::from_secs(1);
+    let stop = shutdown();
+    tokio::pin!(stop);
+    loop {
+        let started = tokio::time::Instant::now();
+        let outcome = tokio::select! {
+            o = session(cfg.clone(), &id.endpoint, &mut status, &dir) => o,
+            _ = &mut stop => break,
+        };
+        let (state, reason) = match outcome {
+            Ok(Outcome::Refused(reason)) => {
+                tracing::error!(%reason, "the server refused this agent's registration");
+                ("Refused", reason)
+            }
+            Ok(Outcome::Lost(reason)) => {
+                tracing::warn!(%reason, "control channel lost; reconnecting");
+                ("Connecting", reason)
+            }
+            Err(e) => {
+                let reason = format!("{e:#}");
+                tracing::warn!(error = %reason, "cannot reach the server; retrying");
+                ("Connecting", reason)
+            }
+        };
+        if started.elapsed() > Duration::from_secs(30) {
+            backoff = Duration::from_secs(1);
+        }
+        status.state = state.into();
+        status.reason = Some(reason);
+        status.since = now_rfc3339();
+        status.save(&dir);
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => {}
+            _ = &mut stop => break,
+        }
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+    let _ = std::fs::remove_file(dir.pid_file());
+    let _ = std::fs::remove_file(dir.status_file());
+    tracing::info!("agent stopped");
+    Ok(())
+}
+
+async fn shutdown() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => std::future::pending().await,
+    }
+}

@@ -1,0 +1,165 @@
+//! Dialling the server: TCP (through an `HTTPS_PROXY` with CONNECT unless
+//! `NO_PROXY` says otherwise), TLS with the node certificate, then an
+//! HTTP/1.1 upgrade to a named protocol.
+
+use std::sync::Arc;
+
+use anyhow::{Context, anyhow, bail};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+
+use crate::identity::AgentDir;
+
+/// Host and port of an `https://host:port` endpoint.
+pub fn host_port(endpoint: &str) -> anyhow::Result<(String, u16)> {
+    let rest = endpoint
+        .strip_prefix("https://")
+        .ok_or_else(|| anyhow!("endpoint {endpoint} must start with https://"))?;
+    let authority = rest.split('/').next().unwrap_or(rest);
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => {
+            (h, p.parse().map_err(|_| anyhow!("bad port in {endpoint}"))?)
+        }
+        _ => (authority, 443),
+    };
+    Ok((host.trim_start_matches('[').trim_end_matches(']').to_owned(), port))
+}
+
+/// The proxy to use for `host`, from `HTTPS_PROXY`/`https_proxy` and `NO_PROXY`.
+pub fn proxy_for(host: &str) -> Option<(String, u16)> {
+    let proxy = std::env::var("HTTPS_PROXY")
+        .or_else(|_| std::env::var("https_proxy"))
+        .ok()
+        .filter(|p| !p.is_empty())?;
+    let no_proxy = std::env::var("NO_PROXY")
+        .or_else(|_| std::env::var("no_proxy"))
+        .unwrap_or_default();
+    let bypass = no_proxy.split(',').map(str::trim).filter(|e| !e.is_empty()).any(|e| {
+        e == "*" || host == e || host.ends_with(&format!(".{}", e.trim_start_matches('.')))
+    });
+    if bypass {
+        return None;
+    }
+    let p = proxy.trim_start_matches("http://").trim_end_matches('/');
+    let (h, port) = p.rsplit_once(':').map_or((p, Some(3128)), |(h, po)| (h, po.parse().ok()));
+    Some((h.to_owned(), port?))
+}
+
+async fn tcp(host: &str, port: u16) -> anyhow::Result<TcpStream> {
+    let stream = match proxy_for(host) {
+        None => TcpStream::connect((host, port))
+            .await
+            .with_context(|| format!("cannot connect to {host}:{port}"))?,
+        Some((ph, pp)) => {
+            let mut s = TcpStream::connect((ph.as_str(), pp))
+                .await
+                .with_context(|| format!("cannot connect to the proxy {ph}:{pp}"))?;
+            s.write_all(format!("CONNECT {host}:{port} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n").as_bytes())
+                .await?;
+            let (code, _) = read_head(&mut s).await?;
+            if code != 200 {
+                bail!("the proxy {ph}:{pp} refused CONNECT {host}:{port} (HTTP {code})");
+            }
+            s
+        }
+    };
+    stream.set_nodelay(true)?;
+    Ok(stream)
+}
+
+/// Reads an HTTP/1.1 response head; returns the status and the headers.
+async fn read_head<S: AsyncRead + Unpin>(s: &mut S) -> anyhow::Result<(u16, Vec<(String, String)>)> {
+    let mut buf = Vec::with_capacity(512);
+    let mut byte = [0u8; 1];
+    while !buf.ends_with(b"\r\n\r\n") {
+        if buf.len() > 16 * 1024 {
+            bail!("the server's response header is too long");
+        }
+        if s.read(&mut byte).await? == 0 {
+            bail!("the connection closed during the HTTP handshake");
+        }
+        buf.push(byte[0]);
+    }
+    let mut headers = [httparse::EMPTY_HEADER; 32];
+    let mut resp = httparse::Response::new(&mut headers);
+    resp.parse(&buf).context("malformed HTTP response")?;
+    let code = resp.code.ok_or_else(|| anyhow!("no HTTP status"))?;
+    let hs = resp
+        .headers
+        .iter()
+        .map(|h| (h.name.to_ascii_lowercase(), String::from_utf8_lossy(h.value).into_owned()))
+        .collect();
+    Ok((code, hs))
+}
+
+/// The TLS client config: trust only the server's CA, present the node cert.
+pub fn tls_config(dir: &AgentDir) -> anyhow::Result<rustls::ClientConfig> {
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_slice_iter(&dir.read(&dir.ca())?) {
+        roots.add(c.context("reading the CA")?)?;
+    }
+    let certs = CertificateDer::pem_slice_iter(&dir.read(&dir.cert())?)
+        .collect::<Result<Vec<_>, _>>()
+        .context("reading the node certificate")?;
+    let key = PrivateKeyDer::from_pem_slice(&dir.read(&dir.key())?).context("reading the node key")?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_client_auth_cert(certs, key)?)
+}
+
+/// Connects and upgrades `GET path` to `protocol`.
+pub async fn upgrade(
+    cfg: Arc<rustls::ClientConfig>,
+    endpoint: &str,
+    path: &str,
+    protocol: &str,
+) -> anyhow::Result<TlsStream<TcpStream>> {
+    let (host, port) = host_port(endpoint)?;
+    let tcp = tcp(&host, port).await?;
+    let name = ServerName::try_from(host.clone()).map_err(|_| anyhow!("bad server name {host}"))?;
+    let mut tls = tokio_rustls::TlsConnector::from(cfg)
+        .connect(name, tcp)
+        .await
+        .with_context(|| format!("TLS handshake with {host}:{port} failed"))?;
+    tls.write_all(
+        format!(
+            "GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: Upgrade\r\nUpgrade: {protocol}\r\n\r\n"
+        )
+        .as_bytes(),
+    )
+    .await?;
+    let (code, _) = read_head(&mut tls).await?;
+    if code != 101 {
+        let mut body = vec![0u8; 4096];
+        let n = tokio::time::timeout(std::time::Duration::from_secs(2), tls.read(&mut body))
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or(0);
+        let text = String::from_utf8_lossy(&body[..n]);
+        let msg = serde_json::from_str::<serde_json::Value>(&text)
+            .ok()
+            .and_then(|v| v["message"].as_str().map(str::to_owned))
+            .unwrap_or_else(|| text.trim().to_owned());
+        bail!("the server refused the connection (HTTP {code}): {msg}");
+    }
+    Ok(tls)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_split_into_host_and_port() {
+        assert_eq!(host_port("https://127.0.0.1:7443").unwrap(), ("127.0.0.1".into(), 7443));
+        assert_eq!(host_port("https://airlock.example.com/").unwrap(), ("airlock.example.com".into(), 443));
+        assert_eq!(host_port("https://[::1]:9000").unwrap(), ("::1".into(), 9000));
+        assert!(host_port("http://x:1").is_err());
+    }
+}

@@ -1,0 +1,72 @@
+//! `airlock agent register | run | status`: the node agent.
+
+use std::path::PathBuf;
+
+use airlock_agent::identity::AgentDir;
+use anyhow::Context;
+
+#[derive(clap::Args, Clone)]
+pub struct DirArg {
+    /// Agent directory [default: /var/lib/airlock-agent as root, else $XDG_STATE_HOME/airlock-agent].
+    #[arg(long, env = "AIRLOCK_AGENT_DIR")]
+    agent_dir: Option<PathBuf>,
+}
+
+#[derive(clap::Subcommand)]
+pub enum AgentCommand {
+    /// Join this machine with a hybrid activation (`airlock activation create`).
+    Register {
+        #[command(flatten)]
+        dir: DirArg,
+        #[arg(long)]
+        activation_code: String,
+        #[arg(long)]
+        activation_id: String,
+        /// The server, e.g. https://airlock.example.com:7443.
+        #[arg(long)]
+        endpoint: String,
+        /// The server's CA certificate [default: ~/.airlock/ca.pem].
+        #[arg(long)]
+        ca_bundle: Option<PathBuf>,
+    },
+    /// Run the agent in the foreground (for the node supervisor or systemd).
+    Run(DirArg),
+    /// Show the agent's state the way `systemctl status` shows a service.
+    Status(DirArg),
+}
+
+pub fn run(c: AgentCommand) -> anyhow::Result<i32> {
+    match c {
+        AgentCommand::Register { dir, activation_code, activation_id, endpoint, ca_bundle } => {
+            let dir = AgentDir::locate(dir.agent_dir)?;
+            let ca_path = match ca_bundle {
+                Some(p) => p,
+                None => airlock_server::profile::ClientFiles::locate()?.ca_path(),
+            };
+            let ca = std::fs::read(&ca_path)
+                .with_context(|| format!("reading the server's CA {} (give it with --ca-bundle)", ca_path.display()))?;
+            let rt = crate::client::runtime()?;
+            let id = rt.block_on(airlock_agent::register::register(
+                &dir,
+                &endpoint,
+                &ca,
+                &activation_id,
+                &activation_code,
+            ))?;
+            println!("Registered as {id}. Start the agent with `airlock agent run`.");
+            Ok(0)
+        }
+        AgentCommand::Run(d) => {
+            let dir = AgentDir::locate(d.agent_dir)?;
+            let rt = tokio::runtime::Runtime::new()?;
+            rt.block_on(airlock_agent::control::run(dir))?;
+            Ok(0)
+        }
+        AgentCommand::Status(d) => {
+            let dir = AgentDir::locate(d.agent_dir)?;
+            let (text, active) = airlock_agent::status::render(&dir);
+            print!("{text}");
+            Ok(if active { 0 } else { 3 })
+        }
+    }
+}

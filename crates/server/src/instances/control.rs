@@ -1,0 +1,265 @@
+//! The agents' side of the API: `POST /v1/agent/register` redeems an
+//! activation for a node certificate, and `GET /v1/agent/control` upgrades
+//! an mTLS connection to the control channel (JSON lines): Hello, the role
+//! check, then Ping/Pong until either side goes away.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Extension, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use futures_util::{SinkExt, StreamExt};
+use hyper_util::rt::TokioIo;
+use serde::Deserialize;
+use tokio::sync::mpsc;
+use tokio_util::codec::{Framed, LinesCodec};
+
+use super::store::{self, InstanceIdentity};
+use super::{AgentMessage, ServerMessage};
+use crate::api_error::ApiError;
+use crate::http::Shared;
+use crate::http::tls::PeerCert;
+use crate::iam::{authz, ids};
+
+/// The protocol name in the `Upgrade` header.
+pub const CONTROL_PROTOCOL: &str = "airlock-control/1";
+/// Longest control message accepted.
+const MAX_LINE: usize = 64 * 1024;
+/// What a role must allow for its agent to register.
+pub const REGISTRATION_ACTIONS: [&str; 2] =
+    ["ssm:UpdateInstanceInformation", "ssmmessages:CreateControlChannel"];
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RegisterIn {
+    activation_id: String,
+    activation_code: String,
+    csr: String,
+}
+
+/// Redeems an activation code for an `mi-` id and a client certificate.
+pub async fn register(
+    State(state): State<Shared>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    body: axum::body::Bytes,
+) -> Response {
+    let st = state.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        let i: RegisterIn = serde_json::from_slice(&body)
+            .map_err(|e| ApiError::validation(format!("invalid request: {e}")))?;
+        let conn = st.db.lock().map_err(|_| ApiError::internal("database lock poisoned"))?;
+        let rid = ids::random_hex(16);
+        let outcome = store::redeem_activation(&conn, &i.activation_id, &i.activation_code, |id| {
+            st.pki
+                .issue_node_cert(id, &i.csr)
+                .map_err(|e| ApiError::validation(format!("the CSR was refused: {e}")))
+        });
+        crate::audit::append(
+            &conn,
+            &crate::audit::Record {
+                request_id: &rid,
+                principal: &format!("activation/{}", i.activation_id),
+                action: "ssm:RegisterManagedInstance",
+                resource: outcome.as_ref().map(|(id, _)| id.as_str()).unwrap_or("*"),
+                decision: if outcome.is_ok() { "Allow" } else { "Deny" },
+                source_ip: Some(&peer.ip().to_string()),
+                detail: outcome.as_ref().err().map(|e| e.message.as_str()),
+                ..Default::default()
+            },
+        )?;
+        let (instance_id, cert) = outcome?;
+        Ok::<_, ApiError>(serde_json::json!({
+            "InstanceId": instance_id,
+            "Certificate": cert,
+            "CaCertificate": st.pki.ca_cert_pem,
+        }))
+    })
+    .await
+    .unwrap_or_else(|_| Err(ApiError::internal("registration failed")));
+    match result {
+        Ok(v) => axum::Json(v).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// The ARN of an instance, as policies name it.
+pub fn instance_arn(region: &str, account: &str, id: &InstanceIdentity) -> String {
+    if id.resource_type == "ManagedInstance" {
+        format!("arn:aws:ssm:{region}:{account}:managed-instance/{}", id.instance_id)
+    } else {
+        format!("arn:aws:ec2:{region}:{account}:instance/{}", id.instance_id)
+    }
+}
+
+/// Upgrades to the control channel; the client certificate names the node.
+pub async fn control(
+    State(state): State<Shared>,
+    Extension(PeerCert(fp)): Extension<PeerCert>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    mut req: Request,
+) -> Response {
+    let Some(fp) = fp else {
+        return ApiError::unauthenticated("the control channel needs a node certificate").into_response();
+    };
+    let st = state.clone();
+    let identity = tokio::task::spawn_blocking(move || {
+        let conn = st.db.lock().map_err(|_| ApiError::internal("database lock poisoned"))?;
+        store::identity_by_cert(&conn, &fp)
+    })
+    .await
+    .unwrap_or_else(|_| Err(ApiError::internal("lookup failed")));
+    let identity = match identity {
+        Ok(Some(i)) => i,
+        Ok(None) => {
+            return ApiError::unauthenticated(
+                "this node certificate is not registered (was the instance deregistered?)",
+            )
+            .into_response();
+        }
+        Err(e) => return e.into_response(),
+    };
+    let wants_upgrade = req
+        .headers()
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case(CONTROL_PROTOCOL));
+    if !wants_upgrade {
+        return ApiError::validation(format!("expected Upgrade: {CONTROL_PROTOCOL}")).into_response();
+    }
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    tokio::spawn(async move {
+        match on_upgrade.await {
+            Ok(upgraded) => {
+                let io = Framed::new(TokioIo::new(upgraded), LinesCodec::new_with_max_length(MAX_LINE));
+                run_channel(state, identity, peer, io).await;
+            }
+            Err(e) => tracing::warn!(error = %e, "control channel upgrade failed"),
+        }
+    });
+    let mut resp = Response::new(Body::empty());
+    *resp.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    resp.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    resp.headers_mut().insert(header::UPGRADE, HeaderValue::from_static(CONTROL_PROTOCOL));
+    resp
+}
+
+type Io = Framed<TokioIo<hyper::upgrade::Upgraded>, LinesCodec>;
+
+async fn send(io: &mut Io, m: &ServerMessage) -> bool {
+    match serde_json::to_string(m) {
+        Ok(line) => io.send(line).await.is_ok(),
+        Err(_) => false,
+    }
+}
+
+/// Runs a blocking database step off the async threads.
+async fn db<T: Send + 'static>(
+    state: &Shared,
+    f: impl FnOnce(&rusqlite::Connection) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let st = state.clone();
+    tokio::task::spawn_blocking(move || {
+        let conn = st.db.lock().map_err(|_| ApiError::internal("database lock poisoned"))?;
+        f(&conn)
+    })
+    .await
+    .unwrap_or_else(|_| Err(ApiError::internal("database task failed")))
+}
+
+async fn run_channel(state: Shared, id: InstanceIdentity, peer: SocketAddr, mut io: Io) {
+    let interval = state.ping_interval;
+    let hello = match tokio::time::timeout(Duration::from_secs(10), io.next()).await {
+        Ok(Some(Ok(line))) => serde_json::from_str::<AgentMessage>(&line).ok(),
+        _ => None,
+    };
+    let Some(AgentMessage::Hello { facts }) = hello else {
+        send(&mut io, &ServerMessage::Refused { reason: "expected Hello".into() }).await;
+        return;
+    };
+    let source_ip = peer.ip().to_string();
+    let (iid, role) = (id.instance_id.clone(), id.role_name.clone());
+    let check = {
+        let id = id.clone();
+        let region = state.region.clone();
+        let ip = source_ip.clone();
+        db(&state, move |conn| {
+            let account = crate::iam::store::account_id(conn)?;
+            let arn = instance_arn(&region, &account, &id);
+            let rid = ids::random_hex(16);
+            for action in REGISTRATION_ACTIONS {
+                if let Err(e) = authz::authorize_role(conn, &rid, &id.role_name, &id.instance_id, Some(&ip), action, &arn) {
+                    return Ok(Err(e.message));
+                }
+            }
+            Ok(Ok(()))
+        })
+        .await
+    };
+    let refusal = match check {
+        Ok(Ok(())) => None,
+        Ok(Err(msg)) => Some(format!(
+            "{msg}; attach arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore to role {role}"
+        )),
+        Err(e) => Some(e.message),
+    };
+    if let Some(reason) = refusal {
+        tracing::warn!(instance = %iid, role = %role, %reason, "agent registration refused");
+        let (i2, r2, f2) = (iid.clone(), reason.clone(), facts.clone());
+        let _ = db(&state, move |c| store::set_status(c, &i2, "Inactive", Some(&f2), Some(&r2))).await;
+        send(&mut io, &ServerMessage::Refused { reason }).await;
+        return;
+    }
+    let (tx, mut rx) = mpsc::channel::<ServerMessage>(64);
+    let generation = state.hub.attach(&iid, tx);
+    {
+        let (i2, f2) = (iid.clone(), facts.clone());
+        let _ = db(&state, move |c| store::set_status(c, &i2, "Online", Some(&f2), None)).await;
+    }
+    tracing::info!(instance = %iid, role = %role, peer = %peer, "agent online");
+    let mut ok = send(
+        &mut io,
+        &ServerMessage::Registered {
+            instance_id: iid.clone(),
+            ping_interval_secs: interval.as_secs().max(1),
+        },
+    )
+    .await;
+    let dead_after = interval * 3;
+    while ok {
+        tokio::select! {
+            msg = tokio::time::timeout(dead_after, io.next()) => match msg {
+                Ok(Some(Ok(line))) => match serde_json::from_str::<AgentMessage>(&line) {
+                    Ok(AgentMessage::Ping) => {
+                        let i2 = iid.clone();
+                        let _ = db(&state, move |c| store::ping(c, &i2)).await;
+                        ok = send(&mut io, &ServerMessage::Pong).await;
+                    }
+                    Ok(AgentMessage::Hello { .. }) | Err(_) => {
+                        tracing::warn!(instance = %iid, "protocol error on the control channel");
+                        ok = false;
+                    }
+                },
+                Ok(Some(Err(e))) => {
+                    tracing::warn!(instance = %iid, error = %e, "control channel read failed");
+                    ok = false;
+                }
+                Ok(None) => ok = false,
+                Err(_) => {
+                    tracing::warn!(instance = %iid, "no heartbeat for {:?}: connection lost", dead_after);
+                    ok = false;
+                }
+            },
+            down = rx.recv() => match down {
+                Some(m) => ok = send(&mut io, &m).await,
+                None => ok = false,
+            },
+        }
+    }
+    if state.hub.detach(&iid, generation) {
+        tracing::info!(instance = %iid, "agent connection lost");
+        let i2 = iid.clone();
+        let _ = db(&state, move |c| store::set_status(c, &i2, "ConnectionLost", None, None)).await;
+    }
+}

@@ -1,0 +1,279 @@
+//! Managed instances and hybrid activations in the database.
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::api_error::ApiError;
+use crate::iam::ids;
+use crate::iam::store::now_iso;
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Activation {
+    pub activation_id: String,
+    pub iam_role: String,
+    pub description: String,
+    pub default_instance_name: Option<String>,
+    pub registration_limit: i64,
+    pub registrations_count: i64,
+    pub expiration_date: String,
+    pub expired: bool,
+    pub created_date: String,
+}
+
+/// One row of `DescribeInstanceInformation`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct InstanceInformation {
+    pub instance_id: String,
+    pub ping_status: String,
+    pub last_ping_date_time: Option<String>,
+    pub agent_version: Option<String>,
+    pub platform_type: Option<String>,
+    pub platform_name: Option<String>,
+    pub resource_type: String,
+    pub i_p_address: Option<String>,
+    pub computer_name: Option<String>,
+    pub name: Option<String>,
+    pub iam_role: String,
+    pub activation_id: Option<String>,
+    pub registration_date: String,
+    pub registration_error: Option<String>,
+}
+
+/// What the node says about itself when its control channel opens.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize, Serialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct NodeFacts {
+    pub computer_name: String,
+    pub ip_address: String,
+    pub platform_type: String,
+    pub platform_name: String,
+    pub agent_version: String,
+}
+
+/// How an instance's identity was looked up from its certificate.
+#[derive(Debug, Clone)]
+pub struct InstanceIdentity {
+    pub instance_id: String,
+    pub role_name: String,
+    pub resource_type: String,
+}
+
+fn sha256_hex(s: &str) -> String {
+    hex::encode(Sha256::digest(s.as_bytes()))
+}
+
+fn unix_now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+fn iso(unix: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_default()
+}
+
+/// `mi-` and 17 hex digits for hybrid machines.
+pub fn managed_instance_id() -> String {
+    format!("mi-{}", &ids::random_hex(9)[..17])
+}
+
+/// Creates an activation; returns it and the one-time code.
+pub fn create_activation(
+    conn: &Connection,
+    role_name: &str,
+    description: &str,
+    default_name: Option<&str>,
+    limit: i64,
+    expires_in_secs: i64,
+) -> Result<(Activation, String), ApiError> {
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::validation("RegistrationLimit must be between 1 and 1000"));
+    }
+    let id = format!(
+        "{}-{}-{}-{}-{}",
+        &ids::random_hex(4),
+        &ids::random_hex(2),
+        &ids::random_hex(2),
+        &ids::random_hex(2),
+        &ids::random_hex(6)
+    );
+    let code = ids::random_hex(10);
+    conn.execute(
+        "INSERT INTO activations(activation_id, code_sha256, role_name, description, default_name, registration_limit, expires_at, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![id, sha256_hex(&code), role_name, description, default_name, limit, unix_now() + expires_in_secs, now_iso()],
+    )?;
+    Ok((describe_activation(conn, &id)?, code))
+}
+
+pub fn describe_activation(conn: &Connection, id: &str) -> Result<Activation, ApiError> {
+    conn.query_row(
+        "SELECT activation_id, role_name, description, default_name, registration_limit, registrations, expires_at, created_at FROM activations WHERE activation_id = ?1",
+        params![id],
+        |r| {
+            let expires: i64 = r.get(6)?;
+            Ok(Activation {
+                activation_id: r.get(0)?,
+                iam_role: r.get(1)?,
+                description: r.get(2)?,
+                default_instance_name: r.get(3)?,
+                registration_limit: r.get(4)?,
+                registrations_count: r.get(5)?,
+                expiration_date: iso(expires),
+                expired: expires < unix_now(),
+                created_date: r.get(7)?,
+            })
+        },
+    )
+    .optional()?
+    .ok_or_else(|| ApiError::new(400, "InvalidActivationId", format!("Activation {id} does not exist.")))
+}
+
+pub fn list_activations(conn: &Connection) -> Result<Vec<Activation>, ApiError> {
+    let mut st = conn.prepare("SELECT activation_id FROM activations ORDER BY created_at")?;
+    let ids: Vec<String> = st.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
+    ids.iter().map(|i| describe_activation(conn, i)).collect()
+}
+
+pub fn delete_activation(conn: &Connection, id: &str) -> Result<(), ApiError> {
+    describe_activation(conn, id)?;
+    conn.execute("DELETE FROM activations WHERE activation_id = ?1", params![id])?;
+    Ok(())
+}
+
+/// Redeems an activation code: checks it, counts it, and records a new
+/// managed instance bound to `cert_sha256`. Returns the instance id.
+pub fn redeem_activation(
+    conn: &Connection,
+    activation_id: &str,
+    code: &str,
+    issue: impl FnOnce(&str) -> Result<(String, String), ApiError>,
+) -> Result<(String, String), ApiError> {
+    let invalid = || {
+        ApiError::new(
+            400,
+            "InvalidActivation",
+            "The activation is not valid: the id or code is wrong, it has expired, or its registration limit is reached.",
+        )
+    };
+    let row: Option<(String, String, i64, i64, i64, Option<String>)> = conn
+        .query_row(
+            "SELECT code_sha256, role_name, registration_limit, registrations, expires_at, default_name FROM activations WHERE activation_id = ?1",
+            params![activation_id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
+        )
+        .optional()?;
+    let (hash, role, limit, count, expires, default_name) = row.ok_or_else(invalid)?;
+    if hash != sha256_hex(code) || count >= limit || expires < unix_now() {
+        return Err(invalid());
+    }
+    let instance_id = managed_instance_id();
+    let (cert_pem, fp) = issue(&instance_id)?;
+    conn.execute(
+        "UPDATE activations SET registrations = registrations + 1 WHERE activation_id = ?1",
+        params![activation_id],
+    )?;
+    conn.execute(
+        "INSERT INTO instances(instance_id, resource_type, role_name, activation_id, cert_sha256, name, registered_at)
+         VALUES (?1, 'ManagedInstance', ?2, ?3, ?4, ?5, ?6)",
+        params![instance_id, role, activation_id, fp, default_name, now_iso()],
+    )?;
+    Ok((instance_id, cert_pem))
+}
+
+pub fn identity_by_cert(conn: &Connection, sha: &str) -> Result<Option<InstanceIdentity>, ApiError> {
+    Ok(conn
+        .query_row(
+            "SELECT instance_id, role_name, resource_type FROM instances WHERE cert_sha256 = ?1",
+            params![sha],
+            |r| {
+                Ok(InstanceIdentity {
+                    instance_id: r.get(0)?,
+                    role_name: r.get(1)?,
+                    resource_type: r.get(2)?,
+                })
+            },
+        )
+        .optional()?)
+}
+
+/// Records the node's facts and its ping status.
+pub fn set_status(
+    conn: &Connection,
+    instance_id: &str,
+    status: &str,
+    facts: Option<&NodeFacts>,
+    error: Option<&str>,
+) -> Result<(), ApiError> {
+    conn.execute(
+        "UPDATE instances SET ping_status = ?2, registration_error = ?3, last_ping_at = CASE WHEN ?2 = 'Online' THEN ?4 ELSE last_ping_at END WHERE instance_id = ?1",
+        params![instance_id, status, error, now_iso()],
+    )?;
+    if let Some(f) = facts {
+        conn.execute(
+            "UPDATE instances SET computer_name = ?2, ip_address = ?3, platform_type = ?4, platform_name = ?5, agent_version = ?6 WHERE instance_id = ?1",
+            params![instance_id, f.computer_name, f.ip_address, f.platform_type, f.platform_name, f.agent_version],
+        )?;
+    }
+    Ok(())
+}
+
+pub fn ping(conn: &Connection, instance_id: &str) -> Result<(), ApiError> {
+    conn.execute(
+        "UPDATE instances SET last_ping_at = ?2, ping_status = 'Online' WHERE instance_id = ?1",
+        params![instance_id, now_iso()],
+    )?;
+    Ok(())
+}
+
+/// At server start nothing is connected: what was Online is ConnectionLost.
+pub fn mark_all_disconnected(conn: &Connection) -> Result<(), ApiError> {
+    conn.execute(
+        "UPDATE instances SET ping_status = 'ConnectionLost' WHERE ping_status = 'Online'",
+        [],
+    )?;
+    Ok(())
+}
+
+pub fn describe_instances(conn: &Connection) -> Result<Vec<InstanceInformation>, ApiError> {
+    let mut st = conn.prepare(
+        "SELECT instance_id, ping_status, last_ping_at, agent_version, platform_type, platform_name, resource_type, ip_address, computer_name, name, role_name, activation_id, registered_at, registration_error FROM instances ORDER BY registered_at, instance_id",
+    )?;
+    let rows = st
+        .query_map([], |r| {
+            Ok(InstanceInformation {
+                instance_id: r.get(0)?,
+                ping_status: r.get(1)?,
+                last_ping_date_time: r.get(2)?,
+                agent_version: r.get(3)?,
+                platform_type: r.get(4)?,
+                platform_name: r.get(5)?,
+                resource_type: r.get(6)?,
+                i_p_address: r.get(7)?,
+                computer_name: r.get(8)?,
+                name: r.get(9)?,
+                iam_role: r.get(10)?,
+                activation_id: r.get(11)?,
+                registration_date: r.get(12)?,
+                registration_error: r.get(13)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+pub fn deregister(conn: &Connection, instance_id: &str) -> Result<(), ApiError> {
+    let n = conn.execute("DELETE FROM instances WHERE instance_id = ?1", params![instance_id])?;
+    if n == 0 {
+        return Err(ApiError::new(
+            400,
+            "InvalidInstanceId",
+            format!("Instance {instance_id} is not a managed instance."),
+        ));
+    }
+    Ok(())
+}

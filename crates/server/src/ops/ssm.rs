@@ -1,0 +1,89 @@
+//! `ssm:*` operations on managed instances and hybrid activations.
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{Ctx, input, unknown_operation};
+use crate::api_error::ApiError;
+use crate::iam::store::Iam;
+use crate::instances::store;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct CreateActivationIn {
+    iam_role: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    default_instance_name: Option<String>,
+    #[serde(default = "one")]
+    registration_limit: i64,
+    /// Seconds until it expires; default 24 h (AWS's default).
+    #[serde(default = "day")]
+    expires_in_seconds: i64,
+}
+
+fn one() -> i64 {
+    1
+}
+fn day() -> i64 {
+    86_400
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct IdIn {
+    #[serde(default)]
+    activation_id: Option<String>,
+    #[serde(default)]
+    instance_id: Option<String>,
+}
+
+pub fn call(ctx: &Ctx<'_>, op: &str, body: &Value) -> Result<Value, ApiError> {
+    let iam = Iam::new(ctx.conn)?;
+    let action = format!("ssm:{op}");
+    let activation_arn = |id: &str| format!("arn:aws:ssm:{}:{}:activation/{id}", ctx.state.region, iam.account);
+    match op {
+        "CreateActivation" => {
+            let i: CreateActivationIn = input(body)?;
+            ctx.authorize(&action, &activation_arn("*"))?;
+            let role = iam.get_role(&i.iam_role)?;
+            ctx.authorize("iam:PassRole", &role.arn)?;
+            let (a, code) = store::create_activation(
+                ctx.conn,
+                &i.iam_role,
+                &i.description,
+                i.default_instance_name.as_deref(),
+                i.registration_limit,
+                i.expires_in_seconds,
+            )?;
+            Ok(json!({ "ActivationId": a.activation_id, "ActivationCode": code }))
+        }
+        "DescribeActivations" => {
+            ctx.authorize(&action, &activation_arn("*"))?;
+            Ok(json!({ "ActivationList": store::list_activations(ctx.conn)? }))
+        }
+        "DeleteActivation" => {
+            let i: IdIn = input(body)?;
+            let id = i.activation_id.ok_or_else(|| ApiError::validation("ActivationId is required"))?;
+            ctx.authorize(&action, &activation_arn(&id))?;
+            store::delete_activation(ctx.conn, &id)?;
+            Ok(json!({}))
+        }
+        "DescribeInstanceInformation" => {
+            ctx.authorize(&action, "*")?;
+            Ok(json!({ "InstanceInformationList": store::describe_instances(ctx.conn)? }))
+        }
+        "DeregisterManagedInstance" => {
+            let i: IdIn = input(body)?;
+            let id = i.instance_id.ok_or_else(|| ApiError::validation("InstanceId is required"))?;
+            ctx.authorize(
+                &action,
+                &format!("arn:aws:ssm:{}:{}:managed-instance/{id}", ctx.state.region, iam.account),
+            )?;
+            store::deregister(ctx.conn, &id)?;
+            Ok(json!({}))
+        }
+        _ => Err(unknown_operation("ssm", op)),
+    }
+}
