@@ -7,10 +7,28 @@ use crate::client::ApiClient;
 use crate::output::{self, s};
 
 #[derive(clap::Args)]
-pub struct InstancesArgs {}
+#[command(args_conflicts_with_subcommands = true)]
+pub struct InstancesArgs {
+    #[command(subcommand)]
+    command: Option<InstancesCommand>,
+}
 
-pub fn run(g: &Global, _a: InstancesArgs) -> anyhow::Result<i32> {
-    let v = ApiClient::from_global(g)?.call("ssm", "DescribeInstanceInformation", &json!({}))?;
+#[derive(clap::Subcommand)]
+enum InstancesCommand {
+    /// Forget a hybrid machine; its certificate stops working.
+    Deregister {
+        #[arg(long)]
+        instance_id: String,
+    },
+}
+
+pub fn run(g: &Global, a: InstancesArgs) -> anyhow::Result<i32> {
+    let client = ApiClient::from_global(g)?;
+    if let Some(InstancesCommand::Deregister { instance_id }) = a.command {
+        client.call("ssm", "DeregisterManagedInstance", &json!({"InstanceId": instance_id}))?;
+        return Ok(0);
+    }
+    let v = client.call("ssm", "DescribeInstanceInformation", &json!({}))?;
     let rows = v["InstanceInformationList"]
         .as_array()
         .map(|l| {

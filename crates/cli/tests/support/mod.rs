@@ -46,6 +46,7 @@ impl Env {
         c.env("AIRLOCK_STATE_DIR", self.state_dir())
             .env("AIRLOCK_CONFIG_DIR", self.config_dir())
             .env("AIRLOCK_LISTEN", self.listen())
+            .env("AIRLOCK_PING_INTERVAL", "1")
             .env_remove("AIRLOCK_PROFILE")
             .env_remove("AIRLOCK_ENDPOINT")
             .env_remove("HTTPS_PROXY")
@@ -134,4 +135,84 @@ impl Drop for DaemonGuard<'_> {
 
 pub fn read(p: &Path) -> String {
     std::fs::read_to_string(p).unwrap_or_default()
+}
+
+/// Polls `f` until it returns Some, or panics after `secs` with `what`.
+pub fn wait_for<T>(secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        if Instant::now() > deadline {
+            panic!("timed out after {secs}s waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A running `airlock agent run`, killed on drop.
+pub struct Agent {
+    child: Child,
+    pub dir: PathBuf,
+}
+
+impl Agent {
+    pub fn start(env: &Env, dir: &Path) -> Self {
+        let log = std::fs::File::create(dir.with_extension("log")).expect("agent log");
+        let child = env
+            .cmd()
+            .args(["--log-level", "info", "agent", "run", "--agent-dir"])
+            .arg(dir)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn agent");
+        Agent { child, dir: dir.to_owned() }
+    }
+    pub fn log(&self) -> String {
+        read(&self.dir.with_extension("log"))
+    }
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Creates a role (optionally with the managed policy), an activation for
+/// it, and registers an agent directory; returns the instance id.
+pub fn register_agent(env: &Env, role: &str, managed_policy: bool, dir: &Path) -> String {
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ssm.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+    env.ok(&["iam", "create-role", "--role-name", role, "--assume-role-policy-document", trust]);
+    if managed_policy {
+        env.ok(&["iam", "attach-role-policy", "--role-name", role, "--policy-arn",
+            "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"]);
+    }
+    let act: serde_json::Value =
+        serde_json::from_str(&env.ok(&["--json", "activation", "create", "--role", role])).expect("json");
+    let out = env.ok(&[
+        "agent", "register", "--agent-dir", dir.to_str().expect("utf8"),
+        "--activation-code", act["ActivationCode"].as_str().expect("code"),
+        "--activation-id", act["ActivationId"].as_str().expect("id"),
+        "--endpoint", &env.endpoint(),
+    ]);
+    out.split_whitespace()
+        .find(|w| w.starts_with("mi-"))
+        .map(|w| w.trim_end_matches('.').to_owned())
+        .expect("instance id")
+}
+
+/// The instance's row from `airlock --json instances`.
+pub fn instance(env: &Env, id: &str) -> serde_json::Value {
+    let v: serde_json::Value = serde_json::from_str(&env.ok(&["--json", "instances"])).expect("json");
+    v["InstanceInformationList"]
+        .as_array()
+        .and_then(|l| l.iter().find(|i| i["InstanceId"] == id).cloned())
+        .unwrap_or(serde_json::Value::Null)
 }

@@ -47,6 +47,7 @@ pub struct InstanceInformation {
 #[serde(rename_all = "PascalCase", default)]
 pub struct NodeFacts {
     pub computer_name: String,
+    #[serde(rename = "IPAddress")]
     pub ip_address: String,
     pub platform_type: String,
     pub platform_name: String,
