@@ -1,0 +1,77 @@
+//! Serving a session's channels on the node: shells on a PTY, commands with
+//! stdout and stderr apart, and TCP forwards, each as the session's login.
+
+pub mod exec;
+pub mod forward;
+pub mod login;
+pub mod shell;
+
+use airlock_wire::{ChannelKind, OpenFailCode, Stream};
+use bytes::Bytes;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::mpsc;
+
+use crate::mux::{Channel, ChannelSender, Incoming};
+
+/// Who sessions run as.
+#[derive(Debug, Clone, Default)]
+pub struct RunAs {
+    /// The login when the channel names none (else `ssm-user`).
+    pub default_user: Option<String>,
+    /// Run every session as the agent's own user (personal machines, tests).
+    pub as_self: bool,
+}
+
+/// Serves every channel the client opens until the connection ends.
+pub async fn serve(mut incoming: mpsc::UnboundedReceiver<Incoming>, policy: RunAs) {
+    while let Some(inc) = incoming.recv().await {
+        let run_as = inc.open.run_as.clone().or_else(|| policy.default_user.clone());
+        let as_self = policy.as_self;
+        tokio::spawn(async move {
+            let kind = inc.open.kind.clone();
+            let login = match login::resolve(run_as.as_deref(), as_self) {
+                Ok(l) => l,
+                Err(reason) => {
+                    tracing::warn!(%reason, "session refused");
+                    inc.reject(OpenFailCode::AccessDenied, &reason);
+                    return;
+                }
+            };
+            let result = match kind {
+                ChannelKind::Shell { term, cols, rows, env, command } => {
+                    shell::run(inc, &login, &term, cols, rows, env, command).await
+                }
+                ChannelKind::Exec { command, stdin } => exec::run(inc, &login, &command, stdin).await,
+                ChannelKind::TcpForward { host, port } => forward::run(inc, &host, port).await,
+            };
+            if let Err(e) = result {
+                tracing::warn!(error = %e, "channel ended with an error");
+            }
+        });
+    }
+}
+
+/// Copies `from` into the channel until EOF, then half-closes.
+pub async fn pump_out<R: AsyncRead + Unpin>(mut from: R, to: ChannelSender, stream: Stream) {
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match from.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                if to.send(stream, Bytes::copy_from_slice(&buf[..n])).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+    if stream == Stream::Main {
+        to.eof();
+    }
+}
+
+/// Writes one received data chunk and returns its credit.
+pub async fn write_in<W: AsyncWrite + Unpin>(to: &mut W, ch: &Channel, data: &[u8]) -> std::io::Result<()> {
+    to.write_all(data).await?;
+    ch.consumed(data.len());
+    Ok(())
+}
