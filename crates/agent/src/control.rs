@@ -53,13 +53,70 @@ fn primary_ip() -> Option<String> {
     Some(s.local_addr().ok()?.ip().to_string())
 }
 
+/// How the agent runs.
+#[derive(Debug, Clone, Default)]
+pub struct AgentOptions {
+    /// Run sessions as the agent's own user, never switching users.
+    pub sessions_as_self: bool,
+}
+
+/// Session workers by session id.
+type Workers = std::collections::HashMap<String, tokio::process::Child>;
+
+fn start_worker(dir: &AgentDir, opts: &AgentOptions, v: &Value, workers: &mut Workers) {
+    use tokio::io::AsyncWriteExt;
+    let spec = crate::worker::WorkerSpec {
+        session_id: v["SessionId"].as_str().unwrap_or_default().to_owned(),
+        token: v["Token"].as_str().unwrap_or_default().to_owned(),
+        document_name: v["DocumentName"].as_str().unwrap_or_default().to_owned(),
+        parameters: v["Parameters"].clone(),
+        run_as: v["RunAs"].as_str().map(str::to_owned),
+        as_self: opts.sessions_as_self,
+    };
+    if spec.session_id.is_empty() || spec.token.is_empty() {
+        tracing::warn!("StartSession without a session id or token ignored");
+        return;
+    }
+    let exe = match std::env::current_exe() {
+        Ok(e) => e,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot find the airlock executable for a session worker");
+            return;
+        }
+    };
+    let child = tokio::process::Command::new(exe)
+        .arg("agent")
+        .arg("session-worker")
+        .arg("--agent-dir")
+        .arg(&dir.0)
+        .arg("--session-id")
+        .arg(&spec.session_id)
+        .stdin(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn();
+    match child {
+        Ok(mut c) => {
+            if let (Some(mut stdin), Ok(json)) = (c.stdin.take(), serde_json::to_vec(&spec)) {
+                tokio::spawn(async move {
+                    let _ = stdin.write_all(&json).await;
+                });
+            }
+            tracing::info!(session = %spec.session_id, document = %spec.document_name, pid = ?c.id(), "session worker started");
+            workers.insert(spec.session_id, c);
+        }
+        Err(e) => tracing::error!(error = %e, "cannot start a session worker"),
+    }
+}
+
 async fn session(
     cfg: Arc<rustls::ClientConfig>,
     endpoint: &str,
     status: &mut AgentStatus,
     dir: &AgentDir,
+    opts: &AgentOptions,
+    workers: &mut Workers,
 ) -> anyhow::Result<Outcome> {
-    let tls = dial::upgrade(cfg, endpoint, CONTROL_PATH, CONTROL_PROTOCOL).await?;
+    let tls = dial::upgrade(cfg, endpoint, CONTROL_PATH, CONTROL_PROTOCOL, &[]).await?;
     let local_ip = tls.get_ref().0.local_addr().ok().map(|a| a.ip().to_string());
     let mut io = Framed::new(tls, LinesCodec::new_with_max_length(64 * 1024));
     io.send(hello(local_ip).to_string()).await?;
@@ -89,6 +146,7 @@ async fn session(
     loop {
         tokio::select! {
             _ = tick.tick() => {
+                workers.retain(|_, c| matches!(c.try_wait(), Ok(None)));
                 if last.elapsed() > dead_after {
                     return Ok(Outcome::Lost(format!("no answer from the server for {dead_after:?}")));
                 }
@@ -106,6 +164,12 @@ async fn session(
                         Some("Refused") => {
                             return Ok(Outcome::Refused(v["Reason"].as_str().unwrap_or("").to_owned()));
                         }
+                        Some("StartSession") => start_worker(dir, opts, &v, workers),
+                        Some("TerminateSession") => {
+                            if let Some(mut c) = v["SessionId"].as_str().and_then(|id| workers.remove(id)) {
+                                let _ = c.start_kill();
+                            }
+                        }
                         _ => tracing::debug!(message = %line, "ignored control message"),
                     }
                 }
@@ -117,7 +181,8 @@ async fn session(
 }
 
 /// Runs the agent until SIGINT or SIGTERM.
-pub async fn run(dir: AgentDir) -> anyhow::Result<()> {
+pub async fn run(dir: AgentDir, opts: AgentOptions) -> anyhow::Result<()> {
+    let mut workers = Workers::new();
     let id = dir.load_identity()?;
     let cfg = Arc::new(dial::tls_config(&dir)?);
     let pid = std::process::id();
@@ -133,8 +198,8 @@ pub async fn run(dir: AgentDir) -> anyhow::Result<()> {
         last_pong: None,
     };
     status.save(&dir);
-    if !nix::unistd::geteuid().is_root() {
-        tracing::warn!("the agent is not running as root: sessions will run as this user only");
+    if !nix::unistd::geteuid().is_root() || opts.sessions_as_self {
+        tracing::warn!("sessions will run as this agent's own user, not as ssm-user or run-as users");
     }
     tracing::info!(instance = %id.instance_id, endpoint = %id.endpoint, "agent starting");
     let mut backoff = Duration::from_secs(1);
@@ -143,7 +208,7 @@ pub async fn run(dir: AgentDir) -> anyhow::Result<()> {
     loop {
         let started = tokio::time::Instant::now();
         let outcome = tokio::select! {
-            o = session(cfg.clone(), &id.endpoint, &mut status, &dir) => o,
+            o = session(cfg.clone(), &id.endpoint, &mut status, &dir, &opts, &mut workers) => o,
             _ = &mut stop => break,
         };
         let (state, reason) = match outcome {

@@ -112,12 +112,26 @@ pub fn tls_config(dir: &AgentDir) -> anyhow::Result<rustls::ClientConfig> {
         .with_client_auth_cert(certs, key)?)
 }
 
-/// Connects and upgrades `GET path` to `protocol`.
+/// A TLS client config for a user: trust only `ca_pem`, no client certificate.
+pub fn user_tls_config(ca_pem: &[u8]) -> anyhow::Result<rustls::ClientConfig> {
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_slice_iter(ca_pem) {
+        roots.add(c.context("reading the CA bundle")?)?;
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+}
+
+/// Connects and upgrades `GET path` to `protocol`, sending `headers`.
 pub async fn upgrade(
     cfg: Arc<rustls::ClientConfig>,
     endpoint: &str,
     path: &str,
     protocol: &str,
+    headers: &[(&str, &str)],
 ) -> anyhow::Result<TlsStream<TcpStream>> {
     let (host, port) = host_port(endpoint)?;
     let tcp = tcp(&host, port).await?;
@@ -126,13 +140,17 @@ pub async fn upgrade(
         .connect(name, tcp)
         .await
         .with_context(|| format!("TLS handshake with {host}:{port} failed"))?;
-    tls.write_all(
-        format!(
-            "GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: Upgrade\r\nUpgrade: {protocol}\r\n\r\n"
-        )
-        .as_bytes(),
-    )
-    .await?;
+    let mut head = format!(
+        "GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: Upgrade\r\nUpgrade: {protocol}\r\n"
+    );
+    for (k, v) in headers {
+        if k.contains(['\r', '\n']) || v.contains(['\r', '\n']) {
+            bail!("header {k} contains a line break");
+        }
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    tls.write_all(head.as_bytes()).await?;
     let (code, _) = read_head(&mut tls).await?;
     if code != 101 {
         let mut body = vec![0u8; 4096];

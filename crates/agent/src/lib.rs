@@ -13,3 +13,4 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 pub mod mux;
 pub mod handshake;
 pub mod session;
+pub mod worker;

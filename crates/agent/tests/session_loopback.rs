@@ -12,7 +12,7 @@ async fn pair() -> mux::Mux {
         let (n, _) = handshake::accept(&mut b, |_| (false, ResumeToken::from_bytes([7; 32]))).await.unwrap();
         let conn = Connection::new(Config::new(Side::Acceptor), n.peer_max_payload);
         let (_mux, incoming, _task) = mux::start(b, conn);
-        session::serve(incoming, session::RunAs { default_user: None, as_self: true }).await;
+        session::serve(incoming, session::RunAs { default_user: None, as_self: true }, None).await;
     });
     let (n, ack) = handshake::dial(&mut a, None).await.unwrap();
     assert!(!ack.resumed);

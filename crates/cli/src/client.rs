@@ -39,7 +39,8 @@ impl std::fmt::Display for CallError {
 impl std::error::Error for CallError {}
 
 pub struct ApiClient {
-    endpoint: String,
+    pub endpoint: String,
+    pub ca: Option<PathBuf>,
     access_key_id: String,
     key: ed25519_dalek::SigningKey,
     http: reqwest::Client,
@@ -99,11 +100,17 @@ impl ApiClient {
         });
         Ok(Self {
             endpoint: endpoint.trim_end_matches('/').to_owned(),
+            ca: ca.clone(),
             access_key_id,
             key,
             http: http_client(ca.as_ref())?,
             rt: runtime()?,
         })
+    }
+
+    /// Runs a future on the client's runtime.
+    pub fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
+        self.rt.block_on(f)
     }
 
     /// Calls `service:operation` with a JSON body.

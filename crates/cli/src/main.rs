@@ -4,6 +4,8 @@
 mod client;
 mod cmd;
 mod output;
+mod session_client;
+mod terminal;
 
 use std::process::ExitCode;
 
@@ -50,7 +52,9 @@ enum Command {
     /// Run and manage the airlock server.
     #[command(subcommand)]
     Server(cmd::server::ServerCommand),
-    // CONFIG-PENDING
+    /// Validate, show and convert cluster configuration files.
+    #[command(subcommand)]
+    Config(cmd::config::ConfigCommand),
     /// Users, access keys, roles and policies (AWS CLI shape).
     #[command(subcommand)]
     Iam(cmd::iam::IamCommand),
@@ -64,6 +68,19 @@ enum Command {
     Instances(cmd::instances::InstancesArgs),
     /// Query the audit log of API decisions.
     Audit(cmd::audit::AuditArgs),
+    /// Open a shell on a node (short for `session start --target`).
+    Connect(cmd::session::ConnectArgs),
+    /// Run a command on a node; its exit status becomes airlock's.
+    Exec(cmd::session::ExecArgs),
+    /// Forward a local port to a port on (or reached from) a node.
+    PortForward(cmd::session::PortForwardArgs),
+    /// stdio ProxyCommand for ssh: `ssh -o ProxyCommand='airlock proxy %h %p' user@i-…`.
+    Proxy(cmd::session::ProxyArgs),
+    /// Print the ~/.ssh/config block that sends ssh through airlock.
+    SshConfig,
+    /// Sessions: start (any document), list, show, terminate, replay.
+    #[command(subcommand)]
+    Session(cmd::sessions::SessionCommand),
     /// Print a shell completion script.
     Completions {
         #[arg(value_enum)]
@@ -89,11 +106,18 @@ fn main() -> ExitCode {
     let g = cli.global;
     let result = match cli.command {
         Command::Server(c) => cmd::server::run(&g, c),
+        Command::Config(c) => cmd::config::run(&g, c),
         Command::Iam(c) => cmd::iam::run(&g, c),
         Command::Audit(a) => cmd::audit::run(&g, a),
         Command::Agent(c) => cmd::agent::run(c),
         Command::Activation(c) => cmd::activation::run(&g, c),
         Command::Instances(a) => cmd::instances::run(&g, a),
+        Command::Connect(a) => cmd::session::connect(&g, a),
+        Command::Exec(a) => cmd::session::exec(&g, a),
+        Command::PortForward(a) => cmd::session::port_forward(&g, a),
+        Command::Proxy(a) => cmd::session::proxy(&g, a),
+        Command::SshConfig => cmd::session::ssh_config(&g),
+        Command::Session(c) => cmd::sessions::run(&g, c),
         Command::Completions { shell } => {
             let mut c = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut c, "airlock", &mut std::io::stdout());

@@ -9,6 +9,7 @@ use rusqlite::{Connection, OpenFlags};
 const MIGRATIONS: &[&str] = &[
     include_str!("db/0001_init.sql"),
     include_str!("db/0002_instances.sql"),
+    include_str!("db/0003_sessions.sql"),
 ];
 
 /// Errors opening the database. Each message says what to do.

@@ -15,6 +15,7 @@ pub mod ops;
 pub mod pki;
 pub mod profile;
 pub mod run;
+pub mod sessions;
 pub mod state_dir;
 
 pub use run::{DEFAULT_LISTEN, ServerOptions, run};

@@ -143,6 +143,8 @@ pub async fn run(opts: ServerOptions) -> anyhow::Result<()> {
         hub: crate::instances::Hub::default(),
         ping_interval: opts.ping_interval,
         region: opts.region.clone(),
+        broker: crate::sessions::Broker::default(),
+        record_sessions: true,
     });
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
     let handle = axum_server::Handle::new();

@@ -3,6 +3,7 @@
 
 pub mod exec;
 pub mod forward;
+pub mod grant;
 pub mod login;
 pub mod shell;
 
@@ -22,9 +23,19 @@ pub struct RunAs {
     pub as_self: bool,
 }
 
-/// Serves every channel the client opens until the connection ends.
-pub async fn serve(mut incoming: mpsc::UnboundedReceiver<Incoming>, policy: RunAs) {
+
+
+/// Serves every channel the client opens until the connection ends,
+/// holding the client to the session's grant when there is one.
+pub async fn serve(mut incoming: mpsc::UnboundedReceiver<Incoming>, policy: RunAs, grant: Option<grant::Grant>) {
     while let Some(inc) = incoming.recv().await {
+        if let Some(g) = &grant {
+            if !g.allows(&inc.open.kind) {
+                tracing::warn!(kind = ?inc.open.kind, "channel outside the session's document refused");
+                inc.reject(OpenFailCode::AccessDenied, "the session's document does not allow this channel");
+                continue;
+            }
+        }
         let run_as = inc.open.run_as.clone().or_else(|| policy.default_user.clone());
         let as_self = policy.as_self;
         tokio::spawn(async move {

@@ -30,7 +30,21 @@ pub enum AgentCommand {
         ca_bundle: Option<PathBuf>,
     },
     /// Run the agent in the foreground (for the node supervisor or systemd).
-    Run(DirArg),
+    Run {
+        #[command(flatten)]
+        dir: DirArg,
+        /// Run sessions as the agent's own user (personal machines, tests).
+        #[arg(long, env = "AIRLOCK_AGENT_SESSIONS_AS_SELF")]
+        sessions_as_self: bool,
+    },
+    /// Serve one session (started by the agent; reads its spec on stdin).
+    #[command(hide = true)]
+    SessionWorker {
+        #[command(flatten)]
+        dir: DirArg,
+        #[arg(long)]
+        session_id: String,
+    },
     /// Show the agent's state the way `systemctl status` shows a service.
     Status(DirArg),
 }
@@ -56,10 +70,22 @@ pub fn run(c: AgentCommand) -> anyhow::Result<i32> {
             println!("Registered as {id}. Start the agent with `airlock agent run`.");
             Ok(0)
         }
-        AgentCommand::Run(d) => {
-            let dir = AgentDir::locate(d.agent_dir)?;
+        AgentCommand::Run { dir, sessions_as_self } => {
+            let dir = AgentDir::locate(dir.agent_dir)?;
             let rt = tokio::runtime::Runtime::new()?;
-            rt.block_on(airlock_agent::control::run(dir))?;
+            let opts = airlock_agent::control::AgentOptions { sessions_as_self };
+            rt.block_on(airlock_agent::control::run(dir, opts))?;
+            Ok(0)
+        }
+        AgentCommand::SessionWorker { dir, session_id } => {
+            let dir = AgentDir::locate(dir.agent_dir)?;
+            let mut input = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut input)?;
+            let spec: airlock_agent::worker::WorkerSpec =
+                serde_json::from_str(&input).context("reading the session spec on stdin")?;
+            anyhow::ensure!(spec.session_id == session_id, "the session spec is for another session");
+            let rt = tokio::runtime::Runtime::new()?;
+            rt.block_on(airlock_agent::worker::run(dir, spec))?;
             Ok(0)
         }
         AgentCommand::Status(d) => {

@@ -3,8 +3,10 @@
 pub mod activation;
 pub mod agent;
 pub mod audit;
-// pub mod config;
-// pub mod config_convert;
+pub mod config;
+pub mod config_convert;
 pub mod iam;
 pub mod instances;
 pub mod server;
+pub mod session;
+pub mod sessions;

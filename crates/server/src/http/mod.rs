@@ -36,6 +36,9 @@ pub struct AppState {
     pub ping_interval: std::time::Duration,
     /// The region in instance ARNs.
     pub region: String,
+    pub broker: crate::sessions::Broker,
+    /// Record shell sessions as asciicast (on by default).
+    pub record_sessions: bool,
 }
 
 pub type Shared = Arc<AppState>;
@@ -46,6 +49,7 @@ pub fn router(state: Shared) -> Router {
         .route("/version", get(version))
         .route("/v1/agent/register", post(crate::instances::control::register))
         .route("/v1/agent/control", get(crate::instances::control::control))
+        .route("/v1/session/{id}/stream", get(crate::sessions::stream::stream))
         .route("/v1/{service}/{operation}", post(call))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)

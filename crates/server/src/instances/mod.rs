@@ -25,6 +25,24 @@ pub enum ServerMessage {
         reason: String,
     },
     Pong,
+    /// Open a session worker that dials the session's stream with `Token`.
+    StartSession {
+        #[serde(rename = "SessionId")]
+        session_id: String,
+        #[serde(rename = "Token")]
+        token: String,
+        #[serde(rename = "DocumentName")]
+        document_name: String,
+        #[serde(rename = "Parameters")]
+        parameters: serde_json::Value,
+        #[serde(rename = "RunAs")]
+        run_as: Option<String>,
+    },
+    /// End a session's worker.
+    TerminateSession {
+        #[serde(rename = "SessionId")]
+        session_id: String,
+    },
 }
 
 /// A message from an agent up its control channel.
@@ -67,6 +85,16 @@ impl Hub {
             }
             _ => false,
         }
+    }
+
+    /// Queues a message for an instance's agent; false if it is not connected.
+    pub fn send(&self, instance_id: &str, m: ServerMessage) -> bool {
+        let tx = self
+            .online
+            .lock()
+            .ok()
+            .and_then(|m| m.get(instance_id).map(|(_, tx)| tx.clone()));
+        tx.is_some_and(|tx| tx.try_send(m).is_ok())
     }
 
     pub fn is_online(&self, instance_id: &str) -> bool {

@@ -278,3 +278,30 @@ pub fn deregister(conn: &Connection, instance_id: &str) -> Result<(), ApiError> 
     }
     Ok(())
 }
+
+/// Finds an instance by id, computer name or name (unique).
+pub fn resolve_target(conn: &Connection, target: &str) -> Result<InstanceIdentity, ApiError> {
+    let mut st = conn.prepare(
+        "SELECT instance_id, role_name, resource_type FROM instances WHERE instance_id = ?1 OR computer_name = ?1 OR name = ?1",
+    )?;
+    let found: Vec<InstanceIdentity> = st
+        .query_map(params![target], |r| {
+            Ok(InstanceIdentity { instance_id: r.get(0)?, role_name: r.get(1)?, resource_type: r.get(2)? })
+        })?
+        .collect::<Result<_, _>>()?;
+    match found.len() {
+        1 => Ok(found.into_iter().next().ok_or_else(|| ApiError::internal("lost a row"))?),
+        0 => Err(ApiError::new(400, "InvalidTarget", format!("Target {target} is not a managed instance (see `airlock instances`)."))),
+        n => Err(ApiError::new(400, "InvalidTarget", format!("Target {target} names {n} instances; use an instance id."))),
+    }
+}
+
+/// An instance's tags, for `ssm:resourceTag/…` conditions.
+pub fn tags(conn: &Connection, instance_id: &str) -> Result<Vec<(String, String)>, ApiError> {
+    let json: Option<String> = conn
+        .query_row("SELECT tags FROM instances WHERE instance_id = ?1", params![instance_id], |r| r.get(0))
+        .optional()?;
+    let map: serde_json::Map<String, serde_json::Value> =
+        json.and_then(|j| serde_json::from_str(&j).ok()).unwrap_or_default();
+    Ok(map.into_iter().map(|(k, v)| (k, v.as_str().unwrap_or_default().to_owned())).collect())
+}

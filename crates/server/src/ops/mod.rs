@@ -3,6 +3,7 @@
 
 mod iam;
 mod server;
+mod sessions;
 mod ssm;
 
 use rusqlite::Connection;
@@ -36,7 +37,12 @@ pub fn input<T: DeserializeOwned>(v: &Value) -> Result<T, ApiError> {
 pub fn dispatch(ctx: &Ctx<'_>, service: &str, operation: &str, body: &Value) -> Result<Value, ApiError> {
     match service {
         "iam" => iam::call(ctx, operation, body),
-        "ssm" => ssm::call(ctx, operation, body),
+        "ssm" => match operation {
+            "StartSession" | "TerminateSession" | "DescribeSessions" | "GetSessionRecording" => {
+                sessions::call(ctx, operation, body)
+            }
+            _ => ssm::call(ctx, operation, body),
+        },
         "airlock" | "cloudtrail" => server::call(ctx, service, operation, body),
         _ => Err(unknown_operation(service, operation)),
     }

@@ -1,0 +1,58 @@
+//! A session worker: one process per open session (as the incumbent's
+//! `ssm-session-worker`). It dials the session's stream with its token and
+//! the node certificate, answers the client's handshake, and serves the
+//! channels the session's document allows.
+
+use std::sync::Arc;
+
+use airlock_wire::{Config, Connection, ResumeToken, Side};
+use anyhow::Context;
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+
+use crate::identity::AgentDir;
+use crate::session::{self, RunAs, grant::Grant};
+use crate::{dial, handshake, mux};
+
+pub const STREAM_PROTOCOL: &str = "airlock-session/1";
+
+/// What the agent hands its worker on stdin (never on the command line).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct WorkerSpec {
+    pub session_id: String,
+    pub token: String,
+    pub document_name: String,
+    pub parameters: serde_json::Value,
+    pub run_as: Option<String>,
+    pub as_self: bool,
+}
+
+pub async fn run(dir: AgentDir, spec: WorkerSpec) -> anyhow::Result<()> {
+    let id = dir.load_identity()?;
+    let cfg = Arc::new(dial::tls_config(&dir)?);
+    let grant = Grant::for_document(&spec.document_name, &spec.parameters).map_err(anyhow::Error::msg)?;
+    let path = format!("/v1/session/{}/stream", spec.session_id);
+    let mut tls = dial::upgrade(
+        cfg,
+        &id.endpoint,
+        &path,
+        STREAM_PROTOCOL,
+        &[("X-Airlock-Session-Token", &spec.token)],
+    )
+    .await
+    .context("opening the session stream")?;
+    let mut token = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut token);
+    let (n, _) = handshake::accept(&mut tls, |_| (false, ResumeToken::from_bytes(token))).await?;
+    let conn = Connection::new(Config::new(Side::Acceptor), n.peer_max_payload);
+    let (_mux, incoming, task) = mux::start(tls, conn);
+    tracing::info!(session = %spec.session_id, document = %spec.document_name, "session worker serving");
+    let policy = RunAs { default_user: spec.run_as.clone(), as_self: spec.as_self };
+    tokio::select! {
+        _ = session::serve(incoming, policy, Some(grant)) => {}
+        r = task => { let _ = r; }
+    }
+    tracing::info!(session = %spec.session_id, "session worker done");
+    Ok(())
+}

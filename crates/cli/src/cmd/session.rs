@@ -1,0 +1,261 @@
+//! Sessions from the command line, in the shape of the AWS CLI and the
+//! Session Manager plugin: `connect` and `session start` (a shell or a
+//! document), `exec`, `port-forward` and `proxy`.
+
+use airlock_wire::{ChannelEvent, ChannelKind, Stream};
+use anyhow::anyhow;
+use bytes::Bytes;
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::Global;
+use crate::client::ApiClient;
+use crate::session_client::{self as sc, drain_output, exit_code};
+
+pub const RUN_SHELL: &str = "SSM-SessionManagerRunShell";
+
+#[derive(clap::Args)]
+pub struct ConnectArgs {
+    /// Instance id, hostname, or CLUSTER/head.
+    target: String,
+}
+
+#[derive(clap::Args)]
+pub struct StartArgs {
+    #[arg(long)]
+    target: String,
+    #[arg(long, default_value = RUN_SHELL)]
+    document_name: String,
+    /// name=value[,name=value…], e.g. portNumber=22,localPortNumber=9922.
+    #[arg(long)]
+    parameters: Option<String>,
+}
+
+#[derive(clap::Args)]
+pub struct ExecArgs {
+    target: String,
+    /// Do not send stdin (like ssh -n).
+    #[arg(short = 'n', long)]
+    no_stdin: bool,
+    /// The command and its arguments (after --).
+    #[arg(last = true, required = true)]
+    command: Vec<String>,
+}
+
+#[derive(clap::Args)]
+pub struct PortForwardArgs {
+    target: String,
+    /// The port on the node (or on --host, reached from the node).
+    #[arg(long)]
+    remote_port: u16,
+    /// The local port to listen on (0 picks one).
+    #[arg(long, default_value_t = 0)]
+    local_port: u16,
+    /// A host reached from the node (AWS-StartPortForwardingSessionToRemoteHost).
+    #[arg(long)]
+    host: Option<String>,
+}
+
+#[derive(clap::Args)]
+pub struct ProxyArgs {
+    /// Instance id or hostname (ssh's %h).
+    target: String,
+    /// Port on the node (ssh's %p).
+    port: u16,
+}
+
+/// Quotes one word for `sh -c`.
+fn sh_quote(w: &str) -> String {
+    if !w.is_empty() && w.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./=:,@%+".contains(&b)) {
+        w.to_owned()
+    } else {
+        format!("'{}'", w.replace('\'', "'\\''"))
+    }
+}
+
+pub fn exec(g: &Global, a: ExecArgs) -> anyhow::Result<i32> {
+    let client = ApiClient::from_global(g)?;
+    let command = if a.command.len() == 1 {
+        a.command[0].clone()
+    } else {
+        a.command.iter().map(|w| sh_quote(w)).collect::<Vec<_>>().join(" ")
+    };
+    let s = sc::start(&client, &a.target, "AWS-StartNonInteractiveCommand", json!({"command": [command.clone()]}))?;
+    let stdin = !a.no_stdin;
+    let result = client.block_on(async {
+        let mut ch = s.mux.open(ChannelKind::Exec { command, stdin }, Some(s.id.clone()), None).await?;
+        if stdin {
+            let tx = ch.sender();
+            tokio::spawn(async move {
+                let mut input = tokio::io::stdin();
+                let mut buf = vec![0u8; 64 * 1024];
+                loop {
+                    match input.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => {
+                            if tx.send(Stream::Main, Bytes::copy_from_slice(&buf[..n])).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                }
+                tx.eof();
+            });
+        }
+        drain_output(&mut ch).await
+    });
+    sc::terminate(&client, &s.id);
+    Ok(exit_code(&result?))
+}
+
+pub fn connect(g: &Global, a: ConnectArgs) -> anyhow::Result<i32> {
+    start(g, StartArgs { target: a.target, document_name: RUN_SHELL.into(), parameters: None })
+}
+
+pub fn start(g: &Global, a: StartArgs) -> anyhow::Result<i32> {
+    let params = match &a.parameters {
+        Some(p) => sc::parse_parameters(p)?,
+        None => json!({}),
+    };
+    match a.document_name.as_str() {
+        RUN_SHELL | "AWS-StartInteractiveCommand" => crate::terminal::shell(g, &a.target, &a.document_name, params),
+        "AWS-StartPortForwardingSession" | "AWS-StartPortForwardingSessionToRemoteHost" => {
+            let one = |k: &str| params.get(k).and_then(|v| v.get(0)).and_then(Value::as_str).map(str::to_owned);
+            let remote_port = one("portNumber")
+                .and_then(|p| p.parse().ok())
+                .ok_or_else(|| anyhow!("--parameters must give portNumber"))?;
+            let local_port = one("localPortNumber").and_then(|p| p.parse().ok()).unwrap_or(0);
+            port_forward(g, PortForwardArgs { target: a.target, remote_port, local_port, host: one("host") })
+        }
+        "AWS-StartSSHSession" => {
+            let port = params
+                .get("portNumber")
+                .and_then(|v| v.get(0))
+                .and_then(Value::as_str)
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(22);
+            proxy(g, ProxyArgs { target: a.target, port })
+        }
+        other => Err(anyhow!("document {other} cannot be started from the command line")),
+    }
+}
+
+/// Pipes a local stream and a TCP-forward channel both ways with half-close.
+async fn pipe<R, W>(mut rd: R, mut wr: W, mut ch: airlock_agent::mux::Channel) -> anyhow::Result<()>
+where
+    R: tokio::io::AsyncRead + Unpin + Send + 'static,
+    W: tokio::io::AsyncWrite + Unpin,
+{
+    let tx = ch.sender();
+    let up = tokio::spawn(async move {
+        let mut buf = vec![0u8; 256 * 1024];
+        loop {
+            match rd.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if tx.send(Stream::Main, Bytes::copy_from_slice(&buf[..n])).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+        tx.eof();
+    });
+    loop {
+        match ch.recv().await {
+            Some(ChannelEvent::Data { data, .. }) => {
+                wr.write_all(&data).await?;
+                ch.consumed(data.len());
+            }
+            Some(ChannelEvent::Eof) => {
+                wr.flush().await?;
+                let _ = wr.shutdown().await;
+            }
+            Some(ChannelEvent::Closed(_)) | None => break,
+            Some(ChannelEvent::Error { reason, .. }) => {
+                up.abort();
+                return Err(anyhow!("forward failed: {reason}"));
+            }
+            Some(_) => {}
+        }
+    }
+    up.abort();
+    wr.flush().await.ok();
+    Ok(())
+}
+
+pub fn port_forward(g: &Global, a: PortForwardArgs) -> anyhow::Result<i32> {
+    let client = ApiClient::from_global(g)?;
+    let (doc, params, host) = match &a.host {
+        Some(h) => (
+            "AWS-StartPortForwardingSessionToRemoteHost",
+            json!({"host": [h], "portNumber": [a.remote_port.to_string()]}),
+            h.clone(),
+        ),
+        None => ("AWS-StartPortForwardingSession", json!({"portNumber": [a.remote_port.to_string()]}), "localhost".into()),
+    };
+    let s = sc::start(&client, &a.target, doc, params)?;
+    eprintln!("\nStarting session with SessionId: {}", s.id);
+    let result: anyhow::Result<()> = client.block_on(async {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", a.local_port))
+            .await
+            .map_err(|e| anyhow!("cannot listen on 127.0.0.1:{}: {e}", a.local_port))?;
+        let port = listener.local_addr()?.port();
+        eprintln!("Port {port} opened for sessionId {}.", s.id);
+        eprintln!("Waiting for connections...");
+        let stop = tokio::signal::ctrl_c();
+        tokio::pin!(stop);
+        loop {
+            tokio::select! {
+                _ = &mut stop => break,
+                acc = listener.accept() => {
+                    let (tcp, _) = acc?;
+                    let _ = tcp.set_nodelay(true);
+                    eprintln!("\nConnection accepted for session [{}]", s.id);
+                    let m = s.mux.clone();
+                    let (host, port, sid) = (host.clone(), a.remote_port, s.id.clone());
+                    tokio::spawn(async move {
+                        match m.open(ChannelKind::TcpForward { host, port }, Some(sid), None).await {
+                            Ok(ch) => {
+                                let (rd, wr) = tcp.into_split();
+                                if let Err(e) = pipe(rd, wr, ch).await {
+                                    eprintln!("{e}");
+                                }
+                            }
+                            Err(e) => eprintln!("connection refused by the node: {e}"),
+                        }
+                    });
+                }
+            }
+        }
+        Ok(())
+    });
+    sc::terminate(&client, &s.id);
+    eprintln!("\nExiting session with sessionId: {}.", s.id);
+    result.map(|_| 0)
+}
+
+pub fn proxy(g: &Global, a: ProxyArgs) -> anyhow::Result<i32> {
+    let client = ApiClient::from_global(g)?;
+    let s = sc::start(&client, &a.target, "AWS-StartSSHSession", json!({"portNumber": [a.port.to_string()]}))?;
+    let result = client.block_on(async {
+        let ch = s
+            .mux
+            .open(ChannelKind::TcpForward { host: "localhost".into(), port: a.port }, Some(s.id.clone()), None)
+            .await?;
+        pipe(tokio::io::stdin(), tokio::io::stdout(), ch).await
+    });
+    sc::terminate(&client, &s.id);
+    result.map(|_| 0)
+}
+
+/// `airlock ssh-config`: the block for `~/.ssh/config`.
+pub fn ssh_config(g: &Global) -> anyhow::Result<i32> {
+    let exe = std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_else(|_| "airlock".into());
+    let profile = if g.profile == "default" { String::new() } else { format!(" --profile {}", g.profile) };
+    println!("# airlock: reach managed nodes through the airlock server (no inbound SSH).");
+    println!("Host i-* mi-*");
+    println!("    ProxyCommand {exe}{profile} proxy %h %p");
+    println!("    StrictHostKeyChecking accept-new");
+    Ok(0)
+}

@@ -1,0 +1,109 @@
+//! The client end of a session: `StartSession` through the API, then the
+//! session stream (TLS to the server, which relays to the node's agent), the
+//! protocol handshake, and the channel driver.
+
+use std::sync::Arc;
+
+use airlock_agent::{dial, handshake, mux};
+use airlock_wire::{ChannelEvent, CloseStatus, Config, Connection, Side, Stream};
+use anyhow::{Context, anyhow};
+use serde_json::{Value, json};
+
+use crate::client::ApiClient;
+
+pub const STREAM_PROTOCOL: &str = "airlock-session/1";
+
+/// A started session and its driver.
+pub struct Session {
+    pub id: String,
+    pub mux: mux::Mux,
+    pub run_as: Option<String>,
+    _task: tokio::task::JoinHandle<Result<(), mux::MuxError>>,
+}
+
+/// Parses `k=v,k2=v2` (AWS CLI shorthand for `--parameters`).
+pub fn parse_parameters(s: &str) -> anyhow::Result<Value> {
+    let mut m = serde_json::Map::new();
+    for part in s.split(',').filter(|p| !p.is_empty()) {
+        let (k, v) = part
+            .split_once('=')
+            .ok_or_else(|| anyhow!("bad parameter {part:?}: expected name=value"))?;
+        m.entry(k.trim().to_owned())
+            .or_insert_with(|| json!([]))
+            .as_array_mut()
+            .map(|a| a.push(json!(v.trim())));
+    }
+    Ok(Value::Object(m))
+}
+
+/// Starts a session on `target` with `document` and connects to it.
+pub fn start(client: &ApiClient, target: &str, document: &str, parameters: Value) -> anyhow::Result<Session> {
+    let v = client.call(
+        "ssm",
+        "StartSession",
+        &json!({"Target": target, "DocumentName": document, "Parameters": parameters}),
+    )?;
+    let id = v["SessionId"].as_str().ok_or_else(|| anyhow!("no SessionId in the answer"))?.to_owned();
+    let token = v["TokenValue"].as_str().ok_or_else(|| anyhow!("no TokenValue in the answer"))?.to_owned();
+    let url = v["StreamUrl"].as_str().ok_or_else(|| anyhow!("no StreamUrl in the answer"))?.to_owned();
+    let ca = match &client.ca {
+        Some(p) => std::fs::read(p).with_context(|| format!("reading {}", p.display()))?,
+        None => return Err(anyhow!("no CA bundle for the server: set ca_bundle in ~/.airlock/config")),
+    };
+    let cfg = Arc::new(dial::user_tls_config(&ca)?);
+    let endpoint = client.endpoint.clone();
+    let (m, task) = client.block_on(async move {
+        let mut tls = dial::upgrade(cfg, &endpoint, &url, STREAM_PROTOCOL, &[("X-Airlock-Session-Token", &token)])
+            .await
+            .context("opening the session stream")?;
+        let (n, _ack) = handshake::dial(&mut tls, None).await?;
+        let conn = Connection::new(Config::new(Side::Dialer), n.peer_max_payload);
+        let (m, _incoming, task) = mux::start(tls, conn);
+        Ok::<_, anyhow::Error>((m, task))
+    })?;
+    Ok(Session { id, mux: m, run_as: v["RunAs"].as_str().map(str::to_owned), _task: task })
+}
+
+/// Ends the session on the server (best effort, as the AWS plugin does).
+pub fn terminate(client: &ApiClient, id: &str) {
+    if let Err(e) = client.call("ssm", "TerminateSession", &json!({"SessionId": id})) {
+        tracing::warn!(error = %e, "could not terminate the session");
+    }
+}
+
+/// The exit code a close status means for the client.
+pub fn exit_code(st: &CloseStatus) -> i32 {
+    match st {
+        CloseStatus::Exited(c) => *c,
+        CloseStatus::Killed { signal, .. } => 128 + i32::from(*signal),
+        CloseStatus::None => 0,
+    }
+}
+
+/// Copies a channel's output to stdout/stderr until it closes; returns the close status.
+pub async fn drain_output(ch: &mut mux::Channel) -> anyhow::Result<CloseStatus> {
+    use tokio::io::AsyncWriteExt;
+    let mut out = tokio::io::stdout();
+    let mut err = tokio::io::stderr();
+    loop {
+        match ch.recv().await {
+            Some(ChannelEvent::Data { stream, data }) => {
+                match stream {
+                    Stream::Main => {
+                        out.write_all(&data).await?;
+                        out.flush().await?;
+                    }
+                    Stream::Stderr => {
+                        err.write_all(&data).await?;
+                        err.flush().await?;
+                    }
+                }
+                ch.consumed(data.len());
+            }
+            Some(ChannelEvent::Closed(st)) => return Ok(st),
+            Some(ChannelEvent::Error { reason, .. }) => return Err(anyhow!("session error: {reason}")),
+            None => return Err(anyhow!("the session connection was lost")),
+            Some(_) => {}
+        }
+    }
+}

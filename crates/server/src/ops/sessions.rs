@@ -1,0 +1,160 @@
+//! Session operations: `ssm:StartSession`, `ssm:TerminateSession`,
+//! `ssm:DescribeSessions` and `airlock:GetSessionRecording`.
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{Ctx, input, unknown_operation};
+use crate::api_error::ApiError;
+use crate::iam::authz;
+use crate::iam::ids;
+use crate::iam::store::Iam;
+use crate::instances::control::instance_arn;
+use crate::instances::{ServerMessage, store as instances};
+use crate::sessions::{documents, store};
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct StartIn {
+    target: String,
+    #[serde(default)]
+    document_name: Option<String>,
+    #[serde(default)]
+    parameters: documents::Parameters,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct IdIn {
+    session_id: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct DescribeIn {
+    #[serde(default)]
+    state: Option<String>,
+}
+
+pub fn session_arn(ctx: &Ctx<'_>, account: &str, id: &str) -> String {
+    format!("arn:aws:ssm:{}:{account}:session/{id}", ctx.state.region)
+}
+
+pub fn call(ctx: &Ctx<'_>, op: &str, body: &Value) -> Result<Value, ApiError> {
+    let iam = Iam::new(ctx.conn)?;
+    match op {
+        "StartSession" => {
+            let i: StartIn = input(body)?;
+            let doc = i.document_name.as_deref().unwrap_or(documents::RUN_SHELL);
+            let target = instances::resolve_target(ctx.conn, &i.target)?;
+            let arn = instance_arn(&ctx.state.region, &iam.account, &target);
+            let tags = instances::tags(ctx.conn, &target.instance_id)?;
+            let ctx_keys: Vec<(String, String)> = tags
+                .iter()
+                .flat_map(|(k, v)| {
+                    [(format!("ssm:resourceTag/{k}"), v.clone()), (format!("aws:ResourceTag/{k}"), v.clone())]
+                })
+                .collect();
+            let extra: Vec<(&str, &str)> = ctx_keys.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            authz::authorize(ctx, "ssm:StartSession", &arn, &extra)?;
+            let doc_arn = format!("arn:aws:ssm:{}::document/{doc}", ctx.state.region);
+            authz::authorize(ctx, "ssm:StartSession", &doc_arn, &[])?;
+            let params = documents::validate(doc, &i.parameters)?;
+            if !ctx.state.hub.is_online(&target.instance_id) {
+                return Err(ApiError::new(
+                    400,
+                    "TargetNotConnected",
+                    format!("{} is not connected.", target.instance_id),
+                ));
+            }
+            let run_as = ctx
+                .caller
+                .tags
+                .iter()
+                .find(|t| t.key == "SSMSessionRunAs")
+                .map(|t| t.value.clone());
+            let session_id = format!("{}-{}", ctx.caller.user_name, &ids::random_hex(9)[..17]);
+            let (client_token, agent_token) = (ids::random_hex(32), ids::random_hex(32));
+            let params_json = serde_json::to_value(&params).map_err(|e| ApiError::internal(e.to_string()))?;
+            store::create(
+                ctx.conn,
+                &store::NewSession {
+                    session_id: &session_id,
+                    owner: &ctx.caller.user_name,
+                    owner_arn: &ctx.caller.arn,
+                    target: &target.instance_id,
+                    document_name: doc,
+                    parameters: &params_json,
+                    run_as: run_as.as_deref(),
+                    reason: i.reason.as_deref(),
+                    client_token: &client_token,
+                    agent_token: &agent_token,
+                },
+            )?;
+            let sent = ctx.state.hub.send(
+                &target.instance_id,
+                ServerMessage::StartSession {
+                    session_id: session_id.clone(),
+                    token: agent_token,
+                    document_name: doc.to_owned(),
+                    parameters: params_json.clone(),
+                    run_as: run_as.clone(),
+                },
+            );
+            if !sent {
+                store::end(ctx.conn, &session_id, "Failed")?;
+                return Err(ApiError::new(
+                    400,
+                    "TargetNotConnected",
+                    format!("{} is not connected.", target.instance_id),
+                ));
+            }
+            Ok(json!({
+                "SessionId": session_id,
+                "TokenValue": client_token,
+                "StreamUrl": format!("/v1/session/{session_id}/stream"),
+                "Target": target.instance_id,
+                "DocumentName": doc,
+                "Parameters": params_json,
+                "RunAs": run_as,
+            }))
+        }
+        "TerminateSession" => {
+            let i: IdIn = input(body)?;
+            let s = store::get(ctx.conn, &i.session_id)?;
+            authz::authorize(ctx, "ssm:TerminateSession", &session_arn(ctx, &iam.account, &s.session_id), &[])?;
+            store::end(ctx.conn, &s.session_id, "Terminated")?;
+            ctx.state.broker.terminate(&s.session_id);
+            ctx.state
+                .hub
+                .send(&s.target, ServerMessage::TerminateSession { session_id: s.session_id.clone() });
+            Ok(json!({ "SessionId": s.session_id }))
+        }
+        "DescribeSessions" => {
+            let i: DescribeIn = input(body)?;
+            authz::authorize(ctx, "ssm:DescribeSessions", "*", &[])?;
+            let active = match i.state.as_deref() {
+                None | Some("Active") => true,
+                Some("History") => false,
+                Some(other) => {
+                    return Err(ApiError::validation(format!("State must be Active or History, not {other}")));
+                }
+            };
+            Ok(json!({ "Sessions": store::list(ctx.conn, active)? }))
+        }
+        "GetSessionRecording" => {
+            let i: IdIn = input(body)?;
+            let s = store::get(ctx.conn, &i.session_id)?;
+            authz::authorize(ctx, "airlock:ReplaySession", &session_arn(ctx, &iam.account, &s.session_id), &[])?;
+            let path = s.recording.ok_or_else(|| {
+                ApiError::new(400, "DoesNotExistException", format!("Session {} has no recording.", i.session_id))
+            })?;
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| ApiError::internal(format!("cannot read the recording: {e}")))?;
+            Ok(json!({ "SessionId": s.session_id, "Asciicast": text }))
+        }
+        _ => Err(unknown_operation("ssm", op)),
+    }
+}

@@ -1,0 +1,106 @@
+//! Sessions: documents, records, and the broker that pairs a client's and
+//! an agent's data streams for a session and relays bytes between them
+//! (recording shell output on the way).
+
+pub mod documents;
+pub mod recording;
+pub mod store;
+pub mod stream;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use hyper::upgrade::Upgraded;
+use hyper_util::rt::TokioIo;
+
+pub type Io = TokioIo<Upgraded>;
+
+/// One side of a session's data stream waiting for the other.
+struct Slot {
+    client: Option<Io>,
+    agent: Option<Io>,
+}
+
+/// Pairs data streams by session id; tracks live relays so they can be ended.
+#[derive(Default)]
+pub struct Broker {
+    slots: Mutex<HashMap<String, Slot>>,
+    relays: Mutex<HashMap<String, tokio::task::AbortHandle>>,
+    recorders: Mutex<HashMap<String, Arc<Mutex<recording::Recorder>>>>,
+}
+
+impl Broker {
+    /// Parks one side; returns both sides when the other was already here.
+    /// A side that reconnects replaces its older stream.
+    pub fn arrive(&self, session: &str, is_client: bool, io: Io) -> Option<(Io, Io)> {
+        let mut slots = self.slots.lock().ok()?;
+        let slot = slots
+            .entry(session.to_owned())
+            .or_insert(Slot { client: None, agent: None });
+        if is_client {
+            slot.client = Some(io);
+        } else {
+            slot.agent = Some(io);
+        }
+        if slot.client.is_some() && slot.agent.is_some() {
+            let s = slots.remove(session)?;
+            return Some((s.client?, s.agent?));
+        }
+        None
+    }
+
+    /// Records a running relay, ending an older one for the same session.
+    pub fn relay_started(&self, session: &str, h: tokio::task::AbortHandle) {
+        if let Ok(mut r) = self.relays.lock() {
+            if let Some(old) = r.insert(session.to_owned(), h) {
+                old.abort();
+            }
+        }
+    }
+
+    pub fn relay_ended(&self, session: &str, h: &tokio::task::AbortHandle) {
+        if let Ok(mut r) = self.relays.lock() {
+            if r.get(session).is_some_and(|x| x.id() == h.id()) {
+                r.remove(session);
+            }
+        }
+    }
+
+    /// The session's recorder: the one kept from an earlier relay (told a
+    /// new transport starts), or a new one from `create`.
+    pub fn recorder(
+        &self,
+        session: &str,
+        create: impl FnOnce() -> Option<recording::Recorder>,
+    ) -> Option<Arc<Mutex<recording::Recorder>>> {
+        let mut m = self.recorders.lock().ok()?;
+        if let Some(r) = m.get(session) {
+            if let Ok(mut g) = r.lock() {
+                g.reconnected();
+            }
+            return Some(r.clone());
+        }
+        let r = Arc::new(Mutex::new(create()?));
+        m.insert(session.to_owned(), r.clone());
+        Some(r)
+    }
+
+    /// Drops everything of a session: parked streams, the relay, the recorder.
+    pub fn terminate(&self, session: &str) {
+        if let Ok(mut m) = self.recorders.lock() {
+            if let Some(r) = m.remove(session) {
+                if let Ok(mut g) = r.lock() {
+                    g.flush();
+                }
+            }
+        }
+        if let Ok(mut s) = self.slots.lock() {
+            s.remove(session);
+        }
+        if let Ok(mut r) = self.relays.lock() {
+            if let Some(h) = r.remove(session) {
+                h.abort();
+            }
+        }
+    }
+}

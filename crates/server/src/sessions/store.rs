@@ -1,0 +1,134 @@
+//! Session records in the database.
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::api_error::ApiError;
+use crate::iam::store::now_iso;
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Session {
+    pub session_id: String,
+    pub owner: String,
+    pub owner_arn: String,
+    pub target: String,
+    pub document_name: String,
+    pub parameters: serde_json::Value,
+    pub run_as: Option<String>,
+    pub status: String,
+    pub reason: Option<String>,
+    pub start_date: String,
+    pub end_date: Option<String>,
+    pub recording: Option<String>,
+}
+
+pub struct NewSession<'a> {
+    pub session_id: &'a str,
+    pub owner: &'a str,
+    pub owner_arn: &'a str,
+    pub target: &'a str,
+    pub document_name: &'a str,
+    pub parameters: &'a serde_json::Value,
+    pub run_as: Option<&'a str>,
+    pub reason: Option<&'a str>,
+    pub client_token: &'a str,
+    pub agent_token: &'a str,
+}
+
+pub fn sha256_hex(s: &str) -> String {
+    hex::encode(Sha256::digest(s.as_bytes()))
+}
+
+pub fn create(conn: &Connection, s: &NewSession<'_>) -> Result<(), ApiError> {
+    conn.execute(
+        "INSERT INTO sessions(session_id, owner, owner_arn, target, document_name, parameters, run_as, status, reason, start_date, client_token_sha256, agent_token_sha256)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'Connecting', ?8, ?9, ?10, ?11)",
+        params![
+            s.session_id, s.owner, s.owner_arn, s.target, s.document_name, s.parameters.to_string(),
+            s.run_as, s.reason, now_iso(), sha256_hex(s.client_token), sha256_hex(s.agent_token)
+        ],
+    )?;
+    Ok(())
+}
+
+fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Session> {
+    Ok(Session {
+        session_id: r.get(0)?,
+        owner: r.get(1)?,
+        owner_arn: r.get(2)?,
+        target: r.get(3)?,
+        document_name: r.get(4)?,
+        parameters: serde_json::from_str(&r.get::<_, String>(5)?).unwrap_or_default(),
+        run_as: r.get(6)?,
+        status: r.get(7)?,
+        reason: r.get(8)?,
+        start_date: r.get(9)?,
+        end_date: r.get(10)?,
+        recording: r.get(11)?,
+    })
+}
+
+const COLUMNS: &str = "session_id, owner, owner_arn, target, document_name, parameters, run_as, status, reason, start_date, end_date, recording";
+
+pub fn get(conn: &Connection, id: &str) -> Result<Session, ApiError> {
+    conn.query_row(&format!("SELECT {COLUMNS} FROM sessions WHERE session_id = ?1"), params![id], row)
+        .optional()?
+        .ok_or_else(|| ApiError::new(400, "DoesNotExistException", format!("Session {id} does not exist.")))
+}
+
+/// Sessions in `Active` (not ended) or `History` (ended) state.
+pub fn list(conn: &Connection, active: bool) -> Result<Vec<Session>, ApiError> {
+    let cond = if active { "end_date IS NULL" } else { "end_date IS NOT NULL" };
+    let mut st = conn.prepare(&format!("SELECT {COLUMNS} FROM sessions WHERE {cond} ORDER BY start_date DESC LIMIT 1000"))?;
+    let rows = st.query_map([], row)?.collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+/// Which side a stream token belongs to, if any.
+pub fn token_side(conn: &Connection, id: &str, token: &str) -> Result<Option<&'static str>, ApiError> {
+    let hashes: Option<(String, String, Option<String>)> = conn
+        .query_row(
+            "SELECT client_token_sha256, agent_token_sha256, end_date FROM sessions WHERE session_id = ?1",
+            params![id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?;
+    let Some((c, a, ended)) = hashes else {
+        return Ok(None);
+    };
+    if ended.is_some() {
+        return Ok(None);
+    }
+    let h = sha256_hex(token);
+    Ok(if h == c {
+        Some("client")
+    } else if h == a {
+        Some("agent")
+    } else {
+        None
+    })
+}
+
+pub fn set_status(conn: &Connection, id: &str, status: &str) -> Result<(), ApiError> {
+    conn.execute(
+        "UPDATE sessions SET status = ?2 WHERE session_id = ?1 AND end_date IS NULL",
+        params![id, status],
+    )?;
+    Ok(())
+}
+
+pub fn set_recording(conn: &Connection, id: &str, path: &str) -> Result<(), ApiError> {
+    conn.execute("UPDATE sessions SET recording = ?2 WHERE session_id = ?1", params![id, path])?;
+    Ok(())
+}
+
+/// Ends a session (once); returns whether this call ended it.
+pub fn end(conn: &Connection, id: &str, status: &str) -> Result<bool, ApiError> {
+    let n = conn.execute(
+        "UPDATE sessions SET status = ?2, end_date = ?3 WHERE session_id = ?1 AND end_date IS NULL",
+        params![id, status, now_iso()],
+    )?;
+    Ok(n > 0)
+}

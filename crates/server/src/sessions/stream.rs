@@ -1,0 +1,170 @@
+//! `GET /v1/session/{id}/stream`: each side of a session (the client with
+//! its token; the agent with its token and the target's node certificate)
+//! upgrades to a raw byte stream, and the broker relays between the two.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Extension, Path, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::recording::Recorder;
+use super::{Io, documents, store};
+use crate::api_error::ApiError;
+use crate::http::Shared;
+use crate::http::tls::PeerCert;
+use crate::instances::store as instances;
+
+pub const STREAM_PROTOCOL: &str = "airlock-session/1";
+pub const TOKEN_HEADER: &str = "x-airlock-session-token";
+
+async fn db<T: Send + 'static>(
+    state: &Shared,
+    f: impl FnOnce(&rusqlite::Connection) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let st = state.clone();
+    tokio::task::spawn_blocking(move || {
+        let conn = st.db.lock().map_err(|_| ApiError::internal("database lock poisoned"))?;
+        f(&conn)
+    })
+    .await
+    .unwrap_or_else(|_| Err(ApiError::internal("database task failed")))
+}
+
+pub async fn stream(
+    State(state): State<Shared>,
+    Extension(PeerCert(fp)): Extension<PeerCert>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(session_id): Path<String>,
+    mut req: Request,
+) -> Response {
+    let token = req
+        .headers()
+        .get(TOKEN_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let upgrade_ok = req
+        .headers()
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case(STREAM_PROTOCOL));
+    if !upgrade_ok {
+        return ApiError::validation(format!("expected Upgrade: {STREAM_PROTOCOL}")).into_response();
+    }
+    let sid = session_id.clone();
+    let checked = db(&state, move |c| {
+        let side = store::token_side(c, &sid, &token)?;
+        let session = store::get(c, &sid).ok();
+        let node = match &fp {
+            Some(fp) => instances::identity_by_cert(c, fp)?.map(|i| i.instance_id),
+            None => None,
+        };
+        Ok((side, session, node))
+    })
+    .await;
+    let (side, session) = match checked {
+        Ok((Some("client"), Some(s), _)) => (true, s),
+        Ok((Some("agent"), Some(s), Some(node))) if node == s.target => (false, s),
+        Ok(_) => {
+            tracing::warn!(session = %session_id, peer = %peer, "session stream refused: bad token or identity");
+            return ApiError::access_denied("the session token is not valid for this session (it may have ended)")
+                .into_response();
+        }
+        Err(e) => return e.into_response(),
+    };
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    tokio::spawn(async move {
+        let io = match on_upgrade.await {
+            Ok(u) => TokioIo::new(u),
+            Err(e) => {
+                tracing::warn!(error = %e, "session stream upgrade failed");
+                return;
+            }
+        };
+        if let Some((client, agent)) = state.broker.arrive(&session.session_id, side, io) {
+            start_relay(state, session, client, agent).await;
+        }
+    });
+    let mut resp = Response::new(Body::empty());
+    *resp.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    resp.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    resp.headers_mut().insert(header::UPGRADE, HeaderValue::from_static(STREAM_PROTOCOL));
+    resp
+}
+
+async fn start_relay(state: Shared, session: store::Session, client: Io, agent: Io) {
+    let id = session.session_id.clone();
+    let recorder = if state.record_sessions
+        && matches!(session.document_name.as_str(), documents::RUN_SHELL | documents::INTERACTIVE_COMMAND)
+    {
+        let dir = state.state_dir.join("recordings");
+        let path = dir.join(format!("{id}.cast"));
+        let rec = state.broker.recorder(&id, || {
+            std::fs::create_dir_all(&dir).ok()?;
+            Recorder::create(&path).ok()
+        });
+        if rec.is_some() {
+            let (i2, p) = (id.clone(), path.display().to_string());
+            let _ = db(&state, move |c| store::set_recording(c, &i2, &p)).await;
+        }
+        rec
+    } else {
+        None
+    };
+    let i2 = id.clone();
+    let _ = db(&state, move |c| store::set_status(c, &i2, "Connected")).await;
+    tracing::info!(session = %id, "session streams paired");
+    let task = tokio::spawn(relay(client, agent, recorder));
+    let handle = task.abort_handle();
+    state.broker.relay_started(&id, handle.clone());
+    let _ = task.await;
+    state.broker.relay_ended(&id, &handle);
+    tracing::info!(session = %id, "session stream relay ended");
+}
+
+async fn pipe(
+    mut from: tokio::io::ReadHalf<Io>,
+    mut to: tokio::io::WriteHalf<Io>,
+    rec: Option<Arc<Mutex<Recorder>>>,
+    from_client: bool,
+) {
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        if let Some(r) = &rec {
+            if let Ok(mut r) = r.lock() {
+                r.feed(from_client, &buf[..n]);
+            }
+        }
+        if to.write_all(&buf[..n]).await.is_err() {
+            break;
+        }
+    }
+    let _ = to.shutdown().await;
+}
+
+/// Relays until either side goes away; then both transports close, and
+/// the ends may reconnect to resume.
+async fn relay(client: Io, agent: Io, rec: Option<Arc<Mutex<Recorder>>>) {
+    let (cr, cw) = tokio::io::split(client);
+    let (ar, aw) = tokio::io::split(agent);
+    let up = pipe(cr, aw, rec.clone(), true);
+    let down = pipe(ar, cw, rec.clone(), false);
+    tokio::select! {
+        _ = up => {}
+        _ = down => {}
+    }
+    if let Some(r) = rec {
+        if let Ok(mut r) = r.lock() {
+            r.flush();
+        }
+    }
+}
