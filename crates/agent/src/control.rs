@@ -77,12 +77,16 @@ fn start_worker(dir: &AgentDir, opts: &AgentOptions, v: &Value, workers: &mut Wo
         tracing::warn!("StartSession without a session id or token ignored");
         return;
     }
-    let exe = match std::env::current_exe() {
-        Ok(e) => e,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot find the airlock executable for a session worker");
-            return;
-        }
+    // /proc/self/exe still runs this binary after it was replaced on disk.
+    let exe = match std::path::Path::new("/proc/self/exe") {
+        p if p.exists() => p.to_path_buf(),
+        _ => match std::env::current_exe() {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot find the airlock executable for a session worker");
+                return;
+            }
+        },
     };
     let child = tokio::process::Command::new(exe)
         .arg("agent")

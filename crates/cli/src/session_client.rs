@@ -56,7 +56,9 @@ pub fn start(client: &ApiClient, target: &str, document: &str, parameters: Value
         let mut tls = dial::upgrade(cfg, &endpoint, &url, STREAM_PROTOCOL, &[("X-Airlock-Session-Token", &token)])
             .await
             .context("opening the session stream")?;
-        let (n, _ack) = handshake::dial(&mut tls, None).await?;
+        let (n, _ack) = tokio::time::timeout(std::time::Duration::from_secs(30), handshake::dial(&mut tls, None))
+            .await
+            .map_err(|_| anyhow!("the node did not answer within 30 s: its agent could not start the session (see `airlock agent status` on the node)"))??;
         let conn = Connection::new(Config::new(Side::Dialer), n.peer_max_payload);
         let (m, _incoming, task) = mux::start(tls, conn);
         Ok::<_, anyhow::Error>((m, task))

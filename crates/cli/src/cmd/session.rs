@@ -165,6 +165,7 @@ where
         match ch.recv().await {
             Some(ChannelEvent::Data { data, .. }) => {
                 wr.write_all(&data).await?;
+                wr.flush().await?;
                 ch.consumed(data.len());
             }
             Some(ChannelEvent::Eof) => {

@@ -49,6 +49,22 @@ impl Broker {
         None
     }
 
+    /// Drops a parked side still waiting after its deadline; true if it did.
+    pub fn expire(&self, session: &str, is_client: bool) -> bool {
+        let Ok(mut slots) = self.slots.lock() else {
+            return false;
+        };
+        let Some(slot) = slots.get_mut(session) else {
+            return false;
+        };
+        let side = if is_client { &mut slot.client } else { &mut slot.agent };
+        let dropped = side.take().is_some();
+        if slot.client.is_none() && slot.agent.is_none() {
+            slots.remove(session);
+        }
+        dropped
+    }
+
     /// Records a running relay, ending an older one for the same session.
     pub fn relay_started(&self, session: &str, h: tokio::task::AbortHandle) {
         if let Ok(mut r) = self.relays.lock() {

@@ -21,6 +21,8 @@ use crate::instances::store as instances;
 
 pub const STREAM_PROTOCOL: &str = "airlock-session/1";
 pub const TOKEN_HEADER: &str = "x-airlock-session-token";
+/// How long one side of a session waits for the other.
+pub const PAIRING_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 async fn db<T: Send + 'static>(
     state: &Shared,
@@ -86,8 +88,14 @@ pub async fn stream(
                 return;
             }
         };
-        if let Some((client, agent)) = state.broker.arrive(&session.session_id, side, io) {
-            start_relay(state, session, client, agent).await;
+        match state.broker.arrive(&session.session_id, side, io) {
+            Some((client, agent)) => start_relay(state, session, client, agent).await,
+            None => {
+                tokio::time::sleep(PAIRING_TIMEOUT).await;
+                if state.broker.expire(&session.session_id, side) {
+                    tracing::warn!(session = %session.session_id, client = side, "the other side of the session never arrived");
+                }
+            }
         }
     });
     let mut resp = Response::new(Body::empty());
