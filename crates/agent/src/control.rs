@@ -121,7 +121,12 @@ async fn session(
     workers: &mut Workers,
 ) -> anyhow::Result<Outcome> {
     let tls = dial::upgrade(cfg, endpoint, CONTROL_PATH, CONTROL_PROTOCOL, &[]).await?;
-    let local_ip = tls.get_ref().0.local_addr().ok().map(|a| a.ip().to_string());
+    let local_ip = tls
+        .get_ref()
+        .0
+        .local_addr()
+        .ok()
+        .map(|a| a.ip().to_string());
     let mut io = Framed::new(tls, LinesCodec::new_with_max_length(64 * 1024));
     io.send(hello(local_ip).to_string()).await?;
     let first = tokio::time::timeout(Duration::from_secs(15), io.next())
@@ -131,9 +136,13 @@ async fn session(
         .context("reading the control channel")?;
     let v: Value = serde_json::from_str(&first).context("malformed control message")?;
     let interval = match v["Type"].as_str() {
-        Some("Registered") => Duration::from_secs(v["PingIntervalSecs"].as_u64().unwrap_or(10).clamp(1, 300)),
+        Some("Registered") => {
+            Duration::from_secs(v["PingIntervalSecs"].as_u64().unwrap_or(10).clamp(1, 300))
+        }
         Some("Refused") => {
-            return Ok(Outcome::Refused(v["Reason"].as_str().unwrap_or("no reason given").to_owned()));
+            return Ok(Outcome::Refused(
+                v["Reason"].as_str().unwrap_or("no reason given").to_owned(),
+            ));
         }
         _ => return Err(anyhow!("unexpected control message {first:?}")),
     };
@@ -203,7 +212,9 @@ pub async fn run(dir: AgentDir, opts: AgentOptions) -> anyhow::Result<()> {
     };
     status.save(&dir);
     if !nix::unistd::geteuid().is_root() || opts.sessions_as_self {
-        tracing::warn!("sessions will run as this agent's own user, not as ssm-user or run-as users");
+        tracing::warn!(
+            "sessions will run as this agent's own user, not as ssm-user or run-as users"
+        );
     }
     tracing::info!(instance = %id.instance_id, endpoint = %id.endpoint, "agent starting");
     let mut backoff = Duration::from_secs(1);

@@ -25,7 +25,12 @@ pub fn host_port(endpoint: &str) -> anyhow::Result<(String, u16)> {
         }
         _ => (authority, 443),
     };
-    Ok((host.trim_start_matches('[').trim_end_matches(']').to_owned(), port))
+    Ok((
+        host.trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned(),
+        port,
+    ))
 }
 
 /// The proxy to use for `host`, from `HTTPS_PROXY`/`https_proxy` and `NO_PROXY`.
@@ -37,14 +42,20 @@ pub fn proxy_for(host: &str) -> Option<(String, u16)> {
     let no_proxy = std::env::var("NO_PROXY")
         .or_else(|_| std::env::var("no_proxy"))
         .unwrap_or_default();
-    let bypass = no_proxy.split(',').map(str::trim).filter(|e| !e.is_empty()).any(|e| {
-        e == "*" || host == e || host.ends_with(&format!(".{}", e.trim_start_matches('.')))
-    });
+    let bypass = no_proxy
+        .split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .any(|e| {
+            e == "*" || host == e || host.ends_with(&format!(".{}", e.trim_start_matches('.')))
+        });
     if bypass {
         return None;
     }
     let p = proxy.trim_start_matches("http://").trim_end_matches('/');
-    let (h, port) = p.rsplit_once(':').map_or((p, Some(3128)), |(h, po)| (h, po.parse().ok()));
+    let (h, port) = p
+        .rsplit_once(':')
+        .map_or((p, Some(3128)), |(h, po)| (h, po.parse().ok()));
     Some((h.to_owned(), port?))
 }
 
@@ -57,8 +68,10 @@ async fn tcp(host: &str, port: u16) -> anyhow::Result<TcpStream> {
             let mut s = TcpStream::connect((ph.as_str(), pp))
                 .await
                 .with_context(|| format!("cannot connect to the proxy {ph}:{pp}"))?;
-            s.write_all(format!("CONNECT {host}:{port} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n").as_bytes())
-                .await?;
+            s.write_all(
+                format!("CONNECT {host}:{port} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n").as_bytes(),
+            )
+            .await?;
             let (code, _) = read_head(&mut s).await?;
             if code != 200 {
                 bail!("the proxy {ph}:{pp} refused CONNECT {host}:{port} (HTTP {code})");
@@ -71,7 +84,9 @@ async fn tcp(host: &str, port: u16) -> anyhow::Result<TcpStream> {
 }
 
 /// Reads an HTTP/1.1 response head; returns the status and the headers.
-async fn read_head<S: AsyncRead + Unpin>(s: &mut S) -> anyhow::Result<(u16, Vec<(String, String)>)> {
+async fn read_head<S: AsyncRead + Unpin>(
+    s: &mut S,
+) -> anyhow::Result<(u16, Vec<(String, String)>)> {
     let mut buf = Vec::with_capacity(512);
     let mut byte = [0u8; 1];
     while !buf.ends_with(b"\r\n\r\n") {
@@ -90,7 +105,12 @@ async fn read_head<S: AsyncRead + Unpin>(s: &mut S) -> anyhow::Result<(u16, Vec<
     let hs = resp
         .headers
         .iter()
-        .map(|h| (h.name.to_ascii_lowercase(), String::from_utf8_lossy(h.value).into_owned()))
+        .map(|h| {
+            (
+                h.name.to_ascii_lowercase(),
+                String::from_utf8_lossy(h.value).into_owned(),
+            )
+        })
         .collect();
     Ok((code, hs))
 }
@@ -104,7 +124,8 @@ pub fn tls_config(dir: &AgentDir) -> anyhow::Result<rustls::ClientConfig> {
     let certs = CertificateDer::pem_slice_iter(&dir.read(&dir.cert())?)
         .collect::<Result<Vec<_>, _>>()
         .context("reading the node certificate")?;
-    let key = PrivateKeyDer::from_pem_slice(&dir.read(&dir.key())?).context("reading the node key")?;
+    let key =
+        PrivateKeyDer::from_pem_slice(&dir.read(&dir.key())?).context("reading the node key")?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     Ok(rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
@@ -175,9 +196,18 @@ mod tests {
 
     #[test]
     fn endpoints_split_into_host_and_port() {
-        assert_eq!(host_port("https://127.0.0.1:7443").unwrap(), ("127.0.0.1".into(), 7443));
-        assert_eq!(host_port("https://airlock.example.com/").unwrap(), ("airlock.example.com".into(), 443));
-        assert_eq!(host_port("https://[::1]:9000").unwrap(), ("::1".into(), 9000));
+        assert_eq!(
+            host_port("https://127.0.0.1:7443").unwrap(),
+            ("127.0.0.1".into(), 7443)
+        );
+        assert_eq!(
+            host_port("https://airlock.example.com/").unwrap(),
+            ("airlock.example.com".into(), 443)
+        );
+        assert_eq!(
+            host_port("https://[::1]:9000").unwrap(),
+            ("::1".into(), 9000)
+        );
         assert!(host_port("http://x:1").is_err());
     }
 }

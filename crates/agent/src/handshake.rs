@@ -22,13 +22,19 @@ pub enum HandshakeFailed {
 
 async fn read_frame<T: AsyncRead + Unpin>(io: &mut T) -> Result<Frame, HandshakeFailed> {
     let mut header = [0u8; HEADER_LEN];
-    io.read_exact(&mut header).await.map_err(|_| HandshakeFailed::Closed)?;
+    io.read_exact(&mut header)
+        .await
+        .map_err(|_| HandshakeFailed::Closed)?;
     let len = u32::from_be_bytes([header[8], header[9], header[10], header[11]]) as usize;
     if len > MAX_HANDSHAKE {
-        return Err(HandshakeFailed::Protocol(format!("handshake frame of {len} bytes")));
+        return Err(HandshakeFailed::Protocol(format!(
+            "handshake frame of {len} bytes"
+        )));
     }
     let mut payload = vec![0u8; len];
-    io.read_exact(&mut payload).await.map_err(|_| HandshakeFailed::Closed)?;
+    io.read_exact(&mut payload)
+        .await
+        .map_err(|_| HandshakeFailed::Closed)?;
     let mut d = Decoder::new(MAX_HANDSHAKE as u32);
     d.feed(&header);
     d.feed(&payload);
@@ -42,7 +48,9 @@ async fn write_frame<T: AsyncWrite + Unpin>(io: &mut T, f: &Frame) -> Result<(),
     Encoder::new(MAX_HANDSHAKE as u32)
         .encode(f, &mut buf)
         .map_err(|e| HandshakeFailed::Protocol(e.to_string()))?;
-    io.write_all(&buf).await.map_err(|_| HandshakeFailed::Closed)?;
+    io.write_all(&buf)
+        .await
+        .map_err(|_| HandshakeFailed::Closed)?;
     io.flush().await.map_err(|_| HandshakeFailed::Closed)
 }
 
@@ -59,7 +67,10 @@ pub async fn dial<T: AsyncRead + AsyncWrite + Unpin>(
             Ok((n, ack))
         }
         Frame::Error { reason, .. } => Err(HandshakeFailed::Protocol(reason)),
-        other => Err(HandshakeFailed::Protocol(format!("expected HelloAck, got {:?}", other.frame_type()))),
+        other => Err(HandshakeFailed::Protocol(format!(
+            "expected HelloAck, got {:?}",
+            other.frame_type()
+        ))),
     }
 }
 
@@ -72,11 +83,18 @@ pub async fn accept<T: AsyncRead + AsyncWrite + Unpin>(
     let h = match read_frame(io).await? {
         Frame::Hello(h) => h,
         other => {
-            return Err(HandshakeFailed::Protocol(format!("expected Hello, got {:?}", other.frame_type())));
+            return Err(HandshakeFailed::Protocol(format!(
+                "expected Hello, got {:?}",
+                other.frame_type()
+            )));
         }
     };
     let n = check_hello(&h).map_err(|e| HandshakeFailed::Protocol(e.to_string()))?;
     let (resumed, token) = decide(h.resume.as_ref());
-    write_frame(io, &Frame::HelloAck(hello_ack(DEFAULT_MAX_PAYLOAD, resumed, token))).await?;
+    write_frame(
+        io,
+        &Frame::HelloAck(hello_ack(DEFAULT_MAX_PAYLOAD, resumed, token)),
+    )
+    .await?;
     Ok((n, resumed))
 }

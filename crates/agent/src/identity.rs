@@ -12,10 +12,15 @@ use serde::{Deserialize, Serialize};
 pub enum IdentityError {
     #[error("cannot find a home for the agent directory: set --agent-dir or AIRLOCK_AGENT_DIR")]
     NoHome,
-    #[error("this machine is not registered ({0} is missing); run `airlock agent register --activation-code … --activation-id … --endpoint …` first")]
+    #[error(
+        "this machine is not registered ({0} is missing); run `airlock agent register --activation-code … --activation-id … --endpoint …` first"
+    )]
     NotRegistered(PathBuf),
     #[error("cannot read or write {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path} is not valid: {reason}")]
     Invalid { path: PathBuf, reason: String },
 }
@@ -44,7 +49,9 @@ impl AgentDir {
         if let Some(x) = std::env::var_os("XDG_STATE_HOME").filter(|v| !v.is_empty()) {
             return Ok(Self(PathBuf::from(x).join("airlock-agent")));
         }
-        let home = std::env::var_os("HOME").filter(|v| !v.is_empty()).ok_or(IdentityError::NoHome)?;
+        let home = std::env::var_os("HOME")
+            .filter(|v| !v.is_empty())
+            .ok_or(IdentityError::NoHome)?;
         Ok(Self(PathBuf::from(home).join(".local/state/airlock-agent")))
     }
     pub fn identity(&self) -> PathBuf {
@@ -71,12 +78,18 @@ impl AgentDir {
             .recursive(true)
             .mode(0o700)
             .create(&self.0)
-            .map_err(|source| IdentityError::Io { path: self.0.clone(), source })
+            .map_err(|source| IdentityError::Io {
+                path: self.0.clone(),
+                source,
+            })
     }
 
     /// Writes a file readable only by its owner, atomically.
     pub fn write_private(&self, path: &Path, data: &[u8]) -> Result<(), IdentityError> {
-        let io = |source| IdentityError::Io { path: path.to_owned(), source };
+        let io = |source| IdentityError::Io {
+            path: path.to_owned(),
+            source,
+        };
         let tmp = path.with_extension("tmp");
         let mut f = fs::OpenOptions::new()
             .create(true)
@@ -92,14 +105,20 @@ impl AgentDir {
     pub fn read(&self, path: &Path) -> Result<Vec<u8>, IdentityError> {
         fs::read(path).map_err(|source| match source.kind() {
             std::io::ErrorKind::NotFound => IdentityError::NotRegistered(path.to_owned()),
-            _ => IdentityError::Io { path: path.to_owned(), source },
+            _ => IdentityError::Io {
+                path: path.to_owned(),
+                source,
+            },
         })
     }
 
     pub fn load_identity(&self) -> Result<Identity, IdentityError> {
         let p = self.identity();
         let bytes = self.read(&p)?;
-        serde_json::from_slice(&bytes).map_err(|e| IdentityError::Invalid { path: p, reason: e.to_string() })
+        serde_json::from_slice(&bytes).map_err(|e| IdentityError::Invalid {
+            path: p,
+            reason: e.to_string(),
+        })
     }
 
     pub fn save_identity(&self, id: &Identity) -> Result<(), IdentityError> {
@@ -129,7 +148,10 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let d = AgentDir(tmp.path().join("a"));
         d.create().unwrap();
-        let id = Identity { instance_id: "mi-0123456789abcdef0".into(), endpoint: "https://x:1".into() };
+        let id = Identity {
+            instance_id: "mi-0123456789abcdef0".into(),
+            endpoint: "https://x:1".into(),
+        };
         d.save_identity(&id).unwrap();
         assert_eq!(d.load_identity().unwrap(), id);
         let mode = fs::metadata(d.identity()).unwrap().permissions().mode();

@@ -10,7 +10,7 @@ pub mod status;
 
 /// This agent's version, reported to the server.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
-pub mod mux;
 pub mod handshake;
+pub mod mux;
 pub mod session;
 pub mod worker;

@@ -7,8 +7,8 @@
 use std::collections::{HashMap, VecDeque};
 
 use airlock_wire::{
-    ChannelEvent, ChannelId, ChannelKind, CloseStatus, Connection, Event, Open,
-    OpenFailCode, Signal, Stream,
+    ChannelEvent, ChannelId, ChannelKind, CloseStatus, Connection, Event, Open, OpenFailCode,
+    Signal, Stream,
 };
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -91,7 +91,12 @@ impl Mux {
         run_as: Option<String>,
     ) -> Result<Channel, MuxError> {
         let (reply, rx) = oneshot::channel();
-        self.cmd(Cmd::Open { kind, session, run_as, reply })?;
+        self.cmd(Cmd::Open {
+            kind,
+            session,
+            run_as,
+            reply,
+        })?;
         rx.await.map_err(|_| MuxError::Closed)?
     }
 }
@@ -103,7 +108,11 @@ impl Incoming {
         rx.await.map_err(|_| MuxError::Closed)?
     }
     pub fn reject(self, code: OpenFailCode, reason: &str) {
-        let _ = self.mux.cmd(Cmd::Reject { id: self.id, code, reason: reason.to_owned() });
+        let _ = self.mux.cmd(Cmd::Reject {
+            id: self.id,
+            code,
+            reason: reason.to_owned(),
+        });
     }
 }
 
@@ -118,7 +127,12 @@ impl Channel {
             return Ok(());
         }
         let (done, rx) = oneshot::channel();
-        self.mux.cmd(Cmd::Send { id: self.id, stream, data, done })?;
+        self.mux.cmd(Cmd::Send {
+            id: self.id,
+            stream,
+            data,
+            done,
+        })?;
         rx.await.map_err(|_| MuxError::Closed)?
     }
     /// Returns credit after the application has used `n` received bytes.
@@ -139,7 +153,10 @@ impl Channel {
     }
     /// A second handle for sending from another task.
     pub fn sender(&self) -> ChannelSender {
-        ChannelSender { id: self.id, mux: self.mux.clone() }
+        ChannelSender {
+            id: self.id,
+            mux: self.mux.clone(),
+        }
     }
 }
 
@@ -156,7 +173,12 @@ impl ChannelSender {
             return Ok(());
         }
         let (done, rx) = oneshot::channel();
-        self.mux.cmd(Cmd::Send { id: self.id, stream, data, done })?;
+        self.mux.cmd(Cmd::Send {
+            id: self.id,
+            stream,
+            data,
+            done,
+        })?;
         rx.await.map_err(|_| MuxError::Closed)?
     }
     pub fn eof(&self) {
@@ -192,16 +214,28 @@ impl Driver {
     fn new_channel(&mut self, id: ChannelId) -> Channel {
         let (tx, rx) = mpsc::unbounded_channel();
         self.channels.insert(id, tx);
-        Channel { id, mux: self.mux.clone(), rx }
+        Channel {
+            id,
+            mux: self.mux.clone(),
+            rx,
+        }
     }
 
     fn dispatch_events(&mut self) {
         while let Some(ev) = self.conn.poll_event() {
             match ev {
                 Event::OpenRequest { channel, open } => {
-                    let inc = Incoming { id: channel, open, mux: self.mux.clone() };
+                    let inc = Incoming {
+                        id: channel,
+                        open,
+                        mux: self.mux.clone(),
+                    };
                     if self.incoming.send(inc).is_err() {
-                        let _ = self.conn.reject(channel, OpenFailCode::ResourceShortage, "not accepting channels");
+                        let _ = self.conn.reject(
+                            channel,
+                            OpenFailCode::ResourceShortage,
+                            "not accepting channels",
+                        );
                     }
                 }
                 Event::Channel { channel, event } => match event {
@@ -222,7 +256,8 @@ impl Driver {
                             // Answer the peer's Close; an error means we closed already.
                             let _ = self.conn.close(channel, CloseStatus::None);
                         }
-                        let last = matches!(other, ChannelEvent::Closed(_) | ChannelEvent::Error { .. });
+                        let last =
+                            matches!(other, ChannelEvent::Closed(_) | ChannelEvent::Error { .. });
                         if let Some(tx) = self.channels.get(&channel) {
                             let _ = tx.send(other);
                         }
@@ -231,7 +266,11 @@ impl Driver {
                         }
                     }
                 },
-                Event::ChannelFailed { channel, code, reason } => {
+                Event::ChannelFailed {
+                    channel,
+                    code,
+                    reason,
+                } => {
                     if let Some(tx) = self.channels.get(&channel) {
                         let _ = tx.send(ChannelEvent::Error { code, reason });
                     }
@@ -268,10 +307,10 @@ impl Driver {
                 }
                 continue;
             }
-            if front.data.is_empty() {
-                if let Some(p) = q.pop_front() {
-                    let _ = p.done.send(Ok(()));
-                }
+            if front.data.is_empty()
+                && let Some(p) = q.pop_front()
+            {
+                let _ = p.done.send(Ok(()));
             }
         }
         if q.is_empty() {
@@ -281,7 +320,12 @@ impl Driver {
 
     fn command(&mut self, c: Cmd) {
         match c {
-            Cmd::Open { kind, session, run_as, reply } => match self.conn.open(kind, session, run_as) {
+            Cmd::Open {
+                kind,
+                session,
+                run_as,
+                reply,
+            } => match self.conn.open(kind, session, run_as) {
                 Ok(id) => {
                     self.opening.insert(id, reply);
                 }
@@ -301,8 +345,16 @@ impl Driver {
             Cmd::Reject { id, code, reason } => {
                 let _ = self.conn.reject(id, code, &reason);
             }
-            Cmd::Send { id, stream, data, done } => {
-                self.pending.entry(id).or_default().push_back(Pending { stream, data, done });
+            Cmd::Send {
+                id,
+                stream,
+                data,
+                done,
+            } => {
+                self.pending
+                    .entry(id)
+                    .or_default()
+                    .push_back(Pending { stream, data, done });
                 self.flush_pending(id);
             }
             Cmd::Eof(id) => {
@@ -327,7 +379,14 @@ impl Driver {
 /// Starts driving `conn` over `io` (after the handshake). Returns the handle
 /// and the stream of channels the peer opens; the future ends with the
 /// transport.
-pub fn start<T>(io: T, conn: Connection) -> (Mux, mpsc::UnboundedReceiver<Incoming>, tokio::task::JoinHandle<Result<(), MuxError>>)
+pub fn start<T>(
+    io: T,
+    conn: Connection,
+) -> (
+    Mux,
+    mpsc::UnboundedReceiver<Incoming>,
+    tokio::task::JoinHandle<Result<(), MuxError>>,
+)
 where
     T: AsyncRead + AsyncWrite + Send + 'static,
 {
@@ -346,7 +405,11 @@ where
     (mux, in_rx, task)
 }
 
-async fn run<T>(io: T, mut d: Driver, mut cmds: mpsc::UnboundedReceiver<Cmd>) -> Result<(), MuxError>
+async fn run<T>(
+    io: T,
+    mut d: Driver,
+    mut cmds: mpsc::UnboundedReceiver<Cmd>,
+) -> Result<(), MuxError>
 where
     T: AsyncRead + AsyncWrite + Send + 'static,
 {

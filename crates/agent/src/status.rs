@@ -26,16 +26,19 @@ pub fn now_rfc3339() -> String {
     time::OffsetDateTime::now_utc()
         .replace_nanosecond(0)
         .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
         .unwrap_or_default()
 }
 
 impl AgentStatus {
     pub fn save(&self, dir: &AgentDir) {
-        if let Ok(json) = serde_json::to_vec_pretty(self) {
-            if let Err(e) = dir.write_private(&dir.status_file(), &json) {
-                tracing::warn!(error = %e, "cannot write the status file");
-            }
+        if let Ok(json) = serde_json::to_vec_pretty(self)
+            && let Err(e) = dir.write_private(&dir.status_file(), &json)
+        {
+            tracing::warn!(error = %e, "cannot write the status file");
         }
     }
     pub fn load(dir: &AgentDir) -> Option<Self> {

@@ -31,7 +31,8 @@ pub struct WorkerSpec {
 pub async fn run(dir: AgentDir, spec: WorkerSpec) -> anyhow::Result<()> {
     let id = dir.load_identity()?;
     let cfg = Arc::new(dial::tls_config(&dir)?);
-    let grant = Grant::for_document(&spec.document_name, &spec.parameters).map_err(anyhow::Error::msg)?;
+    let grant =
+        Grant::for_document(&spec.document_name, &spec.parameters).map_err(anyhow::Error::msg)?;
     let path = format!("/v1/session/{}/stream", spec.session_id);
     let mut tls = dial::upgrade(
         cfg,
@@ -48,7 +49,10 @@ pub async fn run(dir: AgentDir, spec: WorkerSpec) -> anyhow::Result<()> {
     let conn = Connection::new(Config::new(Side::Acceptor), n.peer_max_payload);
     let (_mux, incoming, task) = mux::start(tls, conn);
     tracing::info!(session = %spec.session_id, document = %spec.document_name, "session worker serving");
-    let policy = RunAs { default_user: spec.run_as.clone(), as_self: spec.as_self };
+    let policy = RunAs {
+        default_user: spec.run_as.clone(),
+        as_self: spec.as_self,
+    };
     tokio::select! {
         _ = session::serve(incoming, policy, Some(grant)) => {}
         r = task => { let _ = r; }

@@ -2,17 +2,29 @@
 //! over an in-memory pipe, with the real handshake and real processes.
 
 use airlock_agent::{handshake, mux, session};
-use airlock_wire::{ChannelEvent, ChannelKind, CloseStatus, Config, Connection, ResumeToken, Side, Stream};
+use airlock_wire::{
+    ChannelEvent, ChannelKind, CloseStatus, Config, Connection, ResumeToken, Side, Stream,
+};
 use bytes::Bytes;
 use tokio::io::AsyncWriteExt;
 
 async fn pair() -> mux::Mux {
     let (mut a, mut b) = tokio::io::duplex(1 << 20);
     let agent = tokio::spawn(async move {
-        let (n, _) = handshake::accept(&mut b, |_| (false, ResumeToken::from_bytes([7; 32]))).await.unwrap();
+        let (n, _) = handshake::accept(&mut b, |_| (false, ResumeToken::from_bytes([7; 32])))
+            .await
+            .unwrap();
         let conn = Connection::new(Config::new(Side::Acceptor), n.peer_max_payload);
         let (_mux, incoming, _task) = mux::start(b, conn);
-        session::serve(incoming, session::RunAs { default_user: None, as_self: true }, None).await;
+        session::serve(
+            incoming,
+            session::RunAs {
+                default_user: None,
+                as_self: true,
+            },
+            None,
+        )
+        .await;
     });
     let (n, ack) = handshake::dial(&mut a, None).await.unwrap();
     assert!(!ack.resumed);
@@ -28,7 +40,11 @@ async fn collect(ch: &mut mux::Channel) -> (Vec<u8>, Vec<u8>, CloseStatus) {
         match ch.recv().await {
             Some(ChannelEvent::Data { stream, data }) => {
                 ch.consumed(data.len());
-                if stream == Stream::Main { out.extend_from_slice(&data) } else { err.extend_from_slice(&data) }
+                if stream == Stream::Main {
+                    out.extend_from_slice(&data)
+                } else {
+                    err.extend_from_slice(&data)
+                }
             }
             Some(ChannelEvent::Closed(st)) => return (out, err, st),
             Some(ChannelEvent::Error { reason, .. }) => panic!("channel error: {reason}"),
@@ -42,7 +58,14 @@ async fn collect(ch: &mut mux::Channel) -> (Vec<u8>, Vec<u8>, CloseStatus) {
 async fn exec_keeps_stdout_and_stderr_apart_and_returns_the_exit_code() {
     let m = pair().await;
     let mut ch = m
-        .open(ChannelKind::Exec { command: "echo out; echo err >&2; exit 3".into(), stdin: false }, None, None)
+        .open(
+            ChannelKind::Exec {
+                command: "echo out; echo err >&2; exit 3".into(),
+                stdin: false,
+            },
+            None,
+            None,
+        )
         .await
         .unwrap();
     let (out, err, st) = collect(&mut ch).await;
@@ -54,12 +77,25 @@ async fn exec_keeps_stdout_and_stderr_apart_and_returns_the_exit_code() {
 #[tokio::test]
 async fn exec_streams_stdin_through_to_the_command() {
     let m = pair().await;
-    let mut ch = m.open(ChannelKind::Exec { command: "wc -c".into(), stdin: true }, None, None).await.unwrap();
+    let mut ch = m
+        .open(
+            ChannelKind::Exec {
+                command: "wc -c".into(),
+                stdin: true,
+            },
+            None,
+            None,
+        )
+        .await
+        .unwrap();
     let big = Bytes::from(vec![b'x'; 5 * 1024 * 1024 + 7]);
     ch.send(Stream::Main, big).await.unwrap();
     ch.eof();
     let (out, _, st) = collect(&mut ch).await;
-    assert_eq!(String::from_utf8_lossy(&out).trim(), (5 * 1024 * 1024 + 7).to_string());
+    assert_eq!(
+        String::from_utf8_lossy(&out).trim(),
+        (5 * 1024 * 1024 + 7).to_string()
+    );
     assert_eq!(st, CloseStatus::Exited(0));
 }
 
@@ -68,7 +104,13 @@ async fn shell_runs_on_a_pty_with_the_requested_size() {
     let m = pair().await;
     let mut ch = m
         .open(
-            ChannelKind::Shell { term: "xterm".into(), cols: 91, rows: 27, env: vec![], command: Some("stty size; tty".into()) },
+            ChannelKind::Shell {
+                term: "xterm".into(),
+                cols: 91,
+                rows: 27,
+                env: vec![],
+                command: Some("stty size; tty".into()),
+            },
             None,
             None,
         )
@@ -100,13 +142,28 @@ async fn fifty_concurrent_forwards_are_byte_exact() {
     for i in 0..50u32 {
         let m = m.clone();
         tasks.push(tokio::spawn(async move {
-            let mut ch = m.open(ChannelKind::TcpForward { host: "127.0.0.1".into(), port }, None, None).await.unwrap();
-            let payload: Vec<u8> = (0..(200_000 + i as usize * 1000)).map(|j| (j as u32 ^ i) as u8).collect();
+            let mut ch = m
+                .open(
+                    ChannelKind::TcpForward {
+                        host: "127.0.0.1".into(),
+                        port,
+                    },
+                    None,
+                    None,
+                )
+                .await
+                .unwrap();
+            let payload: Vec<u8> = (0..(200_000 + i as usize * 1000))
+                .map(|j| (j as u32 ^ i) as u8)
+                .collect();
             let sender = ch.sender();
             let p2 = payload.clone();
             let w = tokio::spawn(async move {
                 for c in p2.chunks(30_000) {
-                    sender.send(Stream::Main, Bytes::copy_from_slice(c)).await.unwrap();
+                    sender
+                        .send(Stream::Main, Bytes::copy_from_slice(c))
+                        .await
+                        .unwrap();
                 }
                 sender.eof();
             });
@@ -127,6 +184,17 @@ async fn forward_to_a_closed_port_is_refused_with_the_reason() {
     let port = l.local_addr().unwrap().port();
     drop(l);
     let m = pair().await;
-    let err = m.open(ChannelKind::TcpForward { host: "127.0.0.1".into(), port }, None, None).await.err().unwrap();
+    let err = m
+        .open(
+            ChannelKind::TcpForward {
+                host: "127.0.0.1".into(),
+                port,
+            },
+            None,
+            None,
+        )
+        .await
+        .err()
+        .unwrap();
     assert!(err.to_string().contains("cannot connect"), "{err}");
 }

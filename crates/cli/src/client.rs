@@ -54,7 +54,8 @@ pub fn http_client(ca: Option<&PathBuf>) -> anyhow::Result<reqwest::Client> {
         .tls_built_in_root_certs(ca.is_none())
         .timeout(std::time::Duration::from_secs(60));
     if let Some(ca) = ca {
-        let pem = std::fs::read(ca).with_context(|| format!("reading CA bundle {}", ca.display()))?;
+        let pem =
+            std::fs::read(ca).with_context(|| format!("reading CA bundle {}", ca.display()))?;
         for cert in reqwest::Certificate::from_pem_bundle(&pem)
             .with_context(|| format!("{} is not a PEM certificate bundle", ca.display()))?
         {
@@ -75,11 +76,12 @@ impl ApiClient {
     pub fn from_global(g: &Global) -> anyhow::Result<Self> {
         let files = ClientFiles::locate()?;
         let p: Profile = files.load(&g.profile)?;
-        let missing = |what: &'static str, path: PathBuf| airlock_server::profile::ProfileError::Missing {
-            profile: g.profile.clone(),
-            what,
-            path,
-        };
+        let missing =
+            |what: &'static str, path: PathBuf| airlock_server::profile::ProfileError::Missing {
+                profile: g.profile.clone(),
+                what,
+                path,
+            };
         let endpoint = g
             .endpoint
             .clone()
@@ -150,7 +152,10 @@ impl ApiClient {
         if status.is_success() {
             return Ok(v);
         }
-        let code = v.get("__type").and_then(Value::as_str).unwrap_or("HttpError");
+        let code = v
+            .get("__type")
+            .and_then(Value::as_str)
+            .unwrap_or("HttpError");
         let message = v
             .get("message")
             .and_then(Value::as_str)

@@ -25,7 +25,12 @@ pub struct Cli {
 #[derive(clap::Args, Clone, Debug)]
 pub struct Global {
     /// Profile in ~/.airlock/config and ~/.airlock/credentials.
-    #[arg(long, global = true, env = "AIRLOCK_PROFILE", default_value = "default")]
+    #[arg(
+        long,
+        global = true,
+        env = "AIRLOCK_PROFILE",
+        default_value = "default"
+    )]
     pub profile: String,
     /// Server URL, overriding the profile's (e.g. https://127.0.0.1:7443).
     #[arg(long, global = true, env = "AIRLOCK_ENDPOINT")]
@@ -37,7 +42,13 @@ pub struct Global {
     #[arg(long, global = true, env = "AIRLOCK_LOG", default_value = "warn")]
     pub log_level: String,
     /// Log format.
-    #[arg(long, global = true, env = "AIRLOCK_LOG_FORMAT", value_enum, default_value = "text")]
+    #[arg(
+        long,
+        global = true,
+        env = "AIRLOCK_LOG_FORMAT",
+        value_enum,
+        default_value = "text"
+    )]
     pub log_format: LogFormat,
 }
 

@@ -13,7 +13,8 @@ pub fn listing(json: bool, raw: &Value, headers: &[&str], rows: Vec<Vec<String>>
         return;
     }
     let mut t = Table::new();
-    t.load_preset(UTF8_BORDERS_ONLY).set_header(headers.to_vec());
+    t.load_preset(UTF8_BORDERS_ONLY)
+        .set_header(headers.to_vec());
     for r in rows {
         t.add_row(r);
     }

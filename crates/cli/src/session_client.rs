@@ -28,27 +28,48 @@ pub fn parse_parameters(s: &str) -> anyhow::Result<Value> {
         let (k, v) = part
             .split_once('=')
             .ok_or_else(|| anyhow!("bad parameter {part:?}: expected name=value"))?;
-        m.entry(k.trim().to_owned())
+        if let Some(a) = m
+            .entry(k.trim().to_owned())
             .or_insert_with(|| json!([]))
             .as_array_mut()
-            .map(|a| a.push(json!(v.trim())));
+        {
+            a.push(json!(v.trim()))
+        }
     }
     Ok(Value::Object(m))
 }
 
 /// Starts a session on `target` with `document` and connects to it.
-pub fn start(client: &ApiClient, target: &str, document: &str, parameters: Value) -> anyhow::Result<Session> {
+pub fn start(
+    client: &ApiClient,
+    target: &str,
+    document: &str,
+    parameters: Value,
+) -> anyhow::Result<Session> {
     let v = client.call(
         "ssm",
         "StartSession",
         &json!({"Target": target, "DocumentName": document, "Parameters": parameters}),
     )?;
-    let id = v["SessionId"].as_str().ok_or_else(|| anyhow!("no SessionId in the answer"))?.to_owned();
-    let token = v["TokenValue"].as_str().ok_or_else(|| anyhow!("no TokenValue in the answer"))?.to_owned();
-    let url = v["StreamUrl"].as_str().ok_or_else(|| anyhow!("no StreamUrl in the answer"))?.to_owned();
+    let id = v["SessionId"]
+        .as_str()
+        .ok_or_else(|| anyhow!("no SessionId in the answer"))?
+        .to_owned();
+    let token = v["TokenValue"]
+        .as_str()
+        .ok_or_else(|| anyhow!("no TokenValue in the answer"))?
+        .to_owned();
+    let url = v["StreamUrl"]
+        .as_str()
+        .ok_or_else(|| anyhow!("no StreamUrl in the answer"))?
+        .to_owned();
     let ca = match &client.ca {
         Some(p) => std::fs::read(p).with_context(|| format!("reading {}", p.display()))?,
-        None => return Err(anyhow!("no CA bundle for the server: set ca_bundle in ~/.airlock/config")),
+        None => {
+            return Err(anyhow!(
+                "no CA bundle for the server: set ca_bundle in ~/.airlock/config"
+            ));
+        }
     };
     let cfg = Arc::new(dial::user_tls_config(&ca)?);
     let endpoint = client.endpoint.clone();
@@ -63,7 +84,12 @@ pub fn start(client: &ApiClient, target: &str, document: &str, parameters: Value
         let (m, _incoming, task) = mux::start(tls, conn);
         Ok::<_, anyhow::Error>((m, task))
     })?;
-    Ok(Session { id, mux: m, run_as: v["RunAs"].as_str().map(str::to_owned), _task: task })
+    Ok(Session {
+        id,
+        mux: m,
+        run_as: v["RunAs"].as_str().map(str::to_owned),
+        _task: task,
+    })
 }
 
 /// Ends the session on the server (best effort, as the AWS plugin does).
@@ -103,7 +129,9 @@ pub async fn drain_output(ch: &mut mux::Channel) -> anyhow::Result<CloseStatus> 
                 ch.consumed(data.len());
             }
             Some(ChannelEvent::Closed(st)) => return Ok(st),
-            Some(ChannelEvent::Error { reason, .. }) => return Err(anyhow!("session error: {reason}")),
+            Some(ChannelEvent::Error { reason, .. }) => {
+                return Err(anyhow!("session error: {reason}"));
+            }
             None => return Err(anyhow!("the session connection was lost")),
             Some(_) => {}
         }

@@ -46,7 +46,12 @@ impl Drop for RawMode {
 
 /// The size of the controlling terminal, as (cols, rows).
 pub fn window_size() -> Option<(u16, u16)> {
-    let mut ws = libc::winsize { ws_row: 0, ws_col: 0, ws_xpixel: 0, ws_ypixel: 0 };
+    let mut ws = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
     // SAFETY: TIOCGWINSZ writes one winsize into the pointer we own.
     let r = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut ws) };
     (r == 0 && ws.ws_col > 0 && ws.ws_row > 0).then_some((ws.ws_col, ws.ws_row))
@@ -54,17 +59,33 @@ pub fn window_size() -> Option<(u16, u16)> {
 
 pub fn shell(g: &Global, target: &str, document: &str, params: Value) -> anyhow::Result<i32> {
     let client = ApiClient::from_global(g)?;
-    let command = params.get("command").and_then(|v| v.get(0)).and_then(Value::as_str).map(str::to_owned);
+    let command = params
+        .get("command")
+        .and_then(|v| v.get(0))
+        .and_then(Value::as_str)
+        .map(str::to_owned);
     let s = sc::start(&client, target, document, params)?;
     eprintln!("\nStarting session with SessionId: {}", s.id);
     let (cols, rows) = window_size().unwrap_or((80, 24));
     let term = std::env::var("TERM").unwrap_or_else(|_| "xterm-256color".into());
-    let env: Vec<(String, String)> = std::env::vars().filter(|(k, _)| k == "LANG" || k.starts_with("LC_")).collect();
+    let env: Vec<(String, String)> = std::env::vars()
+        .filter(|(k, _)| k == "LANG" || k.starts_with("LC_"))
+        .collect();
     let raw = RawMode::enter();
     let result = client.block_on(async {
         let mut ch = s
             .mux
-            .open(ChannelKind::Shell { term, cols, rows, env, command }, Some(s.id.clone()), s.run_as.clone())
+            .open(
+                ChannelKind::Shell {
+                    term,
+                    cols,
+                    rows,
+                    env,
+                    command,
+                },
+                Some(s.id.clone()),
+                s.run_as.clone(),
+            )
             .await?;
         let tx = ch.sender();
         tokio::spawn(async move {
@@ -74,7 +95,11 @@ pub fn shell(g: &Global, target: &str, document: &str, params: Value) -> anyhow:
                 match input.read(&mut buf).await {
                     Ok(0) | Err(_) => break,
                     Ok(n) => {
-                        if tx.send(Stream::Main, Bytes::copy_from_slice(&buf[..n])).await.is_err() {
+                        if tx
+                            .send(Stream::Main, Bytes::copy_from_slice(&buf[..n]))
+                            .await
+                            .is_err()
+                        {
                             return;
                         }
                     }

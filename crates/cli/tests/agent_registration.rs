@@ -19,18 +19,43 @@ fn agent_without_the_managed_policy_is_refused_until_it_is_attached() {
     });
     assert_ne!(row["PingStatus"], "Online");
     let err = row["RegistrationError"].as_str().unwrap();
-    assert!(err.contains("is not authorized to perform: ssm:UpdateInstanceInformation"), "{err}");
+    assert!(
+        err.contains("is not authorized to perform: ssm:UpdateInstanceInformation"),
+        "{err}"
+    );
     assert!(err.contains("AmazonSSMManagedInstanceCore"), "{err}");
     wait_for(10, "the agent to log the refusal", || {
-        agent.log().contains("refused this agent's registration").then_some(())
+        agent
+            .log()
+            .contains("refused this agent's registration")
+            .then_some(())
     });
     let status = env.ok(&["agent", "status", "--agent-dir", dir.to_str().unwrap()]);
-    assert!(status.contains("Refused") && status.contains("ssm:UpdateInstanceInformation"), "{status}");
-    let audit = env.ok(&["--json", "audit", "--action", "ssm:UpdateInstanceInformation", "--decision", "Deny"]);
-    assert!(audit.contains(&format!("assumed-role/BareRole/{id}")), "{audit}");
+    assert!(
+        status.contains("Refused") && status.contains("ssm:UpdateInstanceInformation"),
+        "{status}"
+    );
+    let audit = env.ok(&[
+        "--json",
+        "audit",
+        "--action",
+        "ssm:UpdateInstanceInformation",
+        "--decision",
+        "Deny",
+    ]);
+    assert!(
+        audit.contains(&format!("assumed-role/BareRole/{id}")),
+        "{audit}"
+    );
 
-    env.ok(&["iam", "attach-role-policy", "--role-name", "BareRole", "--policy-arn",
-        "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"]);
+    env.ok(&[
+        "iam",
+        "attach-role-policy",
+        "--role-name",
+        "BareRole",
+        "--policy-arn",
+        "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore",
+    ]);
     let row = wait_for(30, "the agent to come online after its retry", || {
         let r = instance(&env, &id);
         (r["PingStatus"] == "Online").then_some(r)
@@ -47,21 +72,37 @@ fn killing_the_agent_shows_connection_lost_and_restarting_it_shows_online() {
     let dir = env.tmp.path().join("agent");
     let id = register_agent(&env, "NodeRole", true, &dir);
     let mut agent = Agent::start(&env, &dir);
-    wait_for(15, "Online", || (instance(&env, &id)["PingStatus"] == "Online").then_some(()));
-    let first_ping = instance(&env, &id)["LastPingDateTime"].as_str().unwrap().to_owned();
+    wait_for(15, "Online", || {
+        (instance(&env, &id)["PingStatus"] == "Online").then_some(())
+    });
+    let first_ping = instance(&env, &id)["LastPingDateTime"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     wait_for(10, "a later heartbeat", || {
         (instance(&env, &id)["LastPingDateTime"].as_str() != Some(&first_ping)).then_some(())
     });
     let status = env.ok(&["agent", "status", "--agent-dir", dir.to_str().unwrap()]);
-    assert!(status.contains("Active: active (running)") && status.contains("Online"), "{status}");
+    assert!(
+        status.contains("Active: active (running)") && status.contains("Online"),
+        "{status}"
+    );
 
     agent.kill();
-    wait_for(10, "ConnectionLost", || (instance(&env, &id)["PingStatus"] == "ConnectionLost").then_some(()));
+    wait_for(10, "ConnectionLost", || {
+        (instance(&env, &id)["PingStatus"] == "ConnectionLost").then_some(())
+    });
     let o = env.run(&["agent", "status", "--agent-dir", dir.to_str().unwrap()]);
-    assert_eq!(o.status.code(), Some(3), "inactive agent status exits 3 like systemctl");
+    assert_eq!(
+        o.status.code(),
+        Some(3),
+        "inactive agent status exits 3 like systemctl"
+    );
 
     let _again = Agent::start(&env, &dir);
-    wait_for(15, "Online again", || (instance(&env, &id)["PingStatus"] == "Online").then_some(()));
+    wait_for(15, "Online again", || {
+        (instance(&env, &id)["PingStatus"] == "Online").then_some(())
+    });
 }
 
 #[test]
@@ -71,10 +112,14 @@ fn server_restart_turns_nodes_connection_lost_then_agents_reconnect() {
     let dir = env.tmp.path().join("agent");
     let id = register_agent(&env, "NodeRole", true, &dir);
     let _agent = Agent::start(&env, &dir);
-    wait_for(15, "Online", || (instance(&env, &id)["PingStatus"] == "Online").then_some(()));
+    wait_for(15, "Online", || {
+        (instance(&env, &id)["PingStatus"] == "Online").then_some(())
+    });
     s.stop();
     let _s2 = Server::start(&env);
-    wait_for(30, "the agent to reconnect", || (instance(&env, &id)["PingStatus"] == "Online").then_some(()));
+    wait_for(30, "the agent to reconnect", || {
+        (instance(&env, &id)["PingStatus"] == "Online").then_some(())
+    });
 }
 
 #[test]
@@ -82,20 +127,43 @@ fn activation_codes_are_checked_and_limited() {
     let env = Env::new();
     let _s = Server::start(&env);
     let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ssm.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
-    env.ok(&["iam", "create-role", "--role-name", "R", "--assume-role-policy-document", trust]);
+    env.ok(&[
+        "iam",
+        "create-role",
+        "--role-name",
+        "R",
+        "--assume-role-policy-document",
+        trust,
+    ]);
     let act: serde_json::Value =
         serde_json::from_str(&env.ok(&["--json", "activation", "create", "--role", "R"])).unwrap();
-    let (code, aid) = (act["ActivationCode"].as_str().unwrap(), act["ActivationId"].as_str().unwrap());
+    let (code, aid) = (
+        act["ActivationCode"].as_str().unwrap(),
+        act["ActivationId"].as_str().unwrap(),
+    );
     let reg = |dir: &str, code: &str| {
-        env.run(&["agent", "register", "--agent-dir", env.tmp.path().join(dir).to_str().unwrap(),
-            "--activation-code", code, "--activation-id", aid, "--endpoint", &env.endpoint()])
+        env.run(&[
+            "agent",
+            "register",
+            "--agent-dir",
+            env.tmp.path().join(dir).to_str().unwrap(),
+            "--activation-code",
+            code,
+            "--activation-id",
+            aid,
+            "--endpoint",
+            &env.endpoint(),
+        ])
     };
     let bad = reg("a0", "0000000000");
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("InvalidActivation"));
     assert!(reg("a1", code).status.success());
     let over = reg("a2", code);
-    assert!(!over.status.success(), "the registration limit (1) was exceeded");
+    assert!(
+        !over.status.success(),
+        "the registration limit (1) was exceeded"
+    );
     let missing_role = env.run(&["activation", "create", "--role", "NoSuchRole"]);
     assert!(String::from_utf8_lossy(&missing_role.stderr).contains("NoSuchEntity"));
 }

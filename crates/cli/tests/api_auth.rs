@@ -25,13 +25,19 @@ impl Raw {
             .unwrap();
         Raw {
             http,
-            rt: tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap(),
+            rt: tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap(),
             endpoint: env.endpoint(),
         }
     }
     fn post(&self, path: &str, headers: &[(&str, String)], body: &str) -> (u16, Value) {
         self.rt.block_on(async {
-            let mut rq = self.http.post(format!("{}{path}", self.endpoint)).body(body.to_owned());
+            let mut rq = self
+                .http
+                .post(format!("{}{path}", self.endpoint))
+                .body(body.to_owned());
             for (k, v) in headers {
                 rq = rq.header(*k, v);
             }
@@ -42,17 +48,40 @@ impl Raw {
     }
     fn get(&self, path: &str) -> (u16, String) {
         self.rt.block_on(async {
-            let r = self.http.get(format!("{}{path}", self.endpoint)).send().await.unwrap();
+            let r = self
+                .http
+                .get(format!("{}{path}", self.endpoint))
+                .send()
+                .await
+                .unwrap();
             (r.status().as_u16(), r.text().await.unwrap())
         })
     }
 }
 
-fn signed(env: &Env, profile: &str, path: &str, body: &str, time: i64, nonce: &str) -> Vec<(&'static str, String)> {
-    let files = ClientFiles { dir: env.config_dir() };
+fn signed(
+    env: &Env,
+    profile: &str,
+    path: &str,
+    body: &str,
+    time: i64,
+    nonce: &str,
+) -> Vec<(&'static str, String)> {
+    let files = ClientFiles {
+        dir: env.config_dir(),
+    };
     let p = files.load(profile).unwrap();
     let key = signature::decode_private_key(p.private_key.as_deref().unwrap()).unwrap();
-    let h = signature::sign(&key, p.access_key_id.as_deref().unwrap(), "POST", path, "", body.as_bytes(), time, nonce);
+    let h = signature::sign(
+        &key,
+        p.access_key_id.as_deref().unwrap(),
+        "POST",
+        path,
+        "",
+        body.as_bytes(),
+        time,
+        nonce,
+    );
     vec![
         ("authorization", h.authorization),
         (signature::DATE_HEADER, h.date),
@@ -92,7 +121,10 @@ fn unsigned_bad_replayed_and_expired_requests_are_refused_and_audited() {
     let path = "/v1/iam/ListUsers";
 
     let (st, v) = raw.post(path, &[], "{}");
-    assert_eq!((st, v["__type"].as_str()), (403, Some("MissingAuthenticationTokenException")));
+    assert_eq!(
+        (st, v["__type"].as_str()),
+        (403, Some("MissingAuthenticationTokenException"))
+    );
 
     let mut h = signed(&env, "default", path, "{}", now(), "n-bad");
     h[0].1 = h[0].1.replace("Signature=", "Signature=AAAA");
@@ -102,7 +134,11 @@ fn unsigned_bad_replayed_and_expired_requests_are_refused_and_audited() {
 
     let h = signed(&env, "default", path, "{}", now(), "n-tampered");
     let (st, v) = raw.post(path, &h, "{\"x\":1}");
-    assert_eq!((st, v["__type"].as_str()), (403, Some("InvalidSignatureException")), "{v}");
+    assert_eq!(
+        (st, v["__type"].as_str()),
+        (403, Some("InvalidSignatureException")),
+        "{v}"
+    );
 
     let h = signed(&env, "default", path, "{}", now(), "n-once");
     assert_eq!(raw.post(path, &h, "{}").0, 200);
@@ -113,7 +149,13 @@ fn unsigned_bad_replayed_and_expired_requests_are_refused_and_audited() {
     let h = signed(&env, "default", path, "{}", now() - 600, "n-old");
     let (st, v) = raw.post(path, &h, "{}");
     assert_eq!(st, 403);
-    assert!(v["message"].as_str().unwrap().starts_with("Signature expired"), "{v}");
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Signature expired"),
+        "{v}"
+    );
 
     let details: Vec<String> = denials(&env)
         .iter()
@@ -129,22 +171,65 @@ fn disabled_and_deleted_keys_are_refused() {
     let env = Env::new();
     let _s = Server::start(&env);
     env.ok(&["iam", "create-user", "--user-name", "bob"]);
-    env.ok(&["iam", "attach-user-policy", "--user-name", "bob", "--policy-arn", "arn:aws:iam::aws:policy/AirlockReadOnlyAccess"]);
-    let out = env.ok(&["iam", "create-access-key", "--user-name", "bob", "--save-profile", "bob"]);
+    env.ok(&[
+        "iam",
+        "attach-user-policy",
+        "--user-name",
+        "bob",
+        "--policy-arn",
+        "arn:aws:iam::aws:policy/AirlockReadOnlyAccess",
+    ]);
+    let out = env.ok(&[
+        "iam",
+        "create-access-key",
+        "--user-name",
+        "bob",
+        "--save-profile",
+        "bob",
+    ]);
     let key: Value = serde_json::from_str(&out).unwrap();
     let id = key["AccessKey"]["AccessKeyId"].as_str().unwrap().to_owned();
-    assert!(key["AccessKey"]["PrivateKey"].as_str().is_some_and(|k| !k.is_empty()));
+    assert!(
+        key["AccessKey"]["PrivateKey"]
+            .as_str()
+            .is_some_and(|k| !k.is_empty())
+    );
     env.ok(&["--profile", "bob", "iam", "get-user"]);
 
-    env.ok(&["iam", "update-access-key", "--user-name", "bob", "--access-key-id", &id, "--status", "Inactive"]);
+    env.ok(&[
+        "iam",
+        "update-access-key",
+        "--user-name",
+        "bob",
+        "--access-key-id",
+        &id,
+        "--status",
+        "Inactive",
+    ]);
     let o = env.run(&["--profile", "bob", "iam", "get-user"]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1));
     assert!(err.contains("(UnrecognizedClientException)"), "{err}");
 
-    env.ok(&["iam", "update-access-key", "--user-name", "bob", "--access-key-id", &id, "--status", "Active"]);
+    env.ok(&[
+        "iam",
+        "update-access-key",
+        "--user-name",
+        "bob",
+        "--access-key-id",
+        &id,
+        "--status",
+        "Active",
+    ]);
     env.ok(&["--profile", "bob", "iam", "get-user"]);
-    env.ok(&["iam", "delete-access-key", "--user-name", "bob", "--access-key-id", &id]);
+    env.ok(&[
+        "iam",
+        "delete-access-key",
+        "--user-name",
+        "bob",
+        "--access-key-id",
+        &id,
+    ]);
     let o = env.run(&["--profile", "bob", "iam", "get-user"]);
     assert!(String::from_utf8_lossy(&o.stderr).contains("UnrecognizedClientException"));
 }
@@ -154,7 +239,14 @@ fn denied_action_gets_the_aws_refusal_and_is_audited_with_its_statement() {
     let env = Env::new();
     let _s = Server::start(&env);
     env.ok(&["iam", "create-user", "--user-name", "carol"]);
-    env.ok(&["iam", "create-access-key", "--user-name", "carol", "--save-profile", "carol"]);
+    env.ok(&[
+        "iam",
+        "create-access-key",
+        "--user-name",
+        "carol",
+        "--save-profile",
+        "carol",
+    ]);
     let deny_users = json!({
         "Version": "2012-10-17",
         "Statement": [
@@ -162,17 +254,30 @@ fn denied_action_gets_the_aws_refusal_and_is_audited_with_its_statement() {
             {"Sid": "NotOthers", "Effect": "Deny", "Action": "iam:ListUsers", "Resource": "*"}
         ]
     });
-    env.ok(&["iam", "put-user-policy", "--user-name", "carol", "--policy-name", "p", "--policy-document", &deny_users.to_string()]);
+    env.ok(&[
+        "iam",
+        "put-user-policy",
+        "--user-name",
+        "carol",
+        "--policy-name",
+        "p",
+        "--policy-document",
+        &deny_users.to_string(),
+    ]);
     env.ok(&["--profile", "carol", "iam", "list-roles"]);
     let o = env.run(&["--profile", "carol", "iam", "list-users"]);
     assert_eq!(o.status.code(), Some(1));
     let err = String::from_utf8_lossy(&o.stderr);
     let arn_prefix = "User: arn:aws:iam::";
     assert!(
-        err.starts_with("An error occurred (AccessDeniedException) when calling the ListUsers operation: ")
-            && err.contains(arn_prefix)
-            && err.contains(":user/carol is not authorized to perform: iam:ListUsers on resource: ")
-            && err.trim_end().ends_with("with an explicit deny in an identity-based policy"),
+        err.starts_with(
+            "An error occurred (AccessDeniedException) when calling the ListUsers operation: "
+        ) && err.contains(arn_prefix)
+            && err
+                .contains(":user/carol is not authorized to perform: iam:ListUsers on resource: ")
+            && err
+                .trim_end()
+                .ends_with("with an explicit deny in an identity-based policy"),
         "{err}"
     );
     let d = denials(&env);
@@ -189,20 +294,39 @@ fn denied_action_gets_the_aws_refusal_and_is_audited_with_its_statement() {
 fn simulate_principal_policy_names_the_deciding_statements() {
     let env = Env::new();
     let _s = Server::start(&env);
-    let user: Value = serde_json::from_str(&env.ok(&["iam", "create-user", "--user-name", "dave"])).unwrap();
+    let user: Value =
+        serde_json::from_str(&env.ok(&["iam", "create-user", "--user-name", "dave"])).unwrap();
     let arn = user["User"]["Arn"].as_str().unwrap().to_owned();
     let doc = json!({"Version": "2012-10-17", "Statement": [{
         "Sid": "OwnTagOnly", "Effect": "Allow", "Action": "ssm:StartSession",
         "Resource": "arn:aws:ec2:*:*:instance/*",
         "Condition": {"StringLike": {"ssm:resourceTag/Team": ["hpc"]}}
     }]});
-    env.ok(&["iam", "put-user-policy", "--user-name", "dave", "--policy-name", "sessions", "--policy-document", &doc.to_string()]);
+    env.ok(&[
+        "iam",
+        "put-user-policy",
+        "--user-name",
+        "dave",
+        "--policy-name",
+        "sessions",
+        "--policy-document",
+        &doc.to_string(),
+    ]);
     let sim = |tag: &str| -> Value {
         let out = env.ok(&[
-            "--json", "iam", "simulate-principal-policy", "--policy-source-arn", &arn,
-            "--action-names", "ssm:StartSession",
-            "--resource-arns", "arn:aws:ec2:us-east-1:123456789012:instance/i-0123456789abcdef0",
-            "--context-entries", &format!("ContextKeyName=ssm:resourceTag/Team,ContextKeyValues={tag},ContextKeyType=string"),
+            "--json",
+            "iam",
+            "simulate-principal-policy",
+            "--policy-source-arn",
+            &arn,
+            "--action-names",
+            "ssm:StartSession",
+            "--resource-arns",
+            "arn:aws:ec2:us-east-1:123456789012:instance/i-0123456789abcdef0",
+            "--context-entries",
+            &format!(
+                "ContextKeyName=ssm:resourceTag/Team,ContextKeyValues={tag},ContextKeyType=string"
+            ),
         ]);
         serde_json::from_str::<Value>(&out).unwrap()["EvaluationResults"][0].clone()
     };
@@ -211,7 +335,14 @@ fn simulate_principal_policy_names_the_deciding_statements() {
     assert_eq!(yes["MatchedStatements"][0]["SourcePolicyId"], "sessions");
     assert_eq!(yes["MatchedStatements"][0]["Sid"], "OwnTagOnly");
     assert_eq!(sim("web")["EvalDecision"], "implicitDeny");
-    let table = env.ok(&["iam", "simulate-principal-policy", "--policy-source-arn", &arn, "--action-names", "iam:CreateUser"]);
+    let table = env.ok(&[
+        "iam",
+        "simulate-principal-policy",
+        "--policy-source-arn",
+        &arn,
+        "--action-names",
+        "iam:CreateUser",
+    ]);
     assert!(table.contains("implicitDeny"), "{table}");
 }
 
@@ -224,7 +355,10 @@ fn malformed_policy_documents_are_refused_with_their_path() {
         r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ssm:*","Resource":"*","Condition":{"StringEqualz":{"a":"b"}}}]}"#]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1));
-    assert!(err.contains("(MalformedPolicyDocument)") && err.contains("Statement[0].Condition"), "{err}");
+    assert!(
+        err.contains("(MalformedPolicyDocument)") && err.contains("Statement[0].Condition"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -234,15 +368,32 @@ fn no_private_key_reaches_the_server_log_or_the_audit_log() {
     env.ok(&["--log-level", "debug", "server", "start"]);
     let out = env.ok(&["iam", "create-user", "--user-name", "frank"]);
     assert!(out.contains("frank"));
-    let key: Value = serde_json::from_str(&env.ok(&["iam", "create-access-key", "--user-name", "frank"])).unwrap();
+    let key: Value =
+        serde_json::from_str(&env.ok(&["iam", "create-access-key", "--user-name", "frank"]))
+            .unwrap();
     let secret = key["AccessKey"]["PrivateKey"].as_str().unwrap().to_owned();
-    let admin = ClientFiles { dir: env.config_dir() }.load("default").unwrap().private_key.unwrap();
+    let admin = ClientFiles {
+        dir: env.config_dir(),
+    }
+    .load("default")
+    .unwrap()
+    .private_key
+    .unwrap();
     let audit = env.ok(&["--json", "audit"]);
     env.ok(&["server", "stop"]);
     let log = support::read(&env.state_dir().join("server.log"));
-    assert!(log.contains("CreateAccessKey") || log.contains("decision"), "log is empty?");
+    assert!(
+        log.contains("CreateAccessKey") || log.contains("decision"),
+        "log is empty?"
+    );
     for s in [&secret, &admin] {
-        assert!(!log.contains(s.as_str()), "a private key is in the server log");
-        assert!(!audit.contains(s.as_str()), "a private key is in the audit log");
+        assert!(
+            !log.contains(s.as_str()),
+            "a private key is in the server log"
+        );
+        assert!(
+            !audit.contains(s.as_str()),
+            "a private key is in the audit log"
+        );
     }
 }

@@ -12,12 +12,22 @@ fn start_status_stop_and_restart_keep_the_ca_and_identities() {
     assert!(out.contains("airlock server started"), "{out}");
     let status = env.ok(&["server", "status"]);
     assert!(status.contains("Status:          running"), "{status}");
-    assert!(status.contains(&env.state_dir().display().to_string()), "{status}");
+    assert!(
+        status.contains(&env.state_dir().display().to_string()),
+        "{status}"
+    );
     assert!(status.contains("Users 1"), "{status}");
     let ca_before = read(&env.state_dir().join("pki/ca.pem"));
     let creds_before = read(&env.config_dir().join("credentials"));
-    assert!(creds_before.contains("airlock_access_key_id = AKIA"), "{creds_before}");
-    assert_eq!(read(&env.ca()), ca_before, "~/.airlock/ca.pem is the server's CA");
+    assert!(
+        creds_before.contains("airlock_access_key_id = AKIA"),
+        "{creds_before}"
+    );
+    assert_eq!(
+        read(&env.ca()),
+        ca_before,
+        "~/.airlock/ca.pem is the server's CA"
+    );
 
     env.ok(&["iam", "create-user", "--user-name", "alice"]);
     assert!(env.ok(&["server", "stop"]).contains("stopped"));
@@ -25,10 +35,21 @@ fn start_status_stop_and_restart_keep_the_ca_and_identities() {
     assert_eq!(o.status.code(), Some(1));
 
     env.ok(&["server", "start"]);
-    assert_eq!(read(&env.state_dir().join("pki/ca.pem")), ca_before, "CA kept");
-    assert_eq!(read(&env.config_dir().join("credentials")), creds_before, "admin kept");
+    assert_eq!(
+        read(&env.state_dir().join("pki/ca.pem")),
+        ca_before,
+        "CA kept"
+    );
+    assert_eq!(
+        read(&env.config_dir().join("credentials")),
+        creds_before,
+        "admin kept"
+    );
     let users = env.ok(&["--json", "iam", "list-users"]);
-    assert!(users.contains("\"alice\"") && users.contains("\"admin\""), "{users}");
+    assert!(
+        users.contains("\"alice\"") && users.contains("\"admin\""),
+        "{users}"
+    );
     env.ok(&["server", "stop"]);
 }
 
@@ -38,7 +59,10 @@ fn status_of_a_stopped_server_says_how_to_start_it() {
     let o = env.run(&["server", "status"]);
     assert_eq!(o.status.code(), Some(1));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.starts_with("error: the airlock server is not running"), "{err}");
+    assert!(
+        err.starts_with("error: the airlock server is not running"),
+        "{err}"
+    );
     assert!(err.contains("airlock server start"), "{err}");
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
 }
@@ -50,8 +74,14 @@ fn port_in_use_is_a_one_line_error() {
     let o = env.run(&["server", "run"]);
     assert_eq!(o.status.code(), Some(1));
     let err = String::from_utf8_lossy(&o.stderr);
-    let line = err.lines().find(|l| l.starts_with("error:")).unwrap_or_default();
-    assert!(line.contains(&format!("{} is already in use", env.listen())), "{err}");
+    let line = err
+        .lines()
+        .find(|l| l.starts_with("error:"))
+        .unwrap_or_default();
+    assert!(
+        line.contains(&format!("{} is already in use", env.listen())),
+        "{err}"
+    );
     let o = env.run(&["server", "start"]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success());
@@ -66,7 +96,10 @@ fn corrupt_state_database_is_reported_with_advice() {
     let o = env.run(&["server", "run"]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1));
-    assert!(err.contains("is corrupt") && err.contains("move it aside"), "{err}");
+    assert!(
+        err.contains("is corrupt") && err.contains("move it aside"),
+        "{err}"
+    );
     assert!(!err.contains("panicked"), "{err}");
 }
 
@@ -80,7 +113,10 @@ fn database_from_a_newer_airlock_is_refused() {
     assert!(conn, "could not set version");
     let o = env.run(&["server", "run"]);
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("written by a newer airlock") && err.contains("upgrade airlock"), "{err}");
+    assert!(
+        err.contains("written by a newer airlock") && err.contains("upgrade airlock"),
+        "{err}"
+    );
 }
 
 /// Sets `PRAGMA user_version` with the sqlite3 shell if present, else by
@@ -111,7 +147,10 @@ fn unwritable_state_directory_is_reported_with_advice() {
         .unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1));
-    assert!(err.contains("cannot use state directory") && err.contains("--state-dir"), "{err}");
+    assert!(
+        err.contains("cannot use state directory") && err.contains("--state-dir"),
+        "{err}"
+    );
 }
 
 #[test]

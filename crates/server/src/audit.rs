@@ -157,6 +157,9 @@ mod tests {
             action: Some("IAM:listusers".into()),
             ..Query::default()
         };
-        assert_eq!(query(&conn, &q).unwrap()[0].principal, "arn:aws:iam::1:user/bob");
+        assert_eq!(
+            query(&conn, &q).unwrap()[0].principal,
+            "arn:aws:iam::1:user/bob"
+        );
     }
 }

@@ -41,7 +41,9 @@ pub struct Pki {
 
 impl std::fmt::Debug for Pki {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Pki").field("created_ca", &self.created_ca).finish_non_exhaustive()
+        f.debug_struct("Pki")
+            .field("created_ca", &self.created_ca)
+            .finish_non_exhaustive()
     }
 }
 
@@ -131,14 +133,17 @@ impl Pki {
         if !self.created_ca && cert_path.exists() && key_path.exists() {
             let issued = fs::read_to_string(&sans_path).unwrap_or_default();
             if issued.trim() == wanted_line {
-                self.server_cert_pem = fs::read_to_string(&cert_path).map_err(io_err(&cert_path))?;
+                self.server_cert_pem =
+                    fs::read_to_string(&cert_path).map_err(io_err(&cert_path))?;
                 self.server_key_pem = fs::read_to_string(&key_path).map_err(io_err(&key_path))?;
                 return Ok(());
             }
         }
         let key = KeyPair::generate()?;
         let mut params = CertificateParams::default();
-        params.distinguished_name.push(DnType::CommonName, "airlock server");
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "airlock server");
         params.subject_alt_names = wanted
             .iter()
             .map(|n| match n.parse::<std::net::IpAddr>() {
@@ -171,7 +176,9 @@ impl Pki {
     ) -> Result<(String, String), PkiError> {
         let csr = rcgen::CertificateSigningRequestParams::from_pem(csr_pem)?;
         let mut params = CertificateParams::default();
-        params.distinguished_name.push(DnType::CommonName, instance_id);
+        params
+            .distinguished_name
+            .push(DnType::CommonName, instance_id);
         params.subject_alt_names = vec![SanType::URI(
             format!("urn:airlock:instance:{instance_id}").try_into()?,
         )];
@@ -221,7 +228,11 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let pki = Pki::load_or_create(tmp.path(), &["localhost".into()]).unwrap();
         let key = KeyPair::generate().unwrap();
-        let csr = CertificateParams::default().serialize_request(&key).unwrap().pem().unwrap();
+        let csr = CertificateParams::default()
+            .serialize_request(&key)
+            .unwrap()
+            .pem()
+            .unwrap();
         let (pem, sha) = pki.issue_node_cert("mi-0123456789abcdef0", &csr).unwrap();
         assert!(pem.starts_with("-----BEGIN CERTIFICATE-----"));
         assert_eq!(sha.len(), 64);
@@ -234,7 +245,10 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         Pki::load_or_create(tmp.path(), &["localhost".into()]).unwrap();
         for f in ["ca.key", "server.key"] {
-            let mode = fs::metadata(tmp.path().join(f)).unwrap().permissions().mode();
+            let mode = fs::metadata(tmp.path().join(f))
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o077, 0, "{f} is readable by others");
         }
     }

@@ -266,6 +266,9 @@ mod tests {
         };
         fs::write(files.config_path(), "[default]\nendpoint = x\nnonsense\n").unwrap();
         let err = files.load("default").unwrap_err().to_string();
-        assert!(err.ends_with("config:3: expected `[section]` or `key = value`"), "{err}");
+        assert!(
+            err.ends_with("config:3: expected `[section]` or `key = value`"),
+            "{err}"
+        );
     }
 }

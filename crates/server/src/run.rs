@@ -49,11 +49,15 @@ fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
 
 /// The names the server certificate must carry.
 fn cert_names(listen: &[SocketAddr]) -> Vec<String> {
-    let mut names = vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()];
-    if let Ok(h) = nix::unistd::gethostname() {
-        if let Some(h) = h.to_str().filter(|h| !h.is_empty()) {
-            names.push(h.to_owned());
-        }
+    let mut names = vec![
+        "localhost".to_owned(),
+        "127.0.0.1".to_owned(),
+        "::1".to_owned(),
+    ];
+    if let Ok(h) = nix::unistd::gethostname()
+        && let Some(h) = h.to_str().filter(|h| !h.is_empty())
+    {
+        names.push(h.to_owned());
     }
     for a in listen {
         if !a.ip().is_unspecified() {

@@ -29,15 +29,24 @@ pub async fn run(inc: Incoming, login: &Login, command: &str, stdin: bool) -> an
     let mut child = match cmd.spawn() {
         Ok(c) => c,
         Err(e) => {
-            inc.reject(OpenFailCode::ConnectFailed, &format!("cannot start the command: {e}"));
+            inc.reject(
+                OpenFailCode::ConnectFailed,
+                &format!("cannot start the command: {e}"),
+            );
             return Ok(());
         }
     };
     let mut ch = inc.accept().await?;
     let pid = child.id();
     let mut child_in = child.stdin.take();
-    let out = child.stdout.take().map(|o| tokio::spawn(pump_out(o, ch.sender(), Stream::Main)));
-    let err = child.stderr.take().map(|e| tokio::spawn(pump_out(e, ch.sender(), Stream::Stderr)));
+    let out = child
+        .stdout
+        .take()
+        .map(|o| tokio::spawn(pump_out(o, ch.sender(), Stream::Main)));
+    let err = child
+        .stderr
+        .take()
+        .map(|e| tokio::spawn(pump_out(e, ch.sender(), Stream::Stderr)));
     let status = loop {
         tokio::select! {
             st = child.wait() => break st.map(close_status).unwrap_or(CloseStatus::None),

@@ -12,7 +12,10 @@ pub async fn run(inc: Incoming, host: &str, port: u16) -> anyhow::Result<()> {
     let tcp = match TcpStream::connect((host, port)).await {
         Ok(t) => t,
         Err(e) => {
-            inc.reject(OpenFailCode::ConnectFailed, &format!("cannot connect to {host}:{port}: {e}"));
+            inc.reject(
+                OpenFailCode::ConnectFailed,
+                &format!("cannot connect to {host}:{port}: {e}"),
+            );
             return Ok(());
         }
     };

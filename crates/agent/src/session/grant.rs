@@ -36,11 +36,14 @@ impl Grant {
             "AWS-StartNonInteractiveCommand" => param(p, "command")
                 .map(|c| Grant::Command(c.to_owned()))
                 .ok_or_else(|| format!("{doc} needs a command")),
-            "AWS-StartPortForwardingSession" | "AWS-StartSSHSession" => {
-                Ok(Grant::Tcp { host: "localhost".into(), port: port()? })
-            }
+            "AWS-StartPortForwardingSession" | "AWS-StartSSHSession" => Ok(Grant::Tcp {
+                host: "localhost".into(),
+                port: port()?,
+            }),
             "AWS-StartPortForwardingSessionToRemoteHost" => Ok(Grant::Tcp {
-                host: param(p, "host").ok_or_else(|| format!("{doc} needs a host"))?.to_owned(),
+                host: param(p, "host")
+                    .ok_or_else(|| format!("{doc} needs a host"))?
+                    .to_owned(),
                 port: port()?,
             }),
             other => Err(format!("unknown session document {other}")),
@@ -52,7 +55,12 @@ impl Grant {
         let local = |h: &str| matches!(h, "localhost" | "127.0.0.1" | "::1");
         match (self, kind) {
             (Grant::Shell, ChannelKind::Shell { command: None, .. }) => true,
-            (Grant::InteractiveCommand(c), ChannelKind::Shell { command: Some(k), .. }) => c == k,
+            (
+                Grant::InteractiveCommand(c),
+                ChannelKind::Shell {
+                    command: Some(k), ..
+                },
+            ) => c == k,
             (Grant::Command(c), ChannelKind::Exec { command, .. }) => c == command,
             (Grant::Tcp { host, port }, ChannelKind::TcpForward { host: h, port: p }) => {
                 port == p && (host == h || (local(host) && local(h)))
@@ -70,18 +78,43 @@ mod tests {
     #[test]
     fn ssh_document_allows_only_its_port_and_no_shell() {
         let g = Grant::for_document("AWS-StartSSHSession", &json!({"portNumber": ["22"]})).unwrap();
-        assert!(g.allows(&ChannelKind::TcpForward { host: "127.0.0.1".into(), port: 22 }));
-        assert!(!g.allows(&ChannelKind::TcpForward { host: "127.0.0.1".into(), port: 5432 }));
-        assert!(!g.allows(&ChannelKind::TcpForward { host: "10.0.0.9".into(), port: 22 }));
-        let shell = ChannelKind::Shell { term: "x".into(), cols: 1, rows: 1, env: vec![], command: None };
+        assert!(g.allows(&ChannelKind::TcpForward {
+            host: "127.0.0.1".into(),
+            port: 22
+        }));
+        assert!(!g.allows(&ChannelKind::TcpForward {
+            host: "127.0.0.1".into(),
+            port: 5432
+        }));
+        assert!(!g.allows(&ChannelKind::TcpForward {
+            host: "10.0.0.9".into(),
+            port: 22
+        }));
+        let shell = ChannelKind::Shell {
+            term: "x".into(),
+            cols: 1,
+            rows: 1,
+            env: vec![],
+            command: None,
+        };
         assert!(!g.allows(&shell));
         assert!(Grant::Shell.allows(&shell));
     }
 
     #[test]
     fn command_documents_allow_exactly_their_command() {
-        let g = Grant::for_document("AWS-StartNonInteractiveCommand", &json!({"command": ["hostname"]})).unwrap();
-        assert!(g.allows(&ChannelKind::Exec { command: "hostname".into(), stdin: true }));
-        assert!(!g.allows(&ChannelKind::Exec { command: "rm -rf /".into(), stdin: true }));
+        let g = Grant::for_document(
+            "AWS-StartNonInteractiveCommand",
+            &json!({"command": ["hostname"]}),
+        )
+        .unwrap();
+        assert!(g.allows(&ChannelKind::Exec {
+            command: "hostname".into(),
+            stdin: true
+        }));
+        assert!(!g.allows(&ChannelKind::Exec {
+            command: "rm -rf /".into(),
+            stdin: true
+        }));
     }
 }

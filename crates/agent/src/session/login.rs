@@ -27,7 +27,11 @@ fn from_user(u: User, switch: bool) -> Login {
         uid: u.uid.as_raw(),
         gid: u.gid.as_raw(),
         home: u.dir,
-        shell: if u.shell.as_os_str().is_empty() { "/bin/sh".into() } else { u.shell },
+        shell: if u.shell.as_os_str().is_empty() {
+            "/bin/sh".into()
+        } else {
+            u.shell
+        },
         switch,
     }
 }
@@ -41,11 +45,18 @@ fn create_ssm_user() -> Result<(), String> {
         return Err(format!("useradd {DEFAULT_USER} failed ({st})"));
     }
     if let Some(dir) = std::path::Path::new(SUDOERS_FILE).parent() {
-        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     }
-    std::fs::write(SUDOERS_FILE, format!("# User rules for {DEFAULT_USER}\n{DEFAULT_USER} ALL=(ALL) NOPASSWD:ALL\n"))
-        .map_err(|e| format!("cannot write {SUDOERS_FILE}: {e}"))?;
-    tracing::info!(user = DEFAULT_USER, "created the session user with a sudoers entry");
+    std::fs::write(
+        SUDOERS_FILE,
+        format!("# User rules for {DEFAULT_USER}\n{DEFAULT_USER} ALL=(ALL) NOPASSWD:ALL\n"),
+    )
+    .map_err(|e| format!("cannot write {SUDOERS_FILE}: {e}"))?;
+    tracing::info!(
+        user = DEFAULT_USER,
+        "created the session user with a sudoers entry"
+    );
     Ok(())
 }
 
@@ -69,7 +80,9 @@ pub fn resolve(run_as: Option<&str>, as_self: bool) -> Result<Login, String> {
             return Ok(from_user(u, true));
         }
     }
-    Err(format!("Unable to start session: the run-as user {name} does not exist on this node"))
+    Err(format!(
+        "Unable to start session: the run-as user {name} does not exist on this node"
+    ))
 }
 
 impl Login {
@@ -80,11 +93,18 @@ impl Login {
             ("USER".into(), self.name.clone()),
             ("LOGNAME".into(), self.name.clone()),
             ("SHELL".into(), self.shell.display().to_string()),
-            ("PATH".into(), "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into()),
+            (
+                "PATH".into(),
+                "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
+            ),
         ]
     }
     /// The working directory: home if it exists, else `/`.
     pub fn cwd(&self) -> PathBuf {
-        if self.home.is_dir() { self.home.clone() } else { "/".into() }
+        if self.home.is_dir() {
+            self.home.clone()
+        } else {
+            "/".into()
+        }
     }
 }

@@ -23,20 +23,29 @@ pub struct RunAs {
     pub as_self: bool,
 }
 
-
-
 /// Serves every channel the client opens until the connection ends,
 /// holding the client to the session's grant when there is one.
-pub async fn serve(mut incoming: mpsc::UnboundedReceiver<Incoming>, policy: RunAs, grant: Option<grant::Grant>) {
+pub async fn serve(
+    mut incoming: mpsc::UnboundedReceiver<Incoming>,
+    policy: RunAs,
+    grant: Option<grant::Grant>,
+) {
     while let Some(inc) = incoming.recv().await {
-        if let Some(g) = &grant {
-            if !g.allows(&inc.open.kind) {
-                tracing::warn!(kind = ?inc.open.kind, "channel outside the session's document refused");
-                inc.reject(OpenFailCode::AccessDenied, "the session's document does not allow this channel");
-                continue;
-            }
+        if let Some(g) = &grant
+            && !g.allows(&inc.open.kind)
+        {
+            tracing::warn!(kind = ?inc.open.kind, "channel outside the session's document refused");
+            inc.reject(
+                OpenFailCode::AccessDenied,
+                "the session's document does not allow this channel",
+            );
+            continue;
         }
-        let run_as = inc.open.run_as.clone().or_else(|| policy.default_user.clone());
+        let run_as = inc
+            .open
+            .run_as
+            .clone()
+            .or_else(|| policy.default_user.clone());
         let as_self = policy.as_self;
         tokio::spawn(async move {
             let kind = inc.open.kind.clone();
@@ -49,10 +58,16 @@ pub async fn serve(mut incoming: mpsc::UnboundedReceiver<Incoming>, policy: RunA
                 }
             };
             let result = match kind {
-                ChannelKind::Shell { term, cols, rows, env, command } => {
-                    shell::run(inc, &login, &term, cols, rows, env, command).await
+                ChannelKind::Shell {
+                    term,
+                    cols,
+                    rows,
+                    env,
+                    command,
+                } => shell::run(inc, &login, &term, cols, rows, env, command).await,
+                ChannelKind::Exec { command, stdin } => {
+                    exec::run(inc, &login, &command, stdin).await
                 }
-                ChannelKind::Exec { command, stdin } => exec::run(inc, &login, &command, stdin).await,
                 ChannelKind::TcpForward { host, port } => forward::run(inc, &host, port).await,
             };
             if let Err(e) = result {
@@ -69,7 +84,11 @@ pub async fn pump_out<R: AsyncRead + Unpin>(mut from: R, to: ChannelSender, stre
         match from.read(&mut buf).await {
             Ok(0) | Err(_) => break,
             Ok(n) => {
-                if to.send(stream, Bytes::copy_from_slice(&buf[..n])).await.is_err() {
+                if to
+                    .send(stream, Bytes::copy_from_slice(&buf[..n]))
+                    .await
+                    .is_err()
+                {
                     return;
                 }
             }
@@ -81,7 +100,11 @@ pub async fn pump_out<R: AsyncRead + Unpin>(mut from: R, to: ChannelSender, stre
 }
 
 /// Writes one received data chunk and returns its credit.
-pub async fn write_in<W: AsyncWrite + Unpin>(to: &mut W, ch: &Channel, data: &[u8]) -> std::io::Result<()> {
+pub async fn write_in<W: AsyncWrite + Unpin>(
+    to: &mut W,
+    ch: &Channel,
+    data: &[u8],
+) -> std::io::Result<()> {
     to.write_all(data).await?;
     ch.consumed(data.len());
     Ok(())

@@ -15,7 +15,10 @@ pub fn close_status(st: std::process::ExitStatus) -> CloseStatus {
     use std::os::unix::process::ExitStatusExt;
     match (st.code(), st.signal()) {
         (Some(c), _) => CloseStatus::Exited(c),
-        (None, Some(s)) => CloseStatus::Killed { signal: s as u8, core_dumped: st.core_dumped() },
+        (None, Some(s)) => CloseStatus::Killed {
+            signal: s as u8,
+            core_dumped: st.core_dumped(),
+        },
         (None, None) => CloseStatus::None,
     }
 }
@@ -43,12 +46,26 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let (pty, pts) = pty_process::open().context("allocating a PTY")?;
     pty.resize(pty_process::Size::new(rows.max(1), cols.max(1)))?;
-    let shell_name = login.shell.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "sh".into());
+    let shell_name = login
+        .shell
+        .file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "sh".into());
     let mut cmd = pty_process::Command::new(&login.shell)
         .env_clear()
         .envs(login.env())
-        .env("TERM", if term.is_empty() { "xterm-256color" } else { term })
-        .envs(env.into_iter().filter(|(k, _)| k == "LANG" || k.starts_with("LC_") || k == "COLORTERM"))
+        .env(
+            "TERM",
+            if term.is_empty() {
+                "xterm-256color"
+            } else {
+                term
+            },
+        )
+        .envs(
+            env.into_iter()
+                .filter(|(k, _)| k == "LANG" || k.starts_with("LC_") || k == "COLORTERM"),
+        )
         .current_dir(login.cwd());
     cmd = match &command {
         Some(c) => cmd.arg("-c").arg(c),
@@ -60,7 +77,10 @@ pub async fn run(
     let mut child = match cmd.spawn(pts) {
         Ok(c) => c,
         Err(e) => {
-            inc.reject(airlock_wire::OpenFailCode::ConnectFailed, &format!("cannot start the shell: {e}"));
+            inc.reject(
+                airlock_wire::OpenFailCode::ConnectFailed,
+                &format!("cannot start the shell: {e}"),
+            );
             return Ok(());
         }
     };

@@ -34,7 +34,13 @@ pub enum ActivationCommand {
 pub fn run(g: &Global, c: ActivationCommand) -> anyhow::Result<i32> {
     let client = ApiClient::from_global(g)?;
     match c {
-        ActivationCommand::Create { role, registration_limit, description, default_instance_name, expires_in_hours } => {
+        ActivationCommand::Create {
+            role,
+            registration_limit,
+            description,
+            default_instance_name,
+            expires_in_hours,
+        } => {
             let v = client.call(
                 "ssm",
                 "CreateActivation",
@@ -63,7 +69,11 @@ pub fn run(g: &Global, c: ActivationCommand) -> anyhow::Result<i32> {
                             vec![
                                 s(a, "ActivationId"),
                                 s(a, "IamRole"),
-                                format!("{}/{}", s(a, "RegistrationsCount"), s(a, "RegistrationLimit")),
+                                format!(
+                                    "{}/{}",
+                                    s(a, "RegistrationsCount"),
+                                    s(a, "RegistrationLimit")
+                                ),
                                 s(a, "ExpirationDate"),
                                 s(a, "Expired"),
                             ]
@@ -71,10 +81,25 @@ pub fn run(g: &Global, c: ActivationCommand) -> anyhow::Result<i32> {
                         .collect()
                 })
                 .unwrap_or_default();
-            output::listing(g.json, &v, &["ActivationId", "IamRole", "Registrations", "Expires", "Expired"], rows);
+            output::listing(
+                g.json,
+                &v,
+                &[
+                    "ActivationId",
+                    "IamRole",
+                    "Registrations",
+                    "Expires",
+                    "Expired",
+                ],
+                rows,
+            );
         }
         ActivationCommand::Delete { activation_id } => {
-            client.call("ssm", "DeleteActivation", &json!({"ActivationId": activation_id}))?;
+            client.call(
+                "ssm",
+                "DeleteActivation",
+                &json!({"ActivationId": activation_id}),
+            )?;
         }
     }
     Ok(0)

@@ -51,14 +51,24 @@ pub enum AgentCommand {
 
 pub fn run(c: AgentCommand) -> anyhow::Result<i32> {
     match c {
-        AgentCommand::Register { dir, activation_code, activation_id, endpoint, ca_bundle } => {
+        AgentCommand::Register {
+            dir,
+            activation_code,
+            activation_id,
+            endpoint,
+            ca_bundle,
+        } => {
             let dir = AgentDir::locate(dir.agent_dir)?;
             let ca_path = match ca_bundle {
                 Some(p) => p,
                 None => airlock_server::profile::ClientFiles::locate()?.ca_path(),
             };
-            let ca = std::fs::read(&ca_path)
-                .with_context(|| format!("reading the server's CA {} (give it with --ca-bundle)", ca_path.display()))?;
+            let ca = std::fs::read(&ca_path).with_context(|| {
+                format!(
+                    "reading the server's CA {} (give it with --ca-bundle)",
+                    ca_path.display()
+                )
+            })?;
             let rt = crate::client::runtime()?;
             let id = rt.block_on(airlock_agent::register::register(
                 &dir,
@@ -70,7 +80,10 @@ pub fn run(c: AgentCommand) -> anyhow::Result<i32> {
             println!("Registered as {id}. Start the agent with `airlock agent run`.");
             Ok(0)
         }
-        AgentCommand::Run { dir, sessions_as_self } => {
+        AgentCommand::Run {
+            dir,
+            sessions_as_self,
+        } => {
             let dir = AgentDir::locate(dir.agent_dir)?;
             let rt = tokio::runtime::Runtime::new()?;
             let opts = airlock_agent::control::AgentOptions { sessions_as_self };
@@ -83,7 +96,10 @@ pub fn run(c: AgentCommand) -> anyhow::Result<i32> {
             std::io::Read::read_to_string(&mut std::io::stdin(), &mut input)?;
             let spec: airlock_agent::worker::WorkerSpec =
                 serde_json::from_str(&input).context("reading the session spec on stdin")?;
-            anyhow::ensure!(spec.session_id == session_id, "the session spec is for another session");
+            anyhow::ensure!(
+                spec.session_id == session_id,
+                "the session spec is for another session"
+            );
             let rt = tokio::runtime::Runtime::new()?;
             rt.block_on(airlock_agent::worker::run(dir, spec))?;
             Ok(0)

@@ -60,7 +60,16 @@ pub fn run(g: &Global, a: AuditArgs) -> anyhow::Result<i32> {
     output::listing(
         g.json,
         &v,
-        &["Time", "Principal", "Action", "Resource", "Decision", "Statement", "Source", "RequestId"],
+        &[
+            "Time",
+            "Principal",
+            "Action",
+            "Resource",
+            "Decision",
+            "Statement",
+            "Source",
+            "RequestId",
+        ],
         rows,
     );
     Ok(0)

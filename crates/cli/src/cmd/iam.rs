@@ -215,7 +215,11 @@ fn context_entry(e: &str) -> anyhow::Result<Value> {
                 in_values = false;
             }
             _ if in_values => values.push(part.to_owned()),
-            _ => return Err(anyhow!("bad context entry {e:?}: expected ContextKeyName=K,ContextKeyValues=V,ContextKeyType=T")),
+            _ => {
+                return Err(anyhow!(
+                    "bad context entry {e:?}: expected ContextKeyName=K,ContextKeyValues=V,ContextKeyType=T"
+                ));
+            }
         }
     }
     let name = name.ok_or_else(|| anyhow!("context entry {e:?} has no ContextKeyName"))?;
@@ -228,21 +232,35 @@ pub fn run(g: &Global, c: IamCommand) -> anyhow::Result<i32> {
     let call = |op: &str, body: Value| client.call("iam", op, &body);
     match c {
         CreateUser { user, tags: t } => {
-            let v = call("CreateUser", json!({"UserName": user.user_name, "Tags": tags(&t)?}))?;
+            let v = call(
+                "CreateUser",
+                json!({"UserName": user.user_name, "Tags": tags(&t)?}),
+            )?;
             output::value(&v);
         }
         GetUser(u) => output::value(&call("GetUser", json!({"UserName": u.user_name}))?),
         ListUsers => {
             let v = call("ListUsers", json!({}))?;
             let rows = rows(&v["Users"], |u| {
-                vec![s(u, "UserName"), s(u, "UserId"), s(u, "Arn"), s(u, "CreateDate")]
+                vec![
+                    s(u, "UserName"),
+                    s(u, "UserId"),
+                    s(u, "Arn"),
+                    s(u, "CreateDate"),
+                ]
             });
-            output::listing(g.json, &v, &["UserName", "UserId", "Arn", "CreateDate"], rows);
+            output::listing(
+                g.json,
+                &v,
+                &["UserName", "UserId", "Arn", "CreateDate"],
+                rows,
+            );
         }
         DeleteUser(u) => drop(call("DeleteUser", json!({"UserName": u.user_name}))?),
-        TagUser { user, tags: t } => {
-            drop(call("TagUser", json!({"UserName": user.user_name, "Tags": tags(&t)?}))?)
-        }
+        TagUser { user, tags: t } => drop(call(
+            "TagUser",
+            json!({"UserName": user.user_name, "Tags": tags(&t)?}),
+        )?),
         CreateAccessKey { user, save_profile } => {
             let v = call("CreateAccessKey", json!({"UserName": user.user_name}))?;
             if let Some(name) = save_profile {
@@ -254,15 +272,32 @@ pub fn run(g: &Global, c: IamCommand) -> anyhow::Result<i32> {
         ListAccessKeys(u) => {
             let v = call("ListAccessKeys", json!({"UserName": u.user_name}))?;
             let rows = rows(&v["AccessKeyMetadata"], |k| {
-                vec![s(k, "UserName"), s(k, "AccessKeyId"), s(k, "Status"), s(k, "CreateDate")]
+                vec![
+                    s(k, "UserName"),
+                    s(k, "AccessKeyId"),
+                    s(k, "Status"),
+                    s(k, "CreateDate"),
+                ]
             });
-            output::listing(g.json, &v, &["UserName", "AccessKeyId", "Status", "CreateDate"], rows);
+            output::listing(
+                g.json,
+                &v,
+                &["UserName", "AccessKeyId", "Status", "CreateDate"],
+                rows,
+            );
         }
-        UpdateAccessKey { user, access_key_id, status } => drop(call(
+        UpdateAccessKey {
+            user,
+            access_key_id,
+            status,
+        } => drop(call(
             "UpdateAccessKey",
             json!({"UserName": user.user_name, "AccessKeyId": access_key_id, "Status": status}),
         )?),
-        DeleteAccessKey { user, access_key_id } => drop(call(
+        DeleteAccessKey {
+            user,
+            access_key_id,
+        } => drop(call(
             "DeleteAccessKey",
             json!({"UserName": user.user_name, "AccessKeyId": access_key_id}),
         )?),
@@ -278,7 +313,10 @@ pub fn run(g: &Global, c: IamCommand) -> anyhow::Result<i32> {
             "DeleteUserPolicy",
             json!({"UserName": user.user_name, "PolicyName": policy_name}),
         )?),
-        ListUserPolicies(u) => names(g, call("ListUserPolicies", json!({"UserName": u.user_name}))?),
+        ListUserPolicies(u) => names(
+            g,
+            call("ListUserPolicies", json!({"UserName": u.user_name}))?,
+        ),
         AttachUserPolicy { user, policy_arn } => drop(call(
             "AttachUserPolicy",
             json!({"UserName": user.user_name, "PolicyArn": policy_arn}),
@@ -291,7 +329,11 @@ pub fn run(g: &Global, c: IamCommand) -> anyhow::Result<i32> {
             g,
             call("ListAttachedUserPolicies", json!({"UserName": u.user_name}))?,
         ),
-        CreateRole { role, assume_role_policy_document, description } => output::value(&call(
+        CreateRole {
+            role,
+            assume_role_policy_document,
+            description,
+        } => output::value(&call(
             "CreateRole",
             json!({"RoleName": role.role_name, "AssumeRolePolicyDocument": document(&assume_role_policy_document)?, "Description": description}),
         )?),
@@ -299,16 +341,29 @@ pub fn run(g: &Global, c: IamCommand) -> anyhow::Result<i32> {
         ListRoles => {
             let v = call("ListRoles", json!({}))?;
             let rows = rows(&v["Roles"], |r| {
-                vec![s(r, "RoleName"), s(r, "RoleId"), s(r, "Arn"), s(r, "Description")]
+                vec![
+                    s(r, "RoleName"),
+                    s(r, "RoleId"),
+                    s(r, "Arn"),
+                    s(r, "Description"),
+                ]
             });
-            output::listing(g.json, &v, &["RoleName", "RoleId", "Arn", "Description"], rows);
+            output::listing(
+                g.json,
+                &v,
+                &["RoleName", "RoleId", "Arn", "Description"],
+                rows,
+            );
         }
         DeleteRole(r) => drop(call("DeleteRole", json!({"RoleName": r.role_name}))?),
         PutRolePolicy { role, policy } => drop(call(
             "PutRolePolicy",
             json!({"RoleName": role.role_name, "PolicyName": policy.policy_name, "PolicyDocument": document(&policy.policy_document)?}),
         )?),
-        ListRolePolicies(r) => names(g, call("ListRolePolicies", json!({"RoleName": r.role_name}))?),
+        ListRolePolicies(r) => names(
+            g,
+            call("ListRolePolicies", json!({"RoleName": r.role_name}))?,
+        ),
         AttachRolePolicy { role, policy_arn } => drop(call(
             "AttachRolePolicy",
             json!({"RoleName": role.role_name, "PolicyArn": policy_arn}),
@@ -327,11 +382,20 @@ pub fn run(g: &Global, c: IamCommand) -> anyhow::Result<i32> {
         )?),
         ListPolicies => {
             let v = call("ListPolicies", json!({}))?;
-            let rows = rows(&v["Policies"], |p| vec![s(p, "PolicyName"), s(p, "Arn"), s(p, "Scope")]);
+            let rows = rows(&v["Policies"], |p| {
+                vec![s(p, "PolicyName"), s(p, "Arn"), s(p, "Scope")]
+            });
             output::listing(g.json, &v, &["PolicyName", "Arn", "Scope"], rows);
         }
-        GetPolicy { policy_arn } => output::value(&call("GetPolicy", json!({"PolicyArn": policy_arn}))?),
-        SimulatePrincipalPolicy { policy_source_arn, action_names, resource_arns, context_entries } => {
+        GetPolicy { policy_arn } => {
+            output::value(&call("GetPolicy", json!({"PolicyArn": policy_arn}))?)
+        }
+        SimulatePrincipalPolicy {
+            policy_source_arn,
+            action_names,
+            resource_arns,
+            context_entries,
+        } => {
             let ctx = context_entries
                 .iter()
                 .map(|e| context_entry(e))
@@ -346,31 +410,54 @@ pub fn run(g: &Global, c: IamCommand) -> anyhow::Result<i32> {
                     .map(|m| {
                         m.iter()
                             .map(|st| {
-                                let sid = st["Sid"].as_str().map(|x| format!(" ({x})")).unwrap_or_default();
-                                format!("{} Statement[{}]{sid}", s(st, "SourcePolicyId"), s(st, "StatementIndex"))
+                                let sid = st["Sid"]
+                                    .as_str()
+                                    .map(|x| format!(" ({x})"))
+                                    .unwrap_or_default();
+                                format!(
+                                    "{} Statement[{}]{sid}",
+                                    s(st, "SourcePolicyId"),
+                                    s(st, "StatementIndex")
+                                )
                             })
                             .collect()
                     })
                     .unwrap_or_default();
-                vec![s(r, "EvalActionName"), s(r, "EvalResourceName"), s(r, "EvalDecision"), matched.join("\n")]
+                vec![
+                    s(r, "EvalActionName"),
+                    s(r, "EvalResourceName"),
+                    s(r, "EvalDecision"),
+                    matched.join("\n"),
+                ]
             });
-            output::listing(g.json, &v, &["Action", "Resource", "Decision", "MatchedStatements"], rows);
+            output::listing(
+                g.json,
+                &v,
+                &["Action", "Resource", "Decision", "MatchedStatements"],
+                rows,
+            );
         }
     }
     Ok(0)
 }
 
 fn rows(list: &Value, f: impl Fn(&Value) -> Vec<String>) -> Vec<Vec<String>> {
-    list.as_array().map(|a| a.iter().map(f).collect()).unwrap_or_default()
+    list.as_array()
+        .map(|a| a.iter().map(f).collect())
+        .unwrap_or_default()
 }
 
 fn names(g: &Global, v: Value) {
-    let rows = rows(&v["PolicyNames"], |n| vec![n.as_str().unwrap_or_default().to_owned()]);
+    let rows = rows(&v["PolicyNames"], |n| {
+        vec![n.as_str().unwrap_or_default().to_owned()]
+    });
     output::listing(g.json, &v, &["PolicyName"], rows);
 }
 
 fn attached(g: &Global, v: Value) {
-    let rows = rows(&v["AttachedPolicies"], |p| vec![s(p, "PolicyName"), s(p, "PolicyArn")]);
+    let rows = rows(&v["AttachedPolicies"], |p| {
+        vec![s(p, "PolicyName"), s(p, "PolicyArn")]
+    });
     output::listing(g.json, &v, &["PolicyName", "PolicyArn"], rows);
 }
 
@@ -400,7 +487,10 @@ mod tests {
         );
         assert!(tags(&["Value=x".into()]).is_err());
         assert_eq!(
-            context_entry("ContextKeyName=aws:SourceIp,ContextKeyValues=10.0.0.1,10.0.0.2,ContextKeyType=ip").unwrap(),
+            context_entry(
+                "ContextKeyName=aws:SourceIp,ContextKeyValues=10.0.0.1,10.0.0.2,ContextKeyType=ip"
+            )
+            .unwrap(),
             json!({"ContextKeyName": "aws:SourceIp", "ContextKeyValues": ["10.0.0.1", "10.0.0.2"], "ContextKeyType": "ip"})
         );
     }

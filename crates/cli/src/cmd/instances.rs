@@ -25,7 +25,11 @@ enum InstancesCommand {
 pub fn run(g: &Global, a: InstancesArgs) -> anyhow::Result<i32> {
     let client = ApiClient::from_global(g)?;
     if let Some(InstancesCommand::Deregister { instance_id }) = a.command {
-        client.call("ssm", "DeregisterManagedInstance", &json!({"InstanceId": instance_id}))?;
+        client.call(
+            "ssm",
+            "DeregisterManagedInstance",
+            &json!({"InstanceId": instance_id}),
+        )?;
         return Ok(0);
     }
     let v = client.call("ssm", "DescribeInstanceInformation", &json!({}))?;
@@ -38,8 +42,14 @@ pub fn run(g: &Global, a: InstancesArgs) -> anyhow::Result<i32> {
                     let err = s(i, "RegistrationError");
                     if !err.is_empty() {
                         let short = err.split(" because").next().unwrap_or(&err);
-                        let short = short.split(" is not authorized").nth(1).map_or(short, |rest| rest.trim());
-                        status = format!("{status}: not authorized{}", short.split(" on resource").next().unwrap_or(""));
+                        let short = short
+                            .split(" is not authorized")
+                            .nth(1)
+                            .map_or(short, |rest| rest.trim());
+                        status = format!(
+                            "{status}: not authorized{}",
+                            short.split(" on resource").next().unwrap_or("")
+                        );
                     }
                     vec![
                         s(i, "InstanceId"),
@@ -58,7 +68,16 @@ pub fn run(g: &Global, a: InstancesArgs) -> anyhow::Result<i32> {
     output::listing(
         g.json,
         &v,
-        &["InstanceId", "ComputerName", "IPAddress", "Platform", "AgentVersion", "IamRole", "LastPing", "PingStatus"],
+        &[
+            "InstanceId",
+            "ComputerName",
+            "IPAddress",
+            "Platform",
+            "AgentVersion",
+            "IamRole",
+            "LastPing",
+            "PingStatus",
+        ],
         rows,
     );
     Ok(0)

@@ -128,7 +128,11 @@ fn start(g: &Global, a: ServerArgs) -> anyhow::Result<i32> {
     let listen: Vec<String> = a.listen.iter().map(ToString::to_string).collect();
     let mut cmd = std::process::Command::new(exe);
     cmd.args(["server", "run", "--log-format", "json", "--log-level"])
-        .arg(if g.log_level == "warn" { "info" } else { &g.log_level })
+        .arg(if g.log_level == "warn" {
+            "info"
+        } else {
+            &g.log_level
+        })
         .arg("--state-dir")
         .arg(dir.root())
         .arg("--listen")
@@ -150,11 +154,19 @@ fn start(g: &Global, a: ServerArgs) -> anyhow::Result<i32> {
                 .ok()
                 .map(|t| t.get(log_len as usize..).unwrap_or("").to_owned())
                 .unwrap_or_default();
-            let last = tail.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
+            let last = tail
+                .lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("");
             let msg = last.strip_prefix("error: ").unwrap_or(last);
             bail!(
                 "{} (server exited with {st}; log: {})",
-                if msg.is_empty() { "the server did not start" } else { msg },
+                if msg.is_empty() {
+                    "the server did not start"
+                } else {
+                    msg
+                },
                 dir.log_file().display()
             );
         }
@@ -214,7 +226,10 @@ fn status(g: &Global, dir: &StateDir) -> anyhow::Result<i32> {
     println!("Uptime:          {}", human_duration(up));
     println!("Endpoint:        {}", g.endpoint.unwrap_or_default());
     println!("Listen:          {}", crate::output::s(&v, "Listen"));
-    println!("State directory: {}", v["StateDirectory"].as_str().unwrap_or(""));
+    println!(
+        "State directory: {}",
+        v["StateDirectory"].as_str().unwrap_or("")
+    );
     println!("Account:         {}", v["AccountId"].as_str().unwrap_or(""));
     if let Some(counts) = v["Counts"].as_object() {
         let parts: Vec<String> = counts.iter().map(|(k, n)| format!("{k} {n}")).collect();

@@ -66,7 +66,10 @@ pub struct ProxyArgs {
 
 /// Quotes one word for `sh -c`.
 fn sh_quote(w: &str) -> String {
-    if !w.is_empty() && w.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./=:,@%+".contains(&b)) {
+    if !w.is_empty()
+        && w.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./=:,@%+".contains(&b))
+    {
         w.to_owned()
     } else {
         format!("'{}'", w.replace('\'', "'\\''"))
@@ -78,12 +81,28 @@ pub fn exec(g: &Global, a: ExecArgs) -> anyhow::Result<i32> {
     let command = if a.command.len() == 1 {
         a.command[0].clone()
     } else {
-        a.command.iter().map(|w| sh_quote(w)).collect::<Vec<_>>().join(" ")
+        a.command
+            .iter()
+            .map(|w| sh_quote(w))
+            .collect::<Vec<_>>()
+            .join(" ")
     };
-    let s = sc::start(&client, &a.target, "AWS-StartNonInteractiveCommand", json!({"command": [command.clone()]}))?;
+    let s = sc::start(
+        &client,
+        &a.target,
+        "AWS-StartNonInteractiveCommand",
+        json!({"command": [command.clone()]}),
+    )?;
     let stdin = !a.no_stdin;
     let result = client.block_on(async {
-        let mut ch = s.mux.open(ChannelKind::Exec { command, stdin }, Some(s.id.clone()), None).await?;
+        let mut ch = s
+            .mux
+            .open(
+                ChannelKind::Exec { command, stdin },
+                Some(s.id.clone()),
+                None,
+            )
+            .await?;
         if stdin {
             let tx = ch.sender();
             tokio::spawn(async move {
@@ -93,7 +112,11 @@ pub fn exec(g: &Global, a: ExecArgs) -> anyhow::Result<i32> {
                     match input.read(&mut buf).await {
                         Ok(0) | Err(_) => break,
                         Ok(n) => {
-                            if tx.send(Stream::Main, Bytes::copy_from_slice(&buf[..n])).await.is_err() {
+                            if tx
+                                .send(Stream::Main, Bytes::copy_from_slice(&buf[..n]))
+                                .await
+                                .is_err()
+                            {
                                 return;
                             }
                         }
@@ -109,7 +132,14 @@ pub fn exec(g: &Global, a: ExecArgs) -> anyhow::Result<i32> {
 }
 
 pub fn connect(g: &Global, a: ConnectArgs) -> anyhow::Result<i32> {
-    start(g, StartArgs { target: a.target, document_name: RUN_SHELL.into(), parameters: None })
+    start(
+        g,
+        StartArgs {
+            target: a.target,
+            document_name: RUN_SHELL.into(),
+            parameters: None,
+        },
+    )
 }
 
 pub fn start(g: &Global, a: StartArgs) -> anyhow::Result<i32> {
@@ -118,14 +148,32 @@ pub fn start(g: &Global, a: StartArgs) -> anyhow::Result<i32> {
         None => json!({}),
     };
     match a.document_name.as_str() {
-        RUN_SHELL | "AWS-StartInteractiveCommand" => crate::terminal::shell(g, &a.target, &a.document_name, params),
+        RUN_SHELL | "AWS-StartInteractiveCommand" => {
+            crate::terminal::shell(g, &a.target, &a.document_name, params)
+        }
         "AWS-StartPortForwardingSession" | "AWS-StartPortForwardingSessionToRemoteHost" => {
-            let one = |k: &str| params.get(k).and_then(|v| v.get(0)).and_then(Value::as_str).map(str::to_owned);
+            let one = |k: &str| {
+                params
+                    .get(k)
+                    .and_then(|v| v.get(0))
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            };
             let remote_port = one("portNumber")
                 .and_then(|p| p.parse().ok())
                 .ok_or_else(|| anyhow!("--parameters must give portNumber"))?;
-            let local_port = one("localPortNumber").and_then(|p| p.parse().ok()).unwrap_or(0);
-            port_forward(g, PortForwardArgs { target: a.target, remote_port, local_port, host: one("host") })
+            let local_port = one("localPortNumber")
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(0);
+            port_forward(
+                g,
+                PortForwardArgs {
+                    target: a.target,
+                    remote_port,
+                    local_port,
+                    host: one("host"),
+                },
+            )
         }
         "AWS-StartSSHSession" => {
             let port = params
@@ -134,9 +182,17 @@ pub fn start(g: &Global, a: StartArgs) -> anyhow::Result<i32> {
                 .and_then(Value::as_str)
                 .and_then(|p| p.parse().ok())
                 .unwrap_or(22);
-            proxy(g, ProxyArgs { target: a.target, port })
+            proxy(
+                g,
+                ProxyArgs {
+                    target: a.target,
+                    port,
+                },
+            )
         }
-        other => Err(anyhow!("document {other} cannot be started from the command line")),
+        other => Err(anyhow!(
+            "document {other} cannot be started from the command line"
+        )),
     }
 }
 
@@ -153,7 +209,11 @@ where
             match rd.read(&mut buf).await {
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
-                    if tx.send(Stream::Main, Bytes::copy_from_slice(&buf[..n])).await.is_err() {
+                    if tx
+                        .send(Stream::Main, Bytes::copy_from_slice(&buf[..n]))
+                        .await
+                        .is_err()
+                    {
                         return;
                     }
                 }
@@ -193,7 +253,11 @@ pub fn port_forward(g: &Global, a: PortForwardArgs) -> anyhow::Result<i32> {
             json!({"host": [h], "portNumber": [a.remote_port.to_string()]}),
             h.clone(),
         ),
-        None => ("AWS-StartPortForwardingSession", json!({"portNumber": [a.remote_port.to_string()]}), "localhost".into()),
+        None => (
+            "AWS-StartPortForwardingSession",
+            json!({"portNumber": [a.remote_port.to_string()]}),
+            "localhost".into(),
+        ),
     };
     let s = sc::start(&client, &a.target, doc, params)?;
     eprintln!("\nStarting session with SessionId: {}", s.id);
@@ -238,11 +302,23 @@ pub fn port_forward(g: &Global, a: PortForwardArgs) -> anyhow::Result<i32> {
 
 pub fn proxy(g: &Global, a: ProxyArgs) -> anyhow::Result<i32> {
     let client = ApiClient::from_global(g)?;
-    let s = sc::start(&client, &a.target, "AWS-StartSSHSession", json!({"portNumber": [a.port.to_string()]}))?;
+    let s = sc::start(
+        &client,
+        &a.target,
+        "AWS-StartSSHSession",
+        json!({"portNumber": [a.port.to_string()]}),
+    )?;
     let result = client.block_on(async {
         let ch = s
             .mux
-            .open(ChannelKind::TcpForward { host: "localhost".into(), port: a.port }, Some(s.id.clone()), None)
+            .open(
+                ChannelKind::TcpForward {
+                    host: "localhost".into(),
+                    port: a.port,
+                },
+                Some(s.id.clone()),
+                None,
+            )
             .await?;
         pipe(tokio::io::stdin(), tokio::io::stdout(), ch).await
     });
@@ -252,8 +328,14 @@ pub fn proxy(g: &Global, a: ProxyArgs) -> anyhow::Result<i32> {
 
 /// `airlock ssh-config`: the block for `~/.ssh/config`.
 pub fn ssh_config(g: &Global) -> anyhow::Result<i32> {
-    let exe = std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_else(|_| "airlock".into());
-    let profile = if g.profile == "default" { String::new() } else { format!(" --profile {}", g.profile) };
+    let exe = std::env::current_exe()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| "airlock".into());
+    let profile = if g.profile == "default" {
+        String::new()
+    } else {
+        format!(" --profile {}", g.profile)
+    };
     println!("# airlock: reach managed nodes through the airlock server (no inbound SSH).");
     println!("Host i-* mi-*");
     println!("    ProxyCommand {exe}{profile} proxy %h %p");

@@ -36,7 +36,11 @@ pub fn run(g: &Global, c: SessionCommand) -> anyhow::Result<i32> {
     match c {
         SessionCommand::Start(_) => Ok(0),
         SessionCommand::List { history } => {
-            let v = client.call("ssm", "DescribeSessions", &json!({"State": if history { "History" } else { "Active" }}))?;
+            let v = client.call(
+                "ssm",
+                "DescribeSessions",
+                &json!({"State": if history { "History" } else { "Active" }}),
+            )?;
             let rows = v["Sessions"]
                 .as_array()
                 .map(|l| {
@@ -55,7 +59,20 @@ pub fn run(g: &Global, c: SessionCommand) -> anyhow::Result<i32> {
                         .collect()
                 })
                 .unwrap_or_default();
-            output::listing(g.json, &v, &["SessionId", "Owner", "Target", "Document", "Status", "Start", "End"], rows);
+            output::listing(
+                g.json,
+                &v,
+                &[
+                    "SessionId",
+                    "Owner",
+                    "Target",
+                    "Document",
+                    "Status",
+                    "Start",
+                    "End",
+                ],
+                rows,
+            );
             Ok(0)
         }
         SessionCommand::Terminate { session_id } => {
@@ -63,7 +80,11 @@ pub fn run(g: &Global, c: SessionCommand) -> anyhow::Result<i32> {
             Ok(0)
         }
         SessionCommand::Replay { session_id, play } => {
-            let v = client.call("ssm", "GetSessionRecording", &json!({"SessionId": session_id}))?;
+            let v = client.call(
+                "ssm",
+                "GetSessionRecording",
+                &json!({"SessionId": session_id}),
+            )?;
             let cast = v["Asciicast"].as_str().unwrap_or_default();
             match play {
                 None => print!("{cast}"),
@@ -82,7 +103,8 @@ fn replay(cast: &str, speed: f64) -> anyhow::Result<()> {
         let Ok(ev) = serde_json::from_str::<serde_json::Value>(line) else {
             continue;
         };
-        let (Some(t), Some(kind), Some(data)) = (ev[0].as_f64(), ev[1].as_str(), ev[2].as_str()) else {
+        let (Some(t), Some(kind), Some(data)) = (ev[0].as_f64(), ev[1].as_str(), ev[2].as_str())
+        else {
             continue;
         };
         if kind == "o" {

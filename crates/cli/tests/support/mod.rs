@@ -168,7 +168,10 @@ impl Agent {
             .stderr(log)
             .spawn()
             .expect("spawn agent");
-        Agent { child, dir: dir.to_owned() }
+        Agent {
+            child,
+            dir: dir.to_owned(),
+        }
     }
     pub fn log(&self) -> String {
         read(&self.dir.with_extension("log"))
@@ -189,18 +192,38 @@ impl Drop for Agent {
 /// it, and registers an agent directory; returns the instance id.
 pub fn register_agent(env: &Env, role: &str, managed_policy: bool, dir: &Path) -> String {
     let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ssm.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
-    env.ok(&["iam", "create-role", "--role-name", role, "--assume-role-policy-document", trust]);
+    env.ok(&[
+        "iam",
+        "create-role",
+        "--role-name",
+        role,
+        "--assume-role-policy-document",
+        trust,
+    ]);
     if managed_policy {
-        env.ok(&["iam", "attach-role-policy", "--role-name", role, "--policy-arn",
-            "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"]);
+        env.ok(&[
+            "iam",
+            "attach-role-policy",
+            "--role-name",
+            role,
+            "--policy-arn",
+            "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore",
+        ]);
     }
     let act: serde_json::Value =
-        serde_json::from_str(&env.ok(&["--json", "activation", "create", "--role", role])).expect("json");
+        serde_json::from_str(&env.ok(&["--json", "activation", "create", "--role", role]))
+            .expect("json");
     let out = env.ok(&[
-        "agent", "register", "--agent-dir", dir.to_str().expect("utf8"),
-        "--activation-code", act["ActivationCode"].as_str().expect("code"),
-        "--activation-id", act["ActivationId"].as_str().expect("id"),
-        "--endpoint", &env.endpoint(),
+        "agent",
+        "register",
+        "--agent-dir",
+        dir.to_str().expect("utf8"),
+        "--activation-code",
+        act["ActivationCode"].as_str().expect("code"),
+        "--activation-id",
+        act["ActivationId"].as_str().expect("id"),
+        "--endpoint",
+        &env.endpoint(),
     ]);
     out.split_whitespace()
         .find(|w| w.starts_with("mi-"))
@@ -210,7 +233,8 @@ pub fn register_agent(env: &Env, role: &str, managed_policy: bool, dir: &Path) -
 
 /// The instance's row from `airlock --json instances`.
 pub fn instance(env: &Env, id: &str) -> serde_json::Value {
-    let v: serde_json::Value = serde_json::from_str(&env.ok(&["--json", "instances"])).expect("json");
+    let v: serde_json::Value =
+        serde_json::from_str(&env.ok(&["--json", "instances"])).expect("json");
     v["InstanceInformationList"]
         .as_array()
         .and_then(|l| l.iter().find(|i| i["InstanceId"] == id).cloned())

@@ -38,7 +38,11 @@ fn invalid_signature(msg: &str) -> ApiError {
 }
 
 /// Authenticates a request; every refusal is audited.
-pub fn authenticate(conn: &Connection, req: &SignedRequest<'_>, now: i64) -> Result<Caller, ApiError> {
+pub fn authenticate(
+    conn: &Connection,
+    req: &SignedRequest<'_>,
+    now: i64,
+) -> Result<Caller, ApiError> {
     let mut key_id = String::from("anonymous");
     let result = check(conn, req, now, &mut key_id);
     if let Err(e) = &result {
@@ -117,10 +121,16 @@ fn check(
             "The security token included in the request is invalid.",
         ));
     }
-    conn.execute("DELETE FROM request_nonces WHERE expires_at < ?1", params![now])?;
+    conn.execute(
+        "DELETE FROM request_nonces WHERE expires_at < ?1",
+        params![now],
+    )?;
     let fresh = conn.execute(
         "INSERT OR IGNORE INTO request_nonces(nonce, expires_at) VALUES (?1, ?2)",
-        params![format!("{}:{nonce}", cred.access_key_id), now + 2 * signature::MAX_SKEW_SECS + 1],
+        params![
+            format!("{}:{nonce}", cred.access_key_id),
+            now + 2 * signature::MAX_SKEW_SECS + 1
+        ],
     )?;
     if fresh == 0 {
         return Err(invalid_signature(

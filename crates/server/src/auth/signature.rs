@@ -116,7 +116,9 @@ pub fn parse_authorization(header: &str) -> Result<Credential, SignatureError> {
     }
     let access_key_id = key_id.ok_or(SignatureError::Malformed("Credential is missing"))?;
     if !is_access_key_id(&access_key_id) {
-        return Err(SignatureError::Malformed("Credential is not an access key id"));
+        return Err(SignatureError::Malformed(
+            "Credential is not an access key id",
+        ));
     }
     Ok(Credential {
         access_key_id,
@@ -125,8 +127,14 @@ pub fn parse_authorization(header: &str) -> Result<Credential, SignatureError> {
 }
 
 /// Checks a signature against the public key on record.
-pub fn verify(public_key: &[u8], string_to_sign: &str, signature: &[u8]) -> Result<(), SignatureError> {
-    let pk: [u8; 32] = public_key.try_into().map_err(|_| SignatureError::BadSignature)?;
+pub fn verify(
+    public_key: &[u8],
+    string_to_sign: &str,
+    signature: &[u8],
+) -> Result<(), SignatureError> {
+    let pk: [u8; 32] = public_key
+        .try_into()
+        .map_err(|_| SignatureError::BadSignature)?;
     let vk = VerifyingKey::from_bytes(&pk).map_err(|_| SignatureError::BadSignature)?;
     let sig = Signature::from_slice(signature).map_err(|_| SignatureError::BadSignature)?;
     vk.verify(string_to_sign.as_bytes(), &sig)
@@ -137,7 +145,9 @@ pub fn verify(public_key: &[u8], string_to_sign: &str, signature: &[u8]) -> Resu
 pub fn is_access_key_id(s: &str) -> bool {
     s.len() == 20
         && s.starts_with("AKIA")
-        && s[4..].bytes().all(|b| b.is_ascii_uppercase() || (b'2'..=b'7').contains(&b))
+        && s[4..]
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || (b'2'..=b'7').contains(&b))
 }
 
 /// Encodes a private key for the credentials file.
@@ -163,21 +173,89 @@ mod tests {
     fn signed_request_verifies_and_any_change_breaks_it() {
         let k = key();
         let id = "AKIAABCDEFGHIJKLMNOP";
-        let h = sign(&k, id, "POST", "/v1/iam/CreateUser", "b=2&a=1", b"{}", 100, "n1");
+        let h = sign(
+            &k,
+            id,
+            "POST",
+            "/v1/iam/CreateUser",
+            "b=2&a=1",
+            b"{}",
+            100,
+            "n1",
+        );
         let cred = parse_authorization(&h.authorization).unwrap();
         assert_eq!(cred.access_key_id, id);
         let pk = k.verifying_key().to_bytes();
-        let good = string_to_sign("POST", "/v1/iam/CreateUser", "a=1&b=2", b"{}", "100", "n1", id);
+        let good = string_to_sign(
+            "POST",
+            "/v1/iam/CreateUser",
+            "a=1&b=2",
+            b"{}",
+            "100",
+            "n1",
+            id,
+        );
         assert_eq!(verify(&pk, &good, &cred.signature), Ok(()));
         for bad in [
-            string_to_sign("GET", "/v1/iam/CreateUser", "a=1&b=2", b"{}", "100", "n1", id),
-            string_to_sign("POST", "/v1/iam/DeleteUser", "a=1&b=2", b"{}", "100", "n1", id),
-            string_to_sign("POST", "/v1/iam/CreateUser", "a=1&b=3", b"{}", "100", "n1", id),
-            string_to_sign("POST", "/v1/iam/CreateUser", "a=1&b=2", b"{ }", "100", "n1", id),
-            string_to_sign("POST", "/v1/iam/CreateUser", "a=1&b=2", b"{}", "101", "n1", id),
-            string_to_sign("POST", "/v1/iam/CreateUser", "a=1&b=2", b"{}", "100", "n2", id),
+            string_to_sign(
+                "GET",
+                "/v1/iam/CreateUser",
+                "a=1&b=2",
+                b"{}",
+                "100",
+                "n1",
+                id,
+            ),
+            string_to_sign(
+                "POST",
+                "/v1/iam/DeleteUser",
+                "a=1&b=2",
+                b"{}",
+                "100",
+                "n1",
+                id,
+            ),
+            string_to_sign(
+                "POST",
+                "/v1/iam/CreateUser",
+                "a=1&b=3",
+                b"{}",
+                "100",
+                "n1",
+                id,
+            ),
+            string_to_sign(
+                "POST",
+                "/v1/iam/CreateUser",
+                "a=1&b=2",
+                b"{ }",
+                "100",
+                "n1",
+                id,
+            ),
+            string_to_sign(
+                "POST",
+                "/v1/iam/CreateUser",
+                "a=1&b=2",
+                b"{}",
+                "101",
+                "n1",
+                id,
+            ),
+            string_to_sign(
+                "POST",
+                "/v1/iam/CreateUser",
+                "a=1&b=2",
+                b"{}",
+                "100",
+                "n2",
+                id,
+            ),
         ] {
-            assert_eq!(verify(&pk, &bad, &cred.signature), Err(SignatureError::BadSignature));
+            assert_eq!(
+                verify(&pk, &bad, &cred.signature),
+                Err(SignatureError::BadSignature)
+            );
         }
     }
 

@@ -16,7 +16,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 
-
 use crate::api_error::ApiError;
 use crate::auth::{self, SignedRequest, signature};
 use crate::iam::ids;
@@ -47,9 +46,15 @@ pub fn router(state: Shared) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/version", get(version))
-        .route("/v1/agent/register", post(crate::instances::control::register))
+        .route(
+            "/v1/agent/register",
+            post(crate::instances::control::register),
+        )
         .route("/v1/agent/control", get(crate::instances::control::control))
-        .route("/v1/session/{id}/stream", get(crate::sessions::stream::stream))
+        .route(
+            "/v1/session/{id}/stream",
+            get(crate::sessions::stream::stream),
+        )
         .route("/v1/{service}/{operation}", post(call))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)
@@ -86,7 +91,10 @@ async fn call(
     let rid = request_id.clone();
     let result = tokio::task::spawn_blocking(move || {
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        let conn = st.db.lock().map_err(|_| ApiError::internal("database lock poisoned"))?;
+        let conn = st
+            .db
+            .lock()
+            .map_err(|_| ApiError::internal("database lock poisoned"))?;
         let req = SignedRequest {
             method: "POST",
             path: uri.path(),
@@ -103,7 +111,11 @@ async fn call(
             json!({})
         } else {
             serde_json::from_slice(&body).map_err(|e| {
-                ApiError::new(400, "SerializationException", format!("the request body is not valid JSON: {e}"))
+                ApiError::new(
+                    400,
+                    "SerializationException",
+                    format!("the request body is not valid JSON: {e}"),
+                )
             })?
         };
         let ctx = crate::ops::Ctx {

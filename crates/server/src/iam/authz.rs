@@ -24,24 +24,35 @@ pub fn check_trust_document(doc: &str) -> Result<Policy, ApiError> {
 
 /// Every built-in managed policy ARN.
 pub fn builtin_policy_arns() -> Vec<String> {
-    airlock_policy::catalog::all().iter().map(|p| p.arn.to_owned()).collect()
+    airlock_policy::catalog::all()
+        .iter()
+        .map(|p| p.arn.to_owned())
+        .collect()
 }
 
 /// A principal's policies, named by ARN (attached) or name (inline).
-pub fn policies_of(iam: &Iam<'_>, kind: PrincipalKind, name: &str) -> Result<Vec<(String, Policy)>, ApiError> {
+pub fn policies_of(
+    iam: &Iam<'_>,
+    kind: PrincipalKind,
+    name: &str,
+) -> Result<Vec<(String, Policy)>, ApiError> {
     let mut out = Vec::new();
     for arn in iam.attached_policies(kind, name)? {
         if let Some(doc) = iam.managed_policy_document(&arn)? {
             match Policy::parse(&doc) {
                 Ok(p) => out.push((arn, p)),
-                Err(e) => tracing::warn!(policy = %arn, error = %e, "stored policy no longer parses; ignored"),
+                Err(e) => {
+                    tracing::warn!(policy = %arn, error = %e, "stored policy no longer parses; ignored")
+                }
             }
         }
     }
     for (pname, doc) in iam.inline_policies(kind, name)? {
         match Policy::parse(&doc) {
             Ok(p) => out.push((pname, p)),
-            Err(e) => tracing::warn!(policy = %pname, error = %e, "stored policy no longer parses; ignored"),
+            Err(e) => {
+                tracing::warn!(policy = %pname, error = %e, "stored policy no longer parses; ignored")
+            }
         }
     }
     Ok(out)
@@ -65,10 +76,7 @@ pub fn user_request(
         .with("aws:PrincipalType", "User")
         .with("aws:SecureTransport", "true")
         .with("aws:EpochTime", now.unix_timestamp().to_string())
-        .with(
-            "aws:CurrentTime",
-            super::store::now_iso(),
-        );
+        .with("aws:CurrentTime", super::store::now_iso());
     if let Some(ip) = source_ip {
         r = r.with("aws:SourceIp", ip);
     }
@@ -104,7 +112,13 @@ pub fn authorize(
     for (k, v) in extra {
         req = req.with(*k, *v);
     }
-    decide_and_audit(ctx.conn, ctx.request_id, &policies, &req, c.source_ip.as_deref())
+    decide_and_audit(
+        ctx.conn,
+        ctx.request_id,
+        &policies,
+        &req,
+        c.source_ip.as_deref(),
+    )
 }
 
 /// Decides a node's request under its role (`assumed-role/ROLE/INSTANCE`).
@@ -119,10 +133,21 @@ pub fn authorize_role(
 ) -> Result<(), ApiError> {
     let iam = Iam::new(conn)?;
     let role = iam.get_role(role_name)?;
-    let arn = format!("arn:aws:sts::{}:assumed-role/{role_name}/{instance_id}", iam.account);
+    let arn = format!(
+        "arn:aws:sts::{}:assumed-role/{role_name}/{instance_id}",
+        iam.account
+    );
     let policies = policies_of(&iam, PrincipalKind::Role, role_name)?;
-    let mut req = user_request(&arn, role_name, &format!("{}:{instance_id}", role.role_id), &role.tags, source_ip, action, resource)
-        .with("aws:PrincipalType", "AssumedRole");
+    let mut req = user_request(
+        &arn,
+        role_name,
+        &format!("{}:{instance_id}", role.role_id),
+        &role.tags,
+        source_ip,
+        action,
+        resource,
+    )
+    .with("aws:PrincipalType", "AssumedRole");
     req.context.remove("aws:username");
     decide_and_audit(conn, request_id, &policies, &req, source_ip)
 }
@@ -148,7 +173,11 @@ fn decide_and_audit(
             principal: &req.principal,
             action: &req.action,
             resource: &req.resource,
-            decision: if decision.is_allowed() { "Allow" } else { "Deny" },
+            decision: if decision.is_allowed() {
+                "Allow"
+            } else {
+                "Deny"
+            },
             statement: (!statement.is_empty()).then_some(statement.as_str()),
             source_ip,
             detail: Some(decision.effect.as_str()),
@@ -188,7 +217,10 @@ pub fn simulate(ctx: &Ctx<'_>, iam: &Iam<'_>, body: &Value) -> Result<Value, Api
         ApiError::new(
             400,
             "InvalidInput",
-            format!("PolicySourceArn {} is not a user or role ARN of this account", i.policy_source_arn),
+            format!(
+                "PolicySourceArn {} is not a user or role ARN of this account",
+                i.policy_source_arn
+            ),
         )
     };
     let rest = i
@@ -221,7 +253,15 @@ pub fn simulate(ctx: &Ctx<'_>, iam: &Iam<'_>, body: &Value) -> Result<Value, Api
     let mut results = Vec::new();
     for action in &i.action_names {
         for resource in &resources {
-            let mut req = user_request(&i.policy_source_arn, name, &user_id, &tags, None, action, resource);
+            let mut req = user_request(
+                &i.policy_source_arn,
+                name,
+                &user_id,
+                &tags,
+                None,
+                action,
+                resource,
+            );
             if kind == PrincipalKind::Role {
                 req = req.with("aws:PrincipalType", "AssumedRole");
             }
@@ -230,7 +270,10 @@ pub fn simulate(ctx: &Ctx<'_>, iam: &Iam<'_>, body: &Value) -> Result<Value, Api
                 req = req.with_values(e.context_key_name.clone(), e.context_key_values.clone());
             }
             let d = decide(&policies, &req);
-            let missing = airlock_policy::missing_context_keys(policies.iter().map(|(n, p)| (n.as_str(), p)), &req);
+            let missing = airlock_policy::missing_context_keys(
+                policies.iter().map(|(n, p)| (n.as_str(), p)),
+                &req,
+            );
             results.push(json!({
                 "EvalActionName": action,
                 "EvalResourceName": resource,

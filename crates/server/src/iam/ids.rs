@@ -58,7 +58,10 @@ mod tests {
 
     #[test]
     fn iam_names_follow_the_aws_pattern() {
-        assert!(valid_iam_name("alice.o'brien".trim_end_matches("'brien"), 64));
+        assert!(valid_iam_name(
+            "alice.o'brien".trim_end_matches("'brien"),
+            64
+        ));
         assert!(valid_iam_name("ci-bot@example.com", 64));
         assert!(!valid_iam_name("", 64));
         assert!(!valid_iam_name("has space", 64));

@@ -75,7 +75,10 @@ pub fn now_iso() -> String {
     time::OffsetDateTime::now_utc()
         .replace_nanosecond(0)
         .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
         .unwrap_or_default()
 }
 
@@ -103,7 +106,9 @@ fn tags_to_json(tags: &[Tag]) -> String {
 /// The account this server plays, created at first start.
 pub fn account_id(conn: &Connection) -> Result<String, ApiError> {
     let existing: Option<String> = conn
-        .query_row("SELECT value FROM meta WHERE key = 'account_id'", [], |r| r.get(0))
+        .query_row("SELECT value FROM meta WHERE key = 'account_id'", [], |r| {
+            r.get(0)
+        })
         .optional()?;
     if let Some(a) = existing {
         return Ok(a);
@@ -186,7 +191,9 @@ impl<'a> Iam<'a> {
     }
 
     pub fn list_users(&self) -> Result<Vec<User>, ApiError> {
-        let mut st = self.conn.prepare("SELECT user_name FROM users ORDER BY user_name")?;
+        let mut st = self
+            .conn
+            .prepare("SELECT user_name FROM users ORDER BY user_name")?;
         let names: Vec<String> = st.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
         names.iter().map(|n| self.get_user(n)).collect()
     }
@@ -386,7 +393,9 @@ impl<'a> Iam<'a> {
     }
 
     pub fn list_roles(&self) -> Result<Vec<Role>, ApiError> {
-        let mut st = self.conn.prepare("SELECT role_name FROM roles ORDER BY role_name")?;
+        let mut st = self
+            .conn
+            .prepare("SELECT role_name FROM roles ORDER BY role_name")?;
         let names: Vec<String> = st.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
         names.iter().map(|n| self.get_role(n)).collect()
     }
@@ -459,7 +468,9 @@ impl<'a> Iam<'a> {
             "SELECT policy_name, document FROM inline_policies WHERE principal_kind=?1 AND principal_name=?2 ORDER BY policy_name",
         )?;
         let rows = st
-            .query_map(params![kind.as_str(), principal], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .query_map(params![kind.as_str(), principal], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?
             .collect::<Result<_, _>>()?;
         Ok(rows)
     }
@@ -557,7 +568,14 @@ impl<'a> Iam<'a> {
     }
 
     pub fn count(&self, table: &str) -> Result<i64, ApiError> {
-        let known = ["users", "access_keys", "roles", "managed_policies", "audit_log", "instances"];
+        let known = [
+            "users",
+            "access_keys",
+            "roles",
+            "managed_policies",
+            "audit_log",
+            "instances",
+        ];
         if !known.contains(&table) {
             return Err(ApiError::internal("unknown table"));
         }

@@ -28,8 +28,10 @@ pub const CONTROL_PROTOCOL: &str = "airlock-control/1";
 /// Longest control message accepted.
 const MAX_LINE: usize = 64 * 1024;
 /// What a role must allow for its agent to register.
-pub const REGISTRATION_ACTIONS: [&str; 2] =
-    ["ssm:UpdateInstanceInformation", "ssmmessages:CreateControlChannel"];
+pub const REGISTRATION_ACTIONS: [&str; 2] = [
+    "ssm:UpdateInstanceInformation",
+    "ssmmessages:CreateControlChannel",
+];
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -49,7 +51,10 @@ pub async fn register(
     let result = tokio::task::spawn_blocking(move || {
         let i: RegisterIn = serde_json::from_slice(&body)
             .map_err(|e| ApiError::validation(format!("invalid request: {e}")))?;
-        let conn = st.db.lock().map_err(|_| ApiError::internal("database lock poisoned"))?;
+        let conn = st
+            .db
+            .lock()
+            .map_err(|_| ApiError::internal("database lock poisoned"))?;
         let rid = ids::random_hex(16);
         let outcome = store::redeem_activation(&conn, &i.activation_id, &i.activation_code, |id| {
             st.pki
@@ -87,7 +92,10 @@ pub async fn register(
 /// The ARN of an instance, as policies name it.
 pub fn instance_arn(region: &str, account: &str, id: &InstanceIdentity) -> String {
     if id.resource_type == "ManagedInstance" {
-        format!("arn:aws:ssm:{region}:{account}:managed-instance/{}", id.instance_id)
+        format!(
+            "arn:aws:ssm:{region}:{account}:managed-instance/{}",
+            id.instance_id
+        )
     } else {
         format!("arn:aws:ec2:{region}:{account}:instance/{}", id.instance_id)
     }
@@ -101,11 +109,15 @@ pub async fn control(
     mut req: Request,
 ) -> Response {
     let Some(fp) = fp else {
-        return ApiError::unauthenticated("the control channel needs a node certificate").into_response();
+        return ApiError::unauthenticated("the control channel needs a node certificate")
+            .into_response();
     };
     let st = state.clone();
     let identity = tokio::task::spawn_blocking(move || {
-        let conn = st.db.lock().map_err(|_| ApiError::internal("database lock poisoned"))?;
+        let conn = st
+            .db
+            .lock()
+            .map_err(|_| ApiError::internal("database lock poisoned"))?;
         store::identity_by_cert(&conn, &fp)
     })
     .await
@@ -126,13 +138,17 @@ pub async fn control(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case(CONTROL_PROTOCOL));
     if !wants_upgrade {
-        return ApiError::validation(format!("expected Upgrade: {CONTROL_PROTOCOL}")).into_response();
+        return ApiError::validation(format!("expected Upgrade: {CONTROL_PROTOCOL}"))
+            .into_response();
     }
     let on_upgrade = hyper::upgrade::on(&mut req);
     tokio::spawn(async move {
         match on_upgrade.await {
             Ok(upgraded) => {
-                let io = Framed::new(TokioIo::new(upgraded), LinesCodec::new_with_max_length(MAX_LINE));
+                let io = Framed::new(
+                    TokioIo::new(upgraded),
+                    LinesCodec::new_with_max_length(MAX_LINE),
+                );
                 run_channel(state, identity, peer, io).await;
             }
             Err(e) => tracing::warn!(error = %e, "control channel upgrade failed"),
@@ -140,8 +156,10 @@ pub async fn control(
     });
     let mut resp = Response::new(Body::empty());
     *resp.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
-    resp.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-    resp.headers_mut().insert(header::UPGRADE, HeaderValue::from_static(CONTROL_PROTOCOL));
+    resp.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    resp.headers_mut()
+        .insert(header::UPGRADE, HeaderValue::from_static(CONTROL_PROTOCOL));
     resp
 }
 
@@ -161,7 +179,10 @@ async fn db<T: Send + 'static>(
 ) -> Result<T, ApiError> {
     let st = state.clone();
     tokio::task::spawn_blocking(move || {
-        let conn = st.db.lock().map_err(|_| ApiError::internal("database lock poisoned"))?;
+        let conn = st
+            .db
+            .lock()
+            .map_err(|_| ApiError::internal("database lock poisoned"))?;
         f(&conn)
     })
     .await
@@ -175,7 +196,13 @@ async fn run_channel(state: Shared, id: InstanceIdentity, peer: SocketAddr, mut 
         _ => None,
     };
     let Some(AgentMessage::Hello { facts }) = hello else {
-        send(&mut io, &ServerMessage::Refused { reason: "expected Hello".into() }).await;
+        send(
+            &mut io,
+            &ServerMessage::Refused {
+                reason: "expected Hello".into(),
+            },
+        )
+        .await;
         return;
     };
     let source_ip = peer.ip().to_string();
@@ -189,7 +216,15 @@ async fn run_channel(state: Shared, id: InstanceIdentity, peer: SocketAddr, mut 
             let arn = instance_arn(&region, &account, &id);
             let rid = ids::random_hex(16);
             for action in REGISTRATION_ACTIONS {
-                if let Err(e) = authz::authorize_role(conn, &rid, &id.role_name, &id.instance_id, Some(&ip), action, &arn) {
+                if let Err(e) = authz::authorize_role(
+                    conn,
+                    &rid,
+                    &id.role_name,
+                    &id.instance_id,
+                    Some(&ip),
+                    action,
+                    &arn,
+                ) {
                     return Ok(Err(e.message));
                 }
             }
@@ -207,7 +242,10 @@ async fn run_channel(state: Shared, id: InstanceIdentity, peer: SocketAddr, mut 
     if let Some(reason) = refusal {
         tracing::warn!(instance = %iid, role = %role, %reason, "agent registration refused");
         let (i2, r2, f2) = (iid.clone(), reason.clone(), facts.clone());
-        let _ = db(&state, move |c| store::set_status(c, &i2, "Inactive", Some(&f2), Some(&r2))).await;
+        let _ = db(&state, move |c| {
+            store::set_status(c, &i2, "Inactive", Some(&f2), Some(&r2))
+        })
+        .await;
         send(&mut io, &ServerMessage::Refused { reason }).await;
         return;
     }
@@ -215,7 +253,10 @@ async fn run_channel(state: Shared, id: InstanceIdentity, peer: SocketAddr, mut 
     let generation = state.hub.attach(&iid, tx);
     {
         let (i2, f2) = (iid.clone(), facts.clone());
-        let _ = db(&state, move |c| store::set_status(c, &i2, "Online", Some(&f2), None)).await;
+        let _ = db(&state, move |c| {
+            store::set_status(c, &i2, "Online", Some(&f2), None)
+        })
+        .await;
     }
     tracing::info!(instance = %iid, role = %role, peer = %peer, "agent online");
     let mut ok = send(
@@ -260,6 +301,9 @@ async fn run_channel(state: Shared, id: InstanceIdentity, peer: SocketAddr, mut 
     if state.hub.detach(&iid, generation) {
         tracing::info!(instance = %iid, "agent connection lost");
         let i2 = iid.clone();
-        let _ = db(&state, move |c| store::set_status(c, &i2, "ConnectionLost", None, None)).await;
+        let _ = db(&state, move |c| {
+            store::set_status(c, &i2, "ConnectionLost", None, None)
+        })
+        .await;
     }
 }

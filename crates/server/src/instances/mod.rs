@@ -136,7 +136,8 @@ mod tests {
             r#"{"Type":"Registered","InstanceId":"mi-1","PingIntervalSecs":10}"#
         );
         let a: AgentMessage =
-            serde_json::from_str(r#"{"Type":"Hello","ComputerName":"n1","AgentVersion":"0.1.0"}"#).unwrap();
+            serde_json::from_str(r#"{"Type":"Hello","ComputerName":"n1","AgentVersion":"0.1.0"}"#)
+                .unwrap();
         assert!(matches!(a, AgentMessage::Hello { facts } if facts.computer_name == "n1"));
         assert!(serde_json::from_str::<AgentMessage>(r#"{"Type":"Nope"}"#).is_err());
     }

@@ -73,7 +73,10 @@ fn unix_now() -> i64 {
 fn iso(unix: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(unix)
         .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
         .unwrap_or_default()
 }
 
@@ -92,7 +95,9 @@ pub fn create_activation(
     expires_in_secs: i64,
 ) -> Result<(Activation, String), ApiError> {
     if !(1..=1000).contains(&limit) {
-        return Err(ApiError::validation("RegistrationLimit must be between 1 and 1000"));
+        return Err(ApiError::validation(
+            "RegistrationLimit must be between 1 and 1000",
+        ));
     }
     let id = format!(
         "{}-{}-{}-{}-{}",
@@ -142,7 +147,10 @@ pub fn list_activations(conn: &Connection) -> Result<Vec<Activation>, ApiError> 
 
 pub fn delete_activation(conn: &Connection, id: &str) -> Result<(), ApiError> {
     describe_activation(conn, id)?;
-    conn.execute("DELETE FROM activations WHERE activation_id = ?1", params![id])?;
+    conn.execute(
+        "DELETE FROM activations WHERE activation_id = ?1",
+        params![id],
+    )?;
     Ok(())
 }
 
@@ -186,7 +194,10 @@ pub fn redeem_activation(
     Ok((instance_id, cert_pem))
 }
 
-pub fn identity_by_cert(conn: &Connection, sha: &str) -> Result<Option<InstanceIdentity>, ApiError> {
+pub fn identity_by_cert(
+    conn: &Connection,
+    sha: &str,
+) -> Result<Option<InstanceIdentity>, ApiError> {
     Ok(conn
         .query_row(
             "SELECT instance_id, role_name, resource_type FROM instances WHERE cert_sha256 = ?1",
@@ -268,7 +279,10 @@ pub fn describe_instances(conn: &Connection) -> Result<Vec<InstanceInformation>,
 }
 
 pub fn deregister(conn: &Connection, instance_id: &str) -> Result<(), ApiError> {
-    let n = conn.execute("DELETE FROM instances WHERE instance_id = ?1", params![instance_id])?;
+    let n = conn.execute(
+        "DELETE FROM instances WHERE instance_id = ?1",
+        params![instance_id],
+    )?;
     if n == 0 {
         return Err(ApiError::new(
             400,
@@ -286,22 +300,45 @@ pub fn resolve_target(conn: &Connection, target: &str) -> Result<InstanceIdentit
     )?;
     let found: Vec<InstanceIdentity> = st
         .query_map(params![target], |r| {
-            Ok(InstanceIdentity { instance_id: r.get(0)?, role_name: r.get(1)?, resource_type: r.get(2)? })
+            Ok(InstanceIdentity {
+                instance_id: r.get(0)?,
+                role_name: r.get(1)?,
+                resource_type: r.get(2)?,
+            })
         })?
         .collect::<Result<_, _>>()?;
     match found.len() {
-        1 => Ok(found.into_iter().next().ok_or_else(|| ApiError::internal("lost a row"))?),
-        0 => Err(ApiError::new(400, "InvalidTarget", format!("Target {target} is not a managed instance (see `airlock instances`)."))),
-        n => Err(ApiError::new(400, "InvalidTarget", format!("Target {target} names {n} instances; use an instance id."))),
+        1 => Ok(found
+            .into_iter()
+            .next()
+            .ok_or_else(|| ApiError::internal("lost a row"))?),
+        0 => Err(ApiError::new(
+            400,
+            "InvalidTarget",
+            format!("Target {target} is not a managed instance (see `airlock instances`)."),
+        )),
+        n => Err(ApiError::new(
+            400,
+            "InvalidTarget",
+            format!("Target {target} names {n} instances; use an instance id."),
+        )),
     }
 }
 
 /// An instance's tags, for `ssm:resourceTag/…` conditions.
 pub fn tags(conn: &Connection, instance_id: &str) -> Result<Vec<(String, String)>, ApiError> {
     let json: Option<String> = conn
-        .query_row("SELECT tags FROM instances WHERE instance_id = ?1", params![instance_id], |r| r.get(0))
+        .query_row(
+            "SELECT tags FROM instances WHERE instance_id = ?1",
+            params![instance_id],
+            |r| r.get(0),
+        )
         .optional()?;
-    let map: serde_json::Map<String, serde_json::Value> =
-        json.and_then(|j| serde_json::from_str(&j).ok()).unwrap_or_default();
-    Ok(map.into_iter().map(|(k, v)| (k, v.as_str().unwrap_or_default().to_owned())).collect())
+    let map: serde_json::Map<String, serde_json::Value> = json
+        .and_then(|j| serde_json::from_str(&j).ok())
+        .unwrap_or_default();
+    Ok(map
+        .into_iter()
+        .map(|(k, v)| (k, v.as_str().unwrap_or_default().to_owned()))
+        .collect())
 }

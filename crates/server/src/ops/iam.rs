@@ -75,11 +75,16 @@ struct PolicyIn {
     policy_document: String,
 }
 
-fn principal(user: Option<String>, role: Option<String>) -> Result<(PrincipalKind, String), ApiError> {
+fn principal(
+    user: Option<String>,
+    role: Option<String>,
+) -> Result<(PrincipalKind, String), ApiError> {
     match (user, role) {
         (Some(u), None) => Ok((PrincipalKind::User, u)),
         (None, Some(r)) => Ok((PrincipalKind::Role, r)),
-        _ => Err(ApiError::validation("give exactly one of UserName or RoleName")),
+        _ => Err(ApiError::validation(
+            "give exactly one of UserName or RoleName",
+        )),
     }
 }
 
@@ -125,7 +130,8 @@ pub fn call(ctx: &Ctx<'_>, op: &str, body: &Value) -> Result<Value, ApiError> {
             let name = i.user_name.unwrap_or_else(|| ctx.caller.user_name.clone());
             ctx.authorize(&action, &user_arn(&name))?;
             let (meta, key) = iam.create_access_key(&name)?;
-            let mut v = serde_json::to_value(meta).map_err(|e| ApiError::internal(e.to_string()))?;
+            let mut v =
+                serde_json::to_value(meta).map_err(|e| ApiError::internal(e.to_string()))?;
             v["PrivateKey"] = Value::String(encode_private_key(&key));
             Ok(json!({ "AccessKey": v }))
         }
@@ -191,7 +197,11 @@ pub fn call(ctx: &Ctx<'_>, op: &str, body: &Value) -> Result<Value, ApiError> {
             let i: PrincipalIn = input(body)?;
             let (kind, name) = principal(i.user_name, i.role_name)?;
             ctx.authorize(&action, &target_arn(kind, &name))?;
-            let names: Vec<String> = iam.inline_policies(kind, &name)?.into_iter().map(|(n, _)| n).collect();
+            let names: Vec<String> = iam
+                .inline_policies(kind, &name)?
+                .into_iter()
+                .map(|(n, _)| n)
+                .collect();
             Ok(json!({ "PolicyNames": names }))
         }
         "AttachUserPolicy" | "AttachRolePolicy" | "DetachUserPolicy" | "DetachRolePolicy" => {
@@ -223,11 +233,15 @@ pub fn call(ctx: &Ctx<'_>, op: &str, body: &Value) -> Result<Value, ApiError> {
             let i: RoleIn = input(body)?;
             ctx.authorize(&action, &role_arn(&i.role_name))?;
             authz::check_trust_document(&i.assume_role_policy_document)?;
-            Ok(json!({ "Role": iam.create_role(&i.role_name, &i.assume_role_policy_document, &i.description, &i.tags)? }))
+            Ok(
+                json!({ "Role": iam.create_role(&i.role_name, &i.assume_role_policy_document, &i.description, &i.tags)? }),
+            )
         }
         "GetRole" | "DeleteRole" => {
             let i: PrincipalIn = input(body)?;
-            let name = i.role_name.ok_or_else(|| ApiError::validation("RoleName is required"))?;
+            let name = i
+                .role_name
+                .ok_or_else(|| ApiError::validation("RoleName is required"))?;
             ctx.authorize(&action, &role_arn(&name))?;
             if op == "DeleteRole" {
                 iam.delete_role(&name)?;

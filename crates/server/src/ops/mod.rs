@@ -34,7 +34,12 @@ pub fn input<T: DeserializeOwned>(v: &Value) -> Result<T, ApiError> {
     T::deserialize(v).map_err(|e| ApiError::validation(format!("invalid request: {e}")))
 }
 
-pub fn dispatch(ctx: &Ctx<'_>, service: &str, operation: &str, body: &Value) -> Result<Value, ApiError> {
+pub fn dispatch(
+    ctx: &Ctx<'_>,
+    service: &str,
+    operation: &str,
+    body: &Value,
+) -> Result<Value, ApiError> {
     match service {
         "iam" => iam::call(ctx, operation, body),
         "ssm" => match operation {

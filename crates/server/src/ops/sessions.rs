@@ -54,10 +54,16 @@ pub fn call(ctx: &Ctx<'_>, op: &str, body: &Value) -> Result<Value, ApiError> {
             let ctx_keys: Vec<(String, String)> = tags
                 .iter()
                 .flat_map(|(k, v)| {
-                    [(format!("ssm:resourceTag/{k}"), v.clone()), (format!("aws:ResourceTag/{k}"), v.clone())]
+                    [
+                        (format!("ssm:resourceTag/{k}"), v.clone()),
+                        (format!("aws:ResourceTag/{k}"), v.clone()),
+                    ]
                 })
                 .collect();
-            let extra: Vec<(&str, &str)> = ctx_keys.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let extra: Vec<(&str, &str)> = ctx_keys
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
             authz::authorize(ctx, "ssm:StartSession", &arn, &extra)?;
             let doc_arn = format!("arn:aws:ssm:{}::document/{doc}", ctx.state.region);
             authz::authorize(ctx, "ssm:StartSession", &doc_arn, &[])?;
@@ -77,7 +83,8 @@ pub fn call(ctx: &Ctx<'_>, op: &str, body: &Value) -> Result<Value, ApiError> {
                 .map(|t| t.value.clone());
             let session_id = format!("{}-{}", ctx.caller.user_name, &ids::random_hex(9)[..17]);
             let (client_token, agent_token) = (ids::random_hex(32), ids::random_hex(32));
-            let params_json = serde_json::to_value(&params).map_err(|e| ApiError::internal(e.to_string()))?;
+            let params_json =
+                serde_json::to_value(&params).map_err(|e| ApiError::internal(e.to_string()))?;
             store::create(
                 ctx.conn,
                 &store::NewSession {
@@ -124,12 +131,20 @@ pub fn call(ctx: &Ctx<'_>, op: &str, body: &Value) -> Result<Value, ApiError> {
         "TerminateSession" => {
             let i: IdIn = input(body)?;
             let s = store::get(ctx.conn, &i.session_id)?;
-            authz::authorize(ctx, "ssm:TerminateSession", &session_arn(ctx, &iam.account, &s.session_id), &[])?;
+            authz::authorize(
+                ctx,
+                "ssm:TerminateSession",
+                &session_arn(ctx, &iam.account, &s.session_id),
+                &[],
+            )?;
             store::end(ctx.conn, &s.session_id, "Terminated")?;
             ctx.state.broker.terminate(&s.session_id);
-            ctx.state
-                .hub
-                .send(&s.target, ServerMessage::TerminateSession { session_id: s.session_id.clone() });
+            ctx.state.hub.send(
+                &s.target,
+                ServerMessage::TerminateSession {
+                    session_id: s.session_id.clone(),
+                },
+            );
             Ok(json!({ "SessionId": s.session_id }))
         }
         "DescribeSessions" => {
@@ -139,7 +154,9 @@ pub fn call(ctx: &Ctx<'_>, op: &str, body: &Value) -> Result<Value, ApiError> {
                 None | Some("Active") => true,
                 Some("History") => false,
                 Some(other) => {
-                    return Err(ApiError::validation(format!("State must be Active or History, not {other}")));
+                    return Err(ApiError::validation(format!(
+                        "State must be Active or History, not {other}"
+                    )));
                 }
             };
             Ok(json!({ "Sessions": store::list(ctx.conn, active)? }))
@@ -147,9 +164,18 @@ pub fn call(ctx: &Ctx<'_>, op: &str, body: &Value) -> Result<Value, ApiError> {
         "GetSessionRecording" => {
             let i: IdIn = input(body)?;
             let s = store::get(ctx.conn, &i.session_id)?;
-            authz::authorize(ctx, "airlock:ReplaySession", &session_arn(ctx, &iam.account, &s.session_id), &[])?;
+            authz::authorize(
+                ctx,
+                "airlock:ReplaySession",
+                &session_arn(ctx, &iam.account, &s.session_id),
+                &[],
+            )?;
             let path = s.recording.ok_or_else(|| {
-                ApiError::new(400, "DoesNotExistException", format!("Session {} has no recording.", i.session_id))
+                ApiError::new(
+                    400,
+                    "DoesNotExistException",
+                    format!("Session {} has no recording.", i.session_id),
+                )
             })?;
             let text = std::fs::read_to_string(&path)
                 .map_err(|e| ApiError::internal(format!("cannot read the recording: {e}")))?;

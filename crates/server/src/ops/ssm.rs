@@ -42,7 +42,12 @@ struct IdIn {
 pub fn call(ctx: &Ctx<'_>, op: &str, body: &Value) -> Result<Value, ApiError> {
     let iam = Iam::new(ctx.conn)?;
     let action = format!("ssm:{op}");
-    let activation_arn = |id: &str| format!("arn:aws:ssm:{}:{}:activation/{id}", ctx.state.region, iam.account);
+    let activation_arn = |id: &str| {
+        format!(
+            "arn:aws:ssm:{}:{}:activation/{id}",
+            ctx.state.region, iam.account
+        )
+    };
     match op {
         "CreateActivation" => {
             let i: CreateActivationIn = input(body)?;
@@ -65,7 +70,9 @@ pub fn call(ctx: &Ctx<'_>, op: &str, body: &Value) -> Result<Value, ApiError> {
         }
         "DeleteActivation" => {
             let i: IdIn = input(body)?;
-            let id = i.activation_id.ok_or_else(|| ApiError::validation("ActivationId is required"))?;
+            let id = i
+                .activation_id
+                .ok_or_else(|| ApiError::validation("ActivationId is required"))?;
             ctx.authorize(&action, &activation_arn(&id))?;
             store::delete_activation(ctx.conn, &id)?;
             Ok(json!({}))
@@ -76,10 +83,15 @@ pub fn call(ctx: &Ctx<'_>, op: &str, body: &Value) -> Result<Value, ApiError> {
         }
         "DeregisterManagedInstance" => {
             let i: IdIn = input(body)?;
-            let id = i.instance_id.ok_or_else(|| ApiError::validation("InstanceId is required"))?;
+            let id = i
+                .instance_id
+                .ok_or_else(|| ApiError::validation("InstanceId is required"))?;
             ctx.authorize(
                 &action,
-                &format!("arn:aws:ssm:{}:{}:managed-instance/{id}", ctx.state.region, iam.account),
+                &format!(
+                    "arn:aws:ssm:{}:{}:managed-instance/{id}",
+                    ctx.state.region, iam.account
+                ),
             )?;
             store::deregister(ctx.conn, &id)?;
             Ok(json!({}))

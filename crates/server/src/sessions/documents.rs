@@ -37,7 +37,9 @@ fn one<'a>(p: &'a Parameters, doc: &str, name: &str) -> Result<Option<&'a str>, 
 fn port(p: &Parameters, doc: &str, name: &str, default: Option<u16>) -> Result<u16, ApiError> {
     match one(p, doc, name)? {
         Some(v) => v.parse::<u16>().ok().filter(|n| *n > 0).ok_or_else(|| {
-            ApiError::validation(format!("parameter {name} of {doc} must be a port number, not {v:?}"))
+            ApiError::validation(format!(
+                "parameter {name} of {doc} must be a port number, not {v:?}"
+            ))
         }),
         None => default.ok_or_else(|| {
             ApiError::validation(format!("document {doc} requires the parameter {name}"))
@@ -52,7 +54,10 @@ pub fn validate(doc: &str, p: &Parameters) -> Result<Parameters, ApiError> {
         return Err(ApiError::new(
             400,
             "InvalidDocument",
-            format!("Document {doc} does not exist. Session documents: {}", ALL.join(", ")),
+            format!(
+                "Document {doc} does not exist. Session documents: {}",
+                ALL.join(", ")
+            ),
         ));
     }
     let allowed: &[&str] = match doc {
@@ -66,15 +71,20 @@ pub fn validate(doc: &str, p: &Parameters) -> Result<Parameters, ApiError> {
         return Err(ApiError::new(
             400,
             "InvalidDocumentContent",
-            format!("document {doc} has no parameter {k} (it takes: {})", allowed.join(", ")),
+            format!(
+                "document {doc} has no parameter {k} (it takes: {})",
+                allowed.join(", ")
+            ),
         ));
     }
     let mut out = p.clone();
     match doc {
-        INTERACTIVE_COMMAND | NON_INTERACTIVE_COMMAND => {
-            if one(p, doc, "command")?.is_none_or(str::is_empty) {
-                return Err(ApiError::validation(format!("document {doc} requires the parameter command")));
-            }
+        INTERACTIVE_COMMAND | NON_INTERACTIVE_COMMAND
+            if one(p, doc, "command")?.is_none_or(str::is_empty) =>
+        {
+            return Err(ApiError::validation(format!(
+                "document {doc} requires the parameter command"
+            )));
         }
         PORT_FORWARDING => {
             port(p, doc, "portNumber", None)?;
@@ -82,7 +92,9 @@ pub fn validate(doc: &str, p: &Parameters) -> Result<Parameters, ApiError> {
         PORT_FORWARDING_REMOTE => {
             port(p, doc, "portNumber", None)?;
             if one(p, doc, "host")?.is_none_or(str::is_empty) {
-                return Err(ApiError::validation(format!("document {doc} requires the parameter host")));
+                return Err(ApiError::validation(format!(
+                    "document {doc} requires the parameter host"
+                )));
             }
         }
         SSH => {
@@ -99,7 +111,9 @@ mod tests {
     use super::*;
 
     fn params(kv: &[(&str, &str)]) -> Parameters {
-        kv.iter().map(|(k, v)| (k.to_string(), vec![v.to_string()])).collect()
+        kv.iter()
+            .map(|(k, v)| (k.to_string(), vec![v.to_string()]))
+            .collect()
     }
 
     #[test]

@@ -34,9 +34,10 @@ impl Broker {
     /// A side that reconnects replaces its older stream.
     pub fn arrive(&self, session: &str, is_client: bool, io: Io) -> Option<(Io, Io)> {
         let mut slots = self.slots.lock().ok()?;
-        let slot = slots
-            .entry(session.to_owned())
-            .or_insert(Slot { client: None, agent: None });
+        let slot = slots.entry(session.to_owned()).or_insert(Slot {
+            client: None,
+            agent: None,
+        });
         if is_client {
             slot.client = Some(io);
         } else {
@@ -57,7 +58,11 @@ impl Broker {
         let Some(slot) = slots.get_mut(session) else {
             return false;
         };
-        let side = if is_client { &mut slot.client } else { &mut slot.agent };
+        let side = if is_client {
+            &mut slot.client
+        } else {
+            &mut slot.agent
+        };
         let dropped = side.take().is_some();
         if slot.client.is_none() && slot.agent.is_none() {
             slots.remove(session);
@@ -67,18 +72,18 @@ impl Broker {
 
     /// Records a running relay, ending an older one for the same session.
     pub fn relay_started(&self, session: &str, h: tokio::task::AbortHandle) {
-        if let Ok(mut r) = self.relays.lock() {
-            if let Some(old) = r.insert(session.to_owned(), h) {
-                old.abort();
-            }
+        if let Ok(mut r) = self.relays.lock()
+            && let Some(old) = r.insert(session.to_owned(), h)
+        {
+            old.abort();
         }
     }
 
     pub fn relay_ended(&self, session: &str, h: &tokio::task::AbortHandle) {
-        if let Ok(mut r) = self.relays.lock() {
-            if r.get(session).is_some_and(|x| x.id() == h.id()) {
-                r.remove(session);
-            }
+        if let Ok(mut r) = self.relays.lock()
+            && r.get(session).is_some_and(|x| x.id() == h.id())
+        {
+            r.remove(session);
         }
     }
 
@@ -103,20 +108,19 @@ impl Broker {
 
     /// Drops everything of a session: parked streams, the relay, the recorder.
     pub fn terminate(&self, session: &str) {
-        if let Ok(mut m) = self.recorders.lock() {
-            if let Some(r) = m.remove(session) {
-                if let Ok(mut g) = r.lock() {
-                    g.flush();
-                }
-            }
+        if let Ok(mut m) = self.recorders.lock()
+            && let Some(r) = m.remove(session)
+            && let Ok(mut g) = r.lock()
+        {
+            g.flush();
         }
         if let Ok(mut s) = self.slots.lock() {
             s.remove(session);
         }
-        if let Ok(mut r) = self.relays.lock() {
-            if let Some(h) = r.remove(session) {
-                h.abort();
-            }
+        if let Ok(mut r) = self.relays.lock()
+            && let Some(h) = r.remove(session)
+        {
+            h.abort();
         }
     }
 }

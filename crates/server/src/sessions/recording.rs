@@ -57,11 +57,19 @@ impl Recorder {
     /// Feeds bytes going from `client` (true) or from the agent.
     pub fn feed(&mut self, from_client: bool, mut bytes: &[u8]) {
         while !bytes.is_empty() && !self.broken {
-            let dec = if from_client { &mut self.to_agent } else { &mut self.to_client };
+            let dec = if from_client {
+                &mut self.to_agent
+            } else {
+                &mut self.to_client
+            };
             let n = dec.feed(bytes);
             bytes = &bytes[n..];
             loop {
-                let dec = if from_client { &mut self.to_agent } else { &mut self.to_client };
+                let dec = if from_client {
+                    &mut self.to_agent
+                } else {
+                    &mut self.to_client
+                };
                 match dec.next_frame() {
                     Ok(Some(f)) => self.frame(from_client, f),
                     Ok(None) => break,
@@ -89,15 +97,28 @@ impl Recorder {
     fn frame(&mut self, from_client: bool, f: Frame) {
         match f {
             Frame::Open { channel, open } if from_client => {
-                if let ChannelKind::Shell { term, cols, rows, .. } = open.kind {
+                if let ChannelKind::Shell {
+                    term, cols, rows, ..
+                } = open.kind
+                {
                     self.shells.entry(channel).or_insert(0);
                     self.header(cols, rows, &term);
                 }
             }
-            Frame::Resize { channel, cols, rows, .. } if from_client && self.shells.contains_key(&channel) => {
+            Frame::Resize {
+                channel,
+                cols,
+                rows,
+                ..
+            } if from_client && self.shells.contains_key(&channel) => {
                 self.event("r", &format!("{cols}x{rows}"));
             }
-            Frame::Data { channel, seq, stream: Stream::Main, data } if !from_client => {
+            Frame::Data {
+                channel,
+                seq,
+                stream: Stream::Main,
+                data,
+            } if !from_client => {
                 let Some(upto) = self.shells.get(&channel).copied() else {
                     return;
                 };
@@ -128,7 +149,9 @@ mod tests {
 
     fn enc(f: &Frame) -> Vec<u8> {
         let mut b = BytesMut::new();
-        Encoder::new(airlock_wire::DEFAULT_MAX_PAYLOAD).encode(f, &mut b).unwrap();
+        Encoder::new(airlock_wire::DEFAULT_MAX_PAYLOAD)
+            .encode(f, &mut b)
+            .unwrap();
         b.to_vec()
     }
 
@@ -144,12 +167,28 @@ mod tests {
                 window: 1 << 20,
                 session: None,
                 run_as: None,
-                kind: ChannelKind::Shell { term: "xterm".into(), cols: 80, rows: 24, env: vec![], command: None },
+                kind: ChannelKind::Shell {
+                    term: "xterm".into(),
+                    cols: 80,
+                    rows: 24,
+                    env: vec![],
+                    command: None,
+                },
             },
         };
         r.feed(true, &enc(&open));
-        let d1 = Frame::Data { channel: ch, seq: 0, stream: Stream::Main, data: Bytes::from_static(b"hello ") };
-        let d2 = Frame::Data { channel: ch, seq: 6, stream: Stream::Main, data: Bytes::from_static(b"world") };
+        let d1 = Frame::Data {
+            channel: ch,
+            seq: 0,
+            stream: Stream::Main,
+            data: Bytes::from_static(b"hello "),
+        };
+        let d2 = Frame::Data {
+            channel: ch,
+            seq: 6,
+            stream: Stream::Main,
+            data: Bytes::from_static(b"world"),
+        };
         let bytes = enc(&d1);
         r.feed(false, &bytes[..5]);
         r.feed(false, &bytes[5..]);

@@ -73,21 +73,41 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Session> {
 const COLUMNS: &str = "session_id, owner, owner_arn, target, document_name, parameters, run_as, status, reason, start_date, end_date, recording";
 
 pub fn get(conn: &Connection, id: &str) -> Result<Session, ApiError> {
-    conn.query_row(&format!("SELECT {COLUMNS} FROM sessions WHERE session_id = ?1"), params![id], row)
-        .optional()?
-        .ok_or_else(|| ApiError::new(400, "DoesNotExistException", format!("Session {id} does not exist.")))
+    conn.query_row(
+        &format!("SELECT {COLUMNS} FROM sessions WHERE session_id = ?1"),
+        params![id],
+        row,
+    )
+    .optional()?
+    .ok_or_else(|| {
+        ApiError::new(
+            400,
+            "DoesNotExistException",
+            format!("Session {id} does not exist."),
+        )
+    })
 }
 
 /// Sessions in `Active` (not ended) or `History` (ended) state.
 pub fn list(conn: &Connection, active: bool) -> Result<Vec<Session>, ApiError> {
-    let cond = if active { "end_date IS NULL" } else { "end_date IS NOT NULL" };
-    let mut st = conn.prepare(&format!("SELECT {COLUMNS} FROM sessions WHERE {cond} ORDER BY start_date DESC LIMIT 1000"))?;
+    let cond = if active {
+        "end_date IS NULL"
+    } else {
+        "end_date IS NOT NULL"
+    };
+    let mut st = conn.prepare(&format!(
+        "SELECT {COLUMNS} FROM sessions WHERE {cond} ORDER BY start_date DESC LIMIT 1000"
+    ))?;
     let rows = st.query_map([], row)?.collect::<Result<_, _>>()?;
     Ok(rows)
 }
 
 /// Which side a stream token belongs to, if any.
-pub fn token_side(conn: &Connection, id: &str, token: &str) -> Result<Option<&'static str>, ApiError> {
+pub fn token_side(
+    conn: &Connection,
+    id: &str,
+    token: &str,
+) -> Result<Option<&'static str>, ApiError> {
     let hashes: Option<(String, String, Option<String>)> = conn
         .query_row(
             "SELECT client_token_sha256, agent_token_sha256, end_date FROM sessions WHERE session_id = ?1",
@@ -120,7 +140,10 @@ pub fn set_status(conn: &Connection, id: &str, status: &str) -> Result<(), ApiEr
 }
 
 pub fn set_recording(conn: &Connection, id: &str, path: &str) -> Result<(), ApiError> {
-    conn.execute("UPDATE sessions SET recording = ?2 WHERE session_id = ?1", params![id, path])?;
+    conn.execute(
+        "UPDATE sessions SET recording = ?2 WHERE session_id = ?1",
+        params![id, path],
+    )?;
     Ok(())
 }
 

@@ -30,7 +30,10 @@ async fn db<T: Send + 'static>(
 ) -> Result<T, ApiError> {
     let st = state.clone();
     tokio::task::spawn_blocking(move || {
-        let conn = st.db.lock().map_err(|_| ApiError::internal("database lock poisoned"))?;
+        let conn = st
+            .db
+            .lock()
+            .map_err(|_| ApiError::internal("database lock poisoned"))?;
         f(&conn)
     })
     .await
@@ -56,7 +59,8 @@ pub async fn stream(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case(STREAM_PROTOCOL));
     if !upgrade_ok {
-        return ApiError::validation(format!("expected Upgrade: {STREAM_PROTOCOL}")).into_response();
+        return ApiError::validation(format!("expected Upgrade: {STREAM_PROTOCOL}"))
+            .into_response();
     }
     let sid = session_id.clone();
     let checked = db(&state, move |c| {
@@ -74,8 +78,10 @@ pub async fn stream(
         Ok((Some("agent"), Some(s), Some(node))) if node == s.target => (false, s),
         Ok(_) => {
             tracing::warn!(session = %session_id, peer = %peer, "session stream refused: bad token or identity");
-            return ApiError::access_denied("the session token is not valid for this session (it may have ended)")
-                .into_response();
+            return ApiError::access_denied(
+                "the session token is not valid for this session (it may have ended)",
+            )
+            .into_response();
         }
         Err(e) => return e.into_response(),
     };
@@ -100,16 +106,20 @@ pub async fn stream(
     });
     let mut resp = Response::new(Body::empty());
     *resp.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
-    resp.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-    resp.headers_mut().insert(header::UPGRADE, HeaderValue::from_static(STREAM_PROTOCOL));
+    resp.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    resp.headers_mut()
+        .insert(header::UPGRADE, HeaderValue::from_static(STREAM_PROTOCOL));
     resp
 }
 
 async fn start_relay(state: Shared, session: store::Session, client: Io, agent: Io) {
     let id = session.session_id.clone();
     let recorder = if state.record_sessions
-        && matches!(session.document_name.as_str(), documents::RUN_SHELL | documents::INTERACTIVE_COMMAND)
-    {
+        && matches!(
+            session.document_name.as_str(),
+            documents::RUN_SHELL | documents::INTERACTIVE_COMMAND
+        ) {
         let dir = state.state_dir.join("recordings");
         let path = dir.join(format!("{id}.cast"));
         let rec = state.broker.recorder(&id, || {
@@ -147,10 +157,10 @@ async fn pipe(
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
-        if let Some(r) = &rec {
-            if let Ok(mut r) = r.lock() {
-                r.feed(from_client, &buf[..n]);
-            }
+        if let Some(r) = &rec
+            && let Ok(mut r) = r.lock()
+        {
+            r.feed(from_client, &buf[..n]);
         }
         if to.write_all(&buf[..n]).await.is_err() {
             break;
@@ -170,9 +180,9 @@ async fn relay(client: Io, agent: Io, rec: Option<Arc<Mutex<Recorder>>>) {
         _ = up => {}
         _ = down => {}
     }
-    if let Some(r) = rec {
-        if let Ok(mut r) = r.lock() {
-            r.flush();
-        }
+    if let Some(r) = rec
+        && let Ok(mut r) = r.lock()
+    {
+        r.flush();
     }
 }

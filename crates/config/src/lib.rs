@@ -1,0 +1,22 @@
+//! Cluster configuration: ParallelCluster v2 INI and v3 YAML into one typed
+//! cluster model, with validation and v2→v3 conversion. Pure: no I/O.
+//!
+//! - [`ini`]: INI text read exactly as Python's `configparser` reads it;
+//! - [`diagnostic`]: errors and warnings that point at the offending text;
+//! - [`model`]: the normalised [`model::ClusterModel`];
+//! - [`v2`]: ParallelCluster 2.11 INI into the model, with its validators;
+//! - [`instance_types`]: the built-in EC2 instance type catalog.
+
+pub mod diagnostic;
+pub mod ini;
+pub mod instance_types;
+pub mod model;
+pub mod span;
+pub mod v2;
+
+pub use diagnostic::{Diagnostic, Severity};
+pub use model::ClusterModel;
+pub use span::Span;
+pub mod convert;
+pub mod v3;
+pub mod yaml;
