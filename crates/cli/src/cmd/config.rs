@@ -85,12 +85,24 @@ fn load(a: &FileArgs) -> Option<(String, Report)> {
         }
     };
     let catalog = BuiltinPolicies;
-    let opts = LoadOptions {
-        file_name: &name,
-        template: a.template.as_deref(),
-        policies: Some(&catalog),
+    let is_yaml = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("yaml") || e.eq_ignore_ascii_case("yml"));
+    let report = if is_yaml {
+        let opts = airlock_config::v3::LoadOptions {
+            file_name: &name,
+            policies: Some(&catalog),
+        };
+        airlock_config::v3::load_str(&text, &opts)
+    } else {
+        let opts = LoadOptions {
+            file_name: &name,
+            template: a.template.as_deref(),
+            policies: Some(&catalog),
+        };
+        v2::load_str(&text, &opts)
     };
-    let report = v2::load_str(&text, &opts);
     Some((name, report))
 }
 
