@@ -137,3 +137,42 @@ pub async fn drain_output(ch: &mut mux::Channel) -> anyhow::Result<CloseStatus> 
         }
     }
 }
+
+/// Reads stdin on a plain thread (a blocking read in tokio's pool would
+/// keep the runtime from shutting down), sending chunks; None at EOF.
+pub fn stdin_reader() -> tokio::sync::mpsc::Receiver<Vec<u8>> {
+    let (tx, rx) = tokio::sync::mpsc::channel(8);
+    std::thread::spawn(move || {
+        use std::io::Read;
+        let mut input = std::io::stdin().lock();
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            match input.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if tx.blocking_send(buf[..n].to_vec()).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    });
+    rx
+}
+
+/// Sends stdin to a channel, then half-closes it.
+pub fn forward_stdin(tx: airlock_agent::mux::ChannelSender) {
+    let mut rx = stdin_reader();
+    tokio::spawn(async move {
+        while let Some(chunk) = rx.recv().await {
+            if tx
+                .send(Stream::Main, bytes::Bytes::from(chunk))
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+        tx.eof();
+    });
+}

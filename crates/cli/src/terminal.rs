@@ -5,11 +5,9 @@
 use std::io::IsTerminal;
 use std::os::fd::AsFd;
 
-use airlock_wire::{ChannelKind, Stream};
-use bytes::Bytes;
+use airlock_wire::ChannelKind;
 use nix::sys::termios::{self, SetArg, Termios};
 use serde_json::Value;
-use tokio::io::AsyncReadExt;
 
 use crate::Global;
 use crate::client::ApiClient;
@@ -87,26 +85,7 @@ pub fn shell(g: &Global, target: &str, document: &str, params: Value) -> anyhow:
                 s.run_as.clone(),
             )
             .await?;
-        let tx = ch.sender();
-        tokio::spawn(async move {
-            let mut input = tokio::io::stdin();
-            let mut buf = vec![0u8; 64 * 1024];
-            loop {
-                match input.read(&mut buf).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => {
-                        if tx
-                            .send(Stream::Main, Bytes::copy_from_slice(&buf[..n]))
-                            .await
-                            .is_err()
-                        {
-                            return;
-                        }
-                    }
-                }
-            }
-            tx.eof();
-        });
+        sc::forward_stdin(ch.sender());
         let resize = ch.sender();
         tokio::spawn(async move {
             use tokio::signal::unix::{SignalKind, signal};

@@ -42,11 +42,11 @@ pub async fn run(inc: Incoming, login: &Login, command: &str, stdin: bool) -> an
     let out = child
         .stdout
         .take()
-        .map(|o| tokio::spawn(pump_out(o, ch.sender(), Stream::Main)));
+        .map(|o| tokio::spawn(pump_out(o, ch.sender(), Stream::Main, false)));
     let err = child
         .stderr
         .take()
-        .map(|e| tokio::spawn(pump_out(e, ch.sender(), Stream::Stderr)));
+        .map(|e| tokio::spawn(pump_out(e, ch.sender(), Stream::Stderr, false)));
     let status = loop {
         tokio::select! {
             st = child.wait() => break st.map(close_status).unwrap_or(CloseStatus::None),

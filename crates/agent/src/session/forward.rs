@@ -22,7 +22,7 @@ pub async fn run(inc: Incoming, host: &str, port: u16) -> anyhow::Result<()> {
     let _ = tcp.set_nodelay(true);
     let mut ch = inc.accept().await?;
     let (rd, mut wr) = tcp.into_split();
-    let mut up = tokio::spawn(pump_out(rd, ch.sender(), Stream::Main));
+    let mut up = tokio::spawn(pump_out(rd, ch.sender(), Stream::Main, true));
     let (mut write_open, mut up_done) = (true, false);
     while write_open || !up_done {
         tokio::select! {

@@ -77,8 +77,14 @@ pub async fn serve(
     }
 }
 
-/// Copies `from` into the channel until EOF, then half-closes.
-pub async fn pump_out<R: AsyncRead + Unpin>(mut from: R, to: ChannelSender, stream: Stream) {
+/// Copies `from` into the channel until EOF; then half-closes the channel
+/// when `eof` (not for one of several streams: Eof ends them all).
+pub async fn pump_out<R: AsyncRead + Unpin>(
+    mut from: R,
+    to: ChannelSender,
+    stream: Stream,
+    eof: bool,
+) {
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         match from.read(&mut buf).await {
@@ -94,7 +100,7 @@ pub async fn pump_out<R: AsyncRead + Unpin>(mut from: R, to: ChannelSender, stre
             }
         }
     }
-    if stream == Stream::Main {
+    if eof {
         to.eof();
     }
 }

@@ -87,7 +87,7 @@ pub async fn run(
     let mut ch = inc.accept().await?;
     let pid = child.id();
     let (rd, mut wr) = pty.into_split();
-    let out = tokio::spawn(pump_out(rd, ch.sender(), Stream::Main));
+    let out = tokio::spawn(pump_out(rd, ch.sender(), Stream::Main, true));
     let status = loop {
         tokio::select! {
             st = child.wait() => break st.map(close_status).unwrap_or(CloseStatus::None),

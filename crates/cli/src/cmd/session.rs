@@ -104,26 +104,7 @@ pub fn exec(g: &Global, a: ExecArgs) -> anyhow::Result<i32> {
             )
             .await?;
         if stdin {
-            let tx = ch.sender();
-            tokio::spawn(async move {
-                let mut input = tokio::io::stdin();
-                let mut buf = vec![0u8; 64 * 1024];
-                loop {
-                    match input.read(&mut buf).await {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => {
-                            if tx
-                                .send(Stream::Main, Bytes::copy_from_slice(&buf[..n]))
-                                .await
-                                .is_err()
-                            {
-                                return;
-                            }
-                        }
-                    }
-                }
-                tx.eof();
-            });
+            sc::forward_stdin(ch.sender());
         }
         drain_output(&mut ch).await
     });
@@ -320,7 +301,12 @@ pub fn proxy(g: &Global, a: ProxyArgs) -> anyhow::Result<i32> {
                 None,
             )
             .await?;
-        pipe(tokio::io::stdin(), tokio::io::stdout(), ch).await
+        pipe(
+            StdinStream(sc::stdin_reader(), Vec::new(), 0),
+            tokio::io::stdout(),
+            ch,
+        )
+        .await
     });
     sc::terminate(&client, &s.id);
     result.map(|_| 0)
@@ -341,4 +327,34 @@ pub fn ssh_config(g: &Global) -> anyhow::Result<i32> {
     println!("    ProxyCommand {exe}{profile} proxy %h %p");
     println!("    StrictHostKeyChecking accept-new");
     Ok(0)
+}
+
+/// stdin as an `AsyncRead`, fed by [`sc::stdin_reader`]'s thread.
+struct StdinStream(tokio::sync::mpsc::Receiver<Vec<u8>>, Vec<u8>, usize);
+
+impl tokio::io::AsyncRead for StdinStream {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        use std::task::Poll;
+        loop {
+            if self.2 < self.1.len() {
+                let n = buf.remaining().min(self.1.len() - self.2);
+                let start = self.2;
+                buf.put_slice(&self.1[start..start + n]);
+                self.2 += n;
+                return Poll::Ready(Ok(()));
+            }
+            match self.0.poll_recv(cx) {
+                Poll::Ready(Some(chunk)) => {
+                    self.1 = chunk;
+                    self.2 = 0;
+                }
+                Poll::Ready(None) => return Poll::Ready(Ok(())),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
 }

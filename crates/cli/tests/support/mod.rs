@@ -162,7 +162,14 @@ impl Agent {
         let log = std::fs::File::create(dir.with_extension("log")).expect("agent log");
         let child = env
             .cmd()
-            .args(["--log-level", "info", "agent", "run", "--agent-dir"])
+            .args([
+                "--log-level",
+                "info",
+                "agent",
+                "run",
+                "--sessions-as-self",
+                "--agent-dir",
+            ])
             .arg(dir)
             .stdout(Stdio::null())
             .stderr(log)

@@ -1,0 +1,574 @@
+//! Sessions through a real server and agent on loopback: exec, a shell on a
+//! real PTY, port forwarding, OpenSSH through `airlock proxy`, recordings,
+//! and refusals.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use support::{Agent, Env, Server, instance, register_agent, wait_for};
+
+struct Node {
+    env: Env,
+    _server: Server,
+    _agent: Agent,
+    id: String,
+}
+
+fn node() -> Node {
+    let env = Env::new();
+    let server = Server::start(&env);
+    let dir = env.tmp.path().join("agent");
+    let id = register_agent(&env, "NodeRole", true, &dir);
+    let agent = Agent::start(&env, &dir);
+    wait_for(15, "the node to come online", || {
+        (instance(&env, &id)["PingStatus"] == "Online").then_some(())
+    });
+    Node {
+        env,
+        _server: server,
+        _agent: agent,
+        id,
+    }
+}
+
+#[test]
+fn exec_returns_the_exit_code_and_keeps_stderr_apart() {
+    let n = node();
+    let o = n.env.run(&[
+        "exec",
+        &n.id,
+        "--",
+        "sh",
+        "-c",
+        "echo out; echo err >&2; exit 7",
+    ]);
+    assert_eq!(o.status.code(), Some(7));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "out\n");
+    assert_eq!(String::from_utf8_lossy(&o.stderr), "err\n");
+    let o = n
+        .env
+        .run(&["exec", &n.id, "--", "sh", "-c", "kill -TERM $$"]);
+    assert_eq!(
+        o.status.code(),
+        Some(128 + 15),
+        "killed by a signal gives 128+n"
+    );
+}
+
+#[test]
+fn exec_streams_stdin_to_the_command() {
+    let n = node();
+    let mut child = n
+        .env
+        .cmd()
+        .args(["exec", &n.id, "--", "wc", "-c"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || {
+        for _ in 0..64 {
+            stdin.write_all(&[b'z'; 16384]).unwrap();
+        }
+    });
+    writer.join().unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "1048576");
+}
+
+/// `airlock connect` on a real PTY, read by a background thread.
+struct Terminal {
+    pty: pty_process::blocking::Pty,
+    child: std::process::Child,
+    screen: Arc<Mutex<Vec<u8>>>,
+}
+
+impl Terminal {
+    fn open(env: &Env, target: &str) -> Self {
+        let (pty, pts) = pty_process::blocking::open().unwrap();
+        pty.resize(pty_process::Size::new(30, 100)).unwrap();
+        let mut cmd = pty_process::blocking::Command::new(support::airlock_bin());
+        for (k, v) in [
+            ("AIRLOCK_CONFIG_DIR", env.config_dir().display().to_string()),
+            ("TERM", "xterm".into()),
+        ] {
+            cmd = cmd.env(k, v);
+        }
+        let child = cmd.args(["connect", target]).spawn(pts).unwrap();
+        let screen = Arc::new(Mutex::new(Vec::new()));
+        let mut reader = pty.try_clone_reader();
+        let s2 = screen.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 8192];
+            while let Ok(n) = reader.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                s2.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        });
+        Terminal { pty, child, screen }
+    }
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.screen.lock().unwrap()).into_owned()
+    }
+    fn send(&mut self, s: &str) {
+        self.pty.write_all(s.as_bytes()).unwrap();
+        self.pty.flush().unwrap();
+    }
+    fn expect(&self, what: &str) {
+        wait_for(20, what, || self.text().contains(what).then_some(()));
+    }
+}
+
+trait CloneReader {
+    fn try_clone_reader(&self) -> std::fs::File;
+}
+
+impl CloneReader for pty_process::blocking::Pty {
+    fn try_clone_reader(&self) -> std::fs::File {
+        use std::os::fd::AsFd;
+        std::fs::File::from(self.as_fd().try_clone_to_owned().unwrap())
+    }
+}
+
+#[test]
+fn shell_on_a_pty_resizes_forwards_ctrl_c_takes_a_paste_and_returns_the_exit_code() {
+    let n = node();
+    let mut t = Terminal::open(&n.env, &n.id);
+    t.expect("Starting session with SessionId: admin-");
+    t.send("echo MARK-$((6*7)); stty size\r");
+    t.expect("MARK-42");
+    t.expect("30 100");
+
+    t.pty.resize(pty_process::Size::new(40, 120)).unwrap();
+    let _ = nix_kill_winch(&t.child);
+    std::thread::sleep(Duration::from_millis(300));
+    t.send("stty size\r");
+    t.expect("40 120");
+
+    t.send("sleep 100; echo SLEPT\r");
+    std::thread::sleep(Duration::from_millis(500));
+    t.send("\x03");
+    t.send("echo AFTER-INT-$((1+1))\r");
+    t.expect("AFTER-INT-2");
+    assert!(
+        !t.text().contains("\nSLEPT\r\n"),
+        "Ctrl-C did not stop sleep"
+    );
+
+    t.send("stty -echo; cat > paste.txt\r");
+    std::thread::sleep(Duration::from_millis(300));
+    let mut paste = String::new();
+    for i in 0..10_000 {
+        paste.push_str(&format!("line {i} of the paste\r"));
+    }
+    t.send(&paste);
+    t.send("\x04");
+    t.send("stty echo; wc -l < paste.txt; rm paste.txt\r");
+    t.expect("10000");
+
+    t.send("exit 3\r");
+    let status = wait_for(20, "the client to exit", || {
+        t.child.try_wait().ok().flatten()
+    });
+    assert_eq!(status.code(), Some(3));
+    t.expect("Exiting session with sessionId: admin-");
+
+    let text = t.text();
+    let sid = text
+        .split("SessionId: ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap()
+        .to_owned();
+    let cast = n.env.ok(&["session", "replay", &sid]);
+    let mut lines = cast.lines();
+    let header: serde_json::Value = serde_json::from_str(lines.next().unwrap()).unwrap();
+    assert_eq!(header["version"], 2);
+    assert_eq!(header["width"], 100);
+    assert!(
+        cast.contains("MARK-42"),
+        "the recording has the shell's output"
+    );
+    assert!(
+        cast.contains("\"r\",\"120x40\""),
+        "the recording has the resize"
+    );
+}
+
+fn nix_kill_winch(child: &std::process::Child) -> std::io::Result<()> {
+    Command::new("kill")
+        .args(["-WINCH", &child.id().to_string()])
+        .status()
+        .map(drop)
+}
+
+fn echo_server() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for s in l.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut r = s.try_clone().unwrap();
+                let mut w = s;
+                let _ = std::io::copy(&mut r, &mut w);
+                let _ = w.shutdown(std::net::Shutdown::Write);
+            });
+        }
+    });
+    port
+}
+
+#[test]
+fn port_forward_carries_fifty_concurrent_connections_byte_exact() {
+    let n = node();
+    let echo = echo_server();
+    let local = support::free_port();
+    let mut pf = n
+        .env
+        .cmd()
+        .args([
+            "port-forward",
+            &n.id,
+            "--remote-port",
+            &echo.to_string(),
+            "--local-port",
+            &local.to_string(),
+        ])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = pf.stderr.take().unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 256];
+    while !String::from_utf8_lossy(&seen).contains("Waiting for connections...") {
+        let k = err.read(&mut buf).unwrap();
+        assert!(
+            k > 0,
+            "port-forward exited: {}",
+            String::from_utf8_lossy(&seen)
+        );
+        seen.extend_from_slice(&buf[..k]);
+    }
+    let text = String::from_utf8_lossy(&seen).into_owned();
+    assert!(
+        text.contains(&format!("Port {local} opened for sessionId admin-")),
+        "{text}"
+    );
+    std::thread::spawn(move || {
+        let mut sink = Vec::new();
+        let _ = err.read_to_end(&mut sink);
+    });
+    let handles: Vec<_> = (0..50u32)
+        .map(|i| {
+            std::thread::spawn(move || {
+                let mut s = TcpStream::connect(("127.0.0.1", local)).unwrap();
+                let data: Vec<u8> = (0..(100_000 + i as usize * 997))
+                    .map(|j| (j as u32).wrapping_mul(31).wrapping_add(i) as u8)
+                    .collect();
+                let mut w = s.try_clone().unwrap();
+                let d2 = data.clone();
+                let t = std::thread::spawn(move || {
+                    w.write_all(&d2).unwrap();
+                    w.shutdown(std::net::Shutdown::Write).unwrap();
+                });
+                let mut back = Vec::new();
+                s.read_to_end(&mut back).unwrap();
+                t.join().unwrap();
+                assert!(
+                    back == data,
+                    "connection {i} was not byte-exact ({} of {} bytes)",
+                    back.len(),
+                    data.len()
+                );
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    let _ = pf.kill();
+    let _ = pf.wait();
+}
+
+/// A throwaway sshd on a loopback port, killed on drop.
+struct Sshd {
+    child: std::process::Child,
+    port: u16,
+    key: std::path::PathBuf,
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn sshd(dir: &std::path::Path) -> Option<Sshd> {
+    let sshd = ["/usr/sbin/sshd", "/usr/bin/sshd"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())?;
+    let sftp = [
+        "/usr/lib/openssh/sftp-server",
+        "/usr/libexec/openssh/sftp-server",
+        "/usr/libexec/sftp-server",
+    ]
+    .into_iter()
+    .find(|p| std::path::Path::new(p).exists())?;
+    std::fs::create_dir_all(dir).ok()?;
+    for k in ["host_key", "user_key"] {
+        let st = Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+            .arg(dir.join(k))
+            .status()
+            .ok()?;
+        assert!(st.success());
+    }
+    std::fs::copy(dir.join("user_key.pub"), dir.join("authorized_keys")).ok()?;
+    let port = support::free_port();
+    let user = std::env::var("USER").unwrap_or_else(|_| "root".into());
+    let cfg = format!(
+        "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_key\nAuthorizedKeysFile {d}/authorized_keys\nPidFile {d}/pid\nStrictModes no\nUsePAM no\nPasswordAuthentication no\nSubsystem sftp {sftp}\nAllowUsers {user}\n",
+        d = dir.display()
+    );
+    std::fs::write(dir.join("sshd_config"), cfg).ok()?;
+    let _ = std::fs::create_dir_all("/run/sshd");
+    let child = Command::new(sshd)
+        .args(["-D", "-e", "-f"])
+        .arg(dir.join("sshd_config"))
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    wait_for(10, "sshd to listen", || {
+        TcpStream::connect(("127.0.0.1", port)).ok().map(drop)
+    });
+    Some(Sshd {
+        child,
+        port,
+        key: dir.join("user_key"),
+    })
+}
+
+fn sha256(p: &std::path::Path) -> String {
+    use sha2::{Digest, Sha256};
+    let mut f = std::fs::File::open(p).unwrap();
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let k = f.read(&mut buf).unwrap();
+        if k == 0 {
+            break;
+        }
+        h.update(&buf[..k]);
+    }
+    hex(&h.finalize())
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+#[test]
+fn ssh_scp_and_rsync_work_through_airlock_proxy() {
+    let n = node();
+    let Some(d) = sshd(&n.env.tmp.path().join("sshd")) else {
+        eprintln!("skipped: OpenSSH server (sshd, sftp-server) is not installed");
+        return;
+    };
+    let user = std::env::var("USER").unwrap_or_else(|_| "root".into());
+    let proxy = format!(
+        "ProxyCommand=env AIRLOCK_CONFIG_DIR={} {} proxy %h %p",
+        n.env.config_dir().display(),
+        support::airlock_bin()
+    );
+    let port = d.port.to_string();
+    let key = d.key.display().to_string();
+    let base = |prog: &str, port_flag: &str| {
+        let mut c = Command::new(prog);
+        c.args([
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+            "-o",
+            "LogLevel=ERROR",
+        ])
+        .args(["-o", &proxy, "-i", &key, port_flag, &port]);
+        c
+    };
+    let out = base("ssh", "-p")
+        .arg(format!("{user}@{}", n.id))
+        .arg("echo via-$((40+2))")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "via-42\n");
+
+    let src = n.env.tmp.path().join("big.bin");
+    let mut f = std::fs::File::create(&src).unwrap();
+    let mut block = vec![0u8; 1 << 20];
+    for i in 0..200u32 {
+        for (j, b) in block.iter_mut().enumerate() {
+            *b = (j as u32)
+                .wrapping_mul(2654435761)
+                .wrapping_add(i)
+                .rotate_left(i % 31) as u8;
+        }
+        f.write_all(&block).unwrap();
+    }
+    drop(f);
+    let dst = n.env.tmp.path().join("big.copy");
+    let st = base("scp", "-P")
+        .arg("-q")
+        .arg(&src)
+        .arg(format!("{user}@{}:{}", n.id, dst.display()))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    assert_eq!(sha256(&src), sha256(&dst), "scp changed the file");
+
+    let rdst = n.env.tmp.path().join("big.rsync");
+    let ssh_cmd = format!(
+        "ssh -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -o '{proxy}' -i {key} -p {port}"
+    );
+    if Command::new("rsync")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .status()
+        .is_ok()
+    {
+        let st = Command::new("rsync")
+            .args(["-a", "-e", &ssh_cmd])
+            .arg(&src)
+            .arg(format!("{user}@{}:{}", n.id, rdst.display()))
+            .status()
+            .unwrap();
+        assert!(st.success());
+        assert_eq!(sha256(&src), sha256(&rdst), "rsync changed the file");
+    } else {
+        eprintln!("rsync part skipped: rsync is not installed");
+    }
+}
+
+#[test]
+fn user_without_start_session_is_refused_and_audited() {
+    let n = node();
+    n.env.ok(&["iam", "create-user", "--user-name", "bob"]);
+    n.env.ok(&[
+        "iam",
+        "attach-user-policy",
+        "--user-name",
+        "bob",
+        "--policy-arn",
+        "arn:aws:iam::aws:policy/AirlockReadOnlyAccess",
+    ]);
+    n.env.ok(&[
+        "iam",
+        "create-access-key",
+        "--user-name",
+        "bob",
+        "--save-profile",
+        "bob",
+    ]);
+    let o = n
+        .env
+        .run(&["--profile", "bob", "exec", &n.id, "--", "true"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("(AccessDeniedException) when calling the StartSession operation")
+            && err.contains(
+                ":user/bob is not authorized to perform: ssm:StartSession on resource: arn:aws:ssm:"
+            ),
+        "{err}"
+    );
+    let audit = n.env.ok(&[
+        "--json",
+        "audit",
+        "--principal",
+        "bob",
+        "--action",
+        "ssm:StartSession",
+        "--decision",
+        "Deny",
+    ]);
+    assert!(audit.contains(&n.id), "{audit}");
+}
+
+#[test]
+fn a_policy_limited_to_ssh_cannot_open_a_shell_or_run_commands() {
+    let n = node();
+    n.env.ok(&["iam", "create-user", "--user-name", "carol"]);
+    let doc = serde_json::json!({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Action": "ssm:StartSession",
+        "Resource": ["arn:aws:ssm:*:*:managed-instance/*", "arn:aws:ssm:*::document/AWS-StartSSHSession"]
+    }, {"Effect": "Allow", "Action": "ssm:TerminateSession", "Resource": "arn:aws:ssm:*:*:session/${aws:username}-*"}]});
+    n.env.ok(&[
+        "iam",
+        "put-user-policy",
+        "--user-name",
+        "carol",
+        "--policy-name",
+        "ssh-only",
+        "--policy-document",
+        &doc.to_string(),
+    ]);
+    n.env.ok(&[
+        "iam",
+        "create-access-key",
+        "--user-name",
+        "carol",
+        "--save-profile",
+        "carol",
+    ]);
+    let o = n
+        .env
+        .run(&["--profile", "carol", "exec", &n.id, "--", "id"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("document/AWS-StartNonInteractiveCommand"),
+        "{err}"
+    );
+    let echo = echo_server();
+    let mut p = n
+        .env
+        .cmd()
+        .args(["--profile", "carol", "proxy", &n.id, &echo.to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    p.stdin.take().unwrap().write_all(b"ping\n").unwrap();
+    let out = p.wait_with_output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "ping\n",
+        "the SSH document forwards its port"
+    );
+}
+
+#[test]
+fn exec_on_an_offline_node_says_it_is_not_connected() {
+    let env = Env::new();
+    let _s = Server::start(&env);
+    let dir = env.tmp.path().join("agent");
+    let id = register_agent(&env, "NodeRole", true, &dir);
+    let o = env.run(&["exec", &id, "--", "true"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains(&format!(
+        "(TargetNotConnected) when calling the StartSession operation: {id} is not connected."
+    )));
+}
