@@ -3,32 +3,40 @@
 # skipping what is already there. Debian/Ubuntu, as root (or with sudo).
 set -euo pipefail
 
-need=()
-have() { command -v "$1" >/dev/null 2>&1; }
-pkg_for() { # command package
-  have "$1" || need+=("$2")
-}
-pkg_for cc gcc
-pkg_for make make
-pkg_for pkg-config pkg-config
-pkg_for python3 python3
-pkg_for ssh openssh-client
-pkg_for git git
-pkg_for curl curl
+# package: what needs it
+packages=(
+  gcc            # crates that build C (SQLite, ring)
+  make
+  pkg-config
+  python3        # configparser differential tests
+  python3-yaml   # PyYAML differential tests of the v3 loader
+  openssh-client # ssh/scp through `airlock proxy`
+  openssh-server # the throwaway sshd the session tests start
+  rsync
+  procps
+  curl
+  ca-certificates
+  git
+)
 
-if ((${#need[@]})); then
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if ((${#missing[@]})); then
   SUDO=""
   [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  echo "installing: ${need[*]}"
+  echo "installing: ${missing[*]}"
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}"
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-if ! have cargo; then
-  if [ -x "$HOME/.cargo/bin/cargo" ]; then
-    echo "cargo is in ~/.cargo/bin: add it to PATH" >&2
-  else
-    echo "installing the Rust toolchain with rustup"
-    curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal
-  fi
+# The python3 first on PATH may not be Debian's (pyenv): give it PyYAML too.
+python3 -c 'import yaml' 2>/dev/null || python3 -m pip install -q pyyaml || echo "warning: PyYAML not installed; its differential test will skip" >&2
+
+export PATH="$HOME/.cargo/bin:$PATH"
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "installing the Rust toolchain with rustup"
+  curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal
 fi
