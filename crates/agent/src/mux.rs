@@ -123,33 +123,23 @@ impl Channel {
     }
     /// Sends data, waiting for flow-control credit as needed.
     pub async fn send(&self, stream: Stream, data: Bytes) -> Result<(), MuxError> {
-        if data.is_empty() {
-            return Ok(());
-        }
-        let (done, rx) = oneshot::channel();
-        self.mux.cmd(Cmd::Send {
-            id: self.id,
-            stream,
-            data,
-            done,
-        })?;
-        rx.await.map_err(|_| MuxError::Closed)?
+        self.sender().send(stream, data).await
     }
     /// Returns credit after the application has used `n` received bytes.
     pub fn consumed(&self, n: usize) {
         let _ = self.mux.cmd(Cmd::Consumed(self.id, n as u64));
     }
     pub fn eof(&self) {
-        let _ = self.mux.cmd(Cmd::Eof(self.id));
+        self.sender().eof();
     }
     pub fn close(&self, status: CloseStatus) {
-        let _ = self.mux.cmd(Cmd::Close(self.id, status));
+        self.sender().close(status);
     }
     pub fn resize(&self, cols: u16, rows: u16) {
-        let _ = self.mux.cmd(Cmd::Resize(self.id, cols, rows));
+        self.sender().resize(cols, rows);
     }
     pub fn signal(&self, s: Signal) {
-        let _ = self.mux.cmd(Cmd::Signal(self.id, s));
+        self.sender().signal(s);
     }
     /// A second handle for sending from another task.
     pub fn sender(&self) -> ChannelSender {

@@ -80,7 +80,10 @@ pub fn query(conn: &Connection, q: &Query) -> Result<Vec<AuditEvent>, ApiError> 
     );
     let mut args: Vec<String> = Vec::new();
     if let Some(t) = &q.start_time {
-        sql.push_str(" AND time >= ?");
+        time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).map_err(
+            |_| ApiError::validation(format!("StartTime {t:?} is not an RFC 3339 time")),
+        )?;
+        sql.push_str(" AND julianday(time) >= julianday(?)");
         args.push(t.clone());
     }
     if let Some(p) = &q.principal {
@@ -126,7 +129,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn appended_decisions_are_found_by_principal_and_action() {
+    fn appended_decisions_are_found_by_principal_action_and_time() {
+        let t0 = time::OffsetDateTime::now_utc()
+            .replace_nanosecond(0)
+            .unwrap();
         let tmp = tempfile::tempdir().unwrap();
         let (conn, _) = crate::db::open(&tmp.path().join("a.db")).unwrap();
         for (p, a, d) in [
@@ -161,5 +167,27 @@ mod tests {
             query(&conn, &q).unwrap()[0].principal,
             "arn:aws:iam::1:user/bob"
         );
+        let since = |t: time::OffsetDateTime| Query {
+            start_time: Some(
+                t.format(&time::format_description::well_known::Rfc3339)
+                    .unwrap(),
+            ),
+            ..Query::default()
+        };
+        assert_eq!(
+            query(&conn, &since(t0)).unwrap().len(),
+            2,
+            "events within the second count"
+        );
+        assert!(
+            query(&conn, &since(t0 + time::Duration::minutes(1)))
+                .unwrap()
+                .is_empty()
+        );
+        let bad = Query {
+            start_time: Some("yesterday".into()),
+            ..Query::default()
+        };
+        assert_eq!(query(&conn, &bad).unwrap_err().code, "ValidationError");
     }
 }

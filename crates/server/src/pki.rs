@@ -54,18 +54,22 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> PkiError + '_ {
     }
 }
 
-fn write_private(path: &Path, data: &str) -> Result<(), PkiError> {
+/// Writes a file only its owner can read, atomically (temp file, fsync, rename).
+pub fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
     let tmp = path.with_extension("tmp");
     let mut f = fs::OpenOptions::new()
         .create(true)
         .truncate(true)
         .write(true)
         .mode(0o600)
-        .open(&tmp)
-        .map_err(io_err(&tmp))?;
-    f.write_all(data.as_bytes()).map_err(io_err(&tmp))?;
-    f.sync_all().map_err(io_err(&tmp))?;
-    fs::rename(&tmp, path).map_err(io_err(path))
+        .open(&tmp)?;
+    f.write_all(data)?;
+    f.sync_all()?;
+    fs::rename(&tmp, path)
+}
+
+fn save(path: &Path, data: &str) -> Result<(), PkiError> {
+    write_private(path, data.as_bytes()).map_err(io_err(path))
 }
 
 impl Pki {
@@ -102,8 +106,8 @@ impl Pki {
             params.not_before = now - Duration::hours(1);
             params.not_after = now + Duration::days(3650);
             let cert = params.clone().self_signed(&key)?;
-            write_private(&ca_key_path, &key.serialize_pem())?;
-            write_private(&ca_pem_path, &cert.pem())?;
+            save(&ca_key_path, &key.serialize_pem())?;
+            save(&ca_pem_path, &cert.pem())?;
             (cert.pem(), key, params, true)
         };
         let mut pki = Pki {
@@ -159,9 +163,9 @@ impl Pki {
         let cert = params.signed_by(&key, &self.issuer()?, &self.ca_key)?;
         self.server_cert_pem = cert.pem();
         self.server_key_pem = key.serialize_pem();
-        write_private(&key_path, &self.server_key_pem)?;
-        write_private(&cert_path, &self.server_cert_pem)?;
-        write_private(&sans_path, &wanted_line)?;
+        save(&key_path, &self.server_key_pem)?;
+        save(&cert_path, &self.server_cert_pem)?;
+        save(&sans_path, &wanted_line)?;
         Ok(())
     }
 }

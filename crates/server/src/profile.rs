@@ -3,8 +3,7 @@
 //! private key per profile) and `ca.pem`.
 
 use std::fs;
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
@@ -127,22 +126,7 @@ impl ClientFiles {
             .mode(0o700)
             .create(&self.dir)
             .map_err(io)?;
-        let tmp = path.with_extension("tmp");
-        let mut f = fs::OpenOptions::new()
-            .create(true)
-            .truncate(true)
-            .write(true)
-            .mode(0o600)
-            .open(&tmp)
-            .map_err(|source| ProfileError::Io {
-                path: tmp.clone(),
-                source,
-            })?;
-        f.write_all(data.as_bytes()).map_err(io)?;
-        fs::rename(&tmp, path).map_err(|source| ProfileError::Io {
-            path: path.to_owned(),
-            source,
-        })
+        crate::pki::write_private(path, data.as_bytes()).map_err(io)
     }
 
     /// Loads a profile; missing files or sections give an empty profile.

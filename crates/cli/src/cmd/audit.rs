@@ -8,7 +8,7 @@ use crate::output::{self, s};
 
 #[derive(clap::Args)]
 pub struct AuditArgs {
-    /// Only events at or after this time (RFC 3339, e.g. 2026-11-26T08:00:00Z).
+    /// Only events at or after this time: RFC 3339 (2026-11-26T08:00:00Z) or an age (90s, 15m, 2h, 7d).
     #[arg(long)]
     since: Option<String>,
     /// Only this principal (user name or ARN).
@@ -25,13 +25,33 @@ pub struct AuditArgs {
     max_items: u32,
 }
 
+/// Turns an age such as `15m` into the RFC 3339 time that long ago.
+fn since(arg: &str) -> anyhow::Result<String> {
+    let unit = arg.chars().last().unwrap_or('x');
+    let secs = match (arg[..arg.len().saturating_sub(1)].parse::<i64>(), unit) {
+        (Ok(n), 's') => n,
+        (Ok(n), 'm') => n * 60,
+        (Ok(n), 'h') => n * 3600,
+        (Ok(n), 'd') => n * 86400,
+        _ => {
+            time::OffsetDateTime::parse(arg, &time::format_description::well_known::Rfc3339).map_err(|_| {
+                anyhow::anyhow!("--since {arg:?}: expected an RFC 3339 time (2026-11-26T08:00:00Z) or an age (15m, 2h, 7d)")
+            })?;
+            return Ok(arg.to_owned());
+        }
+    };
+    let t = time::OffsetDateTime::now_utc() - time::Duration::seconds(secs);
+    Ok(t.format(&time::format_description::well_known::Rfc3339)?)
+}
+
 pub fn run(g: &Global, a: AuditArgs) -> anyhow::Result<i32> {
+    let start = a.since.as_deref().map(since).transpose()?;
     let c = ApiClient::from_global(g)?;
     let v = c.call(
         "cloudtrail",
         "LookupEvents",
         &json!({
-            "StartTime": a.since,
+            "StartTime": start,
             "Principal": a.principal,
             "Action": a.action,
             "Decision": a.decision,
@@ -73,4 +93,17 @@ pub fn run(g: &Global, a: AuditArgs) -> anyhow::Result<i32> {
         rows,
     );
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn since_takes_ages_and_times() {
+        assert!(super::since("15m").unwrap().ends_with('Z'));
+        assert_eq!(
+            super::since("2026-11-26T08:00:00Z").unwrap(),
+            "2026-11-26T08:00:00Z"
+        );
+        assert!(super::since("yesterday").is_err());
+    }
 }

@@ -42,6 +42,23 @@ pub struct AppState {
 
 pub type Shared = Arc<AppState>;
 
+/// Runs a blocking database step off the async threads.
+pub async fn db<T: Send + 'static>(
+    state: &Shared,
+    f: impl FnOnce(&rusqlite::Connection) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let st = state.clone();
+    tokio::task::spawn_blocking(move || {
+        let conn = st
+            .db
+            .lock()
+            .map_err(|_| ApiError::internal("database lock poisoned"))?;
+        f(&conn)
+    })
+    .await
+    .unwrap_or_else(|_| Err(ApiError::internal("database task failed")))
+}
+
 pub fn router(state: Shared) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))

@@ -19,8 +19,8 @@ use tokio_util::codec::{Framed, LinesCodec};
 use super::store::{self, InstanceIdentity};
 use super::{AgentMessage, ServerMessage};
 use crate::api_error::ApiError;
-use crate::http::Shared;
 use crate::http::tls::PeerCert;
+use crate::http::{Shared, db};
 use crate::iam::{authz, ids};
 
 /// The protocol name in the `Upgrade` header.
@@ -170,23 +170,6 @@ async fn send(io: &mut Io, m: &ServerMessage) -> bool {
         Ok(line) => io.send(line).await.is_ok(),
         Err(_) => false,
     }
-}
-
-/// Runs a blocking database step off the async threads.
-async fn db<T: Send + 'static>(
-    state: &Shared,
-    f: impl FnOnce(&rusqlite::Connection) -> Result<T, ApiError> + Send + 'static,
-) -> Result<T, ApiError> {
-    let st = state.clone();
-    tokio::task::spawn_blocking(move || {
-        let conn = st
-            .db
-            .lock()
-            .map_err(|_| ApiError::internal("database lock poisoned"))?;
-        f(&conn)
-    })
-    .await
-    .unwrap_or_else(|_| Err(ApiError::internal("database task failed")))
 }
 
 async fn run_channel(state: Shared, id: InstanceIdentity, peer: SocketAddr, mut io: Io) {

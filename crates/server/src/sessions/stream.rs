@@ -15,30 +15,14 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use super::recording::Recorder;
 use super::{Io, documents, store};
 use crate::api_error::ApiError;
-use crate::http::Shared;
 use crate::http::tls::PeerCert;
+use crate::http::{Shared, db};
 use crate::instances::store as instances;
 
 pub const STREAM_PROTOCOL: &str = "airlock-session/1";
 pub const TOKEN_HEADER: &str = "x-airlock-session-token";
 /// How long one side of a session waits for the other.
 pub const PAIRING_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
-
-async fn db<T: Send + 'static>(
-    state: &Shared,
-    f: impl FnOnce(&rusqlite::Connection) -> Result<T, ApiError> + Send + 'static,
-) -> Result<T, ApiError> {
-    let st = state.clone();
-    tokio::task::spawn_blocking(move || {
-        let conn = st
-            .db
-            .lock()
-            .map_err(|_| ApiError::internal("database lock poisoned"))?;
-        f(&conn)
-    })
-    .await
-    .unwrap_or_else(|_| Err(ApiError::internal("database task failed")))
-}
 
 pub async fn stream(
     State(state): State<Shared>,
