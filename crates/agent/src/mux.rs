@@ -5,6 +5,7 @@
 //! control bounds every buffer.
 
 use std::collections::{HashMap, VecDeque};
+use std::time::Duration;
 
 use airlock_wire::{
     ChannelEvent, ChannelId, ChannelKind, CloseStatus, Connection, Event, Open, OpenFailCode,
@@ -366,9 +367,25 @@ impl Driver {
     }
 }
 
+/// A boxed transport.
+pub type Transport = Box<dyn Io>;
+
+/// What a transport must be.
+pub trait Io: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Io for T {}
+
+/// Dials a new transport and runs the resuming handshake on it; returns
+/// the transport and the peer's payload limit.
+pub type Redial = Box<
+    dyn FnMut() -> std::pin::Pin<
+            Box<dyn std::future::Future<Output = anyhow::Result<(Transport, u32)>> + Send>,
+        > + Send,
+>;
+
 /// Starts driving `conn` over `io` (after the handshake). Returns the handle
 /// and the stream of channels the peer opens; the future ends with the
-/// transport.
+/// transport (or, with `redial`, when no new transport came within the
+/// resume window).
 pub fn start<T>(
     io: T,
     conn: Connection,
@@ -378,8 +395,22 @@ pub fn start<T>(
     tokio::task::JoinHandle<Result<(), MuxError>>,
 )
 where
-    T: AsyncRead + AsyncWrite + Send + 'static,
+    T: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
+    start_resumable(Box::new(io), conn, None)
+}
+
+/// As [`start`], but a lost transport is replaced by `redial` and every
+/// channel resumes where it stopped.
+pub fn start_resumable(
+    io: Transport,
+    conn: Connection,
+    redial: Option<Redial>,
+) -> (
+    Mux,
+    mpsc::UnboundedReceiver<Incoming>,
+    tokio::task::JoinHandle<Result<(), MuxError>>,
+) {
     let (tx, rx) = mpsc::unbounded_channel();
     let mux = Mux { tx };
     let (in_tx, in_rx) = mpsc::unbounded_channel();
@@ -391,18 +422,75 @@ where
         pending: HashMap::new(),
         incoming: in_tx,
     };
-    let task = tokio::spawn(run(io, driver, rx));
+    let task = tokio::spawn(run(io, driver, rx, redial));
     (mux, in_rx, task)
 }
 
-async fn run<T>(
-    io: T,
+/// Why one transport ended.
+enum Ended {
+    /// The peer or the network went away: resume if we can.
+    Lost,
+    /// The protocol failed or the application is gone: stop.
+    Fatal(MuxError),
+}
+
+async fn run(
+    io: Transport,
     mut d: Driver,
     mut cmds: mpsc::UnboundedReceiver<Cmd>,
-) -> Result<(), MuxError>
-where
-    T: AsyncRead + AsyncWrite + Send + 'static,
-{
+    mut redial: Option<Redial>,
+) -> Result<(), MuxError> {
+    let mut io = io;
+    let result = loop {
+        match drive(io, &mut d, &mut cmds).await {
+            Ended::Fatal(e) => break Err(e),
+            Ended::Lost => {}
+        }
+        let Some(dial) = redial.as_mut() else {
+            break Ok(());
+        };
+        tracing::info!("session transport lost; reconnecting");
+        let deadline = tokio::time::Instant::now() + airlock_wire::RESUME_WINDOW;
+        let mut backoff = Duration::from_millis(200);
+        let next = loop {
+            match tokio::time::timeout_at(deadline, dial()).await {
+                Ok(Ok(t)) => break Some(t),
+                Ok(Err(e)) => tracing::debug!(error = %e, "reconnect failed; retrying"),
+                Err(_) => break None,
+            }
+            if tokio::time::Instant::now() + backoff > deadline {
+                break None;
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(5));
+        };
+        match next {
+            Some((t, peer_max)) => {
+                d.conn.reconnected(peer_max);
+                tracing::info!("session resumed");
+                io = t;
+            }
+            None => {
+                break Err(MuxError::Protocol(
+                    "could not resume within the resume window".into(),
+                ));
+            }
+        }
+    };
+    // Tell every channel the connection is gone.
+    for (_, reply) in d.opening.drain() {
+        let _ = reply.send(Err(MuxError::Closed));
+    }
+    let ids: Vec<ChannelId> = d.pending.keys().copied().collect();
+    for id in ids {
+        d.forget(id);
+    }
+    d.channels.clear();
+    result
+}
+
+/// Drives one transport until it ends.
+async fn drive(io: Transport, d: &mut Driver, cmds: &mut mpsc::UnboundedReceiver<Cmd>) -> Ended {
     let (mut rd, mut wr) = tokio::io::split(io);
     let (read_tx, mut read_rx) = mpsc::channel::<Bytes>(16);
     let (write_tx, mut write_rx) = mpsc::channel::<BytesMut>(8);
@@ -428,19 +516,22 @@ where
         }
         let _ = wr.shutdown().await;
     });
-    let mut cmds_open = true;
-    let result = loop {
+    let mut ping = tokio::time::interval(airlock_wire::PING_INTERVAL);
+    ping.tick().await;
+    let mut last_heard = tokio::time::Instant::now();
+    let mut nonce = 0u64;
+    let ended = loop {
         if d.conn.has_transmit() {
             match write_tx.try_reserve() {
                 Ok(permit) => {
                     let mut buf = BytesMut::new();
                     if let Err(e) = d.conn.encode_transmit(&mut buf, WRITE_CHUNK) {
-                        break Err(MuxError::Protocol(e.to_string()));
+                        break Ended::Fatal(MuxError::Protocol(e.to_string()));
                     }
                     permit.send(buf);
                     continue;
                 }
-                Err(mpsc::error::TrySendError::Closed(_)) => break Err(MuxError::Closed),
+                Err(mpsc::error::TrySendError::Closed(_)) => break Ended::Lost,
                 Err(mpsc::error::TrySendError::Full(_)) => {}
             }
         }
@@ -448,6 +539,7 @@ where
         tokio::select! {
             bytes = read_rx.recv() => match bytes {
                 Some(b) => {
+                    last_heard = tokio::time::Instant::now();
                     let r = d.conn.receive(&b);
                     d.dispatch_events();
                     if let Err(e) = r {
@@ -455,41 +547,45 @@ where
                         let mut buf = BytesMut::new();
                         let _ = d.conn.encode_transmit(&mut buf, usize::MAX);
                         let _ = write_tx.send(buf).await;
-                        break Err(MuxError::Protocol(e.to_string()));
+                        break Ended::Fatal(MuxError::Protocol(e.to_string()));
                     }
                 }
-                None => break Ok(()),
+                None => break Ended::Lost,
             },
-            c = cmds.recv(), if cmds_open => match c {
+            c = cmds.recv() => match c {
                 Some(c) => {
                     d.command(c);
                     d.dispatch_events();
                 }
-                None => cmds_open = false,
+                None => break Ended::Fatal(MuxError::Closed),
             },
             permit = write_tx.reserve(), if want_write => match permit {
                 Ok(p) => {
                     let mut buf = BytesMut::new();
                     if let Err(e) = d.conn.encode_transmit(&mut buf, WRITE_CHUNK) {
-                        break Err(MuxError::Protocol(e.to_string()));
+                        break Ended::Fatal(MuxError::Protocol(e.to_string()));
                     }
                     p.send(buf);
                 }
-                Err(_) => break Err(MuxError::Closed),
+                Err(_) => break Ended::Lost,
             },
+            _ = ping.tick() => {
+                if last_heard.elapsed() > airlock_wire::DEAD_AFTER {
+                    tracing::warn!("no data or pong for {:?}: the session peer is dead", airlock_wire::DEAD_AFTER);
+                    break Ended::Lost;
+                }
+                nonce += 1;
+                d.conn.ping(nonce);
+            }
         }
     };
-    // Tell every channel the connection is gone.
-    for (_, reply) in d.opening.drain() {
-        let _ = reply.send(Err(MuxError::Closed));
-    }
-    let ids: Vec<ChannelId> = d.pending.keys().copied().collect();
-    for id in ids {
-        d.forget(id);
-    }
-    d.channels.clear();
     drop(write_tx);
-    let _ = writer.await;
+    match ended {
+        Ended::Lost => writer.abort(),
+        Ended::Fatal(_) => {
+            let _ = tokio::time::timeout(Duration::from_secs(2), writer).await;
+        }
+    }
     reader.abort();
-    result
+    ended
 }

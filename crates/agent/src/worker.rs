@@ -34,8 +34,11 @@ pub async fn run(dir: AgentDir, spec: WorkerSpec) -> anyhow::Result<()> {
     let grant =
         Grant::for_document(&spec.document_name, &spec.parameters).map_err(anyhow::Error::msg)?;
     let path = format!("/v1/session/{}/stream", spec.session_id);
+    let mut bytes = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    let resume = ResumeToken::from_bytes(bytes);
     let mut tls = dial::upgrade(
-        cfg,
+        cfg.clone(),
         &id.endpoint,
         &path,
         STREAM_PROTOCOL,
@@ -43,11 +46,37 @@ pub async fn run(dir: AgentDir, spec: WorkerSpec) -> anyhow::Result<()> {
     )
     .await
     .context("opening the session stream")?;
-    let mut token = [0u8; 32];
-    rand::thread_rng().fill_bytes(&mut token);
-    let (n, _) = handshake::accept(&mut tls, |_| (false, ResumeToken::from_bytes(token))).await?;
+    let first = resume.clone();
+    let (n, _) = handshake::accept(&mut tls, move |_| (false, first)).await?;
     let conn = Connection::new(Config::new(Side::Acceptor), n.peer_max_payload);
-    let (_mux, incoming, task) = mux::start(tls, conn);
+    let (endpoint, token) = (id.endpoint.clone(), spec.token.clone());
+    let redial: mux::Redial = Box::new(move || {
+        let (cfg, endpoint, path, token, resume) = (
+            cfg.clone(),
+            endpoint.clone(),
+            path.clone(),
+            token.clone(),
+            resume.clone(),
+        );
+        Box::pin(async move {
+            let mut tls = dial::upgrade(
+                cfg,
+                &endpoint,
+                &path,
+                STREAM_PROTOCOL,
+                &[("X-Airlock-Session-Token", &token)],
+            )
+            .await?;
+            let expected = resume.clone();
+            let (n, resumed) = handshake::accept(&mut tls, move |offered| {
+                (offered == Some(&expected), resume)
+            })
+            .await?;
+            anyhow::ensure!(resumed, "the client did not resume this session");
+            Ok((Box::new(tls) as mux::Transport, n.peer_max_payload))
+        })
+    });
+    let (_mux, incoming, task) = mux::start_resumable(Box::new(tls), conn, Some(redial));
     tracing::info!(session = %spec.session_id, document = %spec.document_name, "session worker serving");
     let policy = RunAs {
         default_user: spec.run_as.clone(),

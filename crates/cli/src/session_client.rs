@@ -74,14 +74,26 @@ pub fn start(
     let cfg = Arc::new(dial::user_tls_config(&ca)?);
     let endpoint = client.endpoint.clone();
     let (m, task) = client.block_on(async move {
-        let mut tls = dial::upgrade(cfg, &endpoint, &url, STREAM_PROTOCOL, &[("X-Airlock-Session-Token", &token)])
+        let mut tls = dial::upgrade(cfg.clone(), &endpoint, &url, STREAM_PROTOCOL, &[("X-Airlock-Session-Token", &token)])
             .await
             .context("opening the session stream")?;
-        let (n, _ack) = tokio::time::timeout(std::time::Duration::from_secs(30), handshake::dial(&mut tls, None))
+        let (n, ack) = tokio::time::timeout(std::time::Duration::from_secs(30), handshake::dial(&mut tls, None))
             .await
             .map_err(|_| anyhow!("the node did not answer within 30 s: its agent could not start the session (see `airlock agent status` on the node)"))??;
         let conn = Connection::new(Config::new(Side::Dialer), n.peer_max_payload);
-        let (m, _incoming, task) = mux::start(tls, conn);
+        let resume = ack.token;
+        let redial: mux::Redial = Box::new(move || {
+            let (cfg, endpoint, url, token, resume) =
+                (cfg.clone(), endpoint.clone(), url.clone(), token.clone(), resume.clone());
+            Box::pin(async move {
+                let mut tls =
+                    dial::upgrade(cfg, &endpoint, &url, STREAM_PROTOCOL, &[("X-Airlock-Session-Token", &token)]).await?;
+                let (n, ack) = handshake::dial(&mut tls, Some(resume)).await?;
+                anyhow::ensure!(ack.resumed, "the node did not resume the session");
+                Ok((Box::new(tls) as mux::Transport, n.peer_max_payload))
+            })
+        });
+        let (m, _incoming, task) = mux::start_resumable(Box::new(tls), conn, Some(redial));
         Ok::<_, anyhow::Error>((m, task))
     })?;
     Ok(Session {

@@ -14,7 +14,7 @@ use support::{Agent, Env, Server, instance, register_agent, wait_for};
 
 struct Node {
     env: Env,
-    _server: Server,
+    server: Server,
     _agent: Agent,
     id: String,
 }
@@ -30,7 +30,7 @@ fn node() -> Node {
     });
     Node {
         env,
-        _server: server,
+        server,
         _agent: agent,
         id,
     }
@@ -571,4 +571,65 @@ fn exec_on_an_offline_node_says_it_is_not_connected() {
     assert!(String::from_utf8_lossy(&o.stderr).contains(&format!(
         "(TargetNotConnected) when calling the StartSession operation: {id} is not connected."
     )));
+}
+
+#[test]
+fn a_500_mib_transfer_survives_a_server_restart_byte_exact() {
+    use sha2::{Digest, Sha256};
+    let n = node();
+    let src = n.env.tmp.path().join("src.bin");
+    let mut f = std::fs::File::create(&src).unwrap();
+    let mut block = vec![0u8; 1 << 20];
+    let mut want = Sha256::new();
+    for i in 0..500u32 {
+        for (j, b) in block.iter_mut().enumerate() {
+            *b = (j as u32 ^ i.wrapping_mul(2654435761)).wrapping_mul(7) as u8;
+        }
+        want.update(&block);
+        f.write_all(&block).unwrap();
+    }
+    drop(f);
+    let mut child = n
+        .env
+        .cmd()
+        .args(["exec", &n.id, "--", "cat", src.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let mut got = Sha256::new();
+    let mut total = 0usize;
+    let mut buf = vec![0u8; 1 << 20];
+    while total < 64 << 20 {
+        let k = out.read(&mut buf).unwrap();
+        assert!(k > 0, "the transfer ended early");
+        got.update(&buf[..k]);
+        total += k;
+    }
+    let Node {
+        env,
+        server,
+        _agent,
+        id: _,
+    } = n;
+    server.stop();
+    std::thread::sleep(Duration::from_millis(500));
+    let _server = Server::start(&env);
+    loop {
+        let k = out.read(&mut buf).unwrap();
+        if k == 0 {
+            break;
+        }
+        got.update(&buf[..k]);
+        total += k;
+    }
+    let status = child.wait().unwrap();
+    assert!(status.success(), "exec failed after the restart");
+    assert_eq!(total, 500 << 20, "bytes lost or duplicated");
+    assert_eq!(
+        hex(&got.finalize()),
+        hex(&want.finalize()),
+        "the stream changed"
+    );
 }
