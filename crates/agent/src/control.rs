@@ -72,6 +72,7 @@ fn start_worker(dir: &AgentDir, opts: &AgentOptions, v: &Value, workers: &mut Wo
         parameters: v["Parameters"].clone(),
         run_as: v["RunAs"].as_str().map(str::to_owned),
         as_self: opts.sessions_as_self,
+        shell_profile: v["ShellProfile"].as_str().map(str::to_owned),
     };
     if spec.session_id.is_empty() || spec.token.is_empty() {
         tracing::warn!("StartSession without a session id or token ignored");

@@ -133,6 +133,14 @@ pub fn tls_config(dir: &AgentDir) -> anyhow::Result<rustls::ClientConfig> {
         .with_client_auth_cert(certs, key)?)
 }
 
+/// The server answered the upgrade with an error status.
+#[derive(Debug, thiserror::Error)]
+#[error("the server refused the connection (HTTP {status}): {message}")]
+pub struct Refused {
+    pub status: u16,
+    pub message: String,
+}
+
 /// A TLS client config for a user: trust only `ca_pem`, no client certificate.
 pub fn user_tls_config(ca_pem: &[u8]) -> anyhow::Result<rustls::ClientConfig> {
     let mut roots = rustls::RootCertStore::empty();
@@ -185,7 +193,11 @@ pub async fn upgrade(
             .ok()
             .and_then(|v| v["message"].as_str().map(str::to_owned))
             .unwrap_or_else(|| text.trim().to_owned());
-        bail!("the server refused the connection (HTTP {code}): {msg}");
+        return Err(Refused {
+            status: code,
+            message: msg,
+        }
+        .into());
     }
     Ok(tls)
 }

@@ -455,7 +455,15 @@ async fn run(
         let next = loop {
             match tokio::time::timeout_at(deadline, dial()).await {
                 Ok(Ok(t)) => break Some(t),
-                Ok(Err(e)) => tracing::debug!(error = %e, "reconnect failed; retrying"),
+                Ok(Err(e)) => {
+                    if e.downcast_ref::<crate::dial::Refused>()
+                        .is_some_and(|r| r.status == 403)
+                    {
+                        tracing::info!(error = %e, "the session has ended");
+                        break None;
+                    }
+                    tracing::debug!(error = %e, "reconnect failed; retrying");
+                }
                 Err(_) => break None,
             }
             if tokio::time::Instant::now() + backoff > deadline {

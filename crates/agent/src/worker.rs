@@ -26,6 +26,9 @@ pub struct WorkerSpec {
     pub parameters: serde_json::Value,
     pub run_as: Option<String>,
     pub as_self: bool,
+    /// Commands typed into login shells at their start.
+    #[serde(default)]
+    pub shell_profile: Option<String>,
 }
 
 pub async fn run(dir: AgentDir, spec: WorkerSpec) -> anyhow::Result<()> {
@@ -81,6 +84,7 @@ pub async fn run(dir: AgentDir, spec: WorkerSpec) -> anyhow::Result<()> {
     let policy = RunAs {
         default_user: spec.run_as.clone(),
         as_self: spec.as_self,
+        shell_profile: spec.shell_profile.clone(),
     };
     tokio::select! {
         _ = session::serve(incoming, policy, Some(grant)) => {}

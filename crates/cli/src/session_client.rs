@@ -144,7 +144,11 @@ pub async fn drain_output(ch: &mut mux::Channel) -> anyhow::Result<CloseStatus> 
             Some(ChannelEvent::Error { reason, .. }) => {
                 return Err(anyhow!("session error: {reason}"));
             }
-            None => return Err(anyhow!("the session connection was lost")),
+            None => {
+                return Err(anyhow!(
+                    "the session ended: the server terminated it (terminate, idle timeout or maximum duration) or could not be reached for 60 s"
+                ));
+            }
             Some(_) => {}
         }
     }

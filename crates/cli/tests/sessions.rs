@@ -633,3 +633,60 @@ fn a_500_mib_transfer_survives_a_server_restart_byte_exact() {
         "the stream changed"
     );
 }
+
+#[test]
+fn an_idle_session_ends_at_its_timeout_and_the_end_is_audited() {
+    let n = node();
+    let prefs = n
+        .env
+        .ok(&["session", "preferences", "--idle-session-timeout", "3s"]);
+    assert!(prefs.contains("\"idleSessionTimeout\": \"3s\""), "{prefs}");
+    let started = std::time::Instant::now();
+    let o = n.env.run(&["exec", "-n", &n.id, "--", "sleep", "30"]);
+    let took = started.elapsed();
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("the session ended"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        took < Duration::from_secs(20),
+        "the idle session lasted {took:?}"
+    );
+    let audit = n
+        .env
+        .ok(&["--json", "audit", "--action", "ssm:TerminateSession"]);
+    assert!(audit.contains("idle session timeout"), "{audit}");
+    let bad = n
+        .env
+        .run(&["session", "preferences", "--idle-session-timeout", "90"]);
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("idleSessionTimeout must be minutes (1-60)")
+    );
+}
+
+#[test]
+fn the_shell_profile_runs_at_the_start_of_shell_sessions() {
+    let n = node();
+    n.env.ok(&[
+        "session",
+        "preferences",
+        "--shell-profile",
+        "export GREETING=from-profile",
+    ]);
+    let mut t = Terminal::open(&n.env, &n.id);
+    t.expect("Starting session with SessionId");
+    t.send("echo G=$GREETING\r");
+    t.expect("G=from-profile");
+    t.send("exit\r");
+    let status = wait_for(20, "the client to exit", || {
+        t.child.try_wait().ok().flatten()
+    });
+    assert_eq!(status.code(), Some(0));
+}

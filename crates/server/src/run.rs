@@ -148,8 +148,8 @@ pub async fn run(opts: ServerOptions) -> anyhow::Result<()> {
         ping_interval: opts.ping_interval,
         region: opts.region.clone(),
         broker: crate::sessions::Broker::default(),
-        record_sessions: true,
     });
+    tokio::spawn(crate::sessions::reaper::run(state.clone()));
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
     let handle = axum_server::Handle::new();
     let mut tasks = tokio::task::JoinSet::new();

@@ -21,6 +21,8 @@ pub struct RunAs {
     pub default_user: Option<String>,
     /// Run every session as the agent's own user (personal machines, tests).
     pub as_self: bool,
+    /// Typed into login shells at their start (the preferences' shell profile).
+    pub shell_profile: Option<String>,
 }
 
 /// Serves every channel the client opens until the connection ends,
@@ -47,6 +49,7 @@ pub async fn serve(
             .clone()
             .or_else(|| policy.default_user.clone());
         let as_self = policy.as_self;
+        let profile = policy.shell_profile.clone();
         tokio::spawn(async move {
             let kind = inc.open.kind.clone();
             let login = match login::resolve(run_as.as_deref(), as_self) {
@@ -64,7 +67,18 @@ pub async fn serve(
                     rows,
                     env,
                     command,
-                } => shell::run(inc, &login, &term, cols, rows, env, command).await,
+                } => {
+                    let profile = if command.is_none() { profile } else { None };
+                    let spec = shell::ShellSpec {
+                        term: &term,
+                        cols,
+                        rows,
+                        env,
+                        command,
+                        profile,
+                    };
+                    shell::run(inc, &login, spec).await
+                }
                 ChannelKind::Exec { command, stdin } => {
                     exec::run(inc, &login, &command, stdin).await
                 }

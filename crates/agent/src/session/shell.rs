@@ -35,15 +35,26 @@ pub fn deliver(pid: Option<u32>, sig: airlock_wire::Signal, group: bool) {
     let _ = nix::sys::signal::kill(target, s);
 }
 
-pub async fn run(
-    inc: Incoming,
-    login: &Login,
-    term: &str,
-    cols: u16,
-    rows: u16,
-    env: Vec<(String, String)>,
-    command: Option<String>,
-) -> anyhow::Result<()> {
+/// What the client asked for.
+pub struct ShellSpec<'a> {
+    pub term: &'a str,
+    pub cols: u16,
+    pub rows: u16,
+    pub env: Vec<(String, String)>,
+    pub command: Option<String>,
+    /// Typed into the shell before the user's input.
+    pub profile: Option<String>,
+}
+
+pub async fn run(inc: Incoming, login: &Login, spec: ShellSpec<'_>) -> anyhow::Result<()> {
+    let ShellSpec {
+        term,
+        cols,
+        rows,
+        env,
+        command,
+        profile,
+    } = spec;
     let (pty, pts) = pty_process::open().context("allocating a PTY")?;
     pty.resize(pty_process::Size::new(rows.max(1), cols.max(1)))?;
     let shell_name = login
@@ -87,6 +98,10 @@ pub async fn run(
     let mut ch = inc.accept().await?;
     let pid = child.id();
     let (rd, mut wr) = pty.into_split();
+    if let Some(p) = profile {
+        use tokio::io::AsyncWriteExt;
+        let _ = wr.write_all(format!("{}\n", p.trim_end()).as_bytes()).await;
+    }
     let out = tokio::spawn(pump_out(rd, ch.sender(), Stream::Main, true));
     let status = loop {
         tokio::select! {

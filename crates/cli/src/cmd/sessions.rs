@@ -17,6 +17,25 @@ pub enum SessionCommand {
         #[arg(long)]
         history: bool,
     },
+    /// Show or change Session Manager preferences (the SSM-SessionManagerRunShell document).
+    Preferences {
+        /// Minutes (1-60), or seconds ending in s.
+        #[arg(long)]
+        idle_session_timeout: Option<String>,
+        /// Minutes (1-1440), or seconds ending in s; "" for no limit.
+        #[arg(long)]
+        max_session_duration: Option<String>,
+        #[arg(long)]
+        run_as_enabled: Option<bool>,
+        #[arg(long)]
+        run_as_default_user: Option<String>,
+        /// Commands run at the start of every shell session.
+        #[arg(long)]
+        shell_profile: Option<String>,
+        /// Record shell sessions (asciicast).
+        #[arg(long)]
+        recording_enabled: Option<bool>,
+    },
     /// Terminate a session.
     Terminate { session_id: String },
     /// Print a session's recording (asciicast v2), or play it with --play.
@@ -73,6 +92,47 @@ pub fn run(g: &Global, c: SessionCommand) -> anyhow::Result<i32> {
                 ],
                 rows,
             );
+            Ok(0)
+        }
+        SessionCommand::Preferences {
+            idle_session_timeout,
+            max_session_duration,
+            run_as_enabled,
+            run_as_default_user,
+            shell_profile,
+            recording_enabled,
+        } => {
+            let doc = "SSM-SessionManagerRunShell";
+            let v = client.call("ssm", "GetDocument", &json!({"Name": doc}))?;
+            let content: serde_json::Value =
+                serde_json::from_str(v["Content"].as_str().unwrap_or("{}"))?;
+            let mut inputs = content["inputs"].clone();
+            let mut changed = false;
+            let mut set = |k: &str, val: Option<serde_json::Value>| {
+                if let Some(val) = val {
+                    inputs[k] = val;
+                    changed = true;
+                }
+            };
+            set("idleSessionTimeout", idle_session_timeout.map(Into::into));
+            set("maxSessionDuration", max_session_duration.map(Into::into));
+            set("runAsEnabled", run_as_enabled.map(Into::into));
+            set("runAsDefaultUser", run_as_default_user.map(Into::into));
+            set("shellProfile", shell_profile.map(|p| json!({"linux": p})));
+            set("recordingEnabled", recording_enabled.map(Into::into));
+            let v = if changed {
+                let content = json!({"schemaVersion": "1.0", "sessionType": "Standard_Stream", "inputs": inputs});
+                client.call(
+                    "ssm",
+                    "UpdateDocument",
+                    &json!({"Name": doc, "Content": content.to_string()}),
+                )?
+            } else {
+                v
+            };
+            let content: serde_json::Value =
+                serde_json::from_str(v["Content"].as_str().unwrap_or("{}"))?;
+            output::value(&content["inputs"]);
             Ok(0)
         }
         SessionCommand::Terminate { session_id } => {

@@ -36,8 +36,6 @@ pub struct AppState {
     /// The region in instance ARNs.
     pub region: String,
     pub broker: crate::sessions::Broker,
-    /// Record shell sessions as asciicast (on by default).
-    pub record_sessions: bool,
 }
 
 pub type Shared = Arc<AppState>;

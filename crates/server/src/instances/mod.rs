@@ -37,6 +37,9 @@ pub enum ServerMessage {
         parameters: serde_json::Value,
         #[serde(rename = "RunAs")]
         run_as: Option<String>,
+        /// Commands run at the start of shell sessions.
+        #[serde(rename = "ShellProfile")]
+        shell_profile: Option<String>,
     },
     /// End a session's worker.
     TerminateSession {

@@ -43,9 +43,12 @@ pub fn dispatch(
     match service {
         "iam" => iam::call(ctx, operation, body),
         "ssm" => match operation {
-            "StartSession" | "TerminateSession" | "DescribeSessions" | "GetSessionRecording" => {
-                sessions::call(ctx, operation, body)
-            }
+            "StartSession"
+            | "TerminateSession"
+            | "DescribeSessions"
+            | "GetSessionRecording"
+            | "GetDocument"
+            | "UpdateDocument" => sessions::call(ctx, operation, body),
             _ => ssm::call(ctx, operation, body),
         },
         "airlock" | "cloudtrail" => server::call(ctx, service, operation, body),

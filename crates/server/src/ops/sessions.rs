@@ -11,7 +11,7 @@ use crate::iam::ids;
 use crate::iam::store::Iam;
 use crate::instances::control::instance_arn;
 use crate::instances::{ServerMessage, store as instances};
-use crate::sessions::{documents, store};
+use crate::sessions::{documents, preferences, store};
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -75,12 +75,29 @@ pub fn call(ctx: &Ctx<'_>, op: &str, body: &Value) -> Result<Value, ApiError> {
                     format!("{} is not connected.", target.instance_id),
                 ));
             }
-            let run_as = ctx
-                .caller
-                .tags
-                .iter()
-                .find(|t| t.key == "SSMSessionRunAs")
-                .map(|t| t.value.clone());
+            let prefs = preferences::load(ctx.conn)?;
+            let run_as = if prefs.run_as_enabled {
+                let tagged = ctx
+                    .caller
+                    .tags
+                    .iter()
+                    .find(|t| t.key == "SSMSessionRunAs")
+                    .map(|t| t.value.clone());
+                let user = tagged
+                    .or_else(|| Some(prefs.run_as_default_user.clone()).filter(|u| !u.is_empty()));
+                Some(user.ok_or_else(|| {
+                    ApiError::new(
+                        400,
+                        "InvalidUser",
+                        format!(
+                            "Run As is on, but user {} has no SSMSessionRunAs tag and no runAsDefaultUser is set.",
+                            ctx.caller.user_name
+                        ),
+                    )
+                })?)
+            } else {
+                None
+            };
             let session_id = format!("{}-{}", ctx.caller.user_name, &ids::random_hex(9)[..17]);
             let (client_token, agent_token) = (ids::random_hex(32), ids::random_hex(32));
             let params_json =
@@ -108,6 +125,8 @@ pub fn call(ctx: &Ctx<'_>, op: &str, body: &Value) -> Result<Value, ApiError> {
                     document_name: doc.to_owned(),
                     parameters: params_json.clone(),
                     run_as: run_as.clone(),
+                    shell_profile: Some(prefs.shell_profile.linux.clone())
+                        .filter(|p| !p.is_empty()),
                 },
             );
             if !sent {
@@ -160,6 +179,53 @@ pub fn call(ctx: &Ctx<'_>, op: &str, body: &Value) -> Result<Value, ApiError> {
                 }
             };
             Ok(json!({ "Sessions": store::list(ctx.conn, active)? }))
+        }
+        "GetDocument" | "UpdateDocument" => {
+            #[derive(Deserialize)]
+            #[serde(rename_all = "PascalCase")]
+            struct DocIn {
+                name: String,
+                #[serde(default)]
+                content: Option<String>,
+            }
+            let i: DocIn = input(body)?;
+            if i.name != documents::RUN_SHELL {
+                return Err(ApiError::new(
+                    400,
+                    "InvalidDocument",
+                    format!(
+                        "only the preferences document {} can be read or changed here",
+                        documents::RUN_SHELL
+                    ),
+                ));
+            }
+            let arn = format!(
+                "arn:aws:ssm:{}:{}:document/{}",
+                ctx.state.region, iam.account, i.name
+            );
+            authz::authorize(ctx, &format!("ssm:{op}"), &arn, &[])?;
+            if op == "UpdateDocument" {
+                let content = i
+                    .content
+                    .ok_or_else(|| ApiError::validation("Content is required"))?;
+                let v: Value = serde_json::from_str(&content).map_err(|e| {
+                    ApiError::new(
+                        400,
+                        "InvalidDocumentContent",
+                        format!("Content is not JSON: {e}"),
+                    )
+                })?;
+                let prefs: preferences::Preferences =
+                    serde_json::from_value(v.get("inputs").cloned().unwrap_or(v))
+                        .map_err(|e| ApiError::new(400, "InvalidDocumentContent", e.to_string()))?;
+                preferences::save(ctx.conn, &prefs)?;
+            }
+            let prefs = preferences::load(ctx.conn)?;
+            Ok(json!({
+                "Name": documents::RUN_SHELL,
+                "DocumentType": "Session",
+                "Content": json!({"schemaVersion": "1.0", "sessionType": "Standard_Stream", "inputs": prefs}).to_string(),
+            }))
         }
         "GetSessionRecording" => {
             let i: IdIn = input(body)?;

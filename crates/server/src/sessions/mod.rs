@@ -3,12 +3,15 @@
 //! (recording shell output on the way).
 
 pub mod documents;
+pub mod preferences;
+pub mod reaper;
 pub mod recording;
 pub mod store;
 pub mod stream;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
@@ -27,6 +30,7 @@ pub struct Broker {
     slots: Mutex<HashMap<String, Slot>>,
     relays: Mutex<HashMap<String, tokio::task::AbortHandle>>,
     recorders: Mutex<HashMap<String, Arc<Mutex<recording::Recorder>>>>,
+    activity: Mutex<HashMap<String, Instant>>,
 }
 
 impl Broker {
@@ -48,6 +52,23 @@ impl Broker {
             return Some((s.client?, s.agent?));
         }
         None
+    }
+
+    /// Notes that bytes moved in a session.
+    pub fn touch(&self, session: &str) {
+        if let Ok(mut a) = self.activity.lock() {
+            match a.get_mut(session) {
+                Some(t) => *t = Instant::now(),
+                None => {
+                    a.insert(session.to_owned(), Instant::now());
+                }
+            }
+        }
+    }
+
+    /// When bytes last moved in a session (None if never, or after a restart).
+    pub fn last_activity(&self, session: &str) -> Option<Instant> {
+        self.activity.lock().ok()?.get(session).copied()
     }
 
     /// Drops a parked side still waiting after its deadline; true if it did.
@@ -108,6 +129,9 @@ impl Broker {
 
     /// Drops everything of a session: parked streams, the relay, the recorder.
     pub fn terminate(&self, session: &str) {
+        if let Ok(mut a) = self.activity.lock() {
+            a.remove(session);
+        }
         if let Ok(mut m) = self.recorders.lock()
             && let Some(r) = m.remove(session)
             && let Ok(mut g) = r.lock()

@@ -99,7 +99,11 @@ pub async fn stream(
 
 async fn start_relay(state: Shared, session: store::Session, client: Io, agent: Io) {
     let id = session.session_id.clone();
-    let recorder = if state.record_sessions
+    let record = db(&state, |c| super::preferences::load(c))
+        .await
+        .map(|p| p.recording_enabled)
+        .unwrap_or(true);
+    let recorder = if record
         && matches!(
             session.document_name.as_str(),
             documents::RUN_SHELL | documents::INTERACTIVE_COMMAND
@@ -121,7 +125,8 @@ async fn start_relay(state: Shared, session: store::Session, client: Io, agent: 
     let i2 = id.clone();
     let _ = db(&state, move |c| store::set_status(c, &i2, "Connected")).await;
     tracing::info!(session = %id, "session streams paired");
-    let task = tokio::spawn(relay(client, agent, recorder));
+    state.broker.touch(&id);
+    let task = tokio::spawn(relay(client, agent, recorder, state.clone(), id.clone()));
     let handle = task.abort_handle();
     state.broker.relay_started(&id, handle.clone());
     let _ = task.await;
@@ -134,6 +139,8 @@ async fn pipe(
     mut to: tokio::io::WriteHalf<Io>,
     rec: Option<Arc<Mutex<Recorder>>>,
     from_client: bool,
+    state: Shared,
+    id: String,
 ) {
     let mut buf = vec![0u8; 256 * 1024];
     loop {
@@ -141,6 +148,7 @@ async fn pipe(
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
+        state.broker.touch(&id);
         if let Some(r) = &rec
             && let Ok(mut r) = r.lock()
         {
@@ -155,11 +163,17 @@ async fn pipe(
 
 /// Relays until either side goes away; then both transports close, and
 /// the ends may reconnect to resume.
-async fn relay(client: Io, agent: Io, rec: Option<Arc<Mutex<Recorder>>>) {
+async fn relay(
+    client: Io,
+    agent: Io,
+    rec: Option<Arc<Mutex<Recorder>>>,
+    state: Shared,
+    id: String,
+) {
     let (cr, cw) = tokio::io::split(client);
     let (ar, aw) = tokio::io::split(agent);
-    let up = pipe(cr, aw, rec.clone(), true);
-    let down = pipe(ar, cw, rec.clone(), false);
+    let up = pipe(cr, aw, rec.clone(), true, state.clone(), id.clone());
+    let down = pipe(ar, cw, rec.clone(), false, state, id);
     tokio::select! {
         _ = up => {}
         _ = down => {}
