@@ -21,6 +21,7 @@ async fn pair() -> mux::Mux {
             session::RunAs {
                 default_user: None,
                 as_self: true,
+                shell_profile: None,
             },
             None,
         )

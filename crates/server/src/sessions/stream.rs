@@ -99,7 +99,7 @@ pub async fn stream(
 
 async fn start_relay(state: Shared, session: store::Session, client: Io, agent: Io) {
     let id = session.session_id.clone();
-    let record = db(&state, |c| super::preferences::load(c))
+    let record = db(&state, super::preferences::load)
         .await
         .map(|p| p.recording_enabled)
         .unwrap_or(true);
