@@ -684,6 +684,16 @@ fn the_shell_profile_runs_at_the_start_of_shell_sessions() {
     t.expect("Starting session with SessionId");
     t.send("echo G=$GREETING\r");
     t.expect("G=from-profile");
+    let status = n.env.ok(&[
+        "agent",
+        "status",
+        "--agent-dir",
+        n._agent.dir.to_str().unwrap(),
+    ]);
+    assert!(
+        status.contains("Active: active (running)") && status.contains("agent session-worker"),
+        "one worker per open session: {status}"
+    );
     t.send("exit\r");
     let status = wait_for(20, "the client to exit", || {
         t.child.try_wait().ok().flatten()

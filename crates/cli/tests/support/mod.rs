@@ -159,9 +159,15 @@ pub struct Agent {
 
 impl Agent {
     pub fn start(env: &Env, dir: &Path) -> Self {
+        Self::start_with(env, dir, &[])
+    }
+
+    /// Starts the agent with extra environment variables.
+    pub fn start_with(env: &Env, dir: &Path, vars: &[(&str, &str)]) -> Self {
         let log = std::fs::File::create(dir.with_extension("log")).expect("agent log");
         let child = env
             .cmd()
+            .envs(vars.iter().copied())
             .args([
                 "--log-level",
                 "info",
