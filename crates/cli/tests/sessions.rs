@@ -700,3 +700,94 @@ fn the_shell_profile_runs_at_the_start_of_shell_sessions() {
     });
     assert_eq!(status.code(), Some(0));
 }
+
+#[test]
+fn targets_resolve_by_hostname_and_cluster_head_tag() {
+    let n = node();
+    let host = n.env.ok(&["exec", &n.id, "--", "hostname"]);
+    let by_name = n
+        .env
+        .ok(&["exec", host.trim(), "--", "echo", "by-hostname"]);
+    assert_eq!(by_name, "by-hostname\n");
+    let o = n.env.run(&["exec", "ssm-cluster/head", "--", "true"]);
+    assert!(
+        String::from_utf8_lossy(&o.stderr)
+            .contains("Cluster ssm-cluster has no head node registered")
+    );
+    n.env.ok(&[
+        "instances",
+        "tag",
+        "--instance-id",
+        &n.id,
+        "--tags",
+        "Key=parallelcluster:cluster-name,Value=ssm-cluster",
+        "Key=parallelcluster:node-type,Value=HeadNode",
+    ]);
+    assert_eq!(
+        n.env
+            .ok(&["exec", "ssm-cluster/head", "--", "echo", "head"]),
+        "head\n"
+    );
+}
+
+#[test]
+fn access_limited_by_resource_tag_follows_the_node_tags() {
+    let n = node();
+    n.env.ok(&["iam", "create-user", "--user-name", "dana"]);
+    let doc = serde_json::json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "ssm:StartSession", "Resource": "arn:aws:ssm:*:*:managed-instance/*",
+         "Condition": {"StringLike": {"ssm:resourceTag/Team": ["hpc"]}}},
+        {"Effect": "Allow", "Action": "ssm:StartSession", "Resource": "arn:aws:ssm:*::document/*"},
+        {"Effect": "Allow", "Action": "ssm:TerminateSession", "Resource": "arn:aws:ssm:*:*:session/${aws:username}-*"}
+    ]});
+    n.env.ok(&[
+        "iam",
+        "put-user-policy",
+        "--user-name",
+        "dana",
+        "--policy-name",
+        "team",
+        "--policy-document",
+        &doc.to_string(),
+    ]);
+    n.env.ok(&[
+        "iam",
+        "create-access-key",
+        "--user-name",
+        "dana",
+        "--save-profile",
+        "dana",
+    ]);
+    let o = n
+        .env
+        .run(&["--profile", "dana", "exec", &n.id, "--", "true"]);
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("AccessDeniedException"),
+        "untagged node must be refused"
+    );
+    n.env.ok(&[
+        "instances",
+        "tag",
+        "--instance-id",
+        &n.id,
+        "--tags",
+        "Key=Team,Value=hpc",
+    ]);
+    assert_eq!(
+        n.env
+            .ok(&["--profile", "dana", "exec", &n.id, "--", "echo", "tagged"]),
+        "tagged\n"
+    );
+    n.env.ok(&[
+        "instances",
+        "untag",
+        "--instance-id",
+        &n.id,
+        "--tag-keys",
+        "Team",
+    ]);
+    let o = n
+        .env
+        .run(&["--profile", "dana", "exec", &n.id, "--", "true"]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("AccessDeniedException"));
+}

@@ -173,6 +173,10 @@ fn document(arg: &str) -> anyhow::Result<String> {
 }
 
 /// Parses the AWS CLI shorthand `Key=k,Value=v`.
+pub fn parse_tags(list: &[String]) -> anyhow::Result<Value> {
+    tags(list)
+}
+
 fn tags(list: &[String]) -> anyhow::Result<Value> {
     list.iter()
         .map(|t| {

@@ -20,17 +20,70 @@ enum InstancesCommand {
         #[arg(long)]
         instance_id: String,
     },
+    /// Add tags to a node (Key=K,Value=V …), e.g. for ssm:resourceTag/… conditions.
+    Tag {
+        #[arg(long)]
+        instance_id: String,
+        #[arg(long, num_args = 1.., required = true)]
+        tags: Vec<String>,
+    },
+    /// Remove tags from a node.
+    Untag {
+        #[arg(long)]
+        instance_id: String,
+        #[arg(long, num_args = 1.., required = true)]
+        tag_keys: Vec<String>,
+    },
+    /// List a node's tags.
+    Tags {
+        #[arg(long)]
+        instance_id: String,
+    },
 }
 
 pub fn run(g: &Global, a: InstancesArgs) -> anyhow::Result<i32> {
     let client = ApiClient::from_global(g)?;
-    if let Some(InstancesCommand::Deregister { instance_id }) = a.command {
-        client.call(
-            "ssm",
-            "DeregisterManagedInstance",
-            &json!({"InstanceId": instance_id}),
-        )?;
-        return Ok(0);
+    let tag_call = |op: &str, body: serde_json::Value| -> anyhow::Result<i32> {
+        let v = client.call("ssm", op, &body)?;
+        let rows = v["TagList"]
+            .as_array()
+            .map(|l| l.iter().map(|t| vec![s(t, "Key"), s(t, "Value")]).collect())
+            .unwrap_or_default();
+        output::listing(g.json, &v, &["Key", "Value"], rows);
+        Ok(0)
+    };
+    match a.command {
+        Some(InstancesCommand::Deregister { instance_id }) => {
+            client.call(
+                "ssm",
+                "DeregisterManagedInstance",
+                &json!({"InstanceId": instance_id}),
+            )?;
+            return Ok(0);
+        }
+        Some(InstancesCommand::Tag { instance_id, tags }) => {
+            let tags = crate::cmd::iam::parse_tags(&tags)?;
+            return tag_call(
+                "AddTagsToResource",
+                json!({"ResourceType": "ManagedInstance", "ResourceId": instance_id, "Tags": tags}),
+            );
+        }
+        Some(InstancesCommand::Untag {
+            instance_id,
+            tag_keys,
+        }) => {
+            return tag_call(
+                "RemoveTagsFromResource",
+                json!({"ResourceType": "ManagedInstance", "ResourceId": instance_id, "TagKeys": tag_keys}),
+            );
+        }
+        Some(InstancesCommand::Tags { instance_id }) => {
+            return tag_call(
+                "ListTagsForResource",
+                json!({"ResourceType": "ManagedInstance", "ResourceId": instance_id}),
+            );
+        }
+        None => {}
     }
     let v = client.call("ssm", "DescribeInstanceInformation", &json!({}))?;
     let rows = v["InstanceInformationList"]

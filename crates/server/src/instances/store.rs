@@ -293,8 +293,71 @@ pub fn deregister(conn: &Connection, instance_id: &str) -> Result<(), ApiError> 
     Ok(())
 }
 
-/// Finds an instance by id, computer name or name (unique).
+/// The tags ParallelCluster puts on a cluster's instances.
+pub const CLUSTER_TAG: &str = "parallelcluster:cluster-name";
+pub const NODE_TYPE_TAG: &str = "parallelcluster:node-type";
+
+/// Replaces (or with `remove`, deletes) tags of an instance.
+pub fn set_tags(
+    conn: &Connection,
+    instance_id: &str,
+    add: &[(String, String)],
+    remove: &[String],
+) -> Result<(), ApiError> {
+    let mut map: serde_json::Map<String, serde_json::Value> = tags(conn, instance_id)?
+        .into_iter()
+        .map(|(k, v)| (k, serde_json::Value::String(v)))
+        .collect();
+    for (k, v) in add {
+        if k.is_empty() || k.len() > 128 || v.len() > 256 {
+            return Err(ApiError::validation(
+                "tag keys are 1-128 characters and values at most 256",
+            ));
+        }
+        map.insert(k.clone(), serde_json::Value::String(v.clone()));
+    }
+    for k in remove {
+        map.remove(k);
+    }
+    let n = conn.execute(
+        "UPDATE instances SET tags = ?2 WHERE instance_id = ?1",
+        params![instance_id, serde_json::Value::Object(map).to_string()],
+    )?;
+    if n == 0 {
+        return Err(ApiError::new(
+            400,
+            "InvalidResourceId",
+            format!("{instance_id} is not a managed instance."),
+        ));
+    }
+    Ok(())
+}
+
+/// The head node of a cluster, by ParallelCluster's tags.
+fn head_of(conn: &Connection, cluster: &str) -> Result<Option<String>, ApiError> {
+    let mut st = conn.prepare("SELECT instance_id, tags FROM instances")?;
+    let rows: Vec<(String, String)> = st
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    Ok(rows.into_iter().find_map(|(id, t)| {
+        let m: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&t).ok()?;
+        let is = |k: &str, v: &str| m.get(k).and_then(|x| x.as_str()) == Some(v);
+        (is(CLUSTER_TAG, cluster) && is(NODE_TYPE_TAG, "HeadNode")).then_some(id)
+    }))
+}
+
+/// Finds an instance by id, computer name, name (unique), or `CLUSTER/head`.
 pub fn resolve_target(conn: &Connection, target: &str) -> Result<InstanceIdentity, ApiError> {
+    if let Some(cluster) = target.strip_suffix("/head") {
+        let id = head_of(conn, cluster)?.ok_or_else(|| {
+            ApiError::new(
+                400,
+                "InvalidTarget",
+                format!("Cluster {cluster} has no head node registered (no instance tagged {CLUSTER_TAG}={cluster}, {NODE_TYPE_TAG}=HeadNode)."),
+            )
+        })?;
+        return resolve_target(conn, &id);
+    }
     let mut st = conn.prepare(
         "SELECT instance_id, role_name, resource_type FROM instances WHERE instance_id = ?1 OR computer_name = ?1 OR name = ?1",
     )?;

@@ -96,6 +96,39 @@ pub fn call(ctx: &Ctx<'_>, op: &str, body: &Value) -> Result<Value, ApiError> {
             store::deregister(ctx.conn, &id)?;
             Ok(json!({}))
         }
+        "AddTagsToResource" | "RemoveTagsFromResource" | "ListTagsForResource" => {
+            #[derive(Deserialize)]
+            #[serde(rename_all = "PascalCase")]
+            struct TagIn {
+                resource_type: String,
+                resource_id: String,
+                #[serde(default)]
+                tags: Vec<crate::iam::store::Tag>,
+                #[serde(default)]
+                tag_keys: Vec<String>,
+            }
+            let i: TagIn = input(body)?;
+            if i.resource_type != "ManagedInstance" {
+                return Err(ApiError::validation("ResourceType must be ManagedInstance"));
+            }
+            let target = store::resolve_target(ctx.conn, &i.resource_id)?;
+            let arn =
+                crate::instances::control::instance_arn(&ctx.state.region, &iam.account, &target);
+            ctx.authorize(&action, &arn)?;
+            let add: Vec<(String, String)> = i.tags.into_iter().map(|t| (t.key, t.value)).collect();
+            match op {
+                "AddTagsToResource" => store::set_tags(ctx.conn, &target.instance_id, &add, &[])?,
+                "RemoveTagsFromResource" => {
+                    store::set_tags(ctx.conn, &target.instance_id, &[], &i.tag_keys)?
+                }
+                _ => {}
+            }
+            let list: Vec<Value> = store::tags(ctx.conn, &target.instance_id)?
+                .into_iter()
+                .map(|(k, v)| json!({"Key": k, "Value": v}))
+                .collect();
+            Ok(json!({ "TagList": list }))
+        }
         _ => Err(unknown_operation("ssm", op)),
     }
 }
