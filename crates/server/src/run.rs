@@ -155,7 +155,7 @@ pub async fn run(opts: ServerOptions) -> anyhow::Result<()> {
     let mut tasks = tokio::task::JoinSet::new();
     for l in listeners {
         let server = axum_server::from_tcp_rustls(l, tls.clone())
-            .map(crate::http::tls::PeerCertAcceptor)
+            .map(crate::http::tls::PeerCertAcceptor::new)
             .handle(handle.clone());
         let app = app.clone();
         tasks.spawn(async move { server.serve(app).await });

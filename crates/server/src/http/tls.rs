@@ -9,11 +9,10 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use axum::Extension;
-use axum_server::accept::Accept;
+use axum_server::accept::{Accept, NoDelayAcceptor};
 use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_rustls::server::TlsStream;
 use tower_layer::Layer;
 
@@ -49,22 +48,29 @@ pub fn server_config(pki: &Pki) -> anyhow::Result<RustlsConfig> {
     Ok(RustlsConfig::from_config(Arc::new(cfg)))
 }
 
-/// Wraps the rustls acceptor to attach [`PeerCert`] to every request.
+/// Wraps the rustls acceptor to attach [`PeerCert`] to every request. It
+/// sets `TCP_NODELAY` first: small frames (window updates, keystrokes) must
+/// not wait for Nagle's algorithm.
 #[derive(Clone)]
-pub struct PeerCertAcceptor(pub RustlsAcceptor);
+pub struct PeerCertAcceptor(pub RustlsAcceptor<NoDelayAcceptor>);
+
+impl PeerCertAcceptor {
+    pub fn new(tls: RustlsAcceptor) -> Self {
+        PeerCertAcceptor(tls.acceptor(NoDelayAcceptor::new()))
+    }
+}
 
 type BoxFut<T> = Pin<Box<dyn Future<Output = io::Result<T>> + Send>>;
 
-impl<I, S> Accept<I, S> for PeerCertAcceptor
+impl<S> Accept<tokio::net::TcpStream, S> for PeerCertAcceptor
 where
-    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     S: Send + 'static,
 {
-    type Stream = TlsStream<I>;
+    type Stream = TlsStream<tokio::net::TcpStream>;
     type Service = axum::middleware::AddExtension<S, PeerCert>;
     type Future = BoxFut<(Self::Stream, Self::Service)>;
 
-    fn accept(&self, stream: I, service: S) -> Self::Future {
+    fn accept(&self, stream: tokio::net::TcpStream, service: S) -> Self::Future {
         let fut = self.0.accept(stream, service);
         Box::pin(async move {
             let (stream, service) = fut.await?;
