@@ -142,8 +142,10 @@ const SESSION_USER_DOC: &str = r#"{
             "Action": "ssm:StartSession",
             "Resource": [
                 "arn:aws:ec2:*:*:instance/*",
+                "arn:aws:ssm:*:*:managed-instance/*",
                 "arn:aws:ssm:*:*:document/SSM-SessionManagerRunShell",
                 "arn:aws:ssm:*:*:document/AWS-StartInteractiveCommand",
+                "arn:aws:ssm:*:*:document/AWS-StartNonInteractiveCommand",
                 "arn:aws:ssm:*:*:document/AWS-StartPortForwardingSession",
                 "arn:aws:ssm:*:*:document/AWS-StartPortForwardingSessionToRemoteHost",
                 "arn:aws:ssm:*:*:document/AWS-StartSSHSession"
