@@ -185,3 +185,29 @@ fn deregistered_node_certificate_is_refused() {
 fn deregister(env: &Env, id: &str) {
     env.ok(&["instances", "deregister", "--instance-id", id]);
 }
+
+#[test]
+fn a_frozen_agent_is_noticed_by_missed_heartbeats_and_recovers() {
+    let env = Env::new();
+    let _s = Server::start(&env);
+    let dir = env.tmp.path().join("agent");
+    let id = register_agent(&env, "NodeRole", true, &dir);
+    let agent = Agent::start(&env, &dir);
+    wait_for(15, "Online", || {
+        (instance(&env, &id)["PingStatus"] == "Online").then_some(())
+    });
+    agent.signal("STOP");
+    let frozen = std::time::Instant::now();
+    wait_for(15, "ConnectionLost without any FIN", || {
+        (instance(&env, &id)["PingStatus"] == "ConnectionLost").then_some(())
+    });
+    assert!(
+        frozen.elapsed() < std::time::Duration::from_secs(10),
+        "three missed 1 s heartbeats took {:?}",
+        frozen.elapsed()
+    );
+    agent.signal("CONT");
+    wait_for(30, "Online again", || {
+        (instance(&env, &id)["PingStatus"] == "Online").then_some(())
+    });
+}

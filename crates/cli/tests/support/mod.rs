@@ -189,6 +189,12 @@ impl Agent {
     pub fn log(&self) -> String {
         read(&self.dir.with_extension("log"))
     }
+    /// Sends a signal (e.g. STOP/CONT) to the agent process.
+    pub fn signal(&self, sig: &str) {
+        let _ = Command::new("kill")
+            .args([&format!("-{sig}"), &self.child.id().to_string()])
+            .status();
+    }
     pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
