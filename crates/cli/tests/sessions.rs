@@ -144,8 +144,10 @@ fn shell_on_a_pty_resizes_forwards_ctrl_c_takes_a_paste_and_returns_the_exit_cod
     let n = node();
     let mut t = Terminal::open(&n.env, &n.id);
     t.expect("Starting session with SessionId: admin-");
-    t.send("echo MARK-$((6*7)); stty size\r");
+    t.send("echo MARK-$((6*7)); hostname; stty size\r");
     t.expect("MARK-42");
+    let host = nix_hostname();
+    t.expect(&format!("\n{host}\r"));
     t.expect("30 100");
 
     t.pty.resize(pty_process::Size::new(40, 120)).unwrap();
@@ -189,6 +191,15 @@ fn shell_on_a_pty_resizes_forwards_ctrl_c_takes_a_paste_and_returns_the_exit_cod
         .and_then(|r| r.split_whitespace().next())
         .unwrap()
         .to_owned();
+    let shown: serde_json::Value =
+        serde_json::from_str(&n.env.ok(&["session", "show", &sid])).unwrap();
+    assert_eq!(shown["DocumentName"], "SSM-SessionManagerRunShell");
+    assert_eq!(shown["Status"], "Terminated");
+    assert!(
+        shown["Recording"]
+            .as_str()
+            .is_some_and(|r| r.ends_with(".cast"))
+    );
     let cast = n.env.ok(&["session", "replay", &sid]);
     let mut lines = cast.lines();
     let header: serde_json::Value = serde_json::from_str(lines.next().unwrap()).unwrap();
@@ -202,6 +213,13 @@ fn shell_on_a_pty_resizes_forwards_ctrl_c_takes_a_paste_and_returns_the_exit_cod
         cast.contains("\"r\",\"120x40\""),
         "the recording has the resize"
     );
+}
+
+fn nix_hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap()
+        .trim()
+        .to_owned()
 }
 
 fn nix_kill_winch(child: &std::process::Child) -> std::io::Result<()> {
@@ -790,4 +808,34 @@ fn access_limited_by_resource_tag_follows_the_node_tags() {
         .env
         .run(&["--profile", "dana", "exec", &n.id, "--", "true"]);
     assert!(String::from_utf8_lossy(&o.stderr).contains("AccessDeniedException"));
+}
+
+#[test]
+fn a_session_ends_at_its_maximum_duration_even_when_busy() {
+    let n = node();
+    n.env
+        .ok(&["session", "preferences", "--max-session-duration", "3s"]);
+    let started = std::time::Instant::now();
+    let o = n.env.run(&[
+        "exec",
+        "-n",
+        &n.id,
+        "--",
+        "sh",
+        "-c",
+        "while true; do echo busy; sleep 0.2; done",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "ran {:?}",
+        started.elapsed()
+    );
+    let audit = n
+        .env
+        .ok(&["--json", "audit", "--action", "ssm:TerminateSession"]);
+    assert!(
+        audit.contains("maximum session duration reached"),
+        "{audit}"
+    );
 }

@@ -36,6 +36,8 @@ pub enum SessionCommand {
         #[arg(long)]
         recording_enabled: Option<bool>,
     },
+    /// One session's record (owner, target, document, status, times, recording).
+    Show { session_id: String },
     /// Terminate a session.
     Terminate { session_id: String },
     /// Print a session's recording (asciicast v2), or play it with --play.
@@ -133,6 +135,15 @@ pub fn run(g: &Global, c: SessionCommand) -> anyhow::Result<i32> {
             let content: serde_json::Value =
                 serde_json::from_str(v["Content"].as_str().unwrap_or("{}"))?;
             output::value(&content["inputs"]);
+            Ok(0)
+        }
+        SessionCommand::Show { session_id } => {
+            let v = client.call("ssm", "DescribeSessions", &json!({"SessionId": session_id}))?;
+            let one = v["Sessions"]
+                .get(0)
+                .cloned()
+                .ok_or_else(|| anyhow::anyhow!("no session {session_id}"))?;
+            output::value(&one);
             Ok(0)
         }
         SessionCommand::Terminate { session_id } => {

@@ -36,6 +36,9 @@ struct IdIn {
 struct DescribeIn {
     #[serde(default)]
     state: Option<String>,
+    /// One session, active or ended.
+    #[serde(default)]
+    session_id: Option<String>,
 }
 
 pub fn session_arn(ctx: &Ctx<'_>, account: &str, id: &str) -> String {
@@ -169,6 +172,9 @@ pub fn call(ctx: &Ctx<'_>, op: &str, body: &Value) -> Result<Value, ApiError> {
         "DescribeSessions" => {
             let i: DescribeIn = input(body)?;
             authz::authorize(ctx, "ssm:DescribeSessions", "*", &[])?;
+            if let Some(id) = &i.session_id {
+                return Ok(json!({ "Sessions": [store::get(ctx.conn, id)?] }));
+            }
             let active = match i.state.as_deref() {
                 None | Some("Active") => true,
                 Some("History") => false,
