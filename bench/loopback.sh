@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Port-forward throughput and TCP echo round trip on loopback, measured side
-# by side in one run: raw TCP, `ssh -L` (OpenSSH, default cipher) and
-# `airlock port-forward` (client → server → agent → target, two TLS hops).
-# Prints a Markdown table. Sizes: MIB (default 1024), RUNS (3), RTT_COUNT (2000).
+# Loopback benchmarks, measured side by side in one run against OpenSSH and
+# raw TCP: port-forward throughput and TCP echo round trip (raw TCP, `ssh -L`
+# with OpenSSH's default cipher, `airlock port-forward`: client → server →
+# agent → target, two TLS hops); scp through `airlock proxy` vs direct ssh;
+# session start (`airlock exec NODE -- true` vs a fresh `ssh NODE true` and
+# ssh with a ControlMaster). Prints a Markdown table.
+# Sizes: MIB (default 1024), RUNS (3), RTT_COUNT (2000), STARTS (10).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-MIB=${MIB:-1024} RUNS=${RUNS:-3} RTT_COUNT=${RTT_COUNT:-2000}
+MIB=${MIB:-1024} RUNS=${RUNS:-3} RTT_COUNT=${RTT_COUNT:-2000} STARTS=${STARTS:-10}
 AIRLOCK=${AIRLOCK:-$PWD/target/release/airlock}
 TB="python3 $PWD/bench/tcpbench.py"
 work=$(mktemp -d /tmp/airlock-bench.XXXXXX)
@@ -43,6 +46,7 @@ AuthorizedKeysFile $work/sshd/auth
 StrictModes no
 UsePAM no
 PasswordAuthentication no
+Subsystem sftp /usr/lib/openssh/sftp-server
 CFG
 bg /usr/sbin/sshd -D -f "$work/sshd/config"
 sleep 0.5
@@ -74,3 +78,48 @@ fmt() { set -- $1; echo "$1 ($2–$3)"; }
 echo "| throughput, MB/s, median (min–max) of $RUNS × $MIB MiB | $(fmt "${TP[raw]}") | $(fmt "${TP[ssh]}") | $(fmt "${TP[airlock]}") | $(ratio "$a" "$s") | $(ratio "$a" "$r") |"
 set -- ${RT[airlock]}; ap50=$1 ap99=$2; set -- ${RT[ssh]}; sp50=$1 sp99=$2; set -- ${RT[raw]}; rp50=$1 rp99=$2
 echo "| TCP echo round trip p50 / p99, µs, $RTT_COUNT pings | $rp50 / $rp99 | $sp50 / $sp99 | $ap50 / $ap99 | $(ratio "$ap99" "$sp99") (p99) | |"
+
+# scp of MIB MiB: through `airlock proxy` vs a direct ssh connection.
+SSHO=(-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -i "$work/sshd/user")
+head -c "$((MIB << 20))" /dev/urandom > "$work/blob"
+now() { date +%s.%N; }
+declare -A SC
+for mode in ssh airlock; do
+  vals=()
+  for _ in $(seq "$RUNS"); do
+    t0=$(now)
+    if [ $mode = ssh ]; then
+      scp -q "${SSHO[@]}" -P "$SSHD" "$work/blob" "${USER:-root}@127.0.0.1:$work/blob.copy"
+    else
+      scp -q "${SSHO[@]}" -P "$SSHD" -o "ProxyCommand=$AIRLOCK proxy %h %p" "$work/blob" "${USER:-root}@$node:$work/blob.copy"
+    fi
+    cmp -s "$work/blob" "$work/blob.copy" || { echo "scp ($mode) corrupted the file" >&2; exit 1; }
+    vals+=("$(python3 -c "print(($MIB * 1048576 / 1e6) / ($(now) - $t0))")")
+  done
+  SC[$mode]=$(stats "${vals[@]}")
+done
+set -- ${SC[airlock]}; a=$1; set -- ${SC[ssh]}; s=$1
+echo "| scp $MIB MiB, MB/s, median (min–max) of $RUNS | | $(fmt "${SC[ssh]}") (direct ssh) | $(fmt "${SC[airlock]}") (airlock proxy) | $(ratio "$a" "$s") | |"
+
+# Session start: wall time of one remote `true`, milliseconds.
+declare -A ST
+ms() { python3 -c "print(($(now) - $1) * 1000)"; }
+for mode in ssh ssh-mux airlock; do
+  vals=()
+  if [ $mode = ssh-mux ]; then
+    ssh "${SSHO[@]}" -p "$SSHD" -o ControlMaster=yes -o ControlPath="$work/cm" -o ControlPersist=60 -fN "${USER:-root}@127.0.0.1"
+  fi
+  for _ in $(seq "$STARTS"); do
+    t0=$(now)
+    case $mode in
+      ssh) ssh "${SSHO[@]}" -p "$SSHD" "${USER:-root}@127.0.0.1" true ;;
+      ssh-mux) ssh "${SSHO[@]}" -p "$SSHD" -o ControlPath="$work/cm" "${USER:-root}@127.0.0.1" true ;;
+      airlock) "$AIRLOCK" exec "$node" -- true ;;
+    esac
+    vals+=("$(ms "$t0")")
+  done
+  ST[$mode]=$(stats "${vals[@]}")
+done
+ssh -o ControlPath="$work/cm" -O exit "${USER:-root}@127.0.0.1" 2>/dev/null || true
+set -- ${ST[airlock]}; a=$1; set -- ${ST[ssh]}; s=$1; set -- ${ST[ssh-mux]}; x=$1
+echo "| session start (remote \`true\`), ms, median (min–max) of $STARTS | | $(fmt "${ST[ssh]}") fresh; $(fmt "${ST[ssh-mux]}") ControlMaster | $(fmt "${ST[airlock]}") | $(ratio "$a" "$s") vs fresh; $(ratio "$a" "$x") vs ControlMaster | |"
