@@ -13,6 +13,9 @@ packages=(
   openssh-client # ssh/scp through `airlock proxy`
   openssh-server # the throwaway sshd the session tests start
   rsync
+  slurm-wlm      # real Slurm (22.05 on Debian 12): slurmctld, slurmd, sinfo…
+  munge
+  util-linux     # unshare, for the run-as test's private mount namespace
   procps
   curl
   ca-certificates

@@ -30,6 +30,8 @@ pub struct SlurmSettings {
     pub spool_dir: String,
     pub log_dir: String,
     pub slurm_user: String,
+    /// The cluster's own munged socket (one per cluster), if not the default.
+    pub munge_socket: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -59,6 +61,10 @@ pub fn render(m: &ClusterModel, s: &SlurmSettings) -> Result<String, SlurmConfEr
         format!("SlurmctldHost={}({})", s.head_host, s.head_addr),
         format!("SlurmUser={}", s.slurm_user),
         "AuthType=auth/munge".into(),
+        match &s.munge_socket {
+            Some(p) => format!("AuthInfo=socket={p}"),
+            None => "# AuthInfo: the default munged socket".into(),
+        },
         "CryptoType=crypto/munge".into(),
         "MpiDefault=none".into(),
         "ProctrackType=proctrack/linuxproc".into(),
@@ -158,6 +164,7 @@ mod tests {
             spool_dir: "/var/spool/slurmd".into(),
             log_dir: "/var/log/slurm".into(),
             slurm_user: "slurm".into(),
+            munge_socket: Some("/run/airlock/ssm-cluster/munge.socket".into()),
         }
     }
 
