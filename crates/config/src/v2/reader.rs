@@ -310,43 +310,27 @@ impl Params {
         }
     }
 
-    pub fn int(&self, key: &str) -> Option<Sourced<i64>> {
+    /// A value parsed by `parse`, from the file or else the default.
+    fn typed<T>(&self, key: &str, parse: fn(&str) -> Option<T>) -> Option<Sourced<T>> {
         match self
             .raw(key)
-            .and_then(|r| parse_int(&r.text).map(|v| (v, r.value_span)))
+            .and_then(|r| parse(&r.text).map(|v| (v, r.value_span)))
         {
             Some((v, s)) => Some(Sourced::file(v, s)),
-            None => self
-                .default_of(key)
-                .and_then(parse_int)
-                .map(Sourced::default),
+            None => self.default_of(key).and_then(parse).map(Sourced::default),
         }
+    }
+
+    pub fn int(&self, key: &str) -> Option<Sourced<i64>> {
+        self.typed(key, parse_int)
     }
 
     pub fn float(&self, key: &str) -> Option<Sourced<f64>> {
-        match self
-            .raw(key)
-            .and_then(|r| parse_float(&r.text).map(|v| (v, r.value_span)))
-        {
-            Some((v, s)) => Some(Sourced::file(v, s)),
-            None => self
-                .default_of(key)
-                .and_then(parse_float)
-                .map(Sourced::default),
-        }
+        self.typed(key, parse_float)
     }
 
     pub fn bool(&self, key: &str) -> Option<Sourced<bool>> {
-        match self
-            .raw(key)
-            .and_then(|r| parse_bool(&r.text).map(|v| (v, r.value_span)))
-        {
-            Some((v, s)) => Some(Sourced::file(v, s)),
-            None => self
-                .default_of(key)
-                .and_then(parse_bool)
-                .map(Sourced::default),
-        }
+        self.typed(key, parse_bool)
     }
 
     /// Where `key`'s value is, if written.
