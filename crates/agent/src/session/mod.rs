@@ -8,7 +8,6 @@ pub mod login;
 pub mod shell;
 
 use airlock_wire::{ChannelKind, OpenFailCode, Stream};
-use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 
@@ -91,6 +90,9 @@ pub async fn serve(
     }
 }
 
+/// Bytes read from a process, PTY or socket at a time.
+const PUMP_CHUNK: usize = 256 * 1024;
+
 /// Copies `from` into the channel until EOF; then half-closes the channel
 /// when `eof` (not for one of several streams: Eof ends them all).
 pub async fn pump_out<R: AsyncRead + Unpin>(
@@ -99,16 +101,14 @@ pub async fn pump_out<R: AsyncRead + Unpin>(
     stream: Stream,
     eof: bool,
 ) {
-    let mut buf = vec![0u8; 64 * 1024];
+    let mut buf = bytes::BytesMut::new();
     loop {
-        match from.read(&mut buf).await {
+        buf.reserve(PUMP_CHUNK);
+        match from.read_buf(&mut buf).await {
             Ok(0) | Err(_) => break,
-            Ok(n) => {
-                if to
-                    .send(stream, Bytes::copy_from_slice(&buf[..n]))
-                    .await
-                    .is_err()
-                {
+            Ok(_) => {
+                // The filled part moves into the frame without a copy.
+                if to.send(stream, buf.split().freeze()).await.is_err() {
                     return;
                 }
             }

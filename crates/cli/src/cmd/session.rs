@@ -4,9 +4,8 @@
 
 use airlock_wire::{ChannelEvent, ChannelKind, Stream};
 use anyhow::anyhow;
-use bytes::Bytes;
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 
 use crate::Global;
 use crate::client::ApiClient;
@@ -178,30 +177,17 @@ pub fn start(g: &Global, a: StartArgs) -> anyhow::Result<i32> {
 }
 
 /// Pipes a local stream and a TCP-forward channel both ways with half-close.
-async fn pipe<R, W>(mut rd: R, mut wr: W, mut ch: airlock_agent::mux::Channel) -> anyhow::Result<()>
+async fn pipe<R, W>(rd: R, mut wr: W, mut ch: airlock_agent::mux::Channel) -> anyhow::Result<()>
 where
     R: tokio::io::AsyncRead + Unpin + Send + 'static,
     W: tokio::io::AsyncWrite + Unpin,
 {
-    let tx = ch.sender();
-    let up = tokio::spawn(async move {
-        let mut buf = vec![0u8; 256 * 1024];
-        loop {
-            match rd.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    if tx
-                        .send(Stream::Main, Bytes::copy_from_slice(&buf[..n]))
-                        .await
-                        .is_err()
-                    {
-                        return;
-                    }
-                }
-            }
-        }
-        tx.eof();
-    });
+    let up = tokio::spawn(airlock_agent::session::pump_out(
+        rd,
+        ch.sender(),
+        Stream::Main,
+        true,
+    ));
     loop {
         match ch.recv().await {
             Some(ChannelEvent::Data { data, .. }) => {
