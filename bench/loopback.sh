@@ -123,3 +123,12 @@ done
 ssh -o ControlPath="$work/cm" -O exit "${USER:-root}@127.0.0.1" 2>/dev/null || true
 set -- ${ST[airlock]}; a=$1; set -- ${ST[ssh]}; s=$1; set -- ${ST[ssh-mux]}; x=$1
 echo "| session start (remote \`true\`), ms, median (min–max) of $STARTS | | $(fmt "${ST[ssh]}") fresh; $(fmt "${ST[ssh-mux]}") ControlMaster | $(fmt "${ST[airlock]}") | $(ratio "$a" "$s") vs fresh; $(ratio "$a" "$x") vs ControlMaster | |"
+
+# Interactive echo through a terminal: one keystroke to `cat` on a remote PTY and back.
+PE="python3 $PWD/bench/ptyecho.py $RTT_COUNT --"
+remote='stty raw -echo; echo READY; exec cat'
+pty_local=$($PE sh -c "$remote")
+pty_ssh=$($PE ssh -tt "${SSHO[@]}" -p "$SSHD" "${USER:-root}@127.0.0.1" "$remote")
+pty_airlock=$($PE "$AIRLOCK" session start --target "$node" --document-name AWS-StartInteractiveCommand --parameters "command=$remote")
+set -- $pty_airlock; ap99=$2; set -- $pty_ssh; sp99=$2
+echo "| keystroke echo through a PTY running cat, p50 / p99, µs, $RTT_COUNT keys | ${pty_local/ / \/ } (local pty) | ${pty_ssh/ / \/ } (ssh -tt) | ${pty_airlock/ / \/ } (airlock session) | $(ratio "$ap99" "$sp99") (p99) | |"
