@@ -384,19 +384,13 @@ impl ErrorCode {
     pub fn to_u16(self) -> u16 {
         match self {
             ErrorCode::Other(v) => v,
-            known => ErrorCode::KNOWN
-                .iter()
-                .find(|(c, _)| *c == known)
-                .map_or(0, |(_, v)| *v),
+            known => code_value(&ErrorCode::KNOWN, known).unwrap_or(0),
         }
     }
 
     /// The code for a wire value; unknown values become `Other`.
     pub fn from_u16(v: u16) -> ErrorCode {
-        ErrorCode::KNOWN
-            .iter()
-            .find(|(_, w)| *w == v)
-            .map_or(ErrorCode::Other(v), |(c, _)| *c)
+        code_for(&ErrorCode::KNOWN, v).unwrap_or(ErrorCode::Other(v))
     }
 }
 
@@ -430,20 +424,24 @@ impl OpenFailCode {
     pub fn to_u16(self) -> u16 {
         match self {
             OpenFailCode::Other(v) => v,
-            known => OpenFailCode::KNOWN
-                .iter()
-                .find(|(c, _)| *c == known)
-                .map_or(0, |(_, v)| *v),
+            known => code_value(&OpenFailCode::KNOWN, known).unwrap_or(0),
         }
     }
 
     /// The code for a wire value; unknown values become `Other`.
     pub fn from_u16(v: u16) -> OpenFailCode {
-        OpenFailCode::KNOWN
-            .iter()
-            .find(|(_, w)| *w == v)
-            .map_or(OpenFailCode::Other(v), |(c, _)| *c)
+        code_for(&OpenFailCode::KNOWN, v).unwrap_or(OpenFailCode::Other(v))
     }
+}
+
+/// The wire value of a known code in `table`.
+fn code_value<T: PartialEq + Copy>(table: &[(T, u16)], code: T) -> Option<u16> {
+    table.iter().find(|(c, _)| *c == code).map(|(_, v)| *v)
+}
+
+/// The known code for a wire value in `table`.
+fn code_for<T: Copy>(table: &[(T, u16)], v: u16) -> Option<T> {
+    table.iter().find(|(_, w)| *w == v).map(|(c, _)| *c)
 }
 
 /// One protocol frame.

@@ -657,8 +657,8 @@ pub fn to_u32(v: Sourced<i64>) -> Sourced<u32> {
     }
 }
 
-/// `arn:PARTITION:iam::(aws|ACCOUNT):policy/NAME`.
-fn policy_arn_form(arn: &str) -> bool {
+/// `arn:PARTITION:iam::(aws|ACCOUNT):policy/NAME` (v2 and v3 alike).
+pub(crate) fn policy_arn_form(arn: &str) -> bool {
     let parts: Vec<&str> = arn.splitn(6, ':').collect();
     let [arn_lit, partition, iam, region, account, rest] = parts.as_slice() else {
         return false;

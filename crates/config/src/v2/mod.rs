@@ -15,7 +15,7 @@
 //! assert_eq!(model.queues[0].compute_resources[0].max_count.value, 10);
 //! ```
 
-mod cluster;
+pub(crate) mod cluster;
 mod queues;
 pub mod reader;
 pub mod schema;

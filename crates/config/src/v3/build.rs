@@ -520,7 +520,7 @@ impl B<'_> {
             }
             let known = match self.opts.policies {
                 Some(cat) => cat.is_known(&arn.value),
-                None => policy_arn_form(&arn.value),
+                None => crate::v2::cluster::policy_arn_form(&arn.value),
             };
             if let (false, Source::File(span)) = (known, arn.source) {
                 let suggestion = self
@@ -916,19 +916,4 @@ fn extra(doc: &Node) -> Vec<Setting> {
             })
         })
         .collect()
-}
-
-/// `arn:PARTITION:iam::(aws|ACCOUNT):policy/NAME`.
-fn policy_arn_form(arn: &str) -> bool {
-    let parts: Vec<&str> = arn.splitn(6, ':').collect();
-    let [arn_lit, partition, iam, region, account, rest] = parts.as_slice() else {
-        return false;
-    };
-    *arn_lit == "arn"
-        && partition.starts_with("aws")
-        && *iam == "iam"
-        && region.is_empty()
-        && (*account == "aws"
-            || (account.len() == 12 && account.bytes().all(|c| c.is_ascii_digit())))
-        && rest.strip_prefix("policy/").is_some_and(|n| !n.is_empty())
 }
