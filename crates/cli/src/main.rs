@@ -60,6 +60,28 @@ pub enum LogFormat {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Create a cluster from a ParallelCluster configuration (v2 INI or v3 YAML).
+    Create(cmd::cluster::CreateArgs),
+    /// Delete a cluster and everything it made.
+    Delete(cmd::cluster::NameArgs),
+    /// A cluster's stack status, resources and outputs.
+    Status { name: String },
+    /// Clusters and their status.
+    List,
+    /// ssh to a cluster's head node through airlock, following [aliases] ssh.
+    Ssh(cmd::cluster::SshArgs),
+    /// EC2-style key pairs.
+    #[command(subcommand)]
+    Ec2(cmd::ec2::Ec2Command),
+    /// Slurm's power-saving hooks (ResumeProgram, SuspendProgram, ResumeFailProgram).
+    #[command(subcommand)]
+    Slurm(cmd::slurm::SlurmCommand),
+    /// Drills for failure handling.
+    #[command(subcommand)]
+    Debug(DebugCommand),
+    /// The node supervisor (run by the local provider inside a node).
+    #[command(subcommand, hide = true)]
+    Node(NodeCommand),
     /// Run and manage the airlock server.
     #[command(subcommand)]
     Server(cmd::server::ServerCommand),
@@ -99,6 +121,26 @@ enum Command {
     },
 }
 
+#[derive(Subcommand)]
+enum DebugCommand {
+    /// Simulate a spot reclaim of a node: a notice, then termination.
+    InterruptSpot {
+        /// The node's name, e.g. spot1-dy-c5large-1.
+        node: String,
+        #[arg(long)]
+        cluster: String,
+        /// Seconds between the notice and the reclaim.
+        #[arg(long, default_value_t = 2)]
+        notice_seconds: u64,
+    },
+}
+
+#[derive(Subcommand)]
+enum NodeCommand {
+    /// Boot a node from its spec (PID 1 of the node's namespaces).
+    Boot { spec: std::path::PathBuf },
+}
+
 fn init_logging(g: &Global) {
     let filter = tracing_subscriber::EnvFilter::try_new(&g.log_level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
@@ -112,10 +154,26 @@ fn init_logging(g: &Global) {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(cmd::slurm::argv0_alias(std::env::args().collect()));
     init_logging(&cli.global);
     let g = cli.global;
     let result = match cli.command {
+        Command::Create(a) => cmd::cluster::create(&g, a),
+        Command::Delete(a) => cmd::cluster::delete(&g, a),
+        Command::Status { name } => cmd::cluster::status(&g, &name),
+        Command::List => cmd::cluster::list(&g),
+        Command::Ssh(a) => cmd::cluster::ssh(&g, a),
+        Command::Ec2(c) => cmd::ec2::run(&g, c),
+        Command::Slurm(c) => cmd::slurm::run(c),
+        Command::Debug(DebugCommand::InterruptSpot { node, cluster, notice_seconds }) => {
+            client::ApiClient::from_global(&g)
+                .and_then(|c| c.call("cluster", "InterruptSpotInstance", &serde_json::json!({"ClusterName": cluster, "NodeName": node, "NoticeSeconds": notice_seconds})))
+                .map(|v| {
+                    println!("Spot interruption notice sent to {} ({}); reclaimed in {} s", node, output::s(&v, "InstanceId"), notice_seconds);
+                    0
+                })
+        }
+        Command::Node(NodeCommand::Boot { spec }) => airlock_cluster::local::supervisor::boot(&spec).map(|()| 0).map_err(Into::into),
         Command::Server(c) => cmd::server::run(&g, c),
         Command::Config(c) => cmd::config::run(&g, c),
         Command::Iam(c) => cmd::iam::run(&g, c),

@@ -1,6 +1,8 @@
-//! Cluster stacks and the local provider: nodes as namespaces, the generated
-//! Slurm configuration, and the fleet manager. So far: the Slurm
-//! configuration (`slurm_conf`) and node naming (`nodes`).
+//! Cluster stacks and the local provider: node naming (`nodes`), the
+//! generated Slurm configuration (`slurm_conf`), Slurm's node states
+//! (`slurm_state`), and nodes as Linux namespaces on this machine (`local`).
 
+pub mod local;
 pub mod nodes;
 pub mod slurm_conf;
+pub mod slurm_state;

@@ -96,7 +96,7 @@ pub fn render(m: &ClusterModel, s: &SlurmSettings) -> Result<String, SlurmConfEr
         "TreeWidth=60000".into(),
         "PrivateData=cloud".into(),
         "SlurmdParameters=config_overrides".into(),
-        "SlurmctldParameters=idle_on_node_suspend,power_save_min_interval=30,cloud_reg_addrs"
+        "SlurmctldParameters=idle_on_node_suspend,power_save_interval=1,power_save_min_interval=0,cloud_reg_addrs"
             .into(),
         "CommunicationParameters=NoAddrCache".into(),
     ];

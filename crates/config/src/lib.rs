@@ -20,3 +20,32 @@ pub use span::Span;
 pub mod convert;
 pub mod v3;
 pub mod yaml;
+
+/// Loads a configuration of either format: v3 YAML when the file name ends
+/// in `.yaml`/`.yml`, else v2 INI (`template` picks a `[cluster …]`).
+pub fn load(
+    text: &str,
+    file_name: &str,
+    template: Option<&str>,
+    policies: Option<&dyn v2::PolicyCatalog>,
+) -> v2::Report {
+    let lower = file_name.to_ascii_lowercase();
+    if lower.ends_with(".yaml") || lower.ends_with(".yml") {
+        v3::load_str(
+            text,
+            &v3::LoadOptions {
+                file_name,
+                policies,
+            },
+        )
+    } else {
+        v2::load_str(
+            text,
+            &v2::LoadOptions {
+                file_name,
+                template,
+                policies,
+            },
+        )
+    }
+}

@@ -51,6 +51,8 @@ fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
 fn cert_names(listen: &[SocketAddr]) -> Vec<String> {
     let mut names = vec![
         "localhost".to_owned(),
+        // Nodes reach the server by this name (their /etc/hosts has it).
+        "airlock-server".to_owned(),
         "127.0.0.1".to_owned(),
         "::1".to_owned(),
     ];
@@ -148,10 +150,18 @@ pub async fn run(opts: ServerOptions) -> anyhow::Result<()> {
         ping_interval: opts.ping_interval,
         region: opts.region.clone(),
         broker: crate::sessions::Broker::default(),
+        listeners: Default::default(),
+        clusters: crate::clusters::Manager::new(&opts.state_dir, first.port()),
+        me: Default::default(),
     });
+    let _ = state.me.set(Arc::downgrade(&state));
     tokio::spawn(crate::sessions::reaper::run(state.clone()));
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let handle = axum_server::Handle::new();
+    state
+        .listeners
+        .init(app.clone(), tls.clone(), handle.clone());
+    crate::clusters::start(state.clone());
     let mut tasks = tokio::task::JoinSet::new();
     for l in listeners {
         let server = axum_server::from_tcp_rustls(l, tls.clone())

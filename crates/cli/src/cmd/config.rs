@@ -68,6 +68,11 @@ pub fn config_path(explicit: Option<&Path>, home: Option<&Path>) -> Option<PathB
 
 /// Read and load the file; on a read failure print why and return `None`.
 fn load(a: &FileArgs) -> Option<(String, Report)> {
+    load_for_create(a).map(|(name, _, report)| (name, report))
+}
+
+/// The file's name, text and report (what `airlock create` sends).
+pub fn load_for_create(a: &FileArgs) -> Option<(String, String, Report)> {
     let home = std::env::var_os("HOME").map(PathBuf::from);
     let Some(path) = config_path(a.config.as_deref(), home.as_deref()) else {
         eprintln!(
@@ -103,7 +108,7 @@ fn load(a: &FileArgs) -> Option<(String, Report)> {
         };
         v2::load_str(&text, &opts)
     };
-    Some((name, report))
+    Some((name, text, report))
 }
 
 fn print_diagnostics(report: &Report) {

@@ -9,6 +9,8 @@ use crate::output::{self, s};
 #[derive(clap::Args)]
 #[command(args_conflicts_with_subcommands = true)]
 pub struct InstancesArgs {
+    /// A cluster: list its nodes (as `pcluster instances NAME`).
+    cluster: Option<String>,
     #[command(subcommand)]
     command: Option<InstancesCommand>,
 }
@@ -42,6 +44,9 @@ enum InstancesCommand {
 }
 
 pub fn run(g: &Global, a: InstancesArgs) -> anyhow::Result<i32> {
+    if let Some(c) = &a.cluster {
+        return crate::cmd::cluster::instances(g, c);
+    }
     let client = ApiClient::from_global(g)?;
     let tag_call = |op: &str, body: serde_json::Value| -> anyhow::Result<i32> {
         let v = client.call("ssm", op, &body)?;

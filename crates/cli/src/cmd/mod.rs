@@ -3,10 +3,13 @@
 pub mod activation;
 pub mod agent;
 pub mod audit;
+pub mod cluster;
 pub mod config;
 pub mod config_convert;
+pub mod ec2;
 pub mod iam;
 pub mod instances;
 pub mod server;
 pub mod session;
 pub mod sessions;
+pub mod slurm;

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+pub mod listeners;
 pub mod tls;
 
 use axum::Router;
@@ -36,6 +37,19 @@ pub struct AppState {
     /// The region in instance ARNs.
     pub region: String,
     pub broker: crate::sessions::Broker,
+    /// Extra listeners (clusters' agent endpoints).
+    pub listeners: listeners::Listeners,
+    /// Clusters on the local provider.
+    pub clusters: crate::clusters::Manager,
+    /// This state's own `Arc`, for work that outlives a request.
+    pub me: std::sync::OnceLock<std::sync::Weak<AppState>>,
+}
+
+impl AppState {
+    /// The shared handle to this state (set when the server starts).
+    pub fn shared(&self) -> Option<Shared> {
+        self.me.get().and_then(std::sync::Weak::upgrade)
+    }
 }
 
 pub type Shared = Arc<AppState>;
@@ -69,6 +83,10 @@ pub fn router(state: Shared) -> Router {
         .route(
             "/v1/session/{id}/stream",
             get(crate::sessions::stream::stream),
+        )
+        .route(
+            "/v1/node/{operation}",
+            post(crate::clusters::node_api::call),
         )
         .route("/v1/{service}/{operation}", post(call))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))

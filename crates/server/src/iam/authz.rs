@@ -122,15 +122,22 @@ pub fn authorize(
 }
 
 /// Decides a node's request under its role (`assumed-role/ROLE/INSTANCE`).
+/// A node calling under its role, as an instance profile would.
+pub struct NodeCaller<'a> {
+    pub role_name: &'a str,
+    pub instance_id: &'a str,
+    pub source_ip: Option<&'a str>,
+}
+
 pub fn authorize_role(
     conn: &rusqlite::Connection,
     request_id: &str,
-    role_name: &str,
-    instance_id: &str,
-    source_ip: Option<&str>,
+    node: &NodeCaller<'_>,
     action: &str,
     resource: &str,
+    extra: &[(&str, &str)],
 ) -> Result<(), ApiError> {
+    let (role_name, instance_id, source_ip) = (node.role_name, node.instance_id, node.source_ip);
     let iam = Iam::new(conn)?;
     let role = iam.get_role(role_name)?;
     let arn = format!(
@@ -148,6 +155,9 @@ pub fn authorize_role(
         resource,
     )
     .with("aws:PrincipalType", "AssumedRole");
+    for (k, v) in extra {
+        req = req.with(*k, *v);
+    }
     req.context.remove("aws:username");
     decide_and_audit(conn, request_id, &policies, &req, source_ip)
 }

@@ -199,15 +199,12 @@ async fn run_channel(state: Shared, id: InstanceIdentity, peer: SocketAddr, mut 
             let arn = instance_arn(&region, &account, &id);
             let rid = ids::random_hex(16);
             for action in REGISTRATION_ACTIONS {
-                if let Err(e) = authz::authorize_role(
-                    conn,
-                    &rid,
-                    &id.role_name,
-                    &id.instance_id,
-                    Some(&ip),
-                    action,
-                    &arn,
-                ) {
+                let node = authz::NodeCaller {
+                    role_name: &id.role_name,
+                    instance_id: &id.instance_id,
+                    source_ip: Some(&ip),
+                };
+                if let Err(e) = authz::authorize_role(conn, &rid, &node, action, &arn, &[]) {
                     return Ok(Err(e.message));
                 }
             }

@@ -359,7 +359,7 @@ pub fn resolve_target(conn: &Connection, target: &str) -> Result<InstanceIdentit
         return resolve_target(conn, &id);
     }
     let mut st = conn.prepare(
-        "SELECT instance_id, role_name, resource_type FROM instances WHERE instance_id = ?1 OR computer_name = ?1 OR name = ?1",
+        "SELECT instance_id, role_name, resource_type FROM instances WHERE instance_id = ?1 OR computer_name = ?1 OR name = ?1 OR ip_address = ?1",
     )?;
     let found: Vec<InstanceIdentity> = st
         .query_map(params![target], |r| {

@@ -1,6 +1,8 @@
 //! API operations: each maps to an IAM action and a resource ARN, is
 //! authorised by the policy engine, and is audited.
 
+mod clusters;
+mod ec2;
 mod iam;
 mod server;
 mod sessions;
@@ -51,6 +53,8 @@ pub fn dispatch(
             | "UpdateDocument" => sessions::call(ctx, operation, body),
             _ => ssm::call(ctx, operation, body),
         },
+        "cluster" => clusters::call(ctx, operation, body),
+        "ec2" | "ec2-instance-connect" => ec2::call(ctx, service, operation, body),
         "airlock" | "cloudtrail" => server::call(ctx, service, operation, body),
         _ => Err(unknown_operation(service, operation)),
     }

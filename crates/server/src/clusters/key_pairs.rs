@@ -1,0 +1,168 @@
+//! EC2-style key pairs: imported or created OpenSSH public keys that a
+//! cluster's `key_name` names and that are installed for its user.
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+use ssh_key::{Algorithm, HashAlg, LineEnding, PrivateKey, PublicKey};
+
+use crate::api_error::ApiError;
+use crate::iam::ids;
+use crate::iam::store::now_iso;
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct KeyPairInfo {
+    pub key_name: String,
+    pub key_pair_id: String,
+    pub key_fingerprint: String,
+    pub key_type: String,
+    pub create_time: String,
+}
+
+fn not_found(name: &str) -> ApiError {
+    ApiError::new(
+        400,
+        "InvalidKeyPair.NotFound",
+        format!("The key pair '{name}' does not exist"),
+    )
+}
+
+fn check_name(name: &str) -> Result<(), ApiError> {
+    if name.is_empty()
+        || name.len() > 255
+        || !name.chars().all(|c| c.is_ascii_graphic() || c == ' ')
+    {
+        return Err(ApiError::validation(format!(
+            "Invalid key name '{name}': 1 to 255 printable ASCII characters"
+        )));
+    }
+    Ok(())
+}
+
+fn store(conn: &Connection, name: &str, key: &PublicKey) -> Result<KeyPairInfo, ApiError> {
+    check_name(name)?;
+    let line = key
+        .to_openssh()
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let fp = key.fingerprint(HashAlg::Sha256).to_string();
+    let id = format!("key-{}", &ids::random_hex(9)[..17]);
+    let n = conn.execute(
+        "INSERT OR IGNORE INTO key_pairs(key_name, key_pair_id, fingerprint, public_key, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![name, id, fp, line, now_iso()],
+    )?;
+    if n == 0 {
+        return Err(ApiError::new(
+            400,
+            "InvalidKeyPair.Duplicate",
+            format!("The keypair '{name}' already exists."),
+        ));
+    }
+    describe(conn, &[name.to_owned()])?
+        .pop()
+        .ok_or_else(|| ApiError::internal("lost a key pair"))
+}
+
+/// `ImportKeyPair`: an OpenSSH public key line.
+pub fn import(conn: &Connection, name: &str, material: &str) -> Result<KeyPairInfo, ApiError> {
+    let key = PublicKey::from_openssh(material.trim()).map_err(|e| {
+        ApiError::new(
+            400,
+            "InvalidKey.Format",
+            format!("Key is not in valid OpenSSH public key format: {e}"),
+        )
+    })?;
+    store(conn, name, &key)
+}
+
+/// `CreateKeyPair`: a new ed25519 key; the private key is returned once.
+pub fn create(conn: &Connection, name: &str) -> Result<(KeyPairInfo, String), ApiError> {
+    let key = PrivateKey::random(&mut rand::rngs::OsRng, Algorithm::Ed25519)
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let info = store(conn, name, key.public_key())?;
+    let pem = key
+        .to_openssh(LineEnding::LF)
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok((info, pem.to_string()))
+}
+
+pub fn describe(conn: &Connection, names: &[String]) -> Result<Vec<KeyPairInfo>, ApiError> {
+    let mut st = conn.prepare("SELECT key_name, key_pair_id, fingerprint, public_key, created_at FROM key_pairs ORDER BY key_name")?;
+    let all: Vec<KeyPairInfo> = st
+        .query_map([], |r| {
+            let line: String = r.get(3)?;
+            Ok(KeyPairInfo {
+                key_name: r.get(0)?,
+                key_pair_id: r.get(1)?,
+                key_fingerprint: r.get(2)?,
+                key_type: line
+                    .split(' ')
+                    .next()
+                    .unwrap_or("")
+                    .trim_start_matches("ssh-")
+                    .to_owned(),
+                create_time: r.get(4)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    for n in names {
+        if !all.iter().any(|k| &k.key_name == n) {
+            return Err(not_found(n));
+        }
+    }
+    Ok(all
+        .into_iter()
+        .filter(|k| names.is_empty() || names.contains(&k.key_name))
+        .collect())
+}
+
+pub fn delete(conn: &Connection, name: &str) -> Result<(), ApiError> {
+    conn.execute("DELETE FROM key_pairs WHERE key_name = ?1", params![name])?;
+    Ok(())
+}
+
+/// The OpenSSH public key line of a key pair.
+pub fn public_key(conn: &Connection, name: &str) -> Result<String, ApiError> {
+    conn.query_row(
+        "SELECT public_key FROM key_pairs WHERE key_name = ?1",
+        params![name],
+        |r| r.get(0),
+    )
+    .optional()?
+    .ok_or_else(|| not_found(name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn import_create_describe_delete() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(include_str!("../db/0004_clusters.sql"))
+            .unwrap();
+        let line = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHcaTPhTLjZdbhTHVAO8VswSwApYdZ6OCUMuDqC7gC3j me@host";
+        let k = import(&conn, "sandbox-key-useast1", line).unwrap();
+        assert!(k.key_fingerprint.starts_with("SHA256:"));
+        assert_eq!(
+            import(&conn, "sandbox-key-useast1", line).unwrap_err().code,
+            "InvalidKeyPair.Duplicate"
+        );
+        assert_eq!(
+            import(&conn, "bad", "ssh-rsa nonsense").unwrap_err().code,
+            "InvalidKey.Format"
+        );
+        let (_, private) = create(&conn, "made").unwrap();
+        assert!(private.starts_with("-----BEGIN OPENSSH PRIVATE KEY-----"));
+        assert_eq!(describe(&conn, &[]).unwrap().len(), 2);
+        assert_eq!(
+            describe(&conn, &["nope".into()]).unwrap_err().code,
+            "InvalidKeyPair.NotFound"
+        );
+        delete(&conn, "made").unwrap();
+        assert!(
+            public_key(&conn, "sandbox-key-useast1")
+                .unwrap()
+                .starts_with("ssh-ed25519 ")
+        );
+    }
+}

@@ -1,0 +1,168 @@
+//! The API the power-saving hooks call from the head node with its node
+//! certificate: `POST /v1/node/RunInstances` and `TerminateInstances`.
+//! Each is decided under the caller's role, like an instance profile:
+//! only a head node role allows it, and only for its own cluster.
+
+use std::net::SocketAddr;
+
+use airlock_cluster::local::node::{self, NodeRole};
+use airlock_cluster::nodes::{groups, parse_node_name};
+use airlock_config::model::ComputeType;
+use axum::Extension;
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, Path, State};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::launch::{NodeRequest, launch_node, terminate_node};
+use super::provision::{config_tags, model_of};
+use super::{store, with_db};
+use crate::api_error::ApiError;
+use crate::http::Shared;
+use crate::http::tls::PeerCert;
+use crate::iam::{authz, ids};
+use crate::instances::store::{CLUSTER_TAG, identity_by_cert};
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct NodesIn {
+    cluster_name: String,
+    nodes: Vec<String>,
+}
+
+pub async fn call(
+    State(state): State<Shared>,
+    Extension(PeerCert(fp)): Extension<PeerCert>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(operation): Path<String>,
+    body: Bytes,
+) -> Response {
+    let Some(fp) = fp else {
+        return ApiError::unauthenticated("this API needs a node certificate").into_response();
+    };
+    let r = tokio::task::spawn_blocking(move || handle(&state, &fp, peer, &operation, &body))
+        .await
+        .unwrap_or_else(|_| Err(ApiError::internal("the request failed")));
+    match r {
+        Ok(v) => axum::Json(v).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+fn handle(
+    st: &Shared,
+    fp: &str,
+    peer: SocketAddr,
+    operation: &str,
+    body: &[u8],
+) -> Result<Value, ApiError> {
+    let action = match operation {
+        "RunInstances" => "ec2:RunInstances",
+        "TerminateInstances" => "ec2:TerminateInstances",
+        _ => return Err(crate::ops::unknown_operation("node", operation)),
+    };
+    let input: NodesIn = serde_json::from_slice(body)
+        .map_err(|e| ApiError::validation(format!("invalid request: {e}")))?;
+    let ip = peer.ip().to_string();
+    let c = with_db(st, |conn| {
+        let me = identity_by_cert(conn, fp)?
+            .ok_or_else(|| ApiError::unauthenticated("this node certificate is not registered"))?;
+        let account = crate::iam::store::account_id(conn)?;
+        let arn = format!("arn:aws:ec2:{}:{account}:instance/*", st.region);
+        let tag_key = format!("aws:ResourceTag/{CLUSTER_TAG}");
+        let node = authz::NodeCaller {
+            role_name: &me.role_name,
+            instance_id: &me.instance_id,
+            source_ip: Some(&ip),
+        };
+        authz::authorize_role(
+            conn,
+            &ids::random_hex(16),
+            &node,
+            action,
+            &arn,
+            &[(&tag_key, &input.cluster_name)],
+        )?;
+        store::require(conn, &input.cluster_name)
+    })?;
+    let m = model_of(&c)?;
+    let layout = st.clusters.layout(&c.cluster_name);
+    let running = node::list(&layout);
+    let mut instances = Vec::new();
+    let mut errors = Vec::new();
+    for name in &input.nodes {
+        let queue = parse_node_name(name).and_then(|(q, ..)| m.queues.iter().find(|x| x.name == q));
+        let known = queue.is_some_and(|q| {
+            q.compute_resources
+                .iter()
+                .any(|cr| groups(q, cr).iter().any(|g| g.names().any(|n| &n == name)))
+        });
+        if !known {
+            errors.push(json!({"Name": name, "Code": "InvalidParameterValue", "Message": format!("{name} is not a node of cluster {}", c.cluster_name)}));
+            continue;
+        }
+        let existing: Vec<_> = running
+            .iter()
+            .filter(|r| &r.name == name && r.role == NodeRole::Compute)
+            .collect();
+        if action == "ec2:TerminateInstances" {
+            for r in existing {
+                match terminate_node(st, &c.cluster_name, r) {
+                    Ok(()) => {
+                        let _ = with_db(st, |conn| {
+                            store::event(
+                                conn,
+                                &c.cluster_name,
+                                name,
+                                "AWS::EC2::Instance",
+                                "TERMINATED",
+                                Some(&format!("{} terminated by SuspendProgram", r.instance_id)),
+                            )
+                        });
+                        instances.push(json!({"Name": name, "InstanceId": r.instance_id}));
+                    }
+                    Err(e) => {
+                        errors.push(json!({"Name": name, "Code": e.code, "Message": e.message}))
+                    }
+                }
+            }
+            continue;
+        }
+        // A resume of a node that is still running replaces it.
+        for r in existing {
+            let _ = terminate_node(st, &c.cluster_name, r);
+        }
+        let q = queue.ok_or_else(|| ApiError::internal("lost the queue"))?;
+        let tags = config_tags(&m);
+        match launch_node(
+            st,
+            &c,
+            &NodeRequest {
+                name,
+                role: NodeRole::Compute,
+                queue: Some(&q.name),
+                spot: q.compute_type.value == ComputeType::Spot,
+                config_tags: &tags,
+            },
+        ) {
+            Ok(r) => {
+                let _ = with_db(st, |conn| {
+                    store::event(
+                        conn,
+                        &c.cluster_name,
+                        name,
+                        "AWS::EC2::Instance",
+                        "LAUNCHED",
+                        Some(&format!("{} at {} for ResumeProgram", r.instance_id, r.ip)),
+                    )
+                });
+                instances.push(
+                    json!({"Name": name, "InstanceId": r.instance_id, "PrivateIpAddress": r.ip}),
+                );
+            }
+            Err(e) => errors.push(json!({"Name": name, "Code": e.code, "Message": e.message})),
+        }
+    }
+    Ok(json!({"Instances": instances, "Errors": errors}))
+}

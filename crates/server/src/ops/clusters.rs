@@ -1,0 +1,315 @@
+//! `cluster:*` operations: create, delete, describe and list cluster
+//! stacks, their events, instances and Slurm node states, and the spot
+//! interruption drill.
+
+use std::time::Duration;
+
+use airlock_cluster::local::node;
+use airlock_cluster::local::run_in_node;
+use airlock_policy::{Policy, Request};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{Ctx, input, unknown_operation};
+use crate::api_error::ApiError;
+use crate::clusters::store::{self, ClusterRow};
+use crate::clusters::{fleet, key_pairs, provision};
+use crate::iam::store::Iam;
+use crate::instances::control::REGISTRATION_ACTIONS;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Named {
+    cluster_name: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct CreateIn {
+    cluster_name: String,
+    cluster_configuration: String,
+    config_file: String,
+    #[serde(default)]
+    template: Option<String>,
+    #[serde(default)]
+    no_rollback: bool,
+}
+
+fn arn(ctx: &Ctx<'_>, name: &str) -> Result<String, ApiError> {
+    let account = crate::iam::store::account_id(ctx.conn)?;
+    Ok(format!(
+        "arn:aws:airlock:{}:{account}:cluster/{name}",
+        ctx.state.region
+    ))
+}
+
+fn builtin_or_customer(iam: &Iam<'_>, arn: &str) -> bool {
+    airlock_policy::catalog::is_known(arn)
+        || iam.managed_policy_document(arn).ok().flatten().is_some()
+}
+
+/// Why the nodes' agents will be refused, if the roles will not let them
+/// register (`create` completes anyway, as on AWS).
+fn registration_warning(iam: &Iam<'_>, policies: &[String]) -> Option<String> {
+    let docs: Vec<(String, Policy)> = policies
+        .iter()
+        .filter_map(|a| {
+            if let Some(p) = airlock_policy::catalog::get(a) {
+                return Some((a.clone(), p.clone()));
+            }
+            let text = iam.managed_policy_document(a).ok().flatten()?;
+            Policy::parse(&text).ok().map(|p| (a.clone(), p))
+        })
+        .collect();
+    let missing: Vec<&str> = REGISTRATION_ACTIONS
+        .iter()
+        .copied()
+        .filter(|action| {
+            let req = Request::new(
+                "arn:aws:sts::000000000000:assumed-role/node/i-0",
+                *action,
+                "*",
+            );
+            !airlock_policy::evaluate(docs.iter().map(|(n, p)| (n.as_str(), p)), &req).is_allowed()
+        })
+        .collect();
+    (!missing.is_empty()).then(|| {
+        format!(
+            "the nodes' roles do not allow {}: their agents will be refused and sessions to these nodes will fail. Add arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore to additional_iam_policies",
+            missing.join(" and ")
+        )
+    })
+}
+
+fn create(ctx: &Ctx<'_>, body: &Value) -> Result<Value, ApiError> {
+    let i: CreateIn = input(body)?;
+    airlock_config::v2::validate_cluster_name(&i.cluster_name)
+        .map_err(|e| ApiError::validation(e.to_string()))?;
+    ctx.authorize("cluster:CreateCluster", &arn(ctx, &i.cluster_name)?)?;
+    airlock_cluster::local::check_root().map_err(crate::clusters::provider_error)?;
+    let iam = Iam::new(ctx.conn)?;
+    let known = |a: &str| builtin_or_customer(&iam, a);
+    let report = airlock_config::load(
+        &i.cluster_configuration,
+        &i.config_file,
+        i.template.as_deref(),
+        Some(&known),
+    );
+    if report.has_errors() {
+        let text: Vec<String> = report
+            .diagnostics
+            .iter()
+            .filter(|d| d.severity == airlock_config::Severity::Error)
+            .map(|d| d.to_string())
+            .collect();
+        return Err(ApiError::validation(format!(
+            "the configuration is not valid; nothing was created:\n{}",
+            text.join("\n")
+        )));
+    }
+    let m = report
+        .model
+        .ok_or_else(|| ApiError::validation("the configuration has no cluster"))?;
+    if m.scheduler.value.as_str() != "slurm" {
+        return Err(ApiError::validation(format!(
+            "scheduler {} is not supported: airlock builds Slurm clusters (scheduler = slurm)",
+            m.scheduler.value.as_str()
+        )));
+    }
+    if store::get(ctx.conn, &i.cluster_name)?.is_some() {
+        return Err(ApiError::new(
+            409,
+            "ConflictException",
+            format!(
+                "Cluster {} already exists (stack airlock-{} exists). Choose another name or delete it first with `airlock delete {}`.",
+                i.cluster_name, i.cluster_name, i.cluster_name
+            ),
+        ));
+    }
+    if let Some(k) = &m.key_name {
+        key_pairs::public_key(ctx.conn, &k.value).map_err(|e| ApiError::new(400, &e.code, format!("key_name: {} (import it with `airlock ec2 import-key-pair --key-name {} --public-key-material file://KEY.pub`)", e.message, k.value)))?;
+    }
+    let policies: Vec<String> = m
+        .additional_iam_policies
+        .iter()
+        .map(|p| p.value.clone())
+        .collect();
+    let warning = registration_warning(&iam, &policies);
+    let row = ClusterRow {
+        cluster_name: i.cluster_name.clone(),
+        stack_name: format!("airlock-{}", i.cluster_name),
+        stack_status: "CREATE_IN_PROGRESS".into(),
+        config_file: i.config_file.clone(),
+        config_text: i.cluster_configuration.clone(),
+        template: i.template.clone(),
+        cluster_user: m.cluster_user.value.clone(),
+        key_name: m.key_name.as_ref().map(|k| k.value.clone()),
+        vpc_id: m
+            .vpc
+            .vpc_id
+            .as_ref()
+            .map(|v| v.value.clone())
+            .unwrap_or_else(|| "vpc-local".into()),
+        subnet_id: m
+            .vpc
+            .master_subnet_id
+            .as_ref()
+            .map(|v| v.value.clone())
+            .unwrap_or_else(|| "subnet-local".into()),
+        net_index: None,
+        head_instance_id: None,
+        master_private_ip: None,
+        created_by: ctx.caller.arn.clone(),
+        norollback: i.no_rollback,
+        creation_time: String::new(),
+        last_updated_time: String::new(),
+    };
+    store::insert(ctx.conn, &row)?;
+    let st = ctx
+        .state
+        .shared()
+        .ok_or_else(|| ApiError::internal("the server is not running"))?;
+    let name = i.cluster_name.clone();
+    std::thread::spawn(move || provision::create(st, name));
+    Ok(json!({
+        "ClusterName": row.cluster_name,
+        "StackName": row.stack_name,
+        "StackStatus": row.stack_status,
+        "Warnings": warning.into_iter().collect::<Vec<_>>(),
+    }))
+}
+
+fn outputs(c: &ClusterRow) -> Value {
+    let mut o = json!({ "ClusterUser": c.cluster_user });
+    if let Some(ip) = &c.master_private_ip {
+        o["MasterPrivateIP"] = json!(ip);
+    }
+    if let Some(id) = &c.head_instance_id {
+        o["HeadNodeInstanceId"] = json!(id);
+    }
+    o
+}
+
+fn instances(ctx: &Ctx<'_>, c: &ClusterRow) -> Result<Vec<Value>, ApiError> {
+    let layout = ctx.state.clusters.layout(&c.cluster_name);
+    let mut v = Vec::new();
+    for n in node::list(&layout) {
+        let row: Option<(String, Option<String>)> = ctx
+            .conn
+            .query_row(
+                "SELECT ping_status, registration_error FROM instances WHERE instance_id = ?1",
+                [&n.instance_id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .ok();
+        let (ping, err) = row.unwrap_or(("Inactive".into(), None));
+        let online = ctx.state.hub.is_online(&n.instance_id);
+        v.push(json!({
+            "NodeType": match n.role { node::NodeRole::HeadNode => "HeadNode", node::NodeRole::Compute => "Compute" },
+            "Name": n.name,
+            "InstanceId": n.instance_id,
+            "PrivateIpAddress": n.ip,
+            "State": if node::is_running(&n) { "running" } else { "terminated" },
+            "PingStatus": if online { "Online".to_owned() } else { ping },
+            "RegistrationError": err,
+            "LaunchTime": n.launched_at,
+        }));
+    }
+    Ok(v)
+}
+
+fn compute_fleet(ctx: &Ctx<'_>, c: &ClusterRow) -> Result<Value, ApiError> {
+    let Some(pid) = ctx.state.clusters.head_pid(&c.cluster_name) else {
+        return Err(ApiError::new(
+            400,
+            "HeadNodeUnavailable",
+            format!("the head node of cluster {} is not running", c.cluster_name),
+        ));
+    };
+    let sinfo = run_in_node(pid, "/usr/bin/sinfo", &[], None)
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let nodes = run_in_node(pid, "/usr/bin/sinfo", &["-h", "-N", "-o", "%N %P %t"], None)
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let nodes: Vec<Value> = nodes
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            Some(json!({"Name": f.next()?, "Partition": f.next()?, "State": f.next()?}))
+        })
+        .collect();
+    Ok(json!({ "Sinfo": sinfo, "Nodes": nodes }))
+}
+
+pub fn call(ctx: &Ctx<'_>, op: &str, body: &Value) -> Result<Value, ApiError> {
+    match op {
+        "CreateCluster" => create(ctx, body),
+        "ListClusters" => {
+            ctx.authorize("cluster:ListClusters", "*")?;
+            let v: Vec<Value> = store::list(ctx.conn)?.iter().map(|c| json!({"ClusterName": c.cluster_name, "StackStatus": c.stack_status, "Version": crate::VERSION, "CreationTime": c.creation_time})).collect();
+            Ok(json!({ "Clusters": v }))
+        }
+        "DescribeCluster"
+        | "DeleteCluster"
+        | "DescribeClusterEvents"
+        | "DescribeClusterInstances"
+        | "DescribeComputeFleet"
+        | "InterruptSpotInstance" => {
+            let n: Named = input(body)?;
+            ctx.authorize(&format!("cluster:{op}"), &arn(ctx, &n.cluster_name)?)?;
+            let c = store::require(ctx.conn, &n.cluster_name)?;
+            match op {
+                "DescribeCluster" => Ok(json!({
+                    "Cluster": c,
+                    "Resources": store::resources(ctx.conn, &c.cluster_name)?,
+                    "Outputs": outputs(&c),
+                })),
+                "DescribeClusterEvents" => {
+                    let after = body["After"].as_i64().unwrap_or(0);
+                    Ok(json!({ "Events": store::events(ctx.conn, &c.cluster_name, after)? }))
+                }
+                "DescribeClusterInstances" => Ok(json!({ "Instances": instances(ctx, &c)? })),
+                "DescribeComputeFleet" => compute_fleet(ctx, &c),
+                "InterruptSpotInstance" => {
+                    let node = body["NodeName"]
+                        .as_str()
+                        .ok_or_else(|| ApiError::validation("NodeName is required"))?;
+                    let secs = body["NoticeSeconds"].as_u64().unwrap_or(2).min(120);
+                    let id = fleet::interrupt_spot(
+                        ctx.state,
+                        &c.cluster_name,
+                        node,
+                        Duration::from_secs(secs),
+                    )?;
+                    Ok(json!({ "InstanceId": id, "NoticeSeconds": secs }))
+                }
+                _ => {
+                    airlock_cluster::local::check_root()
+                        .map_err(crate::clusters::provider_error)?;
+                    if c.stack_status == "DELETE_IN_PROGRESS" {
+                        return Err(ApiError::new(
+                            409,
+                            "ConflictException",
+                            format!("Cluster {} is already being deleted.", c.cluster_name),
+                        ));
+                    }
+                    store::set_status(
+                        ctx.conn,
+                        &c.cluster_name,
+                        "DELETE_IN_PROGRESS",
+                        Some("User Initiated"),
+                    )?;
+                    let st = ctx
+                        .state
+                        .shared()
+                        .ok_or_else(|| ApiError::internal("the server is not running"))?;
+                    let name = c.cluster_name.clone();
+                    std::thread::spawn(move || provision::delete(st, name));
+                    Ok(
+                        json!({ "ClusterName": c.cluster_name, "StackStatus": "DELETE_IN_PROGRESS" }),
+                    )
+                }
+            }
+        }
+        _ => Err(unknown_operation("cluster", op)),
+    }
+}
