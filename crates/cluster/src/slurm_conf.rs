@@ -86,7 +86,7 @@ pub fn render(m: &ClusterModel, s: &SlurmSettings) -> Result<String, SlurmConfEr
         format!("SuspendProgram={}", hook("slurm_suspend")),
         format!("ResumeFailProgram={}", hook("slurm_resume_fail")),
         format!("ResumeTimeout={}", s.resume_timeout),
-        "SuspendTimeout=120".into(),
+        "SuspendTimeout=10".into(),
         format!(
             "SuspendTime={}",
             m.scaledown_idletime.value.saturating_mul(60)

@@ -179,6 +179,23 @@ fn ssh_host_key(etc: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The cluster's `/etc/hosts`: the server's name and every node's, as
+/// ParallelCluster's private DNS gives them. Replaced atomically.
+pub fn write_hosts(
+    layout: &ClusterLayout,
+    net: &NetworkPlan,
+    nodes: &[(&str, &str)],
+) -> Result<()> {
+    let mut text = format!("127.0.0.1\tlocalhost\n{}\tairlock-server\n", net.gateway());
+    for (name, ip) in nodes {
+        text.push_str(&format!("{ip}\t{name}\n"));
+    }
+    let path = layout.etc().join("hosts");
+    let tmp = path.with_extension("airlock-tmp");
+    write(&tmp, &text, 0o644)?;
+    std::fs::rename(&tmp, &path).map_err(io("replacing /etc/hosts"))
+}
+
 /// Creates the cluster's directories and `/etc`.
 pub fn prepare(layout: &ClusterLayout, net: &NetworkPlan, plan: &EtcPlan<'_>) -> Result<()> {
     mkdir(&layout.dir, 0o700)?;
@@ -199,15 +216,7 @@ pub fn prepare(layout: &ClusterLayout, net: &NetworkPlan, plan: &EtcPlan<'_>) ->
     home(layout, plan.cluster_user, plan.authorized_keys)?;
     munge_key(&etc)?;
     ssh_host_key(&etc)?;
-    write(
-        &etc.join("hosts"),
-        &format!(
-            "127.0.0.1\tlocalhost\n{}\tairlock-server\n{}\thead\n",
-            net.gateway(),
-            plan.head_ip
-        ),
-        0o644,
-    )?;
+    write_hosts(layout, net, &[("head", plan.head_ip)])?;
     write(&etc.join("slurm/slurm.conf"), plan.slurm_conf, 0o644)?;
     write(
         &etc.join("profile.d/airlock.sh"),

@@ -146,33 +146,42 @@ pub fn reconcile(st: &AppState, c: &ClusterRow) -> Result<(), ApiError> {
             terminate_node(st, name, rec)?;
         }
     }
-    // Dynamic nodes Slurm still has DOWN with no instance: back to idle~.
-    for s in slurm
-        .iter()
-        .filter(|s| s.state == "DOWN" && !s.is_powered_down())
-    {
+    // Dynamic nodes Slurm still has DOWN with no instance: back to idle~
+    // (`down~` needs `resume`; a plain DOWN needs `power_down_force`).
+    for s in slurm.iter().filter(|s| s.state == "DOWN") {
         let dynamic = parse_node_name(&s.name).is_some_and(|(_, k, ..)| k == NodeKind::Dynamic);
-        if dynamic
-            && !nodes
+        if !dynamic
+            || nodes
                 .iter()
                 .any(|n| n.name == s.name && node::is_running(n))
         {
-            scontrol(
-                head,
-                &[
-                    "update",
-                    &format!("nodename={}", s.name),
-                    "state=power_down_force",
-                ],
-            )?;
-            event(
-                st,
-                name,
-                &s.name,
-                "SLURM_POWER_DOWN",
-                &format!("DOWN without an instance ({}); powered down", s.reason),
-            );
+            continue;
         }
+        let to = if s.has("POWERED_DOWN") {
+            "resume"
+        } else if s.has("POWERING_DOWN") {
+            continue;
+        } else {
+            "power_down_force"
+        };
+        scontrol(
+            head,
+            &[
+                "update",
+                &format!("nodename={}", s.name),
+                &format!("state={to}"),
+            ],
+        )?;
+        event(
+            st,
+            name,
+            &s.name,
+            "SLURM_RESET",
+            &format!(
+                "DOWN without an instance ({}); back to powered down",
+                s.reason
+            ),
+        );
     }
     // Static nodes are always on: replace the missing ones.
     let m = model_of(c)?;
@@ -213,9 +222,11 @@ pub fn reconcile(st: &AppState, c: &ClusterRow) -> Result<(), ApiError> {
 }
 
 /// `airlock debug interrupt-spot`: a reclaim notice, then after `notice`
-/// the node dies; the fleet manager does the rest.
+/// the node dies; the fleet manager does the rest. Runs inside a request,
+/// so it uses the request's connection.
 pub fn interrupt_spot(
     st: &AppState,
+    conn: &rusqlite::Connection,
     cluster: &str,
     node_name: &str,
     notice: Duration,
@@ -231,27 +242,27 @@ pub fn interrupt_spot(
                 format!("{node_name} is not running in cluster {cluster}"),
             )
         })?;
-    let spot = with_db(st, |conn| {
-        crate::instances::store::tags(conn, &rec.instance_id)
-    })?
-    .iter()
-    .any(|(k, v)| k == "airlock:instance-lifecycle" && v == "spot");
+    let spot = crate::instances::store::tags(conn, &rec.instance_id)?
+        .iter()
+        .any(|(k, v)| k == "airlock:instance-lifecycle" && v == "spot");
     if !spot {
         return Err(ApiError::validation(format!(
             "{node_name} is an on-demand node; only spot nodes can be interrupted"
         )));
     }
-    event(
-        st,
+    let why = format!(
+        "{} will be reclaimed in {} s",
+        rec.instance_id,
+        notice.as_secs()
+    );
+    store::event(
+        conn,
         cluster,
         node_name,
+        "AWS::EC2::Instance",
         "SPOT_INTERRUPTION_NOTICE",
-        &format!(
-            "{} will be reclaimed in {} s",
-            rec.instance_id,
-            notice.as_secs()
-        ),
-    );
+        Some(&why),
+    )?;
     let id = rec.instance_id.clone();
     std::thread::spawn(move || {
         std::thread::sleep(notice);

@@ -122,6 +122,7 @@ pub fn launch_node(
     });
     match launched {
         Ok(rec) => {
+            refresh_hosts(&layout, &net);
             with_db(st, |conn| {
                 conn.execute(
                     "UPDATE instances SET ip_address = ?2 WHERE instance_id = ?1",
@@ -145,8 +146,26 @@ pub fn terminate_node(st: &AppState, cluster: &str, rec: &NodeRecord) -> Result<
     let lock = st.clusters.lock(cluster);
     let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
     let result = node::terminate(&layout, rec).map_err(provider_error);
+    if let Some(net) = layout.read_network() {
+        refresh_hosts(&layout, &net);
+    }
     let _ = with_db(st, |conn| {
         crate::instances::store::deregister(conn, &rec.instance_id)
     });
     result
+}
+
+/// Rewrites the cluster's /etc/hosts from the nodes now recorded.
+fn refresh_hosts(
+    layout: &airlock_cluster::local::ClusterLayout,
+    net: &airlock_cluster::local::NetworkPlan,
+) {
+    let nodes = node::list(layout);
+    let pairs: Vec<(&str, &str)> = nodes
+        .iter()
+        .map(|n| (n.name.as_str(), n.ip.as_str()))
+        .collect();
+    if let Err(e) = airlock_cluster::local::etc::write_hosts(layout, net, &pairs) {
+        tracing::warn!(error = %e, "cannot update the cluster's /etc/hosts");
+    }
 }

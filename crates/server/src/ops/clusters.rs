@@ -276,6 +276,7 @@ pub fn call(ctx: &Ctx<'_>, op: &str, body: &Value) -> Result<Value, ApiError> {
                     let secs = body["NoticeSeconds"].as_u64().unwrap_or(2).min(120);
                     let id = fleet::interrupt_spot(
                         ctx.state,
+                        ctx.conn,
                         &c.cluster_name,
                         node,
                         Duration::from_secs(secs),
