@@ -10,6 +10,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("db/0001_init.sql"),
     include_str!("db/0002_instances.sql"),
     include_str!("db/0003_sessions.sql"),
+    include_str!("db/0004_console.sql"),
 ];
 
 /// Errors opening the database. Each message says what to do.

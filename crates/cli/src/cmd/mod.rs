@@ -5,6 +5,7 @@ pub mod agent;
 pub mod audit;
 pub mod config;
 pub mod config_convert;
+pub mod console;
 pub mod iam;
 pub mod instances;
 pub mod server;

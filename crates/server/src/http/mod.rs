@@ -72,7 +72,8 @@ pub fn router(state: Shared) -> Router {
         )
         .route("/v1/{service}/{operation}", post(call))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
-        .with_state(state)
+        .with_state(state.clone())
+        .merge(crate::console::router(state))
 }
 
 async fn version() -> impl IntoResponse {

@@ -52,6 +52,7 @@ pub fn dispatch(
             _ => ssm::call(ctx, operation, body),
         },
         "airlock" | "cloudtrail" => server::call(ctx, service, operation, body),
+        "console" => crate::console::signin::call(ctx, operation, body),
         _ => Err(unknown_operation(service, operation)),
     }
 }
