@@ -138,6 +138,19 @@ pub fn end(conn: &Connection, cookie_sha256: &str, now: i64) -> Result<(), ApiEr
     Ok(())
 }
 
+/// Whether a console session (by its cookie's hash) is still live: not
+/// signed out, not expired. Long-lived WebSockets check it as they go.
+pub fn is_live(conn: &Connection, cookie_sha256: &str, now: i64) -> Result<bool, ApiError> {
+    let live: Option<i64> = conn
+        .query_row(
+            "SELECT 1 FROM console_sessions WHERE cookie_sha256 = ?1 AND ended_at IS NULL AND expires_at > ?2",
+            params![cookie_sha256, now],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(live.is_some())
+}
+
 /// The user a request's cookie signs in, if the session is live, the user
 /// exists and the access key that signed them in is still active.
 pub fn lookup(

@@ -40,6 +40,9 @@ use crate::sessions::{documents, store, stream};
 const MAX_MESSAGE: usize = 8 << 20;
 /// Keystrokes go to the node in pieces of at most this size.
 const INPUT_CHUNK: usize = 16 * 1024;
+/// How often an open terminal checks that its console session is still
+/// live (not signed out, not expired).
+const LIVENESS_CHECK: Duration = Duration::from_secs(10);
 /// How long the node has to answer the session handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -230,9 +233,21 @@ async fn bridge(c: Arc<Console>, user: ConsoleUser, q: TermQuery, socket: WebSoc
         }
         let _ = tx.close().await;
     });
+    let mut check = tokio::time::interval(LIVENESS_CHECK);
+    check.tick().await;
     loop {
         tokio::select! {
             _ = &mut output => break,
+            _ = check.tick() => {
+                let hash = user.cookie_sha256.clone();
+                let live = db(&app, move |c| session::is_live(c, &hash, signin::now()))
+                    .await
+                    .unwrap_or(false);
+                if !live {
+                    tracing::info!(session = %id, "console session over; ending its terminal");
+                    break;
+                }
+            }
             m = rx.next() => match m {
                 Some(Ok(Message::Binary(b))) => {
                     let mut ok = true;
@@ -269,7 +284,13 @@ struct Control {
 
 fn control(sender: &mux::ChannelSender, text: &str) {
     match serde_json::from_str::<Control>(text) {
-        Ok(c) if c.kind == "resize" && c.cols > 0 && c.rows > 0 => sender.resize(c.cols, c.rows),
+        Ok(c)
+            if c.kind == "resize"
+                && (1..=1000).contains(&c.cols)
+                && (1..=1000).contains(&c.rows) =>
+        {
+            sender.resize(c.cols, c.rows)
+        }
         _ => tracing::debug!("ignored a console control message"),
     }
 }
