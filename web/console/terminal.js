@@ -56,6 +56,7 @@ function control(m) {
     case 'error':
       finished = true;
       status('Failed');
+      if (!sessionId) $('#term-session-id').textContent = '(not started)';
       fail(new api.ApiError(m.code, m.message, m.operation).sentence());
       break;
     default:
