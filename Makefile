@@ -8,6 +8,7 @@ demo:
 
 test:
 	scripts/install-deps.sh
+	cd tests/browser && npm ci --ignore-scripts --no-audit --no-fund
 	cargo test --workspace --all-targets
 	cargo test --workspace --doc
 

@@ -20,7 +20,13 @@ packages=(
   curl
   ca-certificates
   git
+  chromium       # the web console's browser test (driven by Playwright)
 )
+# node runs that test, and npm vendors xterm.js at build time. A node from
+# elsewhere (NodeSource bundles npm) is kept: Debian's npm would conflict.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  packages+=(nodejs npm)
+fi
 
 missing=()
 for p in "${packages[@]}"; do

@@ -114,6 +114,8 @@ enum Command {
     /// Sessions: start (any document), list, show, terminate, replay.
     #[command(subcommand)]
     Session(cmd::sessions::SessionCommand),
+    /// Print a one-time sign-in link to the web console (valid for 60 s).
+    Console(cmd::console::ConsoleArgs),
     /// Print a shell completion script.
     Completions {
         #[arg(value_enum)]
@@ -187,6 +189,7 @@ fn main() -> ExitCode {
         Command::Proxy(a) => cmd::session::proxy(&g, a),
         Command::SshConfig => cmd::session::ssh_config(&g),
         Command::Session(c) => cmd::sessions::run(&g, c),
+        Command::Console(a) => cmd::console::run(&g, a),
         Command::Completions { shell } => {
             let mut c = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut c, "airlock", &mut std::io::stdout());

@@ -11,6 +11,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("db/0002_instances.sql"),
     include_str!("db/0003_sessions.sql"),
     include_str!("db/0004_clusters.sql"),
+    include_str!("db/0005_console.sql"),
 ];
 
 /// Errors opening the database. Each message says what to do.

@@ -8,6 +8,7 @@ pub mod api_error;
 pub mod audit;
 pub mod auth;
 pub mod clusters;
+pub mod console;
 pub mod db;
 pub mod http;
 pub mod iam;

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod cluster;
 pub mod config;
 pub mod config_convert;
+pub mod console;
 pub mod ec2;
 pub mod iam;
 pub mod instances;

@@ -104,6 +104,14 @@ pub fn reconcile(st: &AppState, c: &ClusterRow) -> Result<(), ApiError> {
         return Ok(());
     };
     let slurm = parse_nodes(&scontrol(head, &["show", "nodes", "-o"])?);
+    if let Ok(text) = run_in_node(
+        head,
+        "/usr/bin/sinfo",
+        &["-h", "-N", "-o", "%P|%a|%l|%N|%t"],
+        None,
+    ) {
+        st.clusters.slurm.set(name, &text);
+    }
     let find = |n: &str| -> Option<&SlurmNode> { slurm.iter().find(|s| s.name == n) };
     let layout = st.clusters.layout(name);
     let nodes: Vec<NodeRecord> = node::list(&layout)

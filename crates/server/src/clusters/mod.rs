@@ -4,6 +4,7 @@
 //! fleet manager (`fleet`), key pairs (`key_pairs`) and the database rows
 //! (`store`).
 
+pub mod console_source;
 pub mod fleet;
 pub mod key_pairs;
 pub mod launch;
@@ -28,6 +29,8 @@ pub struct Manager {
     pub exe: PathBuf,
     /// The port of the agent endpoint on each cluster's gateway.
     pub agent_port: u16,
+    /// The fleet manager's last view of each cluster's Slurm nodes.
+    pub slurm: console_source::SlurmCache,
     locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
 }
 
@@ -37,6 +40,7 @@ impl Manager {
             root: state_dir.join("clusters"),
             exe: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("/proc/self/exe")),
             agent_port,
+            slurm: Default::default(),
             locks: Mutex::new(HashMap::new()),
         }
     }

@@ -90,7 +90,11 @@ pub fn router(state: Shared) -> Router {
         )
         .route("/v1/{service}/{operation}", post(call))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY))
-        .with_state(state)
+        .with_state(state.clone())
+        .merge(crate::console::router_with(
+            state,
+            std::sync::Arc::new(crate::clusters::console_source::Stacks),
+        ))
 }
 
 async fn version() -> impl IntoResponse {

@@ -85,7 +85,7 @@ fn create(ctx: &Ctx<'_>, body: &Value) -> Result<Value, ApiError> {
     let i: CreateIn = input(body)?;
     airlock_config::v2::validate_cluster_name(&i.cluster_name)
         .map_err(|e| ApiError::validation(e.to_string()))?;
-    ctx.authorize("cluster:CreateCluster", &arn(ctx, &i.cluster_name)?)?;
+    ctx.authorize("airlock:CreateCluster", &arn(ctx, &i.cluster_name)?)?;
     airlock_cluster::local::check_root().map_err(crate::clusters::provider_error)?;
     let iam = Iam::new(ctx.conn)?;
     let known = |a: &str| builtin_or_customer(&iam, a);
@@ -244,7 +244,7 @@ pub fn call(ctx: &Ctx<'_>, op: &str, body: &Value) -> Result<Value, ApiError> {
     match op {
         "CreateCluster" => create(ctx, body),
         "ListClusters" => {
-            ctx.authorize("cluster:ListClusters", "*")?;
+            ctx.authorize("airlock:ListClusters", "*")?;
             let v: Vec<Value> = store::list(ctx.conn)?.iter().map(|c| json!({"ClusterName": c.cluster_name, "StackStatus": c.stack_status, "Version": crate::VERSION, "CreationTime": c.creation_time})).collect();
             Ok(json!({ "Clusters": v }))
         }
@@ -255,7 +255,7 @@ pub fn call(ctx: &Ctx<'_>, op: &str, body: &Value) -> Result<Value, ApiError> {
         | "DescribeComputeFleet"
         | "InterruptSpotInstance" => {
             let n: Named = input(body)?;
-            ctx.authorize(&format!("cluster:{op}"), &arn(ctx, &n.cluster_name)?)?;
+            ctx.authorize(&format!("airlock:{op}"), &arn(ctx, &n.cluster_name)?)?;
             let c = store::require(ctx.conn, &n.cluster_name)?;
             match op {
                 "DescribeCluster" => Ok(json!({

@@ -56,6 +56,7 @@ pub fn dispatch(
         "cluster" => clusters::call(ctx, operation, body),
         "ec2" | "ec2-instance-connect" => ec2::call(ctx, service, operation, body),
         "airlock" | "cloudtrail" => server::call(ctx, service, operation, body),
+        "console" => crate::console::signin::call(ctx, operation, body),
         _ => Err(unknown_operation(service, operation)),
     }
 }

@@ -13,10 +13,14 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use hyper::upgrade::Upgraded;
-use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite};
 
-pub type Io = TokioIo<Upgraded>;
+/// What one side of a session stream may be: an upgraded HTTP connection
+/// (the CLI, the agent) or an in-process pipe (the web console's bridge).
+pub trait Transport: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Transport for T {}
+
+pub type Io = Box<dyn Transport>;
 
 /// One side of a session's data stream waiting for the other.
 struct Slot {

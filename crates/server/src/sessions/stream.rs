@@ -72,21 +72,13 @@ pub async fn stream(
     let on_upgrade = hyper::upgrade::on(&mut req);
     tokio::spawn(async move {
         let io = match on_upgrade.await {
-            Ok(u) => TokioIo::new(u),
+            Ok(u) => Box::new(TokioIo::new(u)) as Io,
             Err(e) => {
                 tracing::warn!(error = %e, "session stream upgrade failed");
                 return;
             }
         };
-        match state.broker.arrive(&session.session_id, side, io) {
-            Some((client, agent)) => start_relay(state, session, client, agent).await,
-            None => {
-                tokio::time::sleep(PAIRING_TIMEOUT).await;
-                if state.broker.expire(&session.session_id, side) {
-                    tracing::warn!(session = %session.session_id, client = side, "the other side of the session never arrived");
-                }
-            }
-        }
+        join(state, session, side, io).await;
     });
     let mut resp = Response::new(Body::empty());
     *resp.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
@@ -95,6 +87,21 @@ pub async fn stream(
     resp.headers_mut()
         .insert(header::UPGRADE, HeaderValue::from_static(STREAM_PROTOCOL));
     resp
+}
+
+/// Brings one side (`is_client`, or the agent) of a session's stream to the
+/// broker: relays once the other side is there too, else waits for it up to
+/// [`PAIRING_TIMEOUT`]. Returns when the relay (or the wait) ends.
+pub async fn join(state: Shared, session: store::Session, is_client: bool, io: Io) {
+    match state.broker.arrive(&session.session_id, is_client, io) {
+        Some((client, agent)) => start_relay(state, session, client, agent).await,
+        None => {
+            tokio::time::sleep(PAIRING_TIMEOUT).await;
+            if state.broker.expire(&session.session_id, is_client) {
+                tracing::warn!(session = %session.session_id, client = is_client, "the other side of the session never arrived");
+            }
+        }
+    }
 }
 
 async fn start_relay(state: Shared, session: store::Session, client: Io, agent: Io) {

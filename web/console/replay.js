@@ -1,0 +1,122 @@
+// In-page replay of an asciicast v2 recording at 1x, 2x or 8x: output
+// events are written to a read-only terminal at their recorded times,
+// divided by the speed; "r" events resize it.
+import * as api from './api.js';
+
+const $ = (s) => document.querySelector(s);
+let term = null;
+let events = [];
+let header = null;
+let speed = 1;
+let timer = null;
+let run = 0;
+let onError = () => {};
+
+export function setErrorSink(f) {
+  onError = f;
+}
+
+function status(s) {
+  $('#replay-status').textContent = s;
+}
+
+function parse(text) {
+  const lines = text.split('\n').filter((l) => l.trim() !== '');
+  const head = JSON.parse(lines[0]);
+  const evs = [];
+  for (const l of lines.slice(1)) {
+    try {
+      const [t, kind, data] = JSON.parse(l);
+      if (typeof t === 'number' && (kind === 'o' || kind === 'r')) evs.push({ t, kind, data });
+    } catch {
+      /* a torn last line */
+    }
+  }
+  return { head, evs };
+}
+
+function size(spec) {
+  const m = /^(\d+)x(\d+)$/.exec(spec || '');
+  return m ? [Number(m[1]), Number(m[2])] : null;
+}
+
+export function stop() {
+  run += 1;
+  if (timer) clearTimeout(timer);
+  timer = null;
+}
+
+function play() {
+  stop();
+  const mine = run;
+  if (!term || !header) return;
+  term.reset();
+  term.resize(header.width || 80, header.height || 24);
+  const total = events.length ? events[events.length - 1].t : 0;
+  const started = performance.now();
+  let i = 0;
+  status(`Playing at ${speed}x`);
+  const step = () => {
+    if (mine !== run) return;
+    const now = ((performance.now() - started) / 1000) * speed;
+    while (i < events.length && events[i].t <= now) {
+      const e = events[i];
+      if (e.kind === 'o') term.write(e.data);
+      else {
+        const s = size(e.data);
+        if (s) term.resize(s[0], s[1]);
+      }
+      i += 1;
+    }
+    if (i >= events.length) {
+      const wall = (performance.now() - started) / 1000;
+      status(`Finished: ${total.toFixed(1)} s recording played in ${wall.toFixed(1)} s at ${speed}x`);
+      $('#replay').dataset.wallSeconds = wall.toFixed(3);
+      $('#replay').dataset.recordingSeconds = total.toFixed(3);
+      timer = null;
+      return;
+    }
+    status(`Playing at ${speed}x: ${now.toFixed(1)} s of ${total.toFixed(1)} s`);
+    const wait = ((events[i].t - now) / speed) * 1000;
+    timer = setTimeout(step, Math.max(0, Math.min(wait, 250)));
+  };
+  step();
+}
+
+export async function open(id) {
+  stop();
+  let rec;
+  try {
+    rec = await api.call('ssm', 'GetSessionRecording', { SessionId: id });
+  } catch (e) {
+    onError(e);
+    return;
+  }
+  try {
+    const p = parse(rec.Asciicast || '');
+    header = p.head;
+    events = p.evs;
+  } catch {
+    onError(new Error(`the recording of ${id} is not asciicast v2`));
+    return;
+  }
+  $('#replay').hidden = false;
+  $('#replay-id').textContent = id;
+  delete $('#replay').dataset.wallSeconds;
+  if (term) term.dispose();
+  $('#replay-term').replaceChildren();
+  term = new window.Terminal({ disableStdin: true, cursorBlink: false, fontSize: 13, scrollback: 10000 });
+  term.open($('#replay-term'));
+  term.resize(header.width || 80, header.height || 24);
+  for (const b of document.querySelectorAll('#replay button[data-speed]')) {
+    b.onclick = () => {
+      speed = Number(b.dataset.speed);
+      for (const o of document.querySelectorAll('#replay button[data-speed]')) {
+        o.setAttribute('aria-pressed', String(o === b));
+      }
+    };
+  }
+  $('#replay-play').onclick = play;
+  status(`Ready: ${events.length} events`);
+  $('#replay').scrollIntoView();
+}

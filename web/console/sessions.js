@@ -1,0 +1,66 @@
+// Sessions: active and past sessions (owner, target, document, start, end,
+// status), each recorded one with a Replay button.
+import * as api from './api.js';
+import * as replay from './replay.js';
+
+const $ = (s) => document.querySelector(s);
+
+function when(iso) {
+  if (!iso) return '';
+  const d = new Date(iso);
+  return Number.isNaN(d.getTime()) ? iso : d.toLocaleString();
+}
+
+function fill(table, list) {
+  const body = table.querySelector('tbody');
+  body.replaceChildren();
+  for (const s of list) {
+    const tr = document.createElement('tr');
+    tr.dataset.sessionId = s.SessionId;
+    for (const [v, cls] of [[s.SessionId, 'mono'], [s.Owner], [s.Target, 'mono'], [s.DocumentName],
+      [when(s.StartDate)], [when(s.EndDate)], [s.Status, `status-${String(s.Status).toLowerCase()}`]]) {
+      const td = document.createElement('td');
+      td.textContent = v || '';
+      if (cls) td.className = cls;
+      tr.appendChild(td);
+    }
+    const td = document.createElement('td');
+    if (s.Recording) {
+      const b = document.createElement('button');
+      b.type = 'button';
+      b.className = 'replay';
+      b.textContent = 'Replay';
+      b.addEventListener('click', () => replay.open(s.SessionId));
+      td.appendChild(b);
+    }
+    tr.appendChild(td);
+    body.appendChild(tr);
+  }
+  if (list.length === 0) {
+    const tr = document.createElement('tr');
+    const td = document.createElement('td');
+    td.colSpan = 8;
+    td.className = 'muted';
+    td.textContent = 'None';
+    tr.appendChild(td);
+    body.appendChild(tr);
+  }
+}
+
+export async function show(showError) {
+  replay.setErrorSink(showError);
+  try {
+    const [active, history] = await Promise.all([
+      api.call('ssm', 'DescribeSessions', { State: 'Active' }),
+      api.call('ssm', 'DescribeSessions', { State: 'History' }),
+    ]);
+    fill($('#sessions-active'), active.Sessions || []);
+    fill($('#sessions-history'), history.Sessions || []);
+  } catch (e) {
+    showError(e);
+  }
+}
+
+export function leave() {
+  replay.stop();
+}
