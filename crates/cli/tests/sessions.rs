@@ -7,10 +7,9 @@ mod support;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use support::{Agent, Env, Server, instance, register_agent, wait_for};
+use support::{Agent, Env, Server, Terminal, instance, register_agent, wait_for};
 
 struct Node {
     env: Env,
@@ -81,62 +80,6 @@ fn exec_streams_stdin_to_the_command() {
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success());
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "1048576");
-}
-
-/// `airlock connect` on a real PTY, read by a background thread.
-struct Terminal {
-    pty: pty_process::blocking::Pty,
-    child: std::process::Child,
-    screen: Arc<Mutex<Vec<u8>>>,
-}
-
-impl Terminal {
-    fn open(env: &Env, target: &str) -> Self {
-        let (pty, pts) = pty_process::blocking::open().unwrap();
-        pty.resize(pty_process::Size::new(30, 100)).unwrap();
-        let mut cmd = pty_process::blocking::Command::new(support::airlock_bin());
-        for (k, v) in [
-            ("AIRLOCK_CONFIG_DIR", env.config_dir().display().to_string()),
-            ("TERM", "xterm".into()),
-        ] {
-            cmd = cmd.env(k, v);
-        }
-        let child = cmd.args(["connect", target]).spawn(pts).unwrap();
-        let screen = Arc::new(Mutex::new(Vec::new()));
-        let mut reader = pty.try_clone_reader();
-        let s2 = screen.clone();
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 8192];
-            while let Ok(n) = reader.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                s2.lock().unwrap().extend_from_slice(&buf[..n]);
-            }
-        });
-        Terminal { pty, child, screen }
-    }
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.screen.lock().unwrap()).into_owned()
-    }
-    fn send(&mut self, s: &str) {
-        self.pty.write_all(s.as_bytes()).unwrap();
-        self.pty.flush().unwrap();
-    }
-    fn expect(&self, what: &str) {
-        wait_for(20, what, || self.text().contains(what).then_some(()));
-    }
-}
-
-trait CloneReader {
-    fn try_clone_reader(&self) -> std::fs::File;
-}
-
-impl CloneReader for pty_process::blocking::Pty {
-    fn try_clone_reader(&self) -> std::fs::File {
-        use std::os::fd::AsFd;
-        std::fs::File::from(self.as_fd().try_clone_to_owned().unwrap())
-    }
 }
 
 #[test]

@@ -3,9 +3,11 @@
 
 #![allow(dead_code)]
 
+use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub fn airlock_bin() -> &'static str {
@@ -47,6 +49,7 @@ impl Env {
             .env("AIRLOCK_CONFIG_DIR", self.config_dir())
             .env("AIRLOCK_LISTEN", self.listen())
             .env("AIRLOCK_PING_INTERVAL", "1")
+            .env("AIRLOCK_FLEET_INTERVAL_MS", "1000")
             .env_remove("AIRLOCK_PROFILE")
             .env_remove("AIRLOCK_ENDPOINT")
             .env_remove("HTTPS_PROXY")
@@ -258,4 +261,64 @@ pub fn instance(env: &Env, id: &str) -> serde_json::Value {
         .as_array()
         .and_then(|l| l.iter().find(|i| i["InstanceId"] == id).cloned())
         .unwrap_or(serde_json::Value::Null)
+}
+
+/// `airlock connect` on a real PTY, read by a background thread.
+pub struct Terminal {
+    pub pty: pty_process::blocking::Pty,
+    pub child: std::process::Child,
+    screen: Arc<Mutex<Vec<u8>>>,
+}
+
+impl Terminal {
+    pub fn open(env: &Env, target: &str) -> Self {
+        let (pty, pts) = pty_process::blocking::open().unwrap();
+        pty.resize(pty_process::Size::new(30, 100)).unwrap();
+        let mut cmd = pty_process::blocking::Command::new(airlock_bin());
+        for (k, v) in [
+            ("AIRLOCK_CONFIG_DIR", env.config_dir().display().to_string()),
+            ("TERM", "xterm".into()),
+        ] {
+            cmd = cmd.env(k, v);
+        }
+        let child = cmd.args(["connect", target]).spawn(pts).unwrap();
+        let screen = Arc::new(Mutex::new(Vec::new()));
+        let mut reader = pty.try_clone_reader();
+        let s2 = screen.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 8192];
+            while let Ok(n) = reader.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                s2.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        });
+        Terminal { pty, child, screen }
+    }
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.screen.lock().unwrap()).into_owned()
+    }
+    pub fn send(&mut self, s: &str) {
+        self.pty.write_all(s.as_bytes()).unwrap();
+        self.pty.flush().unwrap();
+    }
+    pub fn expect(&self, what: &str) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !self.text().contains(what) {
+            assert!(Instant::now() < deadline, "timed out waiting for {what:?}; the screen:\n{}", self.text());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+pub trait CloneReader {
+    fn try_clone_reader(&self) -> std::fs::File;
+}
+
+impl CloneReader for pty_process::blocking::Pty {
+    fn try_clone_reader(&self) -> std::fs::File {
+        use std::os::fd::AsFd;
+        std::fs::File::from(self.as_fd().try_clone_to_owned().unwrap())
+    }
 }
