@@ -150,7 +150,8 @@ pub async fn run(opts: ServerOptions) -> anyhow::Result<()> {
         broker: crate::sessions::Broker::default(),
     });
     tokio::spawn(crate::sessions::reaper::run(state.clone()));
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    tokio::spawn(crate::instances::flush_pings(state.clone()));
+    let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let handle = axum_server::Handle::new();
     let mut tasks = tokio::task::JoinSet::new();
     for l in listeners {
@@ -183,6 +184,12 @@ pub async fn run(opts: ServerOptions) -> anyhow::Result<()> {
         if handle.connection_count() == 0 && tasks.is_empty() {
             break;
         }
+    }
+    let pings = state.hub.take_pings();
+    if let Ok(conn) = state.db.lock()
+        && let Err(e) = crate::instances::store::record_pings(&conn, &pings)
+    {
+        tracing::warn!(error = %e.message, "cannot record the last heartbeats");
     }
     let _ = std::fs::remove_file(dir.pid_file());
     Ok(())
