@@ -31,8 +31,10 @@ port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); 
 j() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
 kib() { awk -v k="$1:" '$1 == k {print $2}' "/proc/$2/status"; }
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+busy() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat; }
 
-# One run at N agents; prints "rss_mib hwm_mib cpu_pct p50 p99 max count connected failures register_s connect_s online".
+# One run at N agents; prints "rss_mib hwm_mib cpu_pct p50 p99 max count
+# connected failures register_s connect_s online sim_cpu_pct other_cpu_pct".
 one() {
   local n=$1 d="$work/run"
   rm -rf "$d"; mkdir -p "$d"
@@ -59,20 +61,25 @@ one() {
     kill -0 "$sim_pid" 2>/dev/null || { echo "the simulator died:" >&2; cat "$d/sim.log" >&2; exit 1; }
     sleep 0.5
   done
-  local t0 c0; t0=$(date +%s.%N); c0=$(ticks "$spid")
+  local t0 c0 s0 b0; t0=$(date +%s.%N); c0=$(ticks "$spid"); s0=$(ticks "$sim_pid"); b0=$(busy)
   sleep "$HOLD"
-  local rss hwm c1 t1; rss=$(kib VmRSS "$spid"); hwm=$(kib VmHWM "$spid"); c1=$(ticks "$spid"); t1=$(date +%s.%N)
+  local rss hwm c1 s1 b1 t1; rss=$(kib VmRSS "$spid"); hwm=$(kib VmHWM "$spid")
+  c1=$(ticks "$spid"); s1=$(ticks "$sim_pid"); b1=$(busy); t1=$(date +%s.%N)
   local online; online=$("$AIRLOCK" --json instances | python3 -c 'import json,sys; v=json.load(sys.stdin); v=v.get("InstanceInformationList", v) if isinstance(v, dict) else v; print(sum(1 for i in v if i.get("PingStatus") == "Online"))')
   kill -TERM "$sim_pid"; wait "$sim_pid" || true; sim_pid=
   "$AIRLOCK" server stop >/dev/null
-  python3 - "$d/sim.json" "$rss" "$hwm" "$(( c1 - c0 ))" "$t0" "$t1" "$(getconf CLK_TCK)" "$online" <<'PY'
+  python3 - "$d/sim.json" "$rss" "$hwm" "$(( c1 - c0 ))" "$t0" "$t1" "$(getconf CLK_TCK)" "$online" \
+    "$(( s1 - s0 ))" "$(( b1 - b0 ))" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
 rss, hwm, dt = int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 secs, hz = float(sys.argv[6]) - float(sys.argv[5]), int(sys.argv[7])
+ds, db = int(sys.argv[9]), int(sys.argv[10])
+pct = lambda t: 100 * t / hz / secs
 h = r["heartbeat_ms"]
-print(rss / 1024, hwm / 1024, 100 * dt / hz / secs, h["p50"], h["p99"], h["max"], h["count"],
-      r["connected"], r["failures"], r["register_secs"], r["connect_secs"], sys.argv[8])
+print(rss / 1024, hwm / 1024, pct(dt), h["p50"], h["p99"], h["max"], h["count"],
+      r["connected"], r["failures"], r["register_secs"], r["connect_secs"], sys.argv[8],
+      pct(ds), max(0.0, pct(db - dt - ds)))
 if r["failures"]:
     print("failures:", r["failure_kinds"], r["failure_examples"], file=sys.stderr)
 PY
@@ -83,7 +90,7 @@ cpu=$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)
 echo "Machine: $cpu, $(nproc) cores, $mem GiB. Heartbeat every ${PING_INTERVAL} s; hold ${HOLD} s; $RUNS run(s) per row, median (min–max)."
 echo "Command: AGENT_COUNTS=\"$AGENT_COUNTS\" HOLD=$HOLD RUNS=$RUNS PING_INTERVAL=$PING_INTERVAL bench/agents.sh"
 echo
-echo "| agents | connected (Online in the API) | server RSS, MiB | server peak RSS, MiB | server CPU in the hold, % of a core | heartbeat p50, ms | heartbeat p99, ms | heartbeat max, ms | heartbeats timed | registration, s | connect all, s |"
+echo "| agents | connected / Online in the API (fewest of the runs) | server RSS, MiB | server peak RSS, MiB | CPU in the hold, % of a core: server / simulator / others | heartbeat p50, ms | heartbeat p99, ms | heartbeat max, ms | heartbeats timed | registration, s | connect all, s |"
 echo "|---|---|---|---|---|---|---|---|---|---|---|"
 for n in $AGENT_COUNTS; do
   : >"$work/rows"
@@ -94,8 +101,9 @@ rows = [[float(x) for x in l.split()] for l in open(sys.argv[2]) if l.strip()]
 def col(i, f):
     v = sorted(r[i] for r in rows)
     return f"{statistics.median(v):{f}}" + (f" ({v[0]:{f}}–{v[-1]:{f}})" if len(v) > 1 else "")
-cells = [col(7, ".0f") + f" ({col(11, '.0f')})"] + [col(i, f) for i, f in
-         [(0, ".0f"), (1, ".0f"), (2, ".1f"), (3, ".2f"), (4, ".2f"), (5, ".1f"), (6, ".0f"), (9, ".1f"), (10, ".1f")]]
+cells = ([f"{min(r[7] for r in rows):.0f} / {min(r[11] for r in rows):.0f}", col(0, ".0f"), col(1, ".0f"),
+          " / ".join(col(i, ".1f") for i in (2, 12, 13))]
+         + [col(i, f) for i, f in [(3, ".2f"), (4, ".2f"), (5, ".1f"), (6, ".0f"), (9, ".1f"), (10, ".1f")]])
 print(f"| {sys.argv[1]} | " + " | ".join(cells) + " |")
 bad = [r for r in rows if r[8] > 0 or r[6] == 0]
 sys.exit(1 if bad else 0)

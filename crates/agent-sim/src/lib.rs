@@ -404,10 +404,12 @@ async fn agent(
         tokio::select! {
             _ = stop.changed() => break End::Held,
             _ = tick.tick() => {
+                // Timed from before the write: a slow write counts.
+                let sent = Instant::now();
                 if let Err(e) = io.send(control::ping()).await {
                     break End::Lost(format!("sending a heartbeat: {e}"));
                 }
-                run.pending.push_back(Instant::now());
+                run.pending.push_back(sent);
             }
             msg = io.next() => match msg {
                 Some(Ok(line)) => {
