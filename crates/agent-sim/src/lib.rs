@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use airlock_agent::control::{self, Handshake};
-use airlock_agent::register::{self, Registration};
 use airlock_agent::dial;
+use airlock_agent::register::{self, Registration};
 use futures_util::{SinkExt, StreamExt};
 use rand::Rng;
 use serde::Serialize;
@@ -198,7 +198,8 @@ pub async fn run(
     };
 
     // 1. Registration: one key pair and one activation redemption each.
-    let http = register::http_client(&opts.ca_pem).map_err(|e| SimError::Client(format!("{e:#}")))?;
+    let http =
+        register::http_client(&opts.ca_pem).map_err(|e| SimError::Client(format!("{e:#}")))?;
     let mut regs = JoinSet::new();
     for k in 0..opts.agents {
         let (opts, gate, http) = (opts.clone(), gate.clone(), http.clone());
@@ -396,10 +397,8 @@ async fn agent(
     let period = opts.interval.unwrap_or(server_interval);
     // A fleet that has been up a while beats at random phases, not in step.
     let phase_ms = rand::thread_rng().gen_range(0..period.as_millis().max(1) as u64);
-    let mut tick = tokio::time::interval_at(
-        Instant::now() + Duration::from_millis(phase_ms),
-        period,
-    );
+    let mut tick =
+        tokio::time::interval_at(Instant::now() + Duration::from_millis(phase_ms), period);
     run.end = loop {
         tokio::select! {
             _ = stop.changed() => break End::Held,

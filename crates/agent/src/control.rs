@@ -121,7 +121,10 @@ pub type ControlIo = Framed<TlsStream<TcpStream>, LinesCodec>;
 /// How the server answered Hello.
 pub enum Handshake {
     /// Registered: heartbeat on `io` every `interval`.
-    Registered { io: ControlIo, interval: Duration },
+    Registered {
+        io: Box<ControlIo>,
+        interval: Duration,
+    },
     /// The server refused this node, for the reason given.
     Refused(String),
 }
@@ -155,7 +158,7 @@ pub async fn open(
     let v: Value = serde_json::from_str(&first).context("malformed control message")?;
     match v["Type"].as_str() {
         Some("Registered") => Ok(Handshake::Registered {
-            io,
+            io: Box::new(io),
             interval: Duration::from_secs(
                 v["PingIntervalSecs"].as_u64().unwrap_or(10).clamp(1, 300),
             ),

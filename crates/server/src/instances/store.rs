@@ -450,7 +450,10 @@ mod tests {
             )
             .unwrap()
         };
-        assert_eq!(got("mi-1"), ("2026-11-26T10:00:10Z".into(), "ConnectionLost".into()));
+        assert_eq!(
+            got("mi-1"),
+            ("2026-11-26T10:00:10Z".into(), "ConnectionLost".into())
+        );
         assert_eq!(got("mi-2").0, "2026-11-26T10:00:05Z");
     }
 }
