@@ -18,7 +18,7 @@ for b in "$AIRLOCK" "$SIM"; do
   [ -x "$b" ] || { echo "missing $b (cargo build --release --bin airlock --bin airlock-agent-sim)" >&2; exit 1; }
 done
 # Every agent is a socket in the server and in the simulator.
-ulimit -n "$(ulimit -Hn)"
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || ulimit -n 1048576 2>/dev/null || true
 work=$(mktemp -d /tmp/airlock-agents.XXXXXX)
 sim_pid=
 cleanup() {
