@@ -8,6 +8,8 @@ use std::time::Duration;
 use anyhow::{Context, anyhow};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
 use tokio_util::codec::{Framed, LinesCodec};
 
 use crate::dial;
@@ -23,8 +25,8 @@ enum Outcome {
     Lost(String),
 }
 
-/// The facts the agent reports about its node.
-fn hello(local_ip: Option<String>) -> Value {
+/// The facts the agent reports about its node: its Hello message.
+pub fn hello(local_ip: Option<String>) -> Value {
     let host = nix::unistd::gethostname()
         .ok()
         .and_then(|h| h.into_string().ok())
@@ -113,14 +115,32 @@ fn start_worker(dir: &AgentDir, opts: &AgentOptions, v: &Value, workers: &mut Wo
     }
 }
 
-async fn session(
+/// The control channel after the handshake: JSON lines over mTLS.
+pub type ControlIo = Framed<TlsStream<TcpStream>, LinesCodec>;
+
+/// How the server answered Hello.
+pub enum Handshake {
+    /// Registered: heartbeat on `io` every `interval`.
+    Registered {
+        io: Box<ControlIo>,
+        interval: Duration,
+    },
+    /// The server refused this node, for the reason given.
+    Refused(String),
+}
+
+/// The heartbeat; the server answers each with `{"Type":"Pong"}`.
+pub fn ping() -> String {
+    json!({"Type": "Ping"}).to_string()
+}
+
+/// Dials the control channel, says Hello (built by `hello` from the local
+/// address of the connection) and reads the server's answer.
+pub async fn open(
     cfg: Arc<rustls::ClientConfig>,
     endpoint: &str,
-    status: &mut AgentStatus,
-    dir: &AgentDir,
-    opts: &AgentOptions,
-    workers: &mut Workers,
-) -> anyhow::Result<Outcome> {
+    hello: impl FnOnce(Option<String>) -> Value,
+) -> anyhow::Result<Handshake> {
     let tls = dial::upgrade(cfg, endpoint, CONTROL_PATH, CONTROL_PROTOCOL, &[]).await?;
     let local_ip = tls
         .get_ref()
@@ -136,16 +156,31 @@ async fn session(
         .ok_or_else(|| anyhow!("the server closed the control channel"))?
         .context("reading the control channel")?;
     let v: Value = serde_json::from_str(&first).context("malformed control message")?;
-    let interval = match v["Type"].as_str() {
-        Some("Registered") => {
-            Duration::from_secs(v["PingIntervalSecs"].as_u64().unwrap_or(10).clamp(1, 300))
-        }
-        Some("Refused") => {
-            return Ok(Outcome::Refused(
-                v["Reason"].as_str().unwrap_or("no reason given").to_owned(),
-            ));
-        }
-        _ => return Err(anyhow!("unexpected control message {first:?}")),
+    match v["Type"].as_str() {
+        Some("Registered") => Ok(Handshake::Registered {
+            io: Box::new(io),
+            interval: Duration::from_secs(
+                v["PingIntervalSecs"].as_u64().unwrap_or(10).clamp(1, 300),
+            ),
+        }),
+        Some("Refused") => Ok(Handshake::Refused(
+            v["Reason"].as_str().unwrap_or("no reason given").to_owned(),
+        )),
+        _ => Err(anyhow!("unexpected control message {first:?}")),
+    }
+}
+
+async fn session(
+    cfg: Arc<rustls::ClientConfig>,
+    endpoint: &str,
+    status: &mut AgentStatus,
+    dir: &AgentDir,
+    opts: &AgentOptions,
+    workers: &mut Workers,
+) -> anyhow::Result<Outcome> {
+    let (mut io, interval) = match open(cfg, endpoint, hello).await? {
+        Handshake::Registered { io, interval } => (io, interval),
+        Handshake::Refused(reason) => return Ok(Outcome::Refused(reason)),
     };
     tracing::info!(instance = %status.instance_id, "registered; online");
     status.state = "Online".into();
@@ -164,7 +199,7 @@ async fn session(
                 if last.elapsed() > dead_after {
                     return Ok(Outcome::Lost(format!("no answer from the server for {dead_after:?}")));
                 }
-                io.send(json!({"Type": "Ping"}).to_string()).await?;
+                io.send(ping()).await?;
             }
             msg = io.next() => match msg {
                 Some(Ok(line)) => {

@@ -117,15 +117,27 @@ async fn read_head<S: AsyncRead + Unpin>(
 
 /// The TLS client config: trust only the server's CA, present the node cert.
 pub fn tls_config(dir: &AgentDir) -> anyhow::Result<rustls::ClientConfig> {
+    tls_config_from_pem(
+        &dir.read(&dir.ca())?,
+        &dir.read(&dir.cert())?,
+        &dir.read(&dir.key())?,
+    )
+}
+
+/// [`tls_config`] from the PEM of the CA, the node certificate and its key.
+pub fn tls_config_from_pem(
+    ca_pem: &[u8],
+    cert_pem: &[u8],
+    key_pem: &[u8],
+) -> anyhow::Result<rustls::ClientConfig> {
     let mut roots = rustls::RootCertStore::empty();
-    for c in CertificateDer::pem_slice_iter(&dir.read(&dir.ca())?) {
+    for c in CertificateDer::pem_slice_iter(ca_pem) {
         roots.add(c.context("reading the CA")?)?;
     }
-    let certs = CertificateDer::pem_slice_iter(&dir.read(&dir.cert())?)
+    let certs = CertificateDer::pem_slice_iter(cert_pem)
         .collect::<Result<Vec<_>, _>>()
         .context("reading the node certificate")?;
-    let key =
-        PrivateKeyDer::from_pem_slice(&dir.read(&dir.key())?).context("reading the node key")?;
+    let key = PrivateKeyDer::from_pem_slice(key_pem).context("reading the node key")?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     Ok(rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?

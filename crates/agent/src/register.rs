@@ -7,18 +7,16 @@ use serde_json::{Value, json};
 
 use crate::identity::{AgentDir, Identity};
 
-/// Registers this machine; returns its instance id.
-pub async fn register(
-    dir: &AgentDir,
-    endpoint: &str,
-    ca_pem: &[u8],
-    activation_id: &str,
-    activation_code: &str,
-) -> anyhow::Result<String> {
-    let key = rcgen::KeyPair::generate()?;
-    let csr = rcgen::CertificateParams::default()
-        .serialize_request(&key)?
-        .pem()?;
+/// What a redeemed activation gives a node: its id, its key and the
+/// certificate the server issued for that key.
+pub struct Registration {
+    pub instance_id: String,
+    pub key_pem: String,
+    pub cert_pem: String,
+}
+
+/// An HTTPS client that trusts only the CA in `ca_pem`.
+pub fn http_client(ca_pem: &[u8]) -> anyhow::Result<reqwest::Client> {
     let mut http = reqwest::Client::builder()
         .use_rustls_tls()
         .tls_built_in_root_certs(false)
@@ -26,9 +24,23 @@ pub async fn register(
     for cert in reqwest::Certificate::from_pem_bundle(ca_pem).context("reading the CA bundle")? {
         http = http.add_root_certificate(cert);
     }
+    Ok(http.build()?)
+}
+
+/// Generates a key pair here, sends its CSR with the activation, and
+/// returns the issued identity. Nothing is written to disk.
+pub async fn redeem(
+    http: &reqwest::Client,
+    endpoint: &str,
+    activation_id: &str,
+    activation_code: &str,
+) -> anyhow::Result<Registration> {
+    let key = rcgen::KeyPair::generate()?;
+    let csr = rcgen::CertificateParams::default()
+        .serialize_request(&key)?
+        .pem()?;
     let endpoint = endpoint.trim_end_matches('/');
     let resp = http
-        .build()?
         .post(format!("{endpoint}/v1/agent/register"))
         .json(&json!({
             "ActivationId": activation_id,
@@ -51,16 +63,34 @@ pub async fn register(
         .as_str()
         .ok_or_else(|| anyhow!("the server's answer has no InstanceId"))?
         .to_owned();
-    let cert = v["Certificate"]
+    let cert_pem = v["Certificate"]
         .as_str()
-        .ok_or_else(|| anyhow!("the server's answer has no Certificate"))?;
+        .ok_or_else(|| anyhow!("the server's answer has no Certificate"))?
+        .to_owned();
+    Ok(Registration {
+        instance_id,
+        key_pem: key.serialize_pem(),
+        cert_pem,
+    })
+}
+
+/// Registers this machine; returns its instance id.
+pub async fn register(
+    dir: &AgentDir,
+    endpoint: &str,
+    ca_pem: &[u8],
+    activation_id: &str,
+    activation_code: &str,
+) -> anyhow::Result<String> {
+    let http = http_client(ca_pem)?;
+    let r = redeem(&http, endpoint, activation_id, activation_code).await?;
     dir.create()?;
-    dir.write_private(&dir.key(), key.serialize_pem().as_bytes())?;
-    dir.write_private(&dir.cert(), cert.as_bytes())?;
+    dir.write_private(&dir.key(), r.key_pem.as_bytes())?;
+    dir.write_private(&dir.cert(), r.cert_pem.as_bytes())?;
     dir.write_private(&dir.ca(), ca_pem)?;
     dir.save_identity(&Identity {
-        instance_id: instance_id.clone(),
-        endpoint: endpoint.to_owned(),
+        instance_id: r.instance_id.clone(),
+        endpoint: endpoint.trim_end_matches('/').to_owned(),
     })?;
-    Ok(instance_id)
+    Ok(r.instance_id)
 }

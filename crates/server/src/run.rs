@@ -156,6 +156,7 @@ pub async fn run(opts: ServerOptions) -> anyhow::Result<()> {
     });
     let _ = state.me.set(Arc::downgrade(&state));
     tokio::spawn(crate::sessions::reaper::run(state.clone()));
+    tokio::spawn(crate::instances::flush_pings(state.clone()));
     let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     let handle = axum_server::Handle::new();
     state
@@ -193,6 +194,12 @@ pub async fn run(opts: ServerOptions) -> anyhow::Result<()> {
         if handle.connection_count() == 0 && tasks.is_empty() {
             break;
         }
+    }
+    let pings = state.hub.take_pings();
+    if let Ok(conn) = state.db.lock()
+        && let Err(e) = crate::instances::store::record_pings(&conn, &pings)
+    {
+        tracing::warn!(error = %e.message, "cannot record the last heartbeats");
     }
     let _ = std::fs::remove_file(dir.pid_file());
     Ok(())

@@ -253,8 +253,7 @@ async fn run_channel(state: Shared, id: InstanceIdentity, peer: SocketAddr, mut 
             msg = tokio::time::timeout(dead_after, io.next()) => match msg {
                 Ok(Some(Ok(line))) => match serde_json::from_str::<AgentMessage>(&line) {
                     Ok(AgentMessage::Ping) => {
-                        let i2 = iid.clone();
-                        let _ = db(&state, move |c| store::ping(c, &i2)).await;
+                        state.hub.record_ping(&iid, crate::iam::store::now_iso());
                         ok = send(&mut io, &ServerMessage::Pong).await;
                     }
                     Ok(AgentMessage::Hello { .. }) | Err(_) => {

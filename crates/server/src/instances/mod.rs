@@ -7,6 +7,7 @@ pub mod store;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use tokio::sync::mpsc;
 
@@ -59,11 +60,18 @@ pub enum AgentMessage {
     Ping,
 }
 
+/// How often heartbeats are written to the database, in one transaction.
+pub const PING_FLUSH: Duration = Duration::from_secs(5);
+
 /// The agents connected now, one control channel per instance.
 #[derive(Default)]
 pub struct Hub {
     next: AtomicU64,
     online: Mutex<HashMap<String, (u64, mpsc::Sender<ServerMessage>)>>,
+    /// Heartbeats not yet written: instance id → when (RFC 3339). One
+    /// SQLite write per heartbeat per agent would cost more than the rest
+    /// of the heartbeat together; [`flush_pings`] writes them in batches.
+    pings: Mutex<HashMap<String, String>>,
 }
 
 impl Hub {
@@ -110,6 +118,46 @@ impl Hub {
     pub fn count(&self) -> usize {
         self.online.lock().map(|m| m.len()).unwrap_or(0)
     }
+
+    /// Notes a heartbeat; [`flush_pings`] writes it later.
+    pub fn record_ping(&self, instance_id: &str, at: String) {
+        if let Ok(mut m) = self.pings.lock() {
+            m.insert(instance_id.to_owned(), at);
+        }
+    }
+
+    /// The last heartbeat not yet written to the database, if any.
+    pub fn pending_ping(&self, instance_id: &str) -> Option<String> {
+        self.pings
+            .lock()
+            .ok()
+            .and_then(|m| m.get(instance_id).cloned())
+    }
+
+    /// Takes the heartbeats not yet written.
+    pub fn take_pings(&self) -> HashMap<String, String> {
+        self.pings
+            .lock()
+            .map(|mut m| std::mem::take(&mut *m))
+            .unwrap_or_default()
+    }
+}
+
+/// Writes the hub's heartbeats to the database every [`PING_FLUSH`].
+pub async fn flush_pings(state: crate::http::Shared) {
+    let mut tick = tokio::time::interval(PING_FLUSH);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let pings = state.hub.take_pings();
+        if pings.is_empty() {
+            continue;
+        }
+        let n = pings.len();
+        if let Err(e) = crate::http::db(&state, move |c| store::record_pings(c, &pings)).await {
+            tracing::warn!(error = %e.message, heartbeats = n, "cannot record heartbeats");
+        }
+    }
 }
 
 #[cfg(test)]
@@ -126,6 +174,21 @@ mod tests {
         assert!(hub.is_online("mi-1"));
         assert!(hub.detach("mi-1", new));
         assert!(!hub.is_online("mi-1"));
+    }
+
+    #[test]
+    fn heartbeats_wait_in_the_hub_until_taken() {
+        let hub = Hub::default();
+        hub.record_ping("mi-1", "2026-11-26T10:00:00Z".into());
+        hub.record_ping("mi-1", "2026-11-26T10:00:10Z".into());
+        assert_eq!(
+            hub.pending_ping("mi-1").as_deref(),
+            Some("2026-11-26T10:00:10Z")
+        );
+        let taken = hub.take_pings();
+        assert_eq!(taken.len(), 1);
+        assert_eq!(hub.pending_ping("mi-1"), None);
+        assert!(hub.take_pings().is_empty());
     }
 
     #[test]

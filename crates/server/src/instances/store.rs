@@ -234,11 +234,23 @@ pub fn set_status(
     Ok(())
 }
 
-pub fn ping(conn: &Connection, instance_id: &str) -> Result<(), ApiError> {
-    conn.execute(
-        "UPDATE instances SET last_ping_at = ?2, ping_status = 'Online' WHERE instance_id = ?1",
-        params![instance_id, now_iso()],
-    )?;
+/// Records heartbeats (instance id → when, RFC 3339 UTC), all in one
+/// transaction. The ping status is left alone: a heartbeat written after its
+/// connection closed must not make the instance Online again; and an older
+/// time never replaces a newer one (a reconnection writes its own).
+pub fn record_pings(
+    conn: &Connection,
+    pings: &std::collections::HashMap<String, String>,
+) -> Result<(), ApiError> {
+    let tx = conn.unchecked_transaction()?;
+    {
+        let mut st =
+            tx.prepare_cached("UPDATE instances SET last_ping_at = ?2 WHERE instance_id = ?1 AND (last_ping_at IS NULL OR last_ping_at < ?2)")?;
+        for (id, at) in pings {
+            st.execute(params![id, at])?;
+        }
+    }
+    tx.commit()?;
     Ok(())
 }
 
@@ -404,4 +416,44 @@ pub fn tags(conn: &Connection, instance_id: &str) -> Result<Vec<(String, String)
         .into_iter()
         .map(|(k, v)| (k, v.as_str().unwrap_or_default().to_owned()))
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batched_heartbeats_move_last_ping_forward_only_and_keep_the_status() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (conn, _) = crate::db::open(&tmp.path().join("a.db")).unwrap();
+        for (id, fp) in [("mi-1", "f1"), ("mi-2", "f2")] {
+            conn.execute(
+                "INSERT INTO instances(instance_id, resource_type, role_name, cert_sha256, registered_at, ping_status, last_ping_at)
+                 VALUES (?1, 'ManagedInstance', 'R', ?2, '2026-11-26T00:00:00Z', 'ConnectionLost', '2026-11-26T10:00:05Z')",
+                params![id, fp],
+            )
+            .unwrap();
+        }
+        let pings = [
+            ("mi-1".to_owned(), "2026-11-26T10:00:10Z".to_owned()),
+            ("mi-2".to_owned(), "2026-11-26T10:00:00Z".to_owned()),
+            ("mi-gone".to_owned(), "2026-11-26T10:00:00Z".to_owned()),
+        ]
+        .into_iter()
+        .collect();
+        record_pings(&conn, &pings).unwrap();
+        let got = |id: &str| -> (String, String) {
+            conn.query_row(
+                "SELECT last_ping_at, ping_status FROM instances WHERE instance_id = ?1",
+                params![id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap()
+        };
+        assert_eq!(
+            got("mi-1"),
+            ("2026-11-26T10:00:10Z".into(), "ConnectionLost".into())
+        );
+        assert_eq!(got("mi-2").0, "2026-11-26T10:00:05Z");
+    }
 }

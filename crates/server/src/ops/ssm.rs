@@ -79,7 +79,13 @@ pub fn call(ctx: &Ctx<'_>, op: &str, body: &Value) -> Result<Value, ApiError> {
         }
         "DescribeInstanceInformation" => {
             ctx.authorize(&action, "*")?;
-            Ok(json!({ "InstanceInformationList": store::describe_instances(ctx.conn)? }))
+            let mut list = store::describe_instances(ctx.conn)?;
+            for i in &mut list {
+                if let Some(at) = ctx.state.hub.pending_ping(&i.instance_id) {
+                    i.last_ping_date_time = Some(at);
+                }
+            }
+            Ok(json!({ "InstanceInformationList": list }))
         }
         "DeregisterManagedInstance" => {
             let i: IdIn = input(body)?;
