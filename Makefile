@@ -4,7 +4,7 @@
 demo:
 	scripts/install-deps.sh
 	cargo build --bin airlock
-	scripts/demo.sh
+	scripts/walkthrough.sh
 
 test:
 	scripts/install-deps.sh

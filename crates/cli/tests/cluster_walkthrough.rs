@@ -100,7 +100,9 @@ fn walkthrough_on_the_seed_config_with_real_clients() {
     t.send("exit\r");
     std::thread::sleep(Duration::from_millis(500));
     t.send("exit\r");
-    wait_for(10, "the shell session to end", || t.child.try_wait().ok().flatten());
+    wait_for(10, "the shell session to end", || {
+        t.child.try_wait().ok().flatten()
+    });
 
     // 7. a session on the compute node.
     let host = lab.exec("spot1-dy-c5large-1", "hostname");

@@ -96,6 +96,10 @@ impl Server {
         wait_healthy(env);
         s
     }
+    /// Takes charge of a server started some other way (e.g. as another user).
+    pub fn adopt(child: Child) -> Self {
+        Server { child }
+    }
     pub fn stop(mut self) {
         let _ = nix_kill(self.child.id());
         let _ = self.child.wait();
@@ -306,7 +310,11 @@ impl Terminal {
     pub fn expect(&self, what: &str) {
         let deadline = Instant::now() + Duration::from_secs(20);
         while !self.text().contains(what) {
-            assert!(Instant::now() < deadline, "timed out waiting for {what:?}; the screen:\n{}", self.text());
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what:?}; the screen:\n{}",
+                self.text()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }

@@ -1,0 +1,143 @@
+//! `create`, `delete` and `ssh` given bad input, each with a clear error
+//! and nothing created: a duplicate or invalid name, a missing config, a
+//! config error (file:line), no root, an unknown cluster, a head node that
+//! is down; and a cluster without the managed policy, whose nodes stay
+//! unregistered. Needs root for the clusters.
+
+mod clusters;
+mod support;
+
+use std::process::Command;
+
+use clusters::{Lab, text};
+use support::{Env, Server, wait_for};
+
+const NO_POLICY: &str = "[aws]\naws_region_name = us-east-1\n[global]\ncluster_template = default\n\
+[cluster default]\nscheduler = slurm\nbase_os = centos7\nvpc_settings = v\nqueue_settings = q\n\
+[vpc v]\nvpc_id = vpc-0123456789abcdef0\nmaster_subnet_id = subnet-0123456789abcdef0\n\
+[queue q]\ncompute_resource_settings = cr\n[compute_resource cr]\ninstance_type = t3.micro\nmax_count = 2\n";
+
+#[test]
+fn bad_input_is_refused_before_anything_is_created() {
+    if !clusters::ready() {
+        return;
+    }
+    let _serial = clusters::SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let lab = Lab::start();
+    let env = &lab.env;
+    let good = lab.write("np.ini", NO_POLICY);
+    let good = good.to_str().unwrap();
+
+    let o = env.run(&["create", "1bad", "-c", good]);
+    assert!(
+        !o.status.success() && text(&o).1.contains("1bad"),
+        "{:?}",
+        text(&o)
+    );
+    let o = env.run(&["create", "c1", "-c", "/nonexistent/cluster.ini"]);
+    assert!(
+        !o.status.success()
+            && text(&o)
+                .1
+                .contains("cannot read the cluster configuration /nonexistent/cluster.ini"),
+        "{:?}",
+        text(&o)
+    );
+    let broken = lab.write(
+        "broken.ini",
+        &NO_POLICY.replace("max_count = 2", "max_count = many"),
+    );
+    let o = env.run(&["create", "c1", "-c", broken.to_str().unwrap()]);
+    let err = text(&o).1;
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("broken.ini:")
+            && err.contains("max_count")
+            && err.contains("nothing was created"),
+        "{err}"
+    );
+    assert!(!lab.clusters_root().join("c1").exists());
+    assert!(env.ok(&["list"]).lines().all(|l| !l.contains("c1")));
+    let o = env.run(&["delete", "ghost"]);
+    assert!(
+        !o.status.success() && text(&o).1.contains("ghost does not exist"),
+        "{:?}",
+        text(&o)
+    );
+
+    // Without AmazonSSMManagedInstanceCore: created, with a warning, and the
+    // head node shows as not registered.
+    let o = env.run(&["create", "np", "-c", good]);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{out}{err}");
+    assert!(
+        err.contains("WARNING") && err.contains("AmazonSSMManagedInstanceCore"),
+        "{err}"
+    );
+    let shown = wait_for(20, "the head node's refusal", || {
+        let s = env.ok(&["instances", "np"]);
+        s.contains("not registered").then_some(s)
+    });
+    assert!(shown.contains("ssm:UpdateInstanceInformation"), "{shown}");
+    let o = env.run(&["create", "np", "-c", good]);
+    assert!(
+        !o.status.success() && text(&o).1.contains("already exists"),
+        "{:?}",
+        text(&o)
+    );
+
+    // ssh to a cluster whose head node is down.
+    let layout = airlock_cluster::local::ClusterLayout::new(&lab.clusters_root(), "np");
+    for n in airlock_cluster::local::node::list(&layout) {
+        airlock_cluster::local::node::kill(&n);
+    }
+    let o = wait_for(30, "ssh to refuse", || {
+        let o = env.run(&["ssh", "np", "true"]);
+        (!o.status.success()).then_some(o)
+    });
+    assert!(
+        text(&o).1.contains("head node of cluster np"),
+        "{:?}",
+        text(&o)
+    );
+    env.ok(&["delete", "np"]);
+}
+
+#[test]
+fn create_without_root_says_so() {
+    if !clusters::ready() {
+        return;
+    }
+    // A server running as nobody cannot use the local provider.
+    let env = Env::new();
+    for d in [env.state_dir(), env.config_dir()] {
+        std::fs::create_dir_all(&d).unwrap();
+        std::os::unix::fs::chown(&d, Some(65534), Some(65534)).unwrap();
+    }
+    std::os::unix::fs::chown(env.tmp.path(), Some(65534), Some(65534)).unwrap();
+    let child = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            support::airlock_bin(),
+            "server",
+            "run",
+        ])
+        .env("AIRLOCK_STATE_DIR", env.state_dir())
+        .env("AIRLOCK_CONFIG_DIR", env.config_dir())
+        .env("AIRLOCK_LISTEN", env.listen())
+        .env("HOME", env.tmp.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("setpriv");
+    let _server = Server::adopt(child);
+    support::wait_healthy(&env);
+    let cfg = env.tmp.path().join("np.ini");
+    std::fs::write(&cfg, NO_POLICY).unwrap();
+    let o = env.run(&["create", "np", "-c", cfg.to_str().unwrap()]);
+    let err = text(&o).1;
+    assert!(!o.status.success() && err.contains("needs root"), "{err}");
+    assert!(!env.state_dir().join("clusters/np").exists());
+}
