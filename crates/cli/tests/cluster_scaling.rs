@@ -90,7 +90,7 @@ fn scale_up_requeue_scale_down_and_isolation() {
     // A node killed mid-job: Slurm requeues the job, the fleet manager cleans up.
     lab.exec(
         "scale/head",
-        "sudo -u ec2-user sbatch -N1 --wrap 'sleep 300'",
+        "cd ~ec2-user && sudo -u ec2-user sbatch -N1 --wrap 'sleep 300'",
     );
     let victim = wait_for(60, "the long job to run", || {
         let o = lab.exec("scale/head", "squeue -h -t R -o '%N' -n wrap");

@@ -2,6 +2,8 @@
 //! guard that removes every cluster, bridge, table and node the test made,
 //! even when it fails.
 
+#![allow(dead_code)]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Mutex;
