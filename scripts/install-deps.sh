@@ -15,7 +15,10 @@ packages=(
   rsync
   slurm-wlm      # real Slurm (22.05 on Debian 12): slurmctld, slurmd, sinfo…
   munge
-  util-linux     # unshare, for the run-as test's private mount namespace
+  util-linux     # unshare, nsenter, setpriv: nodes as namespaces (local provider)
+  iproute2       # the local provider's bridges and veths (`ip`)
+  nftables       # security groups inside nodes and the host table per cluster
+  sudo           # the cluster user's and ssm-user's sudo, as on EC2 images
   procps
   curl
   ca-certificates

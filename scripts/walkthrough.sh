@@ -58,7 +58,8 @@ say "5. sinfo and squeue while spot1-dy-c5large-1 powers up"
 state=""
 for _ in $(seq 1 120); do
   out=$(on_head "sinfo; squeue")
-  if [ "$out" != "$state" ]; then printf '%s\n\n' "$out"; state=$out; fi
+  key=$(sed -E 's/ +[0-9]+:[0-9]{2} +/ /' <<<"$out")
+  if [ "$key" != "$state" ]; then printf '%s\n\n' "$out"; state=$key; fi
   grep -q ' R ' <<<"$out" && break
   if ! grep -q ' CF \| PD ' <<<"$out"; then break; fi
   sleep 0.5

@@ -226,6 +226,7 @@ pub fn delete(g: &Global, a: NameArgs) -> anyhow::Result<i32> {
     })?;
     match d {
         None => {
+            println!("Status: DELETE_COMPLETE");
             println!("Cluster deleted successfully.");
             Ok(0)
         }

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Cluster timings on the local provider (root): `airlock create` to
+# CREATE_COMPLETE and `delete` (RUNS times each, on examples/ssm.ini), then
+# on one cluster JOBS jobs, each pinned to a powered-down node: the time
+# from ResumeProgram being called to slurmd registering (from the hook's
+# and slurmctld's logs) and from `sbatch` to RUNNING. Prints markdown rows.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+AIRLOCK=${AIRLOCK:-$PWD/target/release/airlock}
+RUNS=${RUNS:-3}
+JOBS=${JOBS:-5}
+[ "$(id -u)" = 0 ] || { echo "bench/cluster.sh needs root (the local provider)" >&2; exit 1; }
+work=$(mktemp -d /tmp/airlock-bench-cluster.XXXXXX)
+chmod 755 "$work"
+export AIRLOCK_STATE_DIR="$work/state" AIRLOCK_CONFIG_DIR="$work/cfg"
+export AIRLOCK_LISTEN="127.0.0.1:${BENCH_PORT:-17543}"
+cleanup() {
+  for c in $("$AIRLOCK" --json list 2>/dev/null | python3 -c 'import json,sys; [print(c["ClusterName"]) for c in json.load(sys.stdin)["Clusters"]]' 2>/dev/null); do
+    "$AIRLOCK" delete "$c" >/dev/null 2>&1 || true
+  done
+  "$AIRLOCK" server stop >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+now() { date +%s.%N; }
+"$AIRLOCK" server start >/dev/null
+ssh-keygen -q -t ed25519 -N '' -f "$work/key"
+"$AIRLOCK" ec2 import-key-pair --key-name sandbox-key-useast1 --public-key-material "file://$work/key.pub" >/dev/null
+creates=() deletes=()
+for i in $(seq 1 "$RUNS"); do
+  t=$(now); "$AIRLOCK" create "bench$i" -c examples/ssm.ini >/dev/null; creates+=("$(python3 -c "print($(now)-$t)")")
+  t=$(now); "$AIRLOCK" delete "bench$i" >/dev/null; deletes+=("$(python3 -c "print($(now)-$t)")")
+done
+"$AIRLOCK" create jobs -c examples/ssm.ini >/dev/null
+on_head() { "$AIRLOCK" exec jobs/head -- bash -c "$1"; }
+for _ in $(seq 1 50); do on_head true >/dev/null 2>&1 && break; sleep 0.2; done
+running=()
+for i in $(seq 1 "$JOBS"); do
+  t=$(now)
+  id=$(on_head "cd /home/ubuntu && sudo -u ubuntu sbatch --parsable -w spot1-dy-c5large-$i --wrap true" | tr -d '[:space:]')
+  for _ in $(seq 1 600); do
+    s=$(on_head "squeue -h -j $id -o %t" 2>/dev/null || true)
+    case "$s" in PD|CF) sleep 0.2 ;; *) break ;; esac
+  done
+  running+=("$(python3 -c "print($(now)-$t)")")
+done
+logs="$work/state/clusters/jobs/log"
+resume=$(python3 - "$logs" <<'PY'
+import re, sys, datetime as dt
+d = sys.argv[1]
+called = {}
+for l in open(f"{d}/slurm_resume.log"):
+    m = re.match(r"(\S+) RunInstances (\S+)", l)
+    if m:
+        t = dt.datetime.fromisoformat(m.group(1)[:26].rstrip("Z")).timestamp()
+        called.setdefault(m.group(2), t)
+out = []
+for l in open(f"{d}/slurmctld.log"):
+    m = re.match(r"\[(\S+)\] Node (\S+) now responding", l)
+    if m and m.group(2) in called:
+        t = dt.datetime.fromisoformat(m.group(1)).timestamp()
+        out.append(t - called.pop(m.group(2)))
+print(" ".join(f"{x:.3f}" for x in out))
+PY
+)
+stats() { python3 -c 'import sys,statistics as s; v=[float(x) for x in sys.argv[1:]]; print(f"{s.median(v):.2f} | {min(v):.2f} | {max(v):.2f} | {len(v)}")' "$@"; }
+cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)
+echo "Machine: $cpu, $(nproc) cores. Command: RUNS=$RUNS JOBS=$JOBS bench/cluster.sh"
+echo
+echo "| what | median s | min s | max s | runs | ParallelCluster on AWS | target |"
+echo "|---|---|---|---|---|---|---|"
+echo "| \`airlock create\` to CREATE_COMPLETE (examples/ssm.ini) | $(stats "${creates[@]}") | about 10–15 min | ≤ 10 s |"
+echo "| \`airlock delete\` to gone | $(stats "${deletes[@]}") | several minutes | — |"
+echo "| node resume (ResumeProgram called → slurmd registered) | $(stats $resume) | minutes (an instance boot) | ≤ 2 s |"
+echo "| \`sbatch\` to RUNNING on a powered-down node | $(stats "${running[@]}") | minutes | — |"
