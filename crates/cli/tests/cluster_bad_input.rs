@@ -141,3 +141,47 @@ fn create_without_root_says_so() {
     assert!(!o.status.success() && err.contains("needs root"), "{err}");
     assert!(!env.state_dir().join("clusters/np").exists());
 }
+
+#[test]
+fn a_failed_creation_rolls_back_and_names_the_failed_resource() {
+    if !clusters::ready() {
+        return;
+    }
+    let _serial = clusters::SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let lab = Lab::start_with(&[("AIRLOCK_FAIL_RESOURCE", "SlurmController")]);
+    let env = &lab.env;
+    let cfg = lab.write("np.ini", NO_POLICY);
+    let cfg = cfg.to_str().unwrap();
+    let o = env.run(&["create", "rb", "-c", cfg]);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}{err}");
+    assert!(
+        out.contains("Status: SlurmController - CREATE_FAILED")
+            && out.contains("Status: HeadNode - DELETE_COMPLETE")
+            && out.contains("Status: ROLLBACK_COMPLETE"),
+        "{out}"
+    );
+    assert!(
+        err.contains("Cluster creation failed")
+            && err.contains("SlurmController: SlurmController failed: fault injected"),
+        "{err}"
+    );
+    assert!(
+        !lab.clusters_root().join("rb").exists(),
+        "rollback left the cluster's files"
+    );
+    assert!(env.ok(&["status", "rb"]).contains("ROLLBACK_COMPLETE"));
+    // --norollback keeps what was made, for debugging; delete removes it.
+    let o = env.run(&["create", "kept", "-c", cfg, "--norollback"]);
+    assert_eq!(o.status.code(), Some(1));
+    let st = env.ok(&["status", "kept"]);
+    assert!(
+        st.contains("CREATE_FAILED")
+            && st.contains("HeadNode")
+            && lab.clusters_root().join("kept").exists(),
+        "{st}"
+    );
+    env.ok(&["delete", "kept"]);
+    env.ok(&["delete", "rb"]);
+    assert!(!lab.clusters_root().join("kept").exists());
+}

@@ -69,6 +69,26 @@ fn scale_up_requeue_scale_down_and_isolation() {
     );
     assert_eq!(running(&lab, "scale").len(), 2);
 
+    // Without key_name, `airlock ssh` pushes a one-time key (60 s).
+    let dry = env.ok(&["ssh", "scale", "--dryrun"]);
+    assert!(
+        dry.starts_with("SSH command: ssh -o ProxyCommand=") && dry.contains("ec2-user@10.77."),
+        "{dry}"
+    );
+    let o = env
+        .cmd()
+        .args(["ssh", "scale", "--", "hostname"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "head");
+    let keys = std::fs::read_to_string(
+        lab.clusters_root()
+            .join("scale/home/ec2-user/.ssh/authorized_keys"),
+    )
+    .unwrap();
+    assert!(keys.contains("expiry-time=\""), "{keys}");
+
     // Isolation: no route between clusters; the host reaches no node.
     let probe = lab.exec(
         "scale/head",

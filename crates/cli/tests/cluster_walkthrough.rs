@@ -24,6 +24,7 @@ fn walkthrough_on_the_seed_config_with_real_clients() {
         return;
     }
     let _serial = clusters::SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let host_passwd = std::fs::read("/etc/passwd").unwrap();
     let mut lab = Lab::start();
     let env = &lab.env;
     let config = lab.write("ssm.ini", SEED);
@@ -107,6 +108,10 @@ fn walkthrough_on_the_seed_config_with_real_clients() {
     // 7. a session on the compute node.
     let host = lab.exec("spot1-dy-c5large-1", "hostname");
     assert_eq!(host.trim(), "spot1-dy-c5large-1");
+    assert_eq!(
+        lab.exec("ssm/spot1-dy-c5large-1", "hostname").trim(),
+        "spot1-dy-c5large-1"
+    );
     let sinfo = lab.exec("ssm/head", "sinfo");
     assert!(sinfo.contains("idle~ spot1-dy-c5large-[2-16]"), "{sinfo}");
 
@@ -215,6 +220,33 @@ fn walkthrough_on_the_seed_config_with_real_clients() {
         .contains("ComputeRole")
     );
 
+    // Kill the head node's agent: its supervisor restarts it; Online again.
+    let head = airlock_cluster::local::node::list(&airlock_cluster::local::ClusterLayout::new(
+        &lab.clusters_root(),
+        "ssm",
+    ))
+    .into_iter()
+    .find(|n| n.name == "head")
+    .expect("head record");
+    let killed = Command::new("nsenter")
+        .args([
+            "-t",
+            &head.pid.to_string(),
+            "--pid",
+            "--mount",
+            "pkill",
+            "-f",
+            "airlock agent run",
+        ])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    lab.wait_online("ssm/head");
+    assert!(
+        lab.exec("ssm/head", "sudo airlock agent status")
+            .contains("Active: active")
+    );
+
     // A server restart keeps the cluster, and sessions reconnect.
     lab.restart_server();
     let env = &lab.env;
@@ -259,4 +291,9 @@ fn walkthrough_on_the_seed_config_with_real_clients() {
     assert!(out.contains("Cluster deleted successfully."), "{out}");
     assert_gone(&lab, "ssm", &index);
     assert!(!env.run(&["status", "ssm"]).status.success());
+    assert_eq!(
+        std::fs::read("/etc/passwd").unwrap(),
+        host_passwd,
+        "the host's /etc/passwd changed"
+    );
 }

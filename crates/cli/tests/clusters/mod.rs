@@ -48,8 +48,12 @@ pub struct Lab {
 
 impl Lab {
     pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+    /// With extra environment for the server (e.g. a fault drill).
+    pub fn start_with(vars: &[(&str, &str)]) -> Self {
         let env = Env::new();
-        let server = Server::start(&env);
+        let server = Server::start_with(&env, vars);
         let key = env.tmp.path().join("id_ed25519");
         let o = Command::new("ssh-keygen")
             .args(["-q", "-t", "ed25519", "-N", "", "-f"])

@@ -85,8 +85,12 @@ pub struct Server {
 
 impl Server {
     pub fn start(env: &Env) -> Self {
+        Self::start_with(env, &[])
+    }
+    pub fn start_with(env: &Env, vars: &[(&str, &str)]) -> Self {
         let child = env
             .cmd()
+            .envs(vars.iter().copied())
             .args(["server", "run"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())

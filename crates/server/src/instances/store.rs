@@ -347,19 +347,45 @@ pub fn set_tags(
 
 /// The head node of a cluster, by ParallelCluster's tags.
 fn head_of(conn: &Connection, cluster: &str) -> Result<Option<String>, ApiError> {
-    let mut st = conn.prepare("SELECT instance_id, tags FROM instances")?;
-    let rows: Vec<(String, String)> = st
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+    node_of(conn, cluster, None)
+}
+
+/// The head node (`node` None) or the named node of a cluster, by its tags.
+fn node_of(
+    conn: &Connection,
+    cluster: &str,
+    node: Option<&str>,
+) -> Result<Option<String>, ApiError> {
+    let mut st = conn.prepare("SELECT instance_id, tags, name FROM instances")?;
+    let rows: Vec<(String, String, Option<String>)> = st
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
         .collect::<Result<_, _>>()?;
-    Ok(rows.into_iter().find_map(|(id, t)| {
+    Ok(rows.into_iter().find_map(|(id, t, name)| {
         let m: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&t).ok()?;
         let is = |k: &str, v: &str| m.get(k).and_then(|x| x.as_str()) == Some(v);
-        (is(CLUSTER_TAG, cluster) && is(NODE_TYPE_TAG, "HeadNode")).then_some(id)
+        let which = match node {
+            None => is(NODE_TYPE_TAG, "HeadNode"),
+            Some(n) => name.as_deref() == Some(n),
+        };
+        (is(CLUSTER_TAG, cluster) && which).then_some(id)
     }))
 }
 
-/// Finds an instance by id, computer name, name (unique), or `CLUSTER/head`.
+/// Finds an instance by id, computer name, name (unique), private IP,
+/// `CLUSTER/head` or `CLUSTER/NODE`.
 pub fn resolve_target(conn: &Connection, target: &str) -> Result<InstanceIdentity, ApiError> {
+    if let Some((cluster, node)) = target.split_once('/')
+        && node != "head"
+    {
+        let id = node_of(conn, cluster, Some(node))?.ok_or_else(|| {
+            ApiError::new(
+                400,
+                "InvalidTarget",
+                format!("Cluster {cluster} has no node {node} running (see `airlock instances {cluster}`)."),
+            )
+        })?;
+        return resolve_target(conn, &id);
+    }
     if let Some(cluster) = target.strip_suffix("/head") {
         let id = head_of(conn, cluster)?.ok_or_else(|| {
             ApiError::new(
