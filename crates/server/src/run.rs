@@ -96,7 +96,6 @@ fn bootstrap_admin(conn: &rusqlite::Connection, pki: &Pki, endpoint: &str) -> an
     };
     let (meta, key) = run().map_err(|e| anyhow!("creating the admin identity: {}", e.message))?;
     let files = ClientFiles::locate()?;
-    files.save_ca(&pki.ca_cert_pem)?;
     files.save(&Profile {
         name: "default".into(),
         endpoint: Some(endpoint.to_owned()),
@@ -104,6 +103,8 @@ fn bootstrap_admin(conn: &rusqlite::Connection, pki: &Pki, endpoint: &str) -> an
         access_key_id: Some(meta.access_key_id.clone()),
         private_key: Some(auth::signature::encode_private_key(&key)),
     })?;
+    // Last: tools wait for the CA as the sign that the profile is complete.
+    files.save_ca(&pki.ca_cert_pem)?;
     tracing::info!(
         user = "admin",
         access_key_id = %meta.access_key_id,
