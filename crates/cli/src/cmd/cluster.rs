@@ -183,17 +183,23 @@ pub fn create(g: &Global, a: CreateArgs) -> anyhow::Result<i32> {
         return Ok(0);
     }
     eprintln!("Cluster creation failed. Failed resources:");
-    for r in d["Resources"]
+    let events = c.call(
+        "cluster",
+        "DescribeClusterEvents",
+        &json!({"ClusterName": a.name}),
+    )?;
+    let stack = format!("airlock-{}", a.name);
+    for e in events["Events"]
         .as_array()
         .into_iter()
         .flatten()
-        .filter(|r| s(r, "ResourceStatus").ends_with("_FAILED"))
+        .filter(|e| s(e, "ResourceStatus") == "CREATE_FAILED" && s(e, "LogicalResourceId") != stack)
     {
         eprintln!(
             "  - {} {}: {}",
-            s(r, "ResourceType"),
-            s(r, "LogicalResourceId"),
-            s(r, "ResourceStatusReason")
+            s(e, "ResourceType"),
+            s(e, "LogicalResourceId"),
+            s(e, "ResourceStatusReason")
         );
     }
     Ok(1)

@@ -63,6 +63,16 @@ fn gateway_addr(net: &NetworkPlan, port: u16) -> Result<SocketAddr, ApiError> {
         .map_err(|_| ApiError::internal("bad gateway address"))
 }
 
+/// A fault drill: `AIRLOCK_FAIL_RESOURCE=HeadNode` (a logical id) makes that
+/// resource fail, to exercise rollback as an operator would.
+fn injected_fault(logical: &str) -> Option<ApiError> {
+    (std::env::var("AIRLOCK_FAIL_RESOURCE").ok().as_deref() == Some(logical)).then(|| {
+        ApiError::internal(format!(
+            "{logical} failed: fault injected by AIRLOCK_FAIL_RESOURCE"
+        ))
+    })
+}
+
 fn step(
     st: &AppState,
     name: &str,
@@ -72,7 +82,11 @@ fn step(
     with_db(st, |c| {
         store::set_resource(c, name, logical, None, "CREATE_IN_PROGRESS", None)
     })?;
-    match f() {
+    let result = match injected_fault(logical) {
+        Some(e) => Err(e),
+        None => f(),
+    };
+    match result {
         Ok(physical) => with_db(st, |c| {
             store::set_resource(
                 c,
