@@ -2,9 +2,9 @@
 //! in `sinfo`'s own columns (PARTITION AVAIL TIMELIMIT NODES STATE
 //! NODELIST, sorted `#P,-t`, node lists in Slurm's hostlist form).
 //!
-//! Where clusters come from is a [`ClusterSource`]. Until cluster stacks are
-//! wired in, [`TableClusters`] reads a `clusters` table if the database has
-//! one (stack status only), and otherwise reports none: it never invents data.
+//! Where clusters come from is a [`ClusterSource`]; the server wires in the
+//! cluster stacks and the fleet manager's cached Slurm view
+//! (`clusters::console_source::Stacks`).
 
 use rusqlite::Connection;
 use serde::Serialize;
@@ -60,52 +60,6 @@ pub struct SlurmNode {
 pub trait ClusterSource: Send + Sync {
     /// Every cluster, with its stack status and Slurm node states.
     fn clusters(&self, state: &AppState, conn: &Connection) -> Result<Vec<Cluster>, ApiError>;
-}
-
-/// The placeholder source: a `clusters` table's rows if there is one.
-pub struct TableClusters;
-
-impl ClusterSource for TableClusters {
-    fn clusters(&self, state: &AppState, conn: &Connection) -> Result<Vec<Cluster>, ApiError> {
-        read_table(conn, &state.region)
-    }
-}
-
-/// The rows of a `clusters` table (a name and a status column), if there is one.
-fn read_table(conn: &Connection, region: &str) -> Result<Vec<Cluster>, ApiError> {
-    let mut st = conn.prepare("SELECT name FROM pragma_table_info('clusters')")?;
-    let cols: Vec<String> = st.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
-    let pick = |names: &[&str]| {
-        names
-            .iter()
-            .find(|n| cols.iter().any(|c| c == *n))
-            .map(|n| (*n).to_owned())
-    };
-    let (Some(name), Some(status)) = (
-        pick(&["name", "cluster_name"]),
-        pick(&["stack_status", "status"]),
-    ) else {
-        return Ok(Vec::new());
-    };
-    let account = crate::iam::store::Iam::new(conn)?.account;
-    let mut st = conn.prepare(&format!(
-        "SELECT \"{name}\", \"{status}\" FROM clusters ORDER BY \"{name}\""
-    ))?;
-    let rows: Vec<(String, String)> = st
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<Result<_, _>>()?;
-    Ok(rows
-        .into_iter()
-        .map(|(n, s)| Cluster {
-            arn: format!("arn:aws:airlock:{region}:{account}:cluster/{n}"),
-            stack_name: format!("airlock-{n}"),
-            stack_status: s,
-            slurm: Slurm::Unavailable(
-                "Slurm node states are not wired into the console yet".into(),
-            ),
-            name: n,
-        })
-        .collect())
 }
 
 /// One line of `sinfo`'s default output.
@@ -279,25 +233,6 @@ mod tests {
             name: name.into(),
             state: state.into(),
         }
-    }
-
-    #[test]
-    fn without_a_clusters_table_there_are_no_clusters_and_with_one_no_invented_slurm_state() {
-        let tmp = tempfile::tempdir().unwrap();
-        let (conn, _) = crate::db::open(&tmp.path().join("a.db")).unwrap();
-        assert!(read_table(&conn, "us-east-1").unwrap().is_empty());
-        conn.execute_batch(
-            "CREATE TABLE clusters(name TEXT, stack_status TEXT);
-             INSERT INTO clusters VALUES ('demo', 'CREATE_COMPLETE');",
-        )
-        .unwrap();
-        let l = read_table(&conn, "us-east-1").unwrap();
-        assert_eq!(l.len(), 1);
-        assert_eq!(
-            (l[0].stack_name.as_str(), l[0].stack_status.as_str()),
-            ("airlock-demo", "CREATE_COMPLETE")
-        );
-        assert!(matches!(l[0].slurm, Slurm::Unavailable(_)));
     }
 
     #[test]

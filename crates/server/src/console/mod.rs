@@ -34,11 +34,6 @@ pub struct Console {
     pub clusters: Arc<dyn clusters::ClusterSource>,
 }
 
-/// The console's routes, with the placeholder cluster source.
-pub fn router(app: Shared) -> Router {
-    router_with(app, Arc::new(clusters::TableClusters))
-}
-
 /// The console's routes, learning about clusters from `clusters`.
 pub fn router_with(app: Shared, clusters: Arc<dyn clusters::ClusterSource>) -> Router {
     let c = Arc::new(Console { app, clusters });
