@@ -156,6 +156,12 @@ fn init_logging(g: &Global) {
 }
 
 fn main() -> ExitCode {
+    // Like other command-line tools, end quietly when stdout's reader goes
+    // away (`airlock instances | head -1`) instead of panicking on EPIPE.
+    // SAFETY: called first, before any thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse_from(cmd::slurm::argv0_alias(std::env::args().collect()));
     init_logging(&cli.global);
     let g = cli.global;
