@@ -156,14 +156,28 @@ fn init_logging(g: &Global) {
 }
 
 fn main() -> ExitCode {
-    // Like other command-line tools, end quietly when stdout's reader goes
-    // away (`airlock instances | head -1`) instead of panicking on EPIPE.
-    // SAFETY: called first, before any thread exists.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
     let cli = Cli::parse_from(cmd::slurm::argv0_alias(std::env::args().collect()));
     init_logging(&cli.global);
+    // Listings end quietly when their reader goes away (`airlock instances |
+    // head -1`), like other tools, instead of panicking on EPIPE. Not for
+    // the server, agent or tunnels, which must see EPIPE as an error.
+    if matches!(
+        cli.command,
+        Command::Instances(_)
+            | Command::List
+            | Command::Status { .. }
+            | Command::Iam(_)
+            | Command::Audit(_)
+            | Command::Config(_)
+            | Command::Ec2(_)
+            | Command::SshConfig
+            | Command::Completions { .. }
+    ) {
+        // SAFETY: no other thread exists yet.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     let g = cli.global;
     let result = match cli.command {
         Command::Create(a) => cmd::cluster::create(&g, a),
