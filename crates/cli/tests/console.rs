@@ -11,7 +11,6 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use support::browser::{artifacts, missing_tools, workspace};
