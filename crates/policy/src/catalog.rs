@@ -152,6 +152,12 @@ const SESSION_USER_DOC: &str = r#"{
             ]
         },
         {
+            "Sid": "ConsoleSignIn",
+            "Effect": "Allow",
+            "Action": "airlock:CreateConsoleSignInToken",
+            "Resource": "arn:aws:iam::*:user/${aws:username}"
+        },
+        {
             "Sid": "OwnSessions",
             "Effect": "Allow",
             "Action": [
