@@ -107,6 +107,39 @@ fn scale_up_requeue_scale_down_and_isolation() {
         "{cross}"
     );
 
+    // The network between the head node's agent and the server drops for
+    // 20 s (its veth down): the session carries on and loses nothing.
+    let mut cmd = env.cmd();
+    cmd.args([
+        "exec",
+        "scale/head",
+        "--",
+        "bash",
+        "-c",
+        "for i in $(seq 1 30); do echo line$i; sleep 1; done",
+    ]);
+    let streaming = std::thread::spawn(move || cmd.output().expect("exec"));
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let veth = format!("alk{a}-2");
+    let link = |state: &str| {
+        std::process::Command::new("ip")
+            .args(["link", "set", &veth, state])
+            .status()
+            .expect("ip")
+    };
+    assert!(link("down").success());
+    std::thread::sleep(std::time::Duration::from_secs(20));
+    assert!(link("up").success());
+    let o = streaming.join().expect("exec thread");
+    let lines = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{lines}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(lines.lines().count(), 30, "{lines}");
+    assert!(lines.ends_with("line30\n"), "{lines}");
+
     // A node killed mid-job: Slurm requeues the job, the fleet manager cleans up.
     lab.exec(
         "scale/head",
