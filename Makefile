@@ -1,5 +1,5 @@
 # The two commands of the README, and the checks.
-.PHONY: demo test build lint fmt
+.PHONY: demo test build lint fmt bench
 
 demo:
 	scripts/install-deps.sh
@@ -18,3 +18,6 @@ build:
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
+
+bench:
+	bench/all.sh
