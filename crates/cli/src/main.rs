@@ -3,6 +3,7 @@
 
 mod client;
 mod cmd;
+mod malloc;
 mod output;
 mod session_client;
 mod terminal;
@@ -156,6 +157,7 @@ fn init_logging(g: &Global) {
 }
 
 fn main() -> ExitCode {
+    malloc::tune();
     let cli = Cli::parse_from(cmd::slurm::argv0_alias(std::env::args().collect()));
     init_logging(&cli.global);
     let g = cli.global;
