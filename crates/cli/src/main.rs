@@ -6,6 +6,7 @@ mod cmd;
 mod malloc;
 mod output;
 mod session_client;
+mod stdio;
 mod terminal;
 
 use std::process::ExitCode;
