@@ -39,7 +39,7 @@ pub struct Config {
 }
 
 impl Config {
-    /// Defaults: 256 KiB payloads, 1 MiB windows.
+    /// Defaults: 256 KiB payloads, 4 MiB windows.
     pub fn new(side: Side) -> Self {
         Config {
             side,
