@@ -8,8 +8,6 @@ use std::time::Duration;
 use anyhow::{Context, anyhow};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
-use tokio::net::TcpStream;
-use tokio_rustls::client::TlsStream;
 use tokio_util::codec::{Framed, LinesCodec};
 
 use crate::dial;
@@ -116,7 +114,7 @@ fn start_worker(dir: &AgentDir, opts: &AgentOptions, v: &Value, workers: &mut Wo
 }
 
 /// The control channel after the handshake: JSON lines over mTLS.
-pub type ControlIo = Framed<TlsStream<TcpStream>, LinesCodec>;
+pub type ControlIo = Framed<dial::Tls, LinesCodec>;
 
 /// How the server answered Hello.
 pub enum Handshake {
@@ -145,6 +143,7 @@ pub async fn open(
     let local_ip = tls
         .get_ref()
         .0
+        .get_ref()
         .local_addr()
         .ok()
         .map(|a| a.ip().to_string());

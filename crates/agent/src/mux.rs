@@ -12,12 +12,13 @@ use airlock_wire::{
     Signal, Stream,
 };
 use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 
 /// Bytes read from the transport at a time.
 const READ_CHUNK: usize = 256 * 1024;
-/// Encoded bytes handed to the writer at a time.
+/// Encoded bytes handed to the writer at a time (frame heads, and the data
+/// of large frames as shared slices: written with one vectored write).
 const WRITE_CHUNK: usize = 512 * 1024;
 
 #[derive(Debug, thiserror::Error)]
@@ -500,16 +501,18 @@ async fn run(
 /// Drives one transport until it ends.
 async fn drive(io: Transport, d: &mut Driver, cmds: &mut mpsc::UnboundedReceiver<Cmd>) -> Ended {
     let (mut rd, mut wr) = tokio::io::split(io);
-    let (read_tx, mut read_rx) = mpsc::channel::<Bytes>(16);
-    let (write_tx, mut write_rx) = mpsc::channel::<BytesMut>(8);
+    let (read_tx, mut read_rx) = mpsc::channel::<BytesMut>(16);
+    let (write_tx, mut write_rx) = mpsc::channel::<Vec<Bytes>>(8);
     let reader = tokio::spawn(async move {
-        let mut buf = BytesMut::with_capacity(READ_CHUNK);
+        let mut buf = BytesMut::new();
         loop {
+            // Everything already decrypted goes in one piece (TLS hands out a
+            // record per read); the connection takes it without a copy.
             buf.reserve(READ_CHUNK);
-            match rd.read_buf(&mut buf).await {
+            match crate::bufio::read_available_buf(&mut rd, &mut buf, READ_CHUNK).await {
                 Ok(0) | Err(_) => break,
                 Ok(_) => {
-                    if read_tx.send(buf.split().freeze()).await.is_err() {
+                    if read_tx.send(buf.split()).await.is_err() {
                         break;
                     }
                 }
@@ -517,8 +520,8 @@ async fn drive(io: Transport, d: &mut Driver, cmds: &mut mpsc::UnboundedReceiver
         }
     });
     let writer = tokio::spawn(async move {
-        while let Some(b) = write_rx.recv().await {
-            if wr.write_all(&b).await.is_err() {
+        while let Some(pieces) = write_rx.recv().await {
+            if crate::bufio::write_all_pieces(&mut wr, pieces).await.is_err() {
                 return;
             }
         }
@@ -532,11 +535,11 @@ async fn drive(io: Transport, d: &mut Driver, cmds: &mut mpsc::UnboundedReceiver
         if d.conn.has_transmit() {
             match write_tx.try_reserve() {
                 Ok(permit) => {
-                    let mut buf = BytesMut::new();
-                    if let Err(e) = d.conn.encode_transmit(&mut buf, WRITE_CHUNK) {
+                    let mut pieces = Vec::new();
+                    if let Err(e) = d.conn.encode_transmit_vectored(&mut pieces, WRITE_CHUNK) {
                         break Ended::Fatal(MuxError::Protocol(e.to_string()));
                     }
-                    permit.send(buf);
+                    permit.send(pieces);
                     continue;
                 }
                 Err(mpsc::error::TrySendError::Closed(_)) => break Ended::Lost,
@@ -548,13 +551,13 @@ async fn drive(io: Transport, d: &mut Driver, cmds: &mut mpsc::UnboundedReceiver
             bytes = read_rx.recv() => match bytes {
                 Some(b) => {
                     last_heard = tokio::time::Instant::now();
-                    let r = d.conn.receive(&b);
+                    let r = d.conn.receive_buf(b);
                     d.dispatch_events();
                     if let Err(e) = r {
                         // Flush the Error frame the connection queued, then stop.
-                        let mut buf = BytesMut::new();
-                        let _ = d.conn.encode_transmit(&mut buf, usize::MAX);
-                        let _ = write_tx.send(buf).await;
+                        let mut pieces = Vec::new();
+                        let _ = d.conn.encode_transmit_vectored(&mut pieces, usize::MAX);
+                        let _ = write_tx.send(pieces).await;
                         break Ended::Fatal(MuxError::Protocol(e.to_string()));
                     }
                 }
@@ -569,11 +572,11 @@ async fn drive(io: Transport, d: &mut Driver, cmds: &mut mpsc::UnboundedReceiver
             },
             permit = write_tx.reserve(), if want_write => match permit {
                 Ok(p) => {
-                    let mut buf = BytesMut::new();
-                    if let Err(e) = d.conn.encode_transmit(&mut buf, WRITE_CHUNK) {
+                    let mut pieces = Vec::new();
+                    if let Err(e) = d.conn.encode_transmit_vectored(&mut pieces, WRITE_CHUNK) {
                         break Ended::Fatal(MuxError::Protocol(e.to_string()));
                     }
-                    p.send(buf);
+                    p.send(pieces);
                 }
                 Err(_) => break Ended::Lost,
             },

@@ -3,8 +3,10 @@
 
 mod client;
 mod cmd;
+mod malloc;
 mod output;
 mod session_client;
+mod stdio;
 mod terminal;
 
 use std::process::ExitCode;
@@ -156,6 +158,7 @@ fn init_logging(g: &Global) {
 }
 
 fn main() -> ExitCode {
+    malloc::tune();
     let cli = Cli::parse_from(cmd::slurm::argv0_alias(std::env::args().collect()));
     init_logging(&cli.global);
     // Listings end quietly when their reader goes away (`airlock instances |

@@ -136,6 +136,20 @@ impl Encoder {
 
     /// Appends the encoded frame to `dst`. On error `dst` is unchanged.
     pub fn encode(&self, frame: &Frame, dst: &mut BytesMut) -> Result<(), EncodeError> {
+        if let Some(data) = self.encode_split(frame, dst)? {
+            dst.extend_from_slice(data);
+        }
+        Ok(())
+    }
+
+    /// As [`encode`](Self::encode), but a `Data` frame's data is not copied: it is
+    /// returned, and goes on the wire right after what was appended to `dst` (for vectored
+    /// writes). On error `dst` is unchanged.
+    pub fn encode_split<'f>(
+        &self,
+        frame: &'f Frame,
+        dst: &mut BytesMut,
+    ) -> Result<Option<&'f Bytes>, EncodeError> {
         let ty = frame.frame_type();
         let channel = frame.channel();
         let channel_ok = match ty {
@@ -157,7 +171,11 @@ impl Encoder {
                 max: self.max_payload,
             });
         }
-        dst.reserve(HEADER_LEN + len);
+        let data = match frame {
+            Frame::Data { data, .. } => Some(data),
+            _ => None,
+        };
+        dst.reserve(HEADER_LEN + len - data.map_or(0, |d| d.len()));
         let flag_bits = match frame {
             Frame::Ack { kind, .. } => kind.flags(),
             _ => 0,
@@ -169,7 +187,7 @@ impl Encoder {
         dst.put_u32(channel.0);
         dst.put_u32(len as u32);
         write_payload(frame, dst);
-        Ok(())
+        Ok(data)
     }
 
     /// Encodes into a fresh vector.
@@ -355,12 +373,10 @@ fn write_payload(frame: &Frame, dst: &mut BytesMut) {
             }
         }
         Frame::OpenOk { window, .. } => dst.put_u32(*window),
-        Frame::Data {
-            seq, stream, data, ..
-        } => {
+        Frame::Data { seq, stream, .. } => {
+            // The data itself is the caller's (see `encode_split`).
             dst.put_u64(*seq);
             dst.put_u8(*stream as u8);
-            dst.put_slice(data);
         }
         Frame::WindowUpdate { limit, .. } => dst.put_u64(*limit),
         Frame::Ack { received, .. } => dst.put_u64(*received),
@@ -450,6 +466,28 @@ impl Decoder {
         if let Some(chunk) = data.get(..n) {
             self.buf.extend_from_slice(chunk);
         }
+        n
+    }
+
+    /// As [`feed`](Self::feed), but moves the bytes out of `data` (and returns how many it
+    /// took): with nothing buffered, the chunk is taken without a copy; a partial frame is
+    /// completed by copying only the bytes it lacks. Call [`next_frame`](Self::next_frame)
+    /// until `None` between calls.
+    pub fn feed_buf(&mut self, data: &mut BytesMut) -> usize {
+        let room = self.capacity().saturating_sub(self.buf.len());
+        if self.buf.is_empty() {
+            self.buf = data.split_to(room.min(data.len()));
+            return self.buf.len();
+        }
+        let wanted = match self.buf.get(..HEADER_LEN) {
+            None => HEADER_LEN - self.buf.len(),
+            Some(header) => {
+                let total = HEADER_LEN.saturating_add(Header::parse(header).len as usize);
+                total.saturating_sub(self.buf.len())
+            }
+        };
+        let n = wanted.min(room).min(data.len());
+        self.buf.extend_from_slice(&data.split_to(n));
         n
     }
 
@@ -846,6 +884,28 @@ mod tests {
             }
         }
         out
+    }
+
+    #[test]
+    fn split_encoding_leaves_only_the_data_to_the_caller() {
+        let enc = Encoder::new(DEFAULT_MAX_PAYLOAD);
+        let data = Bytes::from(vec![9u8; 5000]);
+        let f = Frame::Data {
+            channel: ChannelId(3),
+            seq: 77,
+            stream: Stream::Main,
+            data: data.clone(),
+        };
+        let mut head = BytesMut::new();
+        let rest = enc.encode_split(&f, &mut head).unwrap();
+        assert_eq!(rest, Some(&data));
+        assert_eq!(head.len(), HEADER_LEN + 9);
+        head.extend_from_slice(&data);
+        assert_eq!(&head[..], &encode(&f)[..]);
+        let ping = Frame::Ping { nonce: 1 };
+        let mut buf = BytesMut::new();
+        assert_eq!(enc.encode_split(&ping, &mut buf).unwrap(), None);
+        assert_eq!(&buf[..], &encode(&ping)[..]);
     }
 
     #[test]

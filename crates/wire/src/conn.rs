@@ -39,7 +39,7 @@ pub struct Config {
 }
 
 impl Config {
-    /// Defaults: 256 KiB payloads, 1 MiB windows.
+    /// Defaults: 256 KiB payloads, 4 MiB windows.
     pub fn new(side: Side) -> Self {
         Config {
             side,
@@ -172,19 +172,36 @@ impl Connection {
         while !bytes.is_empty() {
             let n = self.decoder.feed(bytes);
             bytes = bytes.get(n..).unwrap_or_default();
-            loop {
-                match self.decoder.next_frame() {
-                    Ok(Some(frame)) => self.handle_frame(frame)?,
-                    Ok(None) => break,
-                    Err(e) if e.is_fatal() => return Err(self.fail(ConnectionError::Decode(e))),
-                    Err(e) if e.channel().is_connection() => {
-                        return Err(self.fail(ConnectionError::Malformed(e)));
-                    }
-                    Err(e) => self.channel_fault(e.channel(), e.code(), e.to_string()),
-                }
-            }
+            self.drain_decoder()?;
         }
         Ok(())
+    }
+
+    /// As [`receive`](Self::receive), but takes the bytes by value, so the payloads of
+    /// whole frames in `bytes` are handed out without a copy.
+    pub fn receive_buf(&mut self, mut bytes: BytesMut) -> Result<(), ConnectionError> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        while !bytes.is_empty() {
+            self.decoder.feed_buf(&mut bytes);
+            self.drain_decoder()?;
+        }
+        Ok(())
+    }
+
+    fn drain_decoder(&mut self) -> Result<(), ConnectionError> {
+        loop {
+            match self.decoder.next_frame() {
+                Ok(Some(frame)) => self.handle_frame(frame)?,
+                Ok(None) => return Ok(()),
+                Err(e) if e.is_fatal() => return Err(self.fail(ConnectionError::Decode(e))),
+                Err(e) if e.channel().is_connection() => {
+                    return Err(self.fail(ConnectionError::Malformed(e)));
+                }
+                Err(e) => self.channel_fault(e.channel(), e.code(), e.to_string()),
+            }
+        }
     }
 
     /// Processes one decoded frame (for transports that deliver whole frames).
@@ -358,6 +375,41 @@ impl Connection {
                 .encode(&frame, dst)
                 .map_err(ConnectionError::Encode)?;
             n += 1;
+        }
+        Ok(n)
+    }
+
+    /// As [`encode_transmit`](Self::encode_transmit), for vectored writes: appends to `out`
+    /// the pieces to write in order, until they hold at least `limit` bytes or the queue is
+    /// empty. The data of large `Data` frames is a shared slice, not a copy. Returns the
+    /// number of frames encoded.
+    pub fn encode_transmit_vectored(
+        &mut self,
+        out: &mut Vec<Bytes>,
+        limit: usize,
+    ) -> Result<usize, ConnectionError> {
+        /// Data shorter than this is copied next to its header: one piece, not two.
+        const SHARE_FROM: usize = 4096;
+        let mut head = BytesMut::new();
+        let (mut total, mut n) = (0, 0);
+        while total + head.len() < limit {
+            let Some(frame) = self.poll_transmit() else {
+                break;
+            };
+            match self.encoder.encode_split(&frame, &mut head) {
+                Ok(Some(data)) if data.len() >= SHARE_FROM => {
+                    total += head.len() + data.len();
+                    out.push(head.split().freeze());
+                    out.push(data.clone());
+                }
+                Ok(Some(data)) => head.extend_from_slice(data),
+                Ok(None) => {}
+                Err(e) => return Err(ConnectionError::Encode(e)),
+            }
+            n += 1;
+        }
+        if !head.is_empty() {
+            out.push(head.freeze());
         }
         Ok(n)
     }

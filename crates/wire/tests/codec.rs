@@ -212,8 +212,59 @@ fn decode_in_pieces(
     out
 }
 
+/// As [`decode_in_pieces`], through `feed_buf` (bytes moved, not copied).
+fn decode_in_owned_pieces(
+    bytes: &[u8],
+    sizes: &[usize],
+) -> Vec<Result<Frame, airlock_wire::DecodeError>> {
+    let mut d = Decoder::new(DEFAULT_MAX_PAYLOAD);
+    let mut out = Vec::new();
+    let mut rest = bytes;
+    let mut i = 0;
+    while !rest.is_empty() {
+        let want = sizes
+            .get(i % sizes.len().max(1))
+            .copied()
+            .unwrap_or(rest.len())
+            .max(1);
+        i += 1;
+        let mut piece = bytes::BytesMut::from(&rest[..want.min(rest.len())]);
+        rest = &rest[piece.len()..];
+        while !piece.is_empty() {
+            d.feed_buf(&mut piece);
+            loop {
+                match d.next_frame() {
+                    Ok(Some(f)) => out.push(Ok(f)),
+                    Ok(None) => break,
+                    Err(e) => {
+                        let fatal = e.is_fatal();
+                        out.push(Err(e));
+                        if fatal {
+                            return out;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(1000))]
+
+    #[test]
+    fn owned_pieces_decode_as_borrowed_ones(
+        frames in proptest::collection::vec(frame(), 1..20),
+        sizes in proptest::collection::vec(1usize..3000, 1..20),
+        noise in proptest::collection::vec(any::<u8>(), 0..64),
+    ) {
+        let mut bytes = encode_all(&frames);
+        let whole = decode_in_owned_pieces(&bytes, &sizes);
+        prop_assert_eq!(&whole, &frames.into_iter().map(Ok).collect::<Vec<_>>());
+        bytes.extend_from_slice(&noise);
+        prop_assert_eq!(decode_in_owned_pieces(&bytes, &sizes), decode_in_pieces(&bytes, &sizes));
+    }
 
     #[test]
     fn every_frame_round_trips(f in frame()) {

@@ -100,7 +100,11 @@ pub fn run(c: AgentCommand) -> anyhow::Result<i32> {
                 spec.session_id == session_id,
                 "the session spec is for another session"
             );
-            let rt = tokio::runtime::Runtime::new()?;
+            // One session per process: one thread drives its TLS stream and
+            // channels without waking another thread for every frame.
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
             rt.block_on(airlock_agent::worker::run(dir, spec))?;
             Ok(0)
         }

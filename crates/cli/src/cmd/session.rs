@@ -287,12 +287,7 @@ pub fn proxy(g: &Global, a: ProxyArgs) -> anyhow::Result<i32> {
                 None,
             )
             .await?;
-        pipe(
-            StdinStream(sc::stdin_reader(), Vec::new(), 0),
-            tokio::io::stdout(),
-            ch,
-        )
-        .await
+        pipe(crate::stdio::stdin(), crate::stdio::stdout(), ch).await
     });
     sc::terminate(&client, &s.id);
     result.map(|_| 0)
@@ -313,34 +308,4 @@ pub fn ssh_config(g: &Global) -> anyhow::Result<i32> {
     println!("    ProxyCommand {exe}{profile} proxy %h %p");
     println!("    StrictHostKeyChecking accept-new");
     Ok(0)
-}
-
-/// stdin as an `AsyncRead`, fed by [`sc::stdin_reader`]'s thread.
-struct StdinStream(tokio::sync::mpsc::Receiver<Vec<u8>>, Vec<u8>, usize);
-
-impl tokio::io::AsyncRead for StdinStream {
-    fn poll_read(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &mut tokio::io::ReadBuf<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        use std::task::Poll;
-        loop {
-            if self.2 < self.1.len() {
-                let n = buf.remaining().min(self.1.len() - self.2);
-                let start = self.2;
-                buf.put_slice(&self.1[start..start + n]);
-                self.2 += n;
-                return Poll::Ready(Ok(()));
-            }
-            match self.0.poll_recv(cx) {
-                Poll::Ready(Some(chunk)) => {
-                    self.1 = chunk;
-                    self.2 = 0;
-                }
-                Poll::Ready(None) => return Poll::Ready(Ok(())),
-                Poll::Pending => return Poll::Pending,
-            }
-        }
-    }
 }

@@ -23,6 +23,8 @@ pub struct End {
     pub failures: Vec<Event>,
     /// Bytes in flight towards the other end.
     pub wire: VecDeque<u8>,
+    /// Flushes and deliveries so far (to alternate between the two APIs for each).
+    pub turns: u64,
 }
 
 impl End {
@@ -36,14 +38,27 @@ impl End {
             opened: Vec::new(),
             failures: Vec::new(),
             wire: VecDeque::new(),
+            turns: 0,
         }
     }
 
-    /// Encodes every queued frame onto the wire.
+    /// Encodes every queued frame onto the wire, through `encode_transmit` and
+    /// `encode_transmit_vectored` in turn (the drivers use the second).
     pub fn flush(&mut self) {
-        let mut buf = BytesMut::new();
-        self.conn.encode_transmit(&mut buf, usize::MAX).unwrap();
-        self.wire.extend(buf.iter().copied());
+        self.turns += 1;
+        if self.turns % 2 == 0 {
+            let mut pieces = Vec::new();
+            self.conn
+                .encode_transmit_vectored(&mut pieces, usize::MAX)
+                .unwrap();
+            for p in pieces {
+                self.wire.extend(p.iter().copied());
+            }
+        } else {
+            let mut buf = BytesMut::new();
+            self.conn.encode_transmit(&mut buf, usize::MAX).unwrap();
+            self.wire.extend(buf.iter().copied());
+        }
     }
 
     /// Drains and records events; accepts every open request.
@@ -116,7 +131,13 @@ impl End {
 pub fn deliver(from: &mut End, to: &mut End, n: usize) {
     let n = n.min(from.wire.len());
     let bytes: Vec<u8> = from.wire.drain(..n).collect();
-    to.conn.receive(&bytes).unwrap();
+    // `receive` and `receive_buf` in turn (the drivers use the second).
+    to.turns += 1;
+    if to.turns % 2 == 0 {
+        to.conn.receive_buf(BytesMut::from(&bytes[..])).unwrap();
+    } else {
+        to.conn.receive(&bytes).unwrap();
+    }
     to.drain_events();
 }
 
