@@ -7,10 +7,10 @@ use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use anyhow::Context;
-use axum::Extension;
 use airlock_agent::bufio::ReadAhead;
 use airlock_agent::dial::TLS_BUFFER_LIMIT;
+use anyhow::Context;
+use axum::Extension;
 use axum_server::accept::Accept;
 use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
 use rustls::pki_types::pem::PemObject;

@@ -5,12 +5,12 @@
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
+use airlock_agent::bufio::read_available;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Extension, Path, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use hyper_util::rt::TokioIo;
-use airlock_agent::bufio::read_available;
 use tokio::io::AsyncWriteExt;
 
 use super::recording::Recorder;
