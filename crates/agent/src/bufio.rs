@@ -14,6 +14,15 @@ use std::task::{Context, Poll, ready};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+/// Reads shorter than this are copied out of a reusable buffer rather than
+/// handed on as slices of it: a small slice would pin the whole buffer for
+/// as long as it is held (in a channel's queue, or a retransmit log).
+pub const COPY_BELOW: usize = 16 * 1024;
+
+/// Spare room below which a reader takes a fresh buffer instead of filling
+/// the rest of its current one.
+pub const MIN_READ: usize = 64 * 1024;
+
 /// Bytes read from the socket at a time once a stream is busy.
 pub const READ_AHEAD: usize = 256 * 1024;
 /// A read-ahead shorter than this means the stream is not busy: go back to
