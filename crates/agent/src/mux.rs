@@ -12,7 +12,7 @@ use airlock_wire::{
     Signal, Stream,
 };
 use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 
 /// Bytes read from the transport at a time.
@@ -506,14 +506,13 @@ async fn drive(io: Transport, d: &mut Driver, cmds: &mut mpsc::UnboundedReceiver
     let reader = tokio::spawn(async move {
         let mut buf = BytesMut::new();
         loop {
-            // Everything already decrypted goes in one piece (TLS hands out a
-            // record per read); the connection takes it without a copy. A
-            // small read is copied out instead, so its frames do not pin the
-            // whole buffer while the application holds them.
+            // The connection takes what was read without a copy. A small
+            // read is copied out instead, so its frames do not pin the whole
+            // buffer while the application holds them.
             if buf.capacity() < crate::bufio::MIN_READ {
                 buf.reserve(READ_CHUNK);
             }
-            match crate::bufio::read_available_buf(&mut rd, &mut buf, READ_CHUNK).await {
+            match rd.read_buf(&mut buf).await {
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
                     let chunk = if n < crate::bufio::COPY_BELOW {

@@ -10,8 +10,7 @@ use axum::extract::{ConnectInfo, Extension, Path, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use hyper_util::rt::TokioIo;
-use airlock_agent::bufio::read_available;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::recording::Recorder;
 use super::{Io, documents, store};
@@ -152,8 +151,7 @@ async fn pipe(
 ) {
     let mut buf = vec![0u8; 256 * 1024];
     loop {
-        // Every record already decrypted, so one write carries many.
-        let n = match read_available(&mut from, &mut buf).await {
+        let n = match from.read(&mut buf).await {
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
