@@ -531,7 +531,10 @@ async fn drive(io: Transport, d: &mut Driver, cmds: &mut mpsc::UnboundedReceiver
     });
     let writer = tokio::spawn(async move {
         while let Some(pieces) = write_rx.recv().await {
-            if crate::bufio::write_all_pieces(&mut wr, pieces).await.is_err() {
+            if crate::bufio::write_all_pieces(&mut wr, pieces)
+                .await
+                .is_err()
+            {
                 return;
             }
         }

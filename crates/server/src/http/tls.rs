@@ -7,9 +7,9 @@ use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use airlock_agent::dial::TLS_BUFFER_LIMIT;
 use anyhow::Context;
 use axum::Extension;
-use airlock_agent::dial::TLS_BUFFER_LIMIT;
 use axum_server::accept::{Accept, NoDelayAcceptor};
 use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
 use rustls::pki_types::pem::PemObject;

@@ -46,7 +46,7 @@ impl End {
     /// `encode_transmit_vectored` in turn (the drivers use the second).
     pub fn flush(&mut self) {
         self.turns += 1;
-        if self.turns % 2 == 0 {
+        if self.turns.is_multiple_of(2) {
             let mut pieces = Vec::new();
             self.conn
                 .encode_transmit_vectored(&mut pieces, usize::MAX)
@@ -133,7 +133,7 @@ pub fn deliver(from: &mut End, to: &mut End, n: usize) {
     let bytes: Vec<u8> = from.wire.drain(..n).collect();
     // `receive` and `receive_buf` in turn (the drivers use the second).
     to.turns += 1;
-    if to.turns % 2 == 0 {
+    if to.turns.is_multiple_of(2) {
         to.conn.receive_buf(BytesMut::from(&bytes[..])).unwrap();
     } else {
         to.conn.receive(&bytes).unwrap();
