@@ -6,9 +6,12 @@
 # session start (`airlock exec NODE -- true` vs a fresh `ssh NODE true` and
 # ssh with a ControlMaster). Prints a Markdown table.
 # Sizes: MIB (default 1024), RUNS (3), RTT_COUNT (2000), STARTS (10).
+# ROWS picks rows (default all): "throughput rtt scp start pty".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MIB=${MIB:-1024} RUNS=${RUNS:-3} RTT_COUNT=${RTT_COUNT:-2000} STARTS=${STARTS:-10}
+ROWS=${ROWS:-throughput rtt scp start pty}
+want() { [[ " $ROWS " == *" $1 "* ]]; }
 AIRLOCK=${AIRLOCK:-$PWD/target/release/airlock}
 TB="python3 $PWD/bench/tcpbench.py"
 work=$(mktemp -d /tmp/airlock-bench.XXXXXX)
@@ -59,50 +62,62 @@ bg ssh -N -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLeve
 sleep 1.5
 
 stats() { python3 -c 'import sys,statistics as s; v=sorted(float(x) for x in sys.argv[1:]); print(f"{s.median(v):.0f} {v[0]:.0f} {v[-1]:.0f}")' "$@"; }
+fmt() { set -- $1; echo "$1 ($2–$3)"; }
+ratio() { python3 -c "print(f'{$1/$2:.2f}')"; }
+echo "| measurement | raw TCP | ssh -L | airlock port-forward | airlock / ssh | airlock / raw |"
+echo "|---|---|---|---|---|---|"
+# The paths take turns within each run, so a busy spell on this shared
+# machine hits all of them rather than one.
 declare -A TP
-for mode in raw ssh airlock; do
-  case $mode in raw) p=$SINK;; ssh) p=$SSH_SINK;; airlock) p=$PF_SINK;; esac
-  vals=(); for _ in $(seq "$RUNS"); do vals+=("$($TB throughput "$p" "$MIB")"); done
-  TP[$mode]=$(stats "${vals[@]}")
+if want throughput; then
+unset V; declare -A V
+for _ in $(seq "$RUNS"); do
+  for mode in raw ssh airlock; do
+    case $mode in raw) p=$SINK;; ssh) p=$SSH_SINK;; airlock) p=$PF_SINK;; esac
+    V[$mode]+="$($TB throughput "$p" "$MIB") "
+  done
 done
+for mode in raw ssh airlock; do TP[$mode]=$(stats ${V[$mode]}); done
+set -- ${TP[airlock]}; a=$1; set -- ${TP[ssh]}; s=$1; set -- ${TP[raw]}; r=$1
+echo "| throughput, MB/s, median (min–max) of $RUNS × $MIB MiB | $(fmt "${TP[raw]}") | $(fmt "${TP[ssh]}") | $(fmt "${TP[airlock]}") | $(ratio "$a" "$s") | $(ratio "$a" "$r") |"
+fi
 declare -A RT
+if want rtt; then
 for mode in raw ssh airlock; do
   case $mode in raw) p=$ECHO;; ssh) p=$SSH_ECHO;; airlock) p=$PF_ECHO;; esac
   RT[$mode]=$($TB rtt "$p" "$RTT_COUNT")
 done
-ratio() { python3 -c "print(f'{$1/$2:.2f}')"; }
-set -- ${TP[airlock]}; a=$1; set -- ${TP[ssh]}; s=$1; set -- ${TP[raw]}; r=$1
-echo "| measurement | raw TCP | ssh -L | airlock port-forward | airlock / ssh | airlock / raw |"
-echo "|---|---|---|---|---|---|"
-fmt() { set -- $1; echo "$1 ($2–$3)"; }
-echo "| throughput, MB/s, median (min–max) of $RUNS × $MIB MiB | $(fmt "${TP[raw]}") | $(fmt "${TP[ssh]}") | $(fmt "${TP[airlock]}") | $(ratio "$a" "$s") | $(ratio "$a" "$r") |"
 set -- ${RT[airlock]}; ap50=$1 ap99=$2; set -- ${RT[ssh]}; sp50=$1 sp99=$2; set -- ${RT[raw]}; rp50=$1 rp99=$2
 echo "| TCP echo round trip p50 / p99, µs, $RTT_COUNT pings | $rp50 / $rp99 | $sp50 / $sp99 | $ap50 / $ap99 | $(ratio "$ap99" "$sp99") (p99) | |"
+fi
 
 # scp of MIB MiB: through `airlock proxy` vs a direct ssh connection.
 SSHO=(-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -i "$work/sshd/user")
-head -c "$((MIB << 20))" /dev/urandom > "$work/blob"
 now() { date +%s.%N; }
 declare -A SC
-for mode in ssh airlock; do
-  vals=()
-  for _ in $(seq "$RUNS"); do
+if want scp; then
+head -c "$((MIB << 20))" /dev/urandom > "$work/blob"
+unset V; declare -A V
+for _ in $(seq "$RUNS"); do
+  for mode in ssh airlock; do
     t0=$(now)
     if [ $mode = ssh ]; then
       scp -q "${SSHO[@]}" -P "$SSHD" "$work/blob" "${USER:-root}@127.0.0.1:$work/blob.copy"
     else
       scp -q "${SSHO[@]}" -P "$SSHD" -o "ProxyCommand=$AIRLOCK proxy %h %p" "$work/blob" "${USER:-root}@$node:$work/blob.copy"
     fi
+    V[$mode]+="$(python3 -c "print(($MIB * 1048576 / 1e6) / ($(now) - $t0))") "
     cmp -s "$work/blob" "$work/blob.copy" || { echo "scp ($mode) corrupted the file" >&2; exit 1; }
-    vals+=("$(python3 -c "print(($MIB * 1048576 / 1e6) / ($(now) - $t0))")")
   done
-  SC[$mode]=$(stats "${vals[@]}")
 done
+for mode in ssh airlock; do SC[$mode]=$(stats ${V[$mode]}); done
 set -- ${SC[airlock]}; a=$1; set -- ${SC[ssh]}; s=$1
 echo "| scp $MIB MiB, MB/s, median (min–max) of $RUNS | | $(fmt "${SC[ssh]}") (direct ssh) | $(fmt "${SC[airlock]}") (airlock proxy) | $(ratio "$a" "$s") | |"
+fi
 
 # Session start: wall time of one remote `true`, milliseconds.
 declare -A ST
+if want start; then
 ms() { python3 -c "print(($(now) - $1) * 1000)"; }
 for mode in ssh ssh-mux airlock; do
   vals=()
@@ -123,8 +138,10 @@ done
 ssh -o ControlPath="$work/cm" -O exit "${USER:-root}@127.0.0.1" 2>/dev/null || true
 set -- ${ST[airlock]}; a=$1; set -- ${ST[ssh]}; s=$1; set -- ${ST[ssh-mux]}; x=$1
 echo "| session start (remote \`true\`), ms, median (min–max) of $STARTS | | $(fmt "${ST[ssh]}") fresh; $(fmt "${ST[ssh-mux]}") ControlMaster | $(fmt "${ST[airlock]}") | $(ratio "$a" "$s") vs fresh; $(ratio "$a" "$x") vs ControlMaster | |"
+fi
 
 # Interactive echo through a terminal: one keystroke to `cat` on a remote PTY and back.
+want pty || exit 0
 PE="python3 $PWD/bench/ptyecho.py $RTT_COUNT --"
 remote='stty raw -echo; echo READY; exec cat'
 pty_local=$($PE sh -c "$remote")

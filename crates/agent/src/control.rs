@@ -143,7 +143,6 @@ pub async fn open(
     let local_ip = tls
         .get_ref()
         .0
-        .get_ref()
         .local_addr()
         .ok()
         .map(|a| a.ip().to_string());

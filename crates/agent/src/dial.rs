@@ -11,7 +11,6 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
-use crate::bufio::ReadAhead;
 use crate::identity::AgentDir;
 
 /// Host and port of an `https://host:port` endpoint.
@@ -167,8 +166,8 @@ pub fn user_tls_config(ca_pem: &[u8]) -> anyhow::Result<rustls::ClientConfig> {
         .with_no_client_auth())
 }
 
-/// A TLS connection to the server, reading ahead under TLS (see [`ReadAhead`]).
-pub type Tls = TlsStream<ReadAhead<TcpStream>>;
+/// A TLS connection to the server.
+pub type Tls = TlsStream<TcpStream>;
 
 /// Most TLS bytes rustls queues before writing them out: one write of the
 /// mux (256 KiB of frames) leaves in one `writev` instead of four.
@@ -186,7 +185,7 @@ pub async fn upgrade(
     let tcp = tcp(&host, port).await?;
     let name = ServerName::try_from(host.clone()).map_err(|_| anyhow!("bad server name {host}"))?;
     let mut tls = tokio_rustls::TlsConnector::from(cfg)
-        .connect(name, ReadAhead::new(tcp))
+        .connect(name, tcp)
         .await
         .with_context(|| format!("TLS handshake with {host}:{port} failed"))?;
     tls.get_mut().1.set_buffer_limit(Some(TLS_BUFFER_LIMIT));

@@ -12,7 +12,7 @@ use airlock_wire::{
     Signal, Stream,
 };
 use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 
 /// Bytes read from the transport at a time.
@@ -506,13 +506,23 @@ async fn drive(io: Transport, d: &mut Driver, cmds: &mut mpsc::UnboundedReceiver
     let reader = tokio::spawn(async move {
         let mut buf = BytesMut::new();
         loop {
-            // Everything already decrypted goes in one piece (TLS hands out a
-            // record per read); the connection takes it without a copy.
-            buf.reserve(READ_CHUNK);
-            match crate::bufio::read_available_buf(&mut rd, &mut buf, READ_CHUNK).await {
+            // The connection takes what was read without a copy. A small
+            // read is copied out instead, so its frames do not pin the whole
+            // buffer while the application holds them.
+            if buf.capacity() < crate::bufio::MIN_READ {
+                buf.reserve(READ_CHUNK);
+            }
+            match rd.read_buf(&mut buf).await {
                 Ok(0) | Err(_) => break,
-                Ok(_) => {
-                    if read_tx.send(buf.split()).await.is_err() {
+                Ok(n) => {
+                    let chunk = if n < crate::bufio::COPY_BELOW {
+                        let c = BytesMut::from(&buf[..]);
+                        buf.clear();
+                        c
+                    } else {
+                        buf.split()
+                    };
+                    if read_tx.send(chunk).await.is_err() {
                         break;
                     }
                 }

@@ -103,12 +103,26 @@ pub async fn pump_out<R: AsyncRead + Unpin>(
 ) {
     let mut buf = bytes::BytesMut::new();
     loop {
-        buf.reserve(PUMP_CHUNK);
+        // Reads fill the rest of the current buffer before a new one is
+        // allocated, so the frames in flight share few allocations.
+        if buf.capacity() < crate::bufio::MIN_READ {
+            buf.reserve(PUMP_CHUNK);
+        }
         match from.read_buf(&mut buf).await {
             Ok(0) | Err(_) => break,
             Ok(_) => {
-                // The filled part moves into the frame without a copy.
-                if to.send(stream, buf.split().freeze()).await.is_err() {
+                // A large read moves into the frame without a copy. A small
+                // one (a keystroke, an sftp status) is copied out: a slice
+                // would pin the whole buffer for as long as the frame waits
+                // in the retransmit log for its ack.
+                let data = if buf.len() < crate::bufio::COPY_BELOW {
+                    let d = bytes::Bytes::copy_from_slice(&buf);
+                    buf.clear();
+                    d
+                } else {
+                    buf.split().freeze()
+                };
+                if to.send(stream, data).await.is_err() {
                     return;
                 }
             }

@@ -7,11 +7,10 @@ use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use airlock_agent::bufio::ReadAhead;
 use airlock_agent::dial::TLS_BUFFER_LIMIT;
 use anyhow::Context;
 use axum::Extension;
-use axum_server::accept::Accept;
+use axum_server::accept::{Accept, NoDelayAcceptor};
 use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -50,34 +49,15 @@ pub fn server_config(pki: &Pki) -> anyhow::Result<RustlsConfig> {
     Ok(RustlsConfig::from_config(Arc::new(cfg)))
 }
 
-/// Sets `TCP_NODELAY` on every accepted socket (small frames such as window
-/// updates and keystrokes must not wait for Nagle's algorithm) and reads
-/// ahead under TLS ([`ReadAhead`]: one `recvfrom` for many records while a
-/// session streams, no buffer while a connection idles).
-#[derive(Clone, Copy, Debug, Default)]
-pub struct SocketAcceptor;
-
-impl<S: Send + 'static> Accept<tokio::net::TcpStream, S> for SocketAcceptor {
-    type Stream = ReadAhead<tokio::net::TcpStream>;
-    type Service = S;
-    type Future = std::future::Ready<io::Result<(Self::Stream, S)>>;
-
-    fn accept(&self, stream: tokio::net::TcpStream, service: S) -> Self::Future {
-        std::future::ready(
-            stream
-                .set_nodelay(true)
-                .map(|()| (ReadAhead::new(stream), service)),
-        )
-    }
-}
-
-/// Wraps the rustls acceptor to attach [`PeerCert`] to every request.
+/// Wraps the rustls acceptor to attach [`PeerCert`] to every request. It
+/// sets `TCP_NODELAY` first: small frames (window updates, keystrokes) must
+/// not wait for Nagle's algorithm.
 #[derive(Clone)]
-pub struct PeerCertAcceptor(pub RustlsAcceptor<SocketAcceptor>);
+pub struct PeerCertAcceptor(pub RustlsAcceptor<NoDelayAcceptor>);
 
 impl PeerCertAcceptor {
     pub fn new(tls: RustlsAcceptor) -> Self {
-        PeerCertAcceptor(tls.acceptor(SocketAcceptor))
+        PeerCertAcceptor(tls.acceptor(NoDelayAcceptor::new()))
     }
 }
 
@@ -87,7 +67,7 @@ impl<S> Accept<tokio::net::TcpStream, S> for PeerCertAcceptor
 where
     S: Send + 'static,
 {
-    type Stream = TlsStream<ReadAhead<tokio::net::TcpStream>>;
+    type Stream = TlsStream<tokio::net::TcpStream>;
     type Service = axum::middleware::AddExtension<S, PeerCert>;
     type Future = BoxFut<(Self::Stream, Self::Service)>;
 

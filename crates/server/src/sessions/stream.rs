@@ -5,13 +5,12 @@
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-use airlock_agent::bufio::read_available;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Extension, Path, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use hyper_util::rt::TokioIo;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::recording::Recorder;
 use super::{Io, documents, store};
@@ -152,8 +151,7 @@ async fn pipe(
 ) {
     let mut buf = vec![0u8; 256 * 1024];
     loop {
-        // Every record already decrypted, so one write carries many.
-        let n = match read_available(&mut from, &mut buf).await {
+        let n = match from.read(&mut buf).await {
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
@@ -181,15 +179,38 @@ async fn relay(
 ) {
     let (cr, cw) = tokio::io::split(client);
     let (ar, aw) = tokio::io::split(agent);
-    let up = pipe(cr, aw, rec.clone(), true, state.clone(), id.clone());
-    let down = pipe(ar, cw, rec.clone(), false, state, id);
-    tokio::select! {
-        _ = up => {}
-        _ = down => {}
-    }
+    // Each direction is its own task, so they run on both cores: an sftp
+    // status or a window update need not wait behind a batch of bulk data
+    // being decrypted and encrypted the other way.
+    let mut up = AbortOnDrop(tokio::spawn(pipe(
+        cr,
+        aw,
+        rec.clone(),
+        true,
+        state.clone(),
+        id.clone(),
+    )));
+    let mut down = AbortOnDrop(tokio::spawn(pipe(ar, cw, rec.clone(), false, state, id)));
+    let other = tokio::select! {
+        _ = &mut up.0 => &mut down,
+        _ = &mut down.0 => &mut up,
+    };
+    // Both transports close before the recording is flushed.
+    other.0.abort();
+    let _ = (&mut other.0).await;
     if let Some(r) = rec
         && let Ok(mut r) = r.lock()
     {
         r.flush();
+    }
+}
+
+/// A task that ends when its handle is dropped (so ending the relay ends
+/// both directions).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
