@@ -138,11 +138,21 @@ pub fn tls_config_from_pem(
         .collect::<Result<Vec<_>, _>>()
         .context("reading the node certificate")?;
     let key = PrivateKeyDer::from_pem_slice(key_pem).context("reading the node key")?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = crypto_provider();
     Ok(rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
         .with_root_certificates(roots)
         .with_client_auth_cert(certs, key)?)
+}
+
+/// ring's suites with AES-128-GCM first: the TLS 1.3 suite every peer must
+/// support, and about a fifth cheaper per byte than AES-256-GCM on the data path.
+pub fn crypto_provider() -> Arc<rustls::crypto::CryptoProvider> {
+    use rustls::crypto::ring::{cipher_suite, default_provider};
+    let mut p = default_provider();
+    let first = cipher_suite::TLS13_AES_128_GCM_SHA256.suite();
+    p.cipher_suites.sort_by_key(|s| s.suite() != first);
+    Arc::new(p)
 }
 
 /// The server answered the upgrade with an error status.
@@ -159,7 +169,7 @@ pub fn user_tls_config(ca_pem: &[u8]) -> anyhow::Result<rustls::ClientConfig> {
     for c in CertificateDer::pem_slice_iter(ca_pem) {
         roots.add(c.context("reading the CA bundle")?)?;
     }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = crypto_provider();
     Ok(rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
         .with_root_certificates(roots)
@@ -225,6 +235,16 @@ pub async fn upgrade(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn aes_128_gcm_is_offered_first_and_nothing_is_dropped() {
+        use rustls::CipherSuite;
+        let p = crypto_provider();
+        let suites: Vec<CipherSuite> = p.cipher_suites.iter().map(|s| s.suite()).collect();
+        assert_eq!(suites[0], CipherSuite::TLS13_AES_128_GCM_SHA256);
+        let ring = rustls::crypto::ring::default_provider();
+        assert_eq!(suites.len(), ring.cipher_suites.len());
+    }
 
     #[test]
     fn endpoints_split_into_host_and_port() {

@@ -34,7 +34,7 @@ pub fn server_config(pki: &Pki) -> anyhow::Result<RustlsConfig> {
     for ca in CertificateDer::pem_slice_iter(pki.ca_cert_pem.as_bytes()) {
         roots.add(ca.context("reading the CA")?)?;
     }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = airlock_agent::dial::crypto_provider();
     let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
         Arc::new(roots),
         provider.clone(),
