@@ -10,12 +10,12 @@ export AIRLOCK="$PWD/target/release/airlock"
 out=target/bench
 mkdir -p "$out"
 bench/loopback.sh | tee "$out/loopback.md"
-bench/record.py loopback < "$out/loopback.md"
-bench/agents.sh | tee "$out/agents.md"
-bench/record.py agents < "$out/agents.md"
+bench/record.py loopback "make bench" < "$out/loopback.md"
+RUNS=${RUNS:-3} bench/agents.sh | tee "$out/agents.md"
+bench/record.py agents "make bench" < "$out/agents.md"
 if [ "$(id -u)" = 0 ]; then
   bench/cluster.sh | tee "$out/cluster.md"
-  bench/record.py cluster < "$out/cluster.md"
+  bench/record.py cluster "make bench" < "$out/cluster.md"
 else
   echo "skipped: cluster timings need root (the local provider)" >&2
 fi

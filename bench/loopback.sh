@@ -62,7 +62,13 @@ bg ssh -N -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLeve
 sleep 1.5
 
 stats() { python3 -c 'import sys,statistics as s; v=sorted(float(x) for x in sys.argv[1:]); print(f"{s.median(v):.0f} {v[0]:.0f} {v[-1]:.0f}")' "$@"; }
+stats2() { python3 -c 'import sys,statistics as s; v=sorted(float(x) for x in sys.argv[1:]); print(f"{s.median(v):.2f} {v[0]:.2f} {v[-1]:.2f}")' "$@"; }
 fmt() { set -- $1; echo "$1 ($2–$3)"; }
+# CPU time the whole machine spent (user, system, interrupts), in seconds: a
+# path's cost per GiB, whichever of its processes spent it.
+HZ=$(getconf CLK_TCK)
+cpu() { awk -v hz="$HZ" '/^cpu /{print ($2+$3+$4+$7+$8)/hz}' /proc/stat; }
+per_gib() { python3 -c "print(($(cpu) - $1) * 1024 / $MIB)"; }
 ratio() { python3 -c "print(f'{$1/$2:.2f}')"; }
 echo "| measurement | raw TCP | ssh -L | airlock port-forward | airlock / ssh | airlock / raw |"
 echo "|---|---|---|---|---|---|"
@@ -70,16 +76,21 @@ echo "|---|---|---|---|---|---|"
 # machine hits all of them rather than one.
 declare -A TP
 if want throughput; then
-unset V; declare -A V
+unset V C; declare -A V C
 for _ in $(seq "$RUNS"); do
   for mode in raw ssh airlock; do
     case $mode in raw) p=$SINK;; ssh) p=$SSH_SINK;; airlock) p=$PF_SINK;; esac
+    c0=$(cpu)
     V[$mode]+="$($TB throughput "$p" "$MIB") "
+    C[$mode]+="$(per_gib "$c0") "
   done
 done
 for mode in raw ssh airlock; do TP[$mode]=$(stats ${V[$mode]}); done
 set -- ${TP[airlock]}; a=$1; set -- ${TP[ssh]}; s=$1; set -- ${TP[raw]}; r=$1
 echo "| throughput, MB/s, median (min–max) of $RUNS × $MIB MiB | $(fmt "${TP[raw]}") | $(fmt "${TP[ssh]}") | $(fmt "${TP[airlock]}") | $(ratio "$a" "$s") | $(ratio "$a" "$r") |"
+for mode in raw ssh airlock; do TP[$mode]=$(stats2 ${C[$mode]}); done
+set -- ${TP[airlock]}; a=$1; set -- ${TP[ssh]}; s=$1; set -- ${TP[raw]}; r=$1
+echo "| throughput: CPU per GiB, whole machine, core-seconds | $(fmt "${TP[raw]}") | $(fmt "${TP[ssh]}") | $(fmt "${TP[airlock]}") | $(ratio "$a" "$s") | $(ratio "$a" "$r") |"
 fi
 declare -A RT
 if want rtt; then
@@ -97,22 +108,26 @@ now() { date +%s.%N; }
 declare -A SC
 if want scp; then
 head -c "$((MIB << 20))" /dev/urandom > "$work/blob"
-unset V; declare -A V
+unset V C; declare -A V C
 for _ in $(seq "$RUNS"); do
   for mode in ssh airlock; do
-    t0=$(now)
+    c0=$(cpu) t0=$(now)
     if [ $mode = ssh ]; then
       scp -q "${SSHO[@]}" -P "$SSHD" "$work/blob" "${USER:-root}@127.0.0.1:$work/blob.copy"
     else
       scp -q "${SSHO[@]}" -P "$SSHD" -o "ProxyCommand=$AIRLOCK proxy %h %p" "$work/blob" "${USER:-root}@$node:$work/blob.copy"
     fi
     V[$mode]+="$(python3 -c "print(($MIB * 1048576 / 1e6) / ($(now) - $t0))") "
+    C[$mode]+="$(per_gib "$c0") "
     cmp -s "$work/blob" "$work/blob.copy" || { echo "scp ($mode) corrupted the file" >&2; exit 1; }
   done
 done
 for mode in ssh airlock; do SC[$mode]=$(stats ${V[$mode]}); done
 set -- ${SC[airlock]}; a=$1; set -- ${SC[ssh]}; s=$1
 echo "| scp $MIB MiB, MB/s, median (min–max) of $RUNS | | $(fmt "${SC[ssh]}") (direct ssh) | $(fmt "${SC[airlock]}") (airlock proxy) | $(ratio "$a" "$s") | |"
+for mode in ssh airlock; do SC[$mode]=$(stats2 ${C[$mode]}); done
+set -- ${SC[airlock]}; a=$1; set -- ${SC[ssh]}; s=$1
+echo "| scp: CPU per GiB, whole machine, core-seconds | | $(fmt "${SC[ssh]}") (direct ssh) | $(fmt "${SC[airlock]}") (airlock proxy) | $(ratio "$a" "$s") | |"
 fi
 
 # Session start: wall time of one remote `true`, milliseconds.

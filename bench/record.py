@@ -1,14 +1,23 @@
 #!/usr/bin/env python3
 """Replaces the block between `<!-- bench:NAME -->` and `<!-- /bench:NAME -->`
-in docs/BENCHMARKS.md with stdin (a harness's tables), adding the block at the
-end if it is not there yet. Usage: HARNESS | bench/record.py NAME"""
+in docs/BENCHMARKS.md with stdin (a harness's tables) under a line naming the
+date, the machine, the commit and COMMAND, adding the block at the end if it is
+not there yet. Usage: HARNESS | bench/record.py NAME COMMAND"""
+import datetime
+import os
 import re
+import subprocess
 import sys
 from pathlib import Path
 
-name = sys.argv[1]
-doc = Path(__file__).resolve().parent.parent / "docs" / "BENCHMARKS.md"
-body = sys.stdin.read().strip()
+name, command = sys.argv[1], sys.argv[2]
+root = Path(__file__).resolve().parent.parent
+doc = root / "docs" / "BENCHMARKS.md"
+cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "unknown CPU")
+commit = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip() or "unknown"
+header = (f"Recorded {datetime.date.today()} on {cpu}, {os.cpu_count()} cores, "
+          f"commit {commit}, release build, by `{command}`.")
+body = header + "\n\n" + sys.stdin.read().strip()
 text = doc.read_text()
 start, end = f"<!-- bench:{name} -->", f"<!-- /bench:{name} -->"
 block = f"{start}\n{body}\n{end}"
