@@ -92,14 +92,21 @@ for mode in raw ssh airlock; do TP[$mode]=$(stats2 ${C[$mode]}); done
 set -- ${TP[airlock]}; a=$1; set -- ${TP[ssh]}; s=$1; set -- ${TP[raw]}; r=$1
 echo "| throughput: CPU per GiB, whole machine, core-seconds | $(fmt "${TP[raw]}") | $(fmt "${TP[ssh]}") | $(fmt "${TP[airlock]}") | $(ratio "$a" "$s") | $(ratio "$a" "$r") |"
 fi
+# Latency rows: RUNS runs, paths taking turns; each run gives p50 and p99.
+# lat VALUES... → "p50 / p99 (p99 min–max)", medians over the runs.
+lat() { python3 -c 'import sys,statistics as s; v=[tuple(map(float,x.split(","))) for x in sys.argv[1:]]; p99=[b for _,b in v]; print(f"{s.median(a for a,_ in v):.0f} / {s.median(p99):.0f} ({min(p99):.0f}–{max(p99):.0f})")' "$@"; }
+p99() { set -- $1; echo "$3"; }
 declare -A RT
 if want rtt; then
-for mode in raw ssh airlock; do
-  case $mode in raw) p=$ECHO;; ssh) p=$SSH_ECHO;; airlock) p=$PF_ECHO;; esac
-  RT[$mode]=$($TB rtt "$p" "$RTT_COUNT")
+unset V; declare -A V
+for _ in $(seq "$RUNS"); do
+  for mode in raw ssh airlock; do
+    case $mode in raw) p=$ECHO;; ssh) p=$SSH_ECHO;; airlock) p=$PF_ECHO;; esac
+    set -- $($TB rtt "$p" "$RTT_COUNT"); V[$mode]+="$1,$2 "
+  done
 done
-set -- ${RT[airlock]}; ap50=$1 ap99=$2; set -- ${RT[ssh]}; sp50=$1 sp99=$2; set -- ${RT[raw]}; rp50=$1 rp99=$2
-echo "| TCP echo round trip p50 / p99, µs, $RTT_COUNT pings | $rp50 / $rp99 | $sp50 / $sp99 | $ap50 / $ap99 | $(ratio "$ap99" "$sp99") (p99) | |"
+for mode in raw ssh airlock; do RT[$mode]=$(lat ${V[$mode]}); done
+echo "| TCP echo round trip p50 / p99 (p99 min–max), µs, median of $RUNS × $RTT_COUNT pings | ${RT[raw]} | ${RT[ssh]} | ${RT[airlock]} | $(ratio "$(p99 "${RT[airlock]}")" "$(p99 "${RT[ssh]}")") (p99) | |"
 fi
 
 # scp of MIB MiB: through `airlock proxy` vs a direct ssh connection.
@@ -159,8 +166,16 @@ fi
 want pty || exit 0
 PE="python3 $PWD/bench/ptyecho.py $RTT_COUNT --"
 remote='stty raw -echo; echo READY; exec cat'
-pty_local=$($PE sh -c "$remote")
-pty_ssh=$($PE ssh -tt "${SSHO[@]}" -p "$SSHD" "${USER:-root}@127.0.0.1" "$remote")
-pty_airlock=$($PE "$AIRLOCK" session start --target "$node" --document-name AWS-StartInteractiveCommand --parameters "command=$remote")
-set -- $pty_airlock; ap99=$2; set -- $pty_ssh; sp99=$2
-echo "| keystroke echo through a PTY running cat, p50 / p99, µs, $RTT_COUNT keys | ${pty_local/ / \/ } (local pty) | ${pty_ssh/ / \/ } (ssh -tt) | ${pty_airlock/ / \/ } (airlock session) | $(ratio "$ap99" "$sp99") (p99) | |"
+unset V; declare -A V
+for _ in $(seq "$RUNS"); do
+  for mode in local ssh airlock; do
+    case $mode in
+      local) set -- $($PE sh -c "$remote") ;;
+      ssh) set -- $($PE ssh -tt "${SSHO[@]}" -p "$SSHD" "${USER:-root}@127.0.0.1" "$remote") ;;
+      airlock) set -- $($PE "$AIRLOCK" session start --target "$node" --document-name AWS-StartInteractiveCommand --parameters "command=$remote") ;;
+    esac
+    V[$mode]+="$1,$2 "
+  done
+done
+for mode in local ssh airlock; do RT[$mode]=$(lat ${V[$mode]}); done
+echo "| keystroke echo through a PTY running cat, p50 / p99 (p99 min–max), µs, median of $RUNS × $RTT_COUNT keys | ${RT[local]} (local pty) | ${RT[ssh]} (ssh -tt) | ${RT[airlock]} (airlock session) | $(ratio "$(p99 "${RT[airlock]}")" "$(p99 "${RT[ssh]}")") (p99) | |"
