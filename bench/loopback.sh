@@ -5,11 +5,12 @@
 # agent → target, two TLS hops); scp through `airlock proxy` vs direct ssh;
 # session start (`airlock exec NODE -- true` vs a fresh `ssh NODE true` and
 # ssh with a ControlMaster). Prints a Markdown table.
-# Sizes: MIB (default 1024), RUNS (3), RTT_COUNT (2000), STARTS (10).
+# Sizes: MIB (default 1024), RUNS (3), RTT_COUNT (2000), STARTS (10);
+# STREAMS ("1 8"): parallel connections sharing MIB in the throughput rows.
 # ROWS picks rows (default all): "throughput rtt scp start pty".
 set -euo pipefail
 cd "$(dirname "$0")/.."
-MIB=${MIB:-1024} RUNS=${RUNS:-3} RTT_COUNT=${RTT_COUNT:-2000} STARTS=${STARTS:-10}
+MIB=${MIB:-1024} RUNS=${RUNS:-3} STREAMS=${STREAMS:-1 8} RTT_COUNT=${RTT_COUNT:-2000} STARTS=${STARTS:-10}
 ROWS=${ROWS:-throughput rtt scp start pty}
 want() { [[ " $ROWS " == *" $1 "* ]]; }
 AIRLOCK=${AIRLOCK:-$PWD/target/release/airlock}
@@ -76,21 +77,24 @@ echo "|---|---|---|---|---|---|"
 # machine hits all of them rather than one.
 declare -A TP
 if want throughput; then
+for n in $STREAMS; do
 unset V C; declare -A V C
 for _ in $(seq "$RUNS"); do
   for mode in raw ssh airlock; do
     case $mode in raw) p=$SINK;; ssh) p=$SSH_SINK;; airlock) p=$PF_SINK;; esac
     c0=$(cpu)
-    V[$mode]+="$($TB throughput "$p" "$MIB") "
+    V[$mode]+="$($TB throughput "$p" "$MIB" "$n") "
     C[$mode]+="$(per_gib "$c0") "
   done
 done
+what="$n stream"; [ "$n" = 1 ] || what+=s
 for mode in raw ssh airlock; do TP[$mode]=$(stats ${V[$mode]}); done
 set -- ${TP[airlock]}; a=$1; set -- ${TP[ssh]}; s=$1; set -- ${TP[raw]}; r=$1
-echo "| throughput, MB/s, median (min–max) of $RUNS × $MIB MiB | $(fmt "${TP[raw]}") | $(fmt "${TP[ssh]}") | $(fmt "${TP[airlock]}") | $(ratio "$a" "$s") | $(ratio "$a" "$r") |"
+echo "| throughput, $what, MB/s, median (min–max) of $RUNS × $MIB MiB | $(fmt "${TP[raw]}") | $(fmt "${TP[ssh]}") | $(fmt "${TP[airlock]}") | $(ratio "$a" "$s") | $(ratio "$a" "$r") |"
 for mode in raw ssh airlock; do TP[$mode]=$(stats2 ${C[$mode]}); done
 set -- ${TP[airlock]}; a=$1; set -- ${TP[ssh]}; s=$1; set -- ${TP[raw]}; r=$1
-echo "| throughput: CPU per GiB, whole machine, core-seconds | $(fmt "${TP[raw]}") | $(fmt "${TP[ssh]}") | $(fmt "${TP[airlock]}") | $(ratio "$a" "$s") | $(ratio "$a" "$r") |"
+echo "| throughput, $what: CPU per GiB, whole machine, core-seconds | $(fmt "${TP[raw]}") | $(fmt "${TP[ssh]}") | $(fmt "${TP[airlock]}") | $(ratio "$a" "$s") | $(ratio "$a" "$r") |"
+done
 fi
 # Latency rows: RUNS runs, paths taking turns; each run gives p50 and p99.
 # lat VALUES... → "p50 / p99 (p99 min–max)", medians over the runs.

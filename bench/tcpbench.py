@@ -3,7 +3,9 @@
 
   tcpbench.py sink PORT            accept; read N bytes (8-byte header), answer b"ok"
   tcpbench.py echo PORT            accept; echo every byte back
-  tcpbench.py throughput PORT MIB  send MIB MiB through PORT; print MB/s
+  tcpbench.py throughput PORT MIB [STREAMS]
+                                   send MIB MiB through PORT, split over STREAMS
+                                   parallel connections (1); print MB/s of them all
   tcpbench.py rtt PORT COUNT       1-byte ping-pong COUNT times; print p50 p99 in microseconds
 """
 import socket, struct, sys, threading, time
@@ -63,17 +65,34 @@ def connect(port):
     raise SystemExit(f"cannot connect to {port}")
 
 
-def throughput(port, mib):
+def send_stream(port, mib, ready, go):
     total = mib << 20
     block = b"\x5a" * (1 << 20)
     c = connect(port)
-    t0 = time.perf_counter()
+    ready.release()
+    go.wait()
     c.sendall(struct.pack(">Q", total))
     for _ in range(mib):
         c.sendall(block)
     recv_exact(c, 2)
+
+
+def throughput(port, mib, streams=1):
+    """Every connection is open before the clock starts; it stops when the
+    last sink has confirmed all its bytes."""
+    ready, go = threading.Semaphore(0), threading.Event()
+    share = [mib // streams + (i < mib % streams) for i in range(streams)]
+    threads = [threading.Thread(target=send_stream, args=(port, m, ready, go)) for m in share]
+    for t in threads:
+        t.start()
+    for _ in threads:
+        ready.acquire()
+    t0 = time.perf_counter()
+    go.set()
+    for t in threads:
+        t.join()
     dt = time.perf_counter() - t0
-    print(f"{total / dt / 1e6:.1f}")
+    print(f"{(mib << 20) / dt / 1e6:.1f}")
 
 
 def rtt(port, count):
@@ -97,6 +116,6 @@ if __name__ == "__main__":
     elif cmd == "echo":
         serve(port, echo)
     elif cmd == "throughput":
-        throughput(port, int(sys.argv[3]))
+        throughput(port, int(sys.argv[3]), int(sys.argv[4]) if len(sys.argv) > 4 else 1)
     elif cmd == "rtt":
         rtt(port, int(sys.argv[3]))
