@@ -179,38 +179,15 @@ async fn relay(
 ) {
     let (cr, cw) = tokio::io::split(client);
     let (ar, aw) = tokio::io::split(agent);
-    // Each direction is its own task, so they run on both cores: an sftp
-    // status or a window update need not wait behind a batch of bulk data
-    // being decrypted and encrypted the other way.
-    let mut up = AbortOnDrop(tokio::spawn(pipe(
-        cr,
-        aw,
-        rec.clone(),
-        true,
-        state.clone(),
-        id.clone(),
-    )));
-    let mut down = AbortOnDrop(tokio::spawn(pipe(ar, cw, rec.clone(), false, state, id)));
-    let other = tokio::select! {
-        _ = &mut up.0 => &mut down,
-        _ = &mut down.0 => &mut up,
-    };
-    // Both transports close before the recording is flushed.
-    other.0.abort();
-    let _ = (&mut other.0).await;
+    let up = pipe(cr, aw, rec.clone(), true, state.clone(), id.clone());
+    let down = pipe(ar, cw, rec.clone(), false, state, id);
+    tokio::select! {
+        _ = up => {}
+        _ = down => {}
+    }
     if let Some(r) = rec
         && let Ok(mut r) = r.lock()
     {
         r.flush();
-    }
-}
-
-/// A task that ends when its handle is dropped (so ending the relay ends
-/// both directions).
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }
