@@ -73,10 +73,7 @@ fn scontrol(head: i32, args: &[&str]) -> Result<String, ApiError> {
 /// can be resumed again: ParallelCluster's `set_nodes_down_and_power_save`.
 pub fn down_and_power_save(head: i32, name: &str, reason: &str) -> Result<(), ApiError> {
     let r = format!("reason={reason}");
-    scontrol(
-        head,
-        &["update", &format!("nodename={name}"), "state=down", &r],
-    )?;
+    set_down(head, name, reason)?;
     scontrol(
         head,
         &[
@@ -87,6 +84,23 @@ pub fn down_and_power_save(head: i32, name: &str, reason: &str) -> Result<(), Ap
         ],
     )?;
     Ok(())
+}
+
+/// DOWN with a reason: Slurm requeues the node's jobs.
+fn set_down(head: i32, name: &str, reason: &str) -> Result<(), ApiError> {
+    let r = format!("reason={reason}");
+    scontrol(
+        head,
+        &["update", &format!("nodename={name}"), "state=down", &r],
+    )
+    .map(drop)
+}
+
+/// Starts every DOWN reason the fleet manager sets.
+const REASON_PREFIX: &str = "airlock: ";
+
+fn is_static(name: &str) -> bool {
+    parse_node_name(name).is_some_and(|(_, k, ..)| k == NodeKind::Static)
 }
 
 fn age(rec: &NodeRecord) -> u64 {
@@ -125,14 +139,28 @@ pub fn reconcile(st: &AppState, c: &ClusterRow) -> Result<(), ApiError> {
             event(st, name, &rec.name, "TERMINATED", &why);
             terminate_node(st, name, rec)?;
             if s.is_some_and(|s| !s.is_powered_down()) {
-                down_and_power_save(head, &rec.name, &format!("airlock: {why}"))?;
-                event(
-                    st,
-                    name,
-                    &rec.name,
-                    "SLURM_DOWN",
-                    "set DOWN so Slurm requeues its jobs, then powered down",
-                );
+                let reason = format!("{REASON_PREFIX}{why}");
+                if is_static(&rec.name) {
+                    // Kept DOWN, not powered down: a powering-down node
+                    // ignores the replacement's registration.
+                    set_down(head, &rec.name, &reason)?;
+                    event(
+                        st,
+                        name,
+                        &rec.name,
+                        "SLURM_DOWN",
+                        "set DOWN so Slurm requeues its jobs; a replacement follows",
+                    );
+                } else {
+                    down_and_power_save(head, &rec.name, &reason)?;
+                    event(
+                        st,
+                        name,
+                        &rec.name,
+                        "SLURM_DOWN",
+                        "set DOWN so Slurm requeues its jobs, then powered down",
+                    );
+                }
             }
             continue;
         }
@@ -224,6 +252,31 @@ pub fn reconcile(st: &AppState, c: &ClusterRow) -> Result<(), ApiError> {
                     );
                 }
             }
+        }
+    }
+    // A replacement whose slurmd has registered (DOWN, no longer NOT_RESPONDING)
+    // goes back into service: ReturnToService=1 leaves nodes we set DOWN alone.
+    for s in slurm.iter().filter(|s| {
+        s.state == "DOWN"
+            && !s.has("NOT_RESPONDING")
+            && s.reason.starts_with(REASON_PREFIX)
+            && is_static(&s.name)
+    }) {
+        if nodes
+            .iter()
+            .any(|n| n.name == s.name && node::is_running(n))
+        {
+            scontrol(
+                head,
+                &["update", &format!("nodename={}", s.name), "state=resume"],
+            )?;
+            event(
+                st,
+                name,
+                &s.name,
+                "SLURM_RESUMED",
+                "the replacement registered; back in service",
+            );
         }
     }
     Ok(())
