@@ -141,29 +141,22 @@ set -- ${SC[airlock]}; a=$1; set -- ${SC[ssh]}; s=$1
 echo "| scp: CPU per GiB, whole machine, core-seconds | | $(fmt "${SC[ssh]}") (direct ssh) | $(fmt "${SC[airlock]}") (airlock proxy) | $(ratio "$a" "$s") | |"
 fi
 
-# Session start: wall time of one remote `true`, milliseconds.
+# Session start: wall time of one remote `true`, milliseconds, timed by
+# hyperfine (no intermediate shell, one warm-up run each).
 declare -A ST
 if want start; then
-ms() { python3 -c "print(($(now) - $1) * 1000)"; }
+ssh "${SSHO[@]}" -p "$SSHD" -o ControlMaster=yes -o ControlPath="$work/cm" -o ControlPersist=60 -fN "${USER:-root}@127.0.0.1"
+dest="${USER:-root}@127.0.0.1"
+hyperfine -N --style none --warmup 1 --runs "$STARTS" --export-json "$work/start.json" \
+  -n ssh "ssh ${SSHO[*]} -p $SSHD $dest true" \
+  -n ssh-mux "ssh ${SSHO[*]} -p $SSHD -o ControlPath=$work/cm $dest true" \
+  -n airlock "$AIRLOCK exec $node -- true" >/dev/null
+ssh -o ControlPath="$work/cm" -O exit "$dest" 2>/dev/null || true
 for mode in ssh ssh-mux airlock; do
-  vals=()
-  if [ $mode = ssh-mux ]; then
-    ssh "${SSHO[@]}" -p "$SSHD" -o ControlMaster=yes -o ControlPath="$work/cm" -o ControlPersist=60 -fN "${USER:-root}@127.0.0.1"
-  fi
-  for _ in $(seq "$STARTS"); do
-    t0=$(now)
-    case $mode in
-      ssh) ssh "${SSHO[@]}" -p "$SSHD" "${USER:-root}@127.0.0.1" true ;;
-      ssh-mux) ssh "${SSHO[@]}" -p "$SSHD" -o ControlPath="$work/cm" "${USER:-root}@127.0.0.1" true ;;
-      airlock) "$AIRLOCK" exec "$node" -- true ;;
-    esac
-    vals+=("$(ms "$t0")")
-  done
-  ST[$mode]=$(stats "${vals[@]}")
+  ST[$mode]=$(python3 -c 'import json,sys; r=next(x for x in json.load(open(sys.argv[1]))["results"] if x["command"]==sys.argv[2]); print(" ".join(f"{v*1000:.0f}" for v in (r["median"],r["min"],r["max"])))' "$work/start.json" "$mode")
 done
-ssh -o ControlPath="$work/cm" -O exit "${USER:-root}@127.0.0.1" 2>/dev/null || true
 set -- ${ST[airlock]}; a=$1; set -- ${ST[ssh]}; s=$1; set -- ${ST[ssh-mux]}; x=$1
-echo "| session start (remote \`true\`), ms, median (min–max) of $STARTS | | $(fmt "${ST[ssh]}") fresh; $(fmt "${ST[ssh-mux]}") ControlMaster | $(fmt "${ST[airlock]}") | $(ratio "$a" "$s") vs fresh; $(ratio "$a" "$x") vs ControlMaster | |"
+echo "| session start (remote \`true\`), ms, median (min–max) of $STARTS (hyperfine) | | $(fmt "${ST[ssh]}") fresh; $(fmt "${ST[ssh-mux]}") ControlMaster | $(fmt "${ST[airlock]}") | $(ratio "$a" "$s") vs fresh; $(ratio "$a" "$x") vs ControlMaster | |"
 fi
 
 # Interactive echo through a terminal: one keystroke to `cat` on a remote PTY and back.

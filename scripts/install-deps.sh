@@ -13,6 +13,7 @@ packages=(
   openssh-client # ssh/scp through `airlock proxy`
   openssh-server # the throwaway sshd the session tests start
   rsync
+  hyperfine      # bench/loopback.sh times session start with it
   slurm-wlm      # real Slurm (22.05 on Debian 12): slurmctld, slurmd, sinfo…
   munge
   util-linux     # unshare, nsenter, setpriv: nodes as namespaces (local provider)
