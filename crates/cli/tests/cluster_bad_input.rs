@@ -185,3 +185,39 @@ fn a_failed_creation_rolls_back_and_names_the_failed_resource() {
     env.ok(&["delete", "rb"]);
     assert!(!lab.clusters_root().join("kept").exists());
 }
+
+#[test]
+fn a_server_killed_mid_create_rolls_the_stack_back_when_it_starts_again() {
+    if !clusters::ready() {
+        return;
+    }
+    let _serial = clusters::SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let mut lab = Lab::start_with(&[("AIRLOCK_HANG_RESOURCE", "ComputeFleet")]);
+    let cfg = lab.write("np.ini", NO_POLICY);
+    lab.env
+        .ok(&["create", "crash", "-c", cfg.to_str().unwrap(), "--nowait"]);
+    let layout = airlock_cluster::local::ClusterLayout::new(&lab.clusters_root(), "crash");
+    let head = wait_for(30, "the head node to run while ComputeFleet hangs", || {
+        let st = lab.env.ok(&["status", "crash"]);
+        airlock_cluster::local::node::list(&layout)
+            .into_iter()
+            .find(airlock_cluster::local::node::is_running)
+            .filter(|_| st.contains("CREATE_IN_PROGRESS"))
+    });
+    let index = clusters::index_of(&lab, "crash");
+    lab.crash_and_restart();
+    let st = wait_for(30, "the interrupted stack to roll back", || {
+        let st = lab.env.ok(&["status", "crash"]);
+        st.contains("ROLLBACK_COMPLETE").then_some(st)
+    });
+    assert!(
+        !airlock_cluster::local::node::is_running(&head),
+        "the head node outlived the rollback: {st}"
+    );
+    assert!(
+        !lab.clusters_root().join("crash").exists(),
+        "rollback left the cluster's files"
+    );
+    lab.env.ok(&["delete", "crash"]);
+    clusters::assert_gone(&lab, "crash", &index);
+}

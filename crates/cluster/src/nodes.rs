@@ -117,4 +117,25 @@ mod tests {
         assert_eq!(parse_node_name("q-xx-c5large-1"), None);
         assert_eq!(parse_node_name("q-st-c5large-0"), None);
     }
+
+    proptest::proptest! {
+        /// Node names come from Slurm hooks on nodes, i.e. from the network.
+        #[test]
+        fn any_name_parses_or_is_refused_without_panicking(name in "\\PC{0,40}") {
+            let _ = parse_node_name(&name);
+        }
+
+        #[test]
+        fn generated_names_round_trip(
+            queue in "[a-z][a-z0-9-]{0,12}",
+            dynamic in proptest::bool::ANY,
+            it in "[a-z0-9]{1,12}",
+            n in 1u32..100_000,
+        ) {
+            let kind = if dynamic { NodeKind::Dynamic } else { NodeKind::Static };
+            let tag = if dynamic { "dy" } else { "st" };
+            let name = format!("{queue}-{tag}-{it}-{n}");
+            proptest::prop_assert_eq!(parse_node_name(&name), Some((queue, kind, it, n)));
+        }
+    }
 }

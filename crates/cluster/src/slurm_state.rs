@@ -77,4 +77,16 @@ mod tests {
             "airlock: instance terminated [root@2026-11-26T10:00:00]"
         );
     }
+
+    proptest::proptest! {
+        /// Whatever `scontrol` prints, parsing never panics and keeps only
+        /// lines with a node name.
+        #[test]
+        fn any_output_parses_without_panicking(text in "(\\PC{0,60}\n){0,6}", name in "[a-z0-9-]{1,20}") {
+            let _ = parse_nodes(&text);
+            let line = format!("NodeName={name} State=IDLE+CLOUD Reason=x{text}");
+            let n = parse_nodes(&line);
+            proptest::prop_assert!(n.first().is_some_and(|n| n.name == name && n.state == "IDLE"));
+        }
+    }
 }

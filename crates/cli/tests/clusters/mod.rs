@@ -100,6 +100,13 @@ impl Lab {
                 .then_some(())
         });
     }
+    /// Kills the server with SIGKILL and starts it again (without drills).
+    pub fn crash_and_restart(&mut self) {
+        if let Some(s) = self.server.take() {
+            s.crash();
+        }
+        self.server = Some(Server::start(&self.env));
+    }
     pub fn restart_server(&mut self) {
         if let Some(s) = self.server.take() {
             s.stop();

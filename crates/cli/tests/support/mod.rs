@@ -110,6 +110,11 @@ impl Server {
         let _ = nix_kill(self.child.id());
         let _ = self.child.wait();
     }
+    /// SIGKILL: a crash, with no chance to clean up.
+    pub fn crash(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 fn nix_kill(pid: u32) -> std::io::Result<()> {

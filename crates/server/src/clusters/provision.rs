@@ -73,6 +73,17 @@ fn injected_fault(logical: &str) -> Option<ApiError> {
     })
 }
 
+/// A fault drill: `AIRLOCK_HANG_RESOURCE=ComputeFleet` leaves that resource
+/// in progress for good, so the server can be killed mid-create.
+fn injected_hang(logical: &str) {
+    if std::env::var("AIRLOCK_HANG_RESOURCE").ok().as_deref() == Some(logical) {
+        tracing::warn!(logical, "hanging: fault injected by AIRLOCK_HANG_RESOURCE");
+        loop {
+            std::thread::sleep(std::time::Duration::from_secs(3600));
+        }
+    }
+}
+
 fn step(
     st: &AppState,
     name: &str,
@@ -82,6 +93,7 @@ fn step(
     with_db(st, |c| {
         store::set_resource(c, name, logical, None, "CREATE_IN_PROGRESS", None)
     })?;
+    injected_hang(logical);
     let result = match injected_fault(logical) {
         Some(e) => Err(e),
         None => f(),
