@@ -62,8 +62,10 @@ bg ssh -N -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLeve
   -L "$SSH_SINK:127.0.0.1:$SINK" -L "$SSH_ECHO:127.0.0.1:$ECHO" "${USER:-root}@127.0.0.1"
 sleep 1.5
 
-stats() { python3 -c 'import sys,statistics as s; v=sorted(float(x) for x in sys.argv[1:]); print(f"{s.median(v):.0f} {v[0]:.0f} {v[-1]:.0f}")' "$@"; }
-stats2() { python3 -c 'import sys,statistics as s; v=sorted(float(x) for x in sys.argv[1:]); print(f"{s.median(v):.2f} {v[0]:.2f} {v[-1]:.2f}")' "$@"; }
+# "median min max" of the values, with DIGITS decimals: statsd DIGITS VALUES...
+statsd() { python3 -c 'import sys,statistics as s; d=int(sys.argv[1]); v=sorted(float(x) for x in sys.argv[2:]); print(f"{s.median(v):.{d}f} {v[0]:.{d}f} {v[-1]:.{d}f}")' "$@"; }
+stats() { statsd 0 "$@"; }
+stats2() { statsd 2 "$@"; }
 fmt() { set -- $1; echo "$1 ($2–$3)"; }
 # CPU time the whole machine spent (user, system, interrupts), in seconds: a
 # path's cost per GiB, whichever of its processes spent it.

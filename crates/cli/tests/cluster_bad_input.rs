@@ -196,13 +196,10 @@ fn a_server_killed_mid_create_rolls_the_stack_back_when_it_starts_again() {
     let cfg = lab.write("np.ini", NO_POLICY);
     lab.env
         .ok(&["create", "crash", "-c", cfg.to_str().unwrap(), "--nowait"]);
-    let layout = airlock_cluster::local::ClusterLayout::new(&lab.clusters_root(), "crash");
     let head = wait_for(30, "the head node to run while ComputeFleet hangs", || {
         let st = lab.env.ok(&["status", "crash"]);
-        airlock_cluster::local::node::list(&layout)
-            .into_iter()
-            .find(airlock_cluster::local::node::is_running)
-            .filter(|_| st.contains("CREATE_IN_PROGRESS"))
+        let head = lab.running_nodes("crash").into_iter().next();
+        head.filter(|_| st.contains("CREATE_IN_PROGRESS"))
     });
     let index = clusters::index_of(&lab, "crash");
     lab.crash_and_restart();

@@ -18,10 +18,9 @@ additional_iam_policies = arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore\n
 const NODE: &str = "q-st-c5large-1";
 
 fn static_node(lab: &Lab) -> Option<airlock_cluster::local::node::NodeRecord> {
-    let l = airlock_cluster::local::ClusterLayout::new(&lab.clusters_root(), "fixed");
-    airlock_cluster::local::node::list(&l)
+    lab.running_nodes("fixed")
         .into_iter()
-        .find(|n| n.name == NODE && airlock_cluster::local::node::is_running(n))
+        .find(|n| n.name == NODE)
 }
 
 /// Runs `hostname` on the static node as the cluster user; returns its output.

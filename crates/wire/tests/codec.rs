@@ -195,21 +195,28 @@ fn decode_in_pieces(
         let piece = &rest[..want.min(rest.len())];
         let took = d.feed(piece);
         rest = &rest[took..];
-        loop {
-            match d.next_frame() {
-                Ok(Some(f)) => out.push(Ok(f)),
-                Ok(None) => break,
-                Err(e) => {
-                    let fatal = e.is_fatal();
-                    out.push(Err(e));
-                    if fatal {
-                        return out;
-                    }
+        if drain(&mut d, &mut out) {
+            return out;
+        }
+    }
+    out
+}
+
+/// Moves every decodable frame (or error) into `out`; true after a fatal error.
+fn drain(d: &mut Decoder, out: &mut Vec<Result<Frame, airlock_wire::DecodeError>>) -> bool {
+    loop {
+        match d.next_frame() {
+            Ok(Some(f)) => out.push(Ok(f)),
+            Ok(None) => return false,
+            Err(e) => {
+                let fatal = e.is_fatal();
+                out.push(Err(e));
+                if fatal {
+                    return true;
                 }
             }
         }
     }
-    out
 }
 
 /// As [`decode_in_pieces`], through `feed_buf` (bytes moved, not copied).
@@ -232,18 +239,8 @@ fn decode_in_owned_pieces(
         rest = &rest[piece.len()..];
         while !piece.is_empty() {
             d.feed_buf(&mut piece);
-            loop {
-                match d.next_frame() {
-                    Ok(Some(f)) => out.push(Ok(f)),
-                    Ok(None) => break,
-                    Err(e) => {
-                        let fatal = e.is_fatal();
-                        out.push(Err(e));
-                        if fatal {
-                            return out;
-                        }
-                    }
-                }
+            if drain(&mut d, &mut out) {
+                return out;
             }
         }
     }

@@ -86,6 +86,14 @@ impl Lab {
     pub fn clusters_root(&self) -> PathBuf {
         self.env.state_dir().join("clusters")
     }
+    /// The cluster's nodes whose namespace is alive.
+    pub fn running_nodes(&self, cluster: &str) -> Vec<airlock_cluster::local::node::NodeRecord> {
+        let l = airlock_cluster::local::ClusterLayout::new(&self.clusters_root(), cluster);
+        airlock_cluster::local::node::list(&l)
+            .into_iter()
+            .filter(airlock_cluster::local::node::is_running)
+            .collect()
+    }
     /// Runs a command on a node through a session; returns stdout.
     pub fn exec(&self, target: &str, cmd: &str) -> String {
         let o = self.env.run(&["exec", target, "--", "bash", "-c", cmd]);
