@@ -12,6 +12,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("db/0003_sessions.sql"),
     include_str!("db/0004_clusters.sql"),
     include_str!("db/0005_console.sql"),
+    include_str!("db/0007_recording.sql"),
 ];
 
 /// Errors opening the database. Each message says what to do.

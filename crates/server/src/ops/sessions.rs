@@ -234,7 +234,18 @@ pub fn call(ctx: &Ctx<'_>, op: &str, body: &Value) -> Result<Value, ApiError> {
             }))
         }
         "GetSessionRecording" => {
-            let i: IdIn = input(body)?;
+            #[derive(Deserialize)]
+            #[serde(rename_all = "PascalCase")]
+            struct RecIn {
+                session_id: String,
+                /// The byte offset a previous page returned.
+                #[serde(default)]
+                next_token: Option<String>,
+                #[serde(default)]
+                max_bytes: Option<u64>,
+            }
+            use crate::sessions::replay;
+            let i: RecIn = input(body)?;
             let s = store::get(ctx.conn, &i.session_id)?;
             authz::authorize(
                 ctx,
@@ -249,9 +260,30 @@ pub fn call(ctx: &Ctx<'_>, op: &str, body: &Value) -> Result<Value, ApiError> {
                     format!("Session {} has no recording.", i.session_id),
                 )
             })?;
-            let text = std::fs::read_to_string(&path)
+            let offset = match i.next_token.as_deref() {
+                None | Some("") => 0,
+                Some(t) => t.parse::<u64>().map_err(|_| {
+                    ApiError::new(400, "InvalidNextToken", "The NextToken is not valid.")
+                })?,
+            };
+            let limit = i.max_bytes.unwrap_or(replay::MAX_PAGE);
+            if !(1..=replay::MAX_PAGE).contains(&limit) {
+                return Err(ApiError::validation(format!(
+                    "MaxBytes must be between 1 and {}",
+                    replay::MAX_PAGE
+                )));
+            }
+            // One bounded page: the file is never read whole here.
+            let page = replay::read_page(std::path::Path::new(&path), offset, limit)
                 .map_err(|e| ApiError::internal(format!("cannot read the recording: {e}")))?;
-            Ok(json!({ "SessionId": s.session_id, "Asciicast": text }))
+            Ok(json!({
+                "SessionId": s.session_id,
+                "Asciicast": page.text,
+                "NextToken": page.next.map(|n| n.to_string()),
+                "TotalBytes": page.total,
+                "RecordingStatus": s.recording_status,
+                "RecordingStatusReason": s.recording_status_reason,
+            }))
         }
         _ => Err(unknown_operation("ssm", op)),
     }

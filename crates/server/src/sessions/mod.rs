@@ -6,6 +6,8 @@ pub mod documents;
 pub mod preferences;
 pub mod reaper;
 pub mod recording;
+pub mod recording_relay;
+pub mod replay;
 pub mod store;
 pub mod stream;
 
@@ -113,22 +115,25 @@ impl Broker {
     }
 
     /// The session's recorder: the one kept from an earlier relay (told a
-    /// new transport starts), or a new one from `create`.
+    /// new transport starts), or a new one from `create`. True if new.
     pub fn recorder(
         &self,
         session: &str,
-        create: impl FnOnce() -> Option<recording::Recorder>,
-    ) -> Option<Arc<Mutex<recording::Recorder>>> {
-        let mut m = self.recorders.lock().ok()?;
+        create: impl FnOnce() -> std::io::Result<recording::Recorder>,
+    ) -> std::io::Result<(Arc<Mutex<recording::Recorder>>, bool)> {
+        let mut m = self
+            .recorders
+            .lock()
+            .map_err(|_| std::io::Error::other("recorder table poisoned"))?;
         if let Some(r) = m.get(session) {
             if let Ok(mut g) = r.lock() {
                 g.reconnected();
             }
-            return Some(r.clone());
+            return Ok((r.clone(), false));
         }
         let r = Arc::new(Mutex::new(create()?));
         m.insert(session.to_owned(), r.clone());
-        Some(r)
+        Ok((r, true))
     }
 
     /// Drops everything of a session: parked streams, the relay, the recorder.
@@ -138,9 +143,13 @@ impl Broker {
         }
         if let Ok(mut m) = self.recorders.lock()
             && let Some(r) = m.remove(session)
-            && let Ok(mut g) = r.lock()
+            && let Ok(g) = r.lock()
         {
-            g.flush();
+            // Sync off this thread: it may be an async one.
+            let (file, dirty) = g.syncer();
+            if dirty.swap(false, std::sync::atomic::Ordering::Relaxed) {
+                std::thread::spawn(move || file.sync_data());
+            }
         }
         if let Ok(mut s) = self.slots.lock() {
             s.remove(session);

@@ -21,6 +21,25 @@ pub struct Preferences {
     pub shell_profile: ShellProfile,
     /// Record shell sessions as asciicast (airlock's own; on by default).
     pub recording_enabled: bool,
+    /// The largest one session's recording may grow, in MB (MiB; 1–102400).
+    #[serde(rename = "maxRecordingSizeMB")]
+    pub max_recording_size_mb: String,
+    /// Recording stops when the state directory's filesystem has less than
+    /// this many MB (MiB) free.
+    #[serde(rename = "recordingMinFreeSpaceMB")]
+    pub recording_min_free_space_mb: String,
+    /// What a session does when its recording stops early (cap, floor or
+    /// write error): `continue` unrecorded or `terminate`.
+    pub recording_cap_action: CapAction,
+}
+
+/// `recordingCapAction`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CapAction {
+    #[default]
+    Continue,
+    Terminate,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,6 +57,9 @@ impl Default for Preferences {
             run_as_default_user: String::new(),
             shell_profile: ShellProfile::default(),
             recording_enabled: true,
+            max_recording_size_mb: "100".into(),
+            recording_min_free_space_mb: "1024".into(),
+            recording_cap_action: CapAction::Continue,
         }
     }
 }
@@ -67,8 +89,33 @@ fn seconds(v: &str, what: &str, max_minutes: u64) -> Result<Option<u64>, ApiErro
     Ok(Some(secs))
 }
 
+/// A whole number of MB within `lo..=hi`.
+fn megabytes(v: &str, what: &str, lo: u64, hi: u64) -> Result<u64, ApiError> {
+    v.trim()
+        .parse::<u64>()
+        .ok()
+        .filter(|n| (lo..=hi).contains(n))
+        .ok_or_else(|| {
+            ApiError::validation(format!(
+                "{what} must be a whole number of MB ({lo}-{hi}), not {v:?}"
+            ))
+        })
+}
+
+const MAX_RECORDING_MB: (u64, u64) = (1, 102_400);
+const MIN_FREE_MB: (u64, u64) = (0, 1 << 20);
+
 impl Preferences {
     pub fn validate(&self) -> Result<(), ApiError> {
+        let (lo, hi) = MAX_RECORDING_MB;
+        megabytes(&self.max_recording_size_mb, "maxRecordingSizeMB", lo, hi)?;
+        let (lo, hi) = MIN_FREE_MB;
+        megabytes(
+            &self.recording_min_free_space_mb,
+            "recordingMinFreeSpaceMB",
+            lo,
+            hi,
+        )?;
         if seconds(&self.idle_session_timeout, "idleSessionTimeout", 60)?.is_none() {
             return Err(ApiError::validation("idleSessionTimeout is required"));
         }
@@ -89,6 +136,17 @@ impl Preferences {
     }
     pub fn max_duration_secs(&self) -> Option<u64> {
         seconds(&self.max_session_duration, "", 1440).ok().flatten()
+    }
+    /// The recording limits in bytes (defaults where a value is bad).
+    pub fn recording_limits(&self) -> crate::sessions::recording::Limits {
+        let (lo, hi) = MAX_RECORDING_MB;
+        let max = megabytes(&self.max_recording_size_mb, "", lo, hi).unwrap_or(100);
+        let (lo, hi) = MIN_FREE_MB;
+        let floor = megabytes(&self.recording_min_free_space_mb, "", lo, hi).unwrap_or(1024);
+        crate::sessions::recording::Limits {
+            max_bytes: max << 20,
+            min_free_bytes: floor << 20,
+        }
     }
 }
 
@@ -135,5 +193,30 @@ mod tests {
         assert!(p.validate().is_err());
         p.idle_session_timeout = "soon".into();
         assert!(p.validate().is_err());
+    }
+
+    #[test]
+    fn recording_limits_default_to_100_mb_and_a_1_gb_floor() {
+        let p: Preferences = serde_json::from_str(r#"{"idleSessionTimeout":"20"}"#).unwrap();
+        let l = p.recording_limits();
+        assert_eq!((l.max_bytes, l.min_free_bytes), (100 << 20, 1 << 30));
+        assert_eq!(p.recording_cap_action, CapAction::Continue);
+        let v = serde_json::to_value(&p).unwrap();
+        assert_eq!(v["maxRecordingSizeMB"], "100");
+        assert_eq!(v["recordingMinFreeSpaceMB"], "1024");
+        assert_eq!(v["recordingCapAction"], "continue");
+        let p: Preferences = serde_json::from_str(
+            r#"{"idleSessionTimeout":"20","maxRecordingSizeMB":"0","recordingCapAction":"terminate"}"#,
+        )
+        .unwrap();
+        assert_eq!(p.recording_cap_action, CapAction::Terminate);
+        let e = p.validate().unwrap_err();
+        assert!(
+            e.message
+                .contains("maxRecordingSizeMB must be a whole number of MB (1-102400)")
+        );
+        assert!(
+            serde_json::from_str::<Preferences>(r#"{"recordingCapAction":"explode"}"#).is_err()
+        );
     }
 }

@@ -3,44 +3,292 @@
 //! `[seconds, "r", "COLSxROWS"]` for resizes. The recorder reads the relayed
 //! bytes passively with the protocol's decoder; a replay after a resume is
 //! recognised by its sequence numbers and not recorded twice.
+//!
+//! Each event is written to the file as it passes (no user-space buffer);
+//! the relay syncs it to disk every second. A reopened recording is
+//! appended to. A recording stops at its size cap, at the state directory's
+//! free-space floor, or at a write error, ending with an `"m"` marker event.
 
 use std::collections::HashMap;
-use std::fs::File;
-use std::io::{BufWriter, Write};
-use std::path::Path;
-use std::time::Instant;
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use airlock_wire::{ChannelId, ChannelKind, Decoder, Frame, Stream};
 
+/// At most this much output text in one `"o"` event, so that every line of
+/// a recording fits in one replay page.
+pub const MAX_EVENT_TEXT: usize = 32 * 1024;
+/// Room kept below the cap for the closing marker.
+const MARKER_ROOM: u64 = 512;
+/// How often (in bytes written) the free space is checked again.
+const FREE_CHECK_EVERY: u64 = 1 << 20;
+
+/// What a recording may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// The largest the `.cast` file may grow, marker included.
+    pub max_bytes: u64,
+    /// Stop when the filesystem holding the file has less free than this.
+    pub min_free_bytes: u64,
+}
+
+/// How a recording ended early.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopKind {
+    /// The size cap or the free-space floor: the file ends with a marker.
+    Truncated,
+    /// A write failed (e.g. ENOSPC).
+    Failed,
+}
+
+impl StopKind {
+    /// The session's `RecordingStatus`.
+    pub fn status(self) -> &'static str {
+        match self {
+            StopKind::Truncated => "Truncated",
+            StopKind::Failed => "Failed",
+        }
+    }
+}
+
+/// Why and where a recording stopped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stopped {
+    pub kind: StopKind,
+    pub reason: String,
+    /// The file's size when it stopped.
+    pub bytes: u64,
+}
+
 /// Records one session's shell channels.
 pub struct Recorder {
-    out: BufWriter<File>,
+    file: Arc<File>,
+    path: PathBuf,
+    limits: Limits,
+    written: u64,
+    since_free_check: u64,
+    dirty: Arc<AtomicBool>,
     started: Instant,
     header_written: bool,
+    /// Reopened after a server restart: adopt shells opened before it.
+    resumed: bool,
     shells: HashMap<ChannelId, u64>,
     to_agent: Decoder,
     to_client: Decoder,
     broken: bool,
+    stopped: Option<Stopped>,
+}
+
+fn mb(bytes: u64) -> u64 {
+    bytes >> 20
+}
+
+/// Free bytes for unprivileged users on the filesystem holding `dir`.
+pub fn free_bytes(dir: &Path) -> Option<u64> {
+    let s = nix::sys::statvfs::statvfs(dir).ok()?;
+    Some((s.blocks_available() as u64).saturating_mul(s.fragment_size() as u64))
+}
+
+/// Up to `n` bytes of `f` from `from`.
+fn read_at(f: &mut File, from: u64, n: u64) -> std::io::Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    f.seek(SeekFrom::Start(from))?;
+    Read::take(&mut *f, n).read_to_end(&mut buf)?;
+    Ok(buf)
+}
+
+/// Seconds into an existing recording: its last event's time, or the wall
+/// time since its header's timestamp, whichever is later.
+fn resume_offset(f: &mut File, len: u64) -> std::io::Result<f64> {
+    let head = read_at(f, 0, 4096)?;
+    let first = head.split(|&b| b == b'\n').next().unwrap_or_default();
+    let wall = serde_json::from_slice::<serde_json::Value>(first)
+        .ok()
+        .and_then(|h| h["timestamp"].as_i64())
+        .map(|ts| (time::OffsetDateTime::now_utc().unix_timestamp() - ts).max(0) as f64)
+        .unwrap_or(0.0);
+    let from = len.saturating_sub(64 * 1024);
+    let tail = read_at(f, from, 64 * 1024)?;
+    let last = tail
+        .split(|&b| b == b'\n')
+        .rev()
+        .filter_map(|l| serde_json::from_slice::<serde_json::Value>(l).ok())
+        .find_map(|ev| ev[0].as_f64())
+        .unwrap_or(0.0);
+    Ok(wall.max(last))
+}
+
+/// Cuts a partial last line (a crash mid-write) so the file stays valid.
+fn drop_partial_line(f: &mut File, len: u64) -> std::io::Result<u64> {
+    let from = len.saturating_sub(64 * 1024);
+    let tail = read_at(f, from, 64 * 1024)?;
+    if tail.last().is_none_or(|&b| b == b'\n') {
+        return Ok(len);
+    }
+    let keep = match tail.iter().rposition(|&b| b == b'\n') {
+        Some(i) => from + i as u64 + 1,
+        None if from == 0 => 0,
+        None => return Ok(len),
+    };
+    f.set_len(keep)?;
+    Ok(keep)
 }
 
 impl Recorder {
-    pub fn create(path: &Path) -> std::io::Result<Self> {
+    /// Opens `path` for appending (creating it); an existing recording is
+    /// continued, never truncated.
+    pub fn open(path: &Path, limits: Limits) -> std::io::Result<Self> {
+        let mut file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(true)
+            .open(path)?;
+        let mut len = file.metadata()?.len();
+        let mut started = Instant::now();
+        if len > 0 {
+            len = drop_partial_line(&mut file, len)?;
+            let offset = resume_offset(&mut file, len)?;
+            started = Instant::now()
+                .checked_sub(Duration::from_secs_f64(offset))
+                .unwrap_or(started);
+        }
         let max = airlock_wire::frame::MAX_MAX_PAYLOAD;
-        Ok(Self {
-            out: BufWriter::new(File::create(path)?),
-            started: Instant::now(),
-            header_written: false,
+        let mut r = Self {
+            file: Arc::new(file),
+            path: path.to_owned(),
+            limits,
+            written: len,
+            since_free_check: 0,
+            dirty: Arc::new(AtomicBool::new(false)),
+            started,
+            header_written: len > 0,
+            resumed: len > 0,
             shells: HashMap::new(),
             to_agent: Decoder::new(max),
             to_client: Decoder::new(max),
             broken: false,
-        })
+            stopped: None,
+        };
+        r.check_free();
+        Ok(r)
+    }
+
+    /// The file's size so far.
+    pub fn bytes_written(&self) -> u64 {
+        self.written
+    }
+
+    /// Why the recording stopped, if it did.
+    pub fn stopped(&self) -> Option<&Stopped> {
+        self.stopped.as_ref()
+    }
+
+    /// What the relay's ticker needs to sync the file: the file and a flag
+    /// set when something was written since the last sync.
+    pub fn syncer(&self) -> (Arc<File>, Arc<AtomicBool>) {
+        (self.file.clone(), self.dirty.clone())
+    }
+
+    fn elapsed(&self) -> f64 {
+        (self.started.elapsed().as_secs_f64() * 1e6).round() / 1e6
+    }
+
+    /// Writes one line whole, or stops the recording.
+    fn write_line(&mut self, line: &str) {
+        if self.stopped.is_some() {
+            return;
+        }
+        let n = line.len() as u64 + 1;
+        if self.written + n + MARKER_ROOM > self.limits.max_bytes {
+            let cap = mb(self.limits.max_bytes);
+            self.cut(StopKind::Truncated, format!("size cap {cap} MB reached"));
+            return;
+        }
+        if self.since_free_check + n >= FREE_CHECK_EVERY {
+            self.check_free();
+            if self.stopped.is_some() {
+                return;
+            }
+        }
+        let mut buf = Vec::with_capacity(line.len() + 1);
+        buf.extend_from_slice(line.as_bytes());
+        buf.push(b'\n');
+        match (&*self.file).write_all(&buf) {
+            Ok(()) => {
+                self.written += n;
+                self.since_free_check += n;
+                self.dirty.store(true, Ordering::Relaxed);
+            }
+            Err(e) => {
+                // Drop a partly written line; keep what was whole.
+                let _ = self.file.set_len(self.written);
+                self.stopped = Some(Stopped {
+                    kind: StopKind::Failed,
+                    reason: format!("cannot write {}: {e}", self.path.display()),
+                    bytes: self.written,
+                });
+            }
+        }
+    }
+
+    fn check_free(&mut self) {
+        self.since_free_check = 0;
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        if let Some(free) = free_bytes(dir)
+            && free < self.limits.min_free_bytes
+        {
+            let floor = mb(self.limits.min_free_bytes);
+            self.cut(
+                StopKind::Truncated,
+                format!("less than {floor} MB free in the state directory"),
+            );
+        }
+    }
+
+    /// Ends the recording with a marker event naming `why`.
+    fn cut(&mut self, kind: StopKind, why: String) {
+        let text = format!("recording stopped: {why}");
+        let line = serde_json::json!([self.elapsed(), "m", text]).to_string();
+        let mut stop = Stopped {
+            kind,
+            reason: text,
+            bytes: self.written,
+        };
+        if self.header_written {
+            match (&*self.file).write_all(format!("{line}\n").as_bytes()) {
+                Ok(()) => {
+                    self.written += line.len() as u64 + 1;
+                    stop.bytes = self.written;
+                    self.dirty.store(true, Ordering::Relaxed);
+                }
+                Err(e) => {
+                    let _ = self.file.set_len(self.written);
+                    stop.reason = format!("{}; the marker was not written: {e}", stop.reason);
+                }
+            }
+        }
+        self.stopped = Some(stop);
     }
 
     fn event(&mut self, kind: &str, data: &str) {
-        let t = self.started.elapsed().as_secs_f64();
-        let line = serde_json::json!([(t * 1e6).round() / 1e6, kind, data]);
-        let _ = writeln!(self.out, "{line}");
+        let line = serde_json::json!([self.elapsed(), kind, data]).to_string();
+        self.write_line(&line);
+    }
+
+    fn output(&mut self, text: &str) {
+        let mut rest = text;
+        while !rest.is_empty() && self.stopped.is_none() {
+            let mut end = rest.len().min(MAX_EVENT_TEXT);
+            while !rest.is_char_boundary(end) {
+                end -= 1;
+            }
+            self.event("o", &rest[..end]);
+            rest = &rest[end..];
+        }
     }
 
     fn header(&mut self, cols: u16, rows: u16, term: &str) {
@@ -51,12 +299,16 @@ impl Recorder {
         self.header_written = true;
         let ts = time::OffsetDateTime::now_utc().unix_timestamp();
         let h = serde_json::json!({"version": 2, "width": cols, "height": rows, "timestamp": ts, "env": {"TERM": term}});
-        let _ = writeln!(self.out, "{h}");
+        self.write_line(&h.to_string());
     }
 
-    /// Feeds bytes going from `client` (true) or from the agent.
-    pub fn feed(&mut self, from_client: bool, mut bytes: &[u8]) {
-        while !bytes.is_empty() && !self.broken {
+    /// Feeds bytes going from `client` (true) or from the agent. Returns
+    /// why the recording stopped, once, when these bytes stopped it.
+    pub fn feed(&mut self, from_client: bool, mut bytes: &[u8]) -> Option<Stopped> {
+        if self.stopped.is_some() {
+            return None;
+        }
+        while !bytes.is_empty() && !self.broken && self.stopped.is_none() {
             let dec = if from_client {
                 &mut self.to_agent
             } else {
@@ -64,7 +316,7 @@ impl Recorder {
             };
             let n = dec.feed(bytes);
             bytes = &bytes[n..];
-            loop {
+            while self.stopped.is_none() {
                 let dec = if from_client {
                     &mut self.to_agent
                 } else {
@@ -84,6 +336,7 @@ impl Recorder {
                 break;
             }
         }
+        self.stopped.clone()
     }
 
     /// A new transport starts mid-stream at a frame boundary: reset decoders.
@@ -119,8 +372,11 @@ impl Recorder {
                 stream: Stream::Main,
                 data,
             } if !from_client => {
-                let Some(upto) = self.shells.get(&channel).copied() else {
-                    return;
+                let upto = match self.shells.get(&channel) {
+                    Some(u) => *u,
+                    // The shell was opened before a server restart.
+                    None if self.resumed => seq,
+                    None => return,
                 };
                 let end = seq + data.len() as u64;
                 if end <= upto {
@@ -130,14 +386,17 @@ impl Recorder {
                 let fresh = data.get(skip..).unwrap_or_default();
                 self.shells.insert(channel, end);
                 let text = String::from_utf8_lossy(fresh).into_owned();
-                self.event("o", &text);
+                self.output(&text);
             }
             _ => {}
         }
     }
 
+    /// Syncs what was written to disk.
     pub fn flush(&mut self) {
-        let _ = self.out.flush();
+        if self.dirty.swap(false, Ordering::Relaxed) {
+            let _ = self.file.sync_data();
+        }
     }
 }
 
@@ -147,21 +406,21 @@ mod tests {
     use airlock_wire::{Encoder, Open};
     use bytes::{Bytes, BytesMut};
 
+    const ROOMY: Limits = Limits {
+        max_bytes: 100 << 20,
+        min_free_bytes: 0,
+    };
+
     fn enc(f: &Frame) -> Vec<u8> {
         let mut b = BytesMut::new();
-        Encoder::new(airlock_wire::DEFAULT_MAX_PAYLOAD)
+        Encoder::new(airlock_wire::frame::MAX_MAX_PAYLOAD)
             .encode(f, &mut b)
             .unwrap();
         b.to_vec()
     }
 
-    #[test]
-    fn shell_output_is_recorded_once_even_when_replayed() {
-        let tmp = tempfile::tempdir().unwrap();
-        let p = tmp.path().join("s.cast");
-        let mut r = Recorder::create(&p).unwrap();
-        let ch = ChannelId(1);
-        let open = Frame::Open {
+    fn open_shell(ch: ChannelId) -> Vec<u8> {
+        enc(&Frame::Open {
             channel: ch,
             open: Open {
                 window: 1 << 20,
@@ -175,32 +434,162 @@ mod tests {
                     command: None,
                 },
             },
-        };
-        r.feed(true, &enc(&open));
-        let d1 = Frame::Data {
+        })
+    }
+
+    fn data(ch: ChannelId, seq: u64, d: &[u8]) -> Vec<u8> {
+        enc(&Frame::Data {
             channel: ch,
-            seq: 0,
+            seq,
             stream: Stream::Main,
-            data: Bytes::from_static(b"hello "),
-        };
-        let d2 = Frame::Data {
-            channel: ch,
-            seq: 6,
-            stream: Stream::Main,
-            data: Bytes::from_static(b"world"),
-        };
-        let bytes = enc(&d1);
-        r.feed(false, &bytes[..5]);
-        r.feed(false, &bytes[5..]);
+            data: Bytes::copy_from_slice(d),
+        })
+    }
+
+    fn lines(p: &Path) -> Vec<String> {
+        std::fs::read_to_string(p)
+            .unwrap()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    #[test]
+    fn shell_output_is_recorded_once_even_when_replayed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let p = tmp.path().join("s.cast");
+        let mut r = Recorder::open(&p, ROOMY).unwrap();
+        let ch = ChannelId(1);
+        r.feed(true, &open_shell(ch));
+        let d1 = data(ch, 0, b"hello ");
+        r.feed(false, &d1[..5]);
+        r.feed(false, &d1[5..]);
         r.reconnected();
-        r.feed(false, &enc(&d1));
-        r.feed(false, &enc(&d2));
-        r.flush();
-        let text = std::fs::read_to_string(&p).unwrap();
-        let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines.len(), 3, "{text}");
+        r.feed(false, &d1);
+        r.feed(false, &data(ch, 6, b"world"));
+        let lines = lines(&p);
+        assert_eq!(lines.len(), 3, "{lines:?}");
         assert!(lines[0].contains("\"version\":2") && lines[0].contains("\"width\":80"));
         assert!(lines[1].ends_with(",\"o\",\"hello \"]"), "{}", lines[1]);
         assert!(lines[2].ends_with(",\"o\",\"world\"]"), "{}", lines[2]);
+    }
+
+    #[test]
+    fn recording_reaches_the_file_as_frames_pass_without_a_flush_or_close() {
+        let tmp = tempfile::tempdir().unwrap();
+        let p = tmp.path().join("s.cast");
+        let mut r = Recorder::open(&p, ROOMY).unwrap();
+        let ch = ChannelId(1);
+        r.feed(true, &open_shell(ch));
+        r.feed(false, &data(ch, 0, b"on-disk-now"));
+        let (_, dirty) = r.syncer();
+        assert!(dirty.load(Ordering::Relaxed), "a sync is due");
+        // Read through another handle while the recorder is still open.
+        let text = std::fs::read_to_string(&p).unwrap();
+        assert!(text.contains("on-disk-now"), "{text:?}");
+        r.flush();
+        assert!(!dirty.load(Ordering::Relaxed));
+        drop(r);
+    }
+
+    #[test]
+    fn a_reopened_recording_is_appended_to_and_never_truncated() {
+        let tmp = tempfile::tempdir().unwrap();
+        let p = tmp.path().join("s.cast");
+        let ch = ChannelId(1);
+        {
+            let mut r = Recorder::open(&p, ROOMY).unwrap();
+            r.feed(true, &open_shell(ch));
+            r.feed(false, &data(ch, 0, b"before restart"));
+        }
+        // A crash left half a line behind.
+        let mut f = OpenOptions::new().append(true).open(&p).unwrap();
+        f.write_all(b"[1.5, \"o\", \"half").unwrap();
+        drop(f);
+        // After a server restart the shell goes on; no new Open is seen.
+        let mut r = Recorder::open(&p, ROOMY).unwrap();
+        r.feed(false, &data(ch, 14, b"after restart"));
+        let lines = lines(&p);
+        assert_eq!(lines.len(), 3, "{lines:?}");
+        assert!(lines[0].contains("\"version\":2"));
+        assert!(lines[1].contains("before restart"));
+        assert!(lines[2].contains("after restart"));
+        let t = |l: &str| serde_json::from_str::<serde_json::Value>(l).unwrap()[0].as_f64();
+        assert!(t(&lines[2]) >= t(&lines[1]), "times keep going up");
+    }
+
+    #[test]
+    fn recording_stops_at_its_size_cap_with_a_marker() {
+        let tmp = tempfile::tempdir().unwrap();
+        let p = tmp.path().join("s.cast");
+        let cap = 1 << 20;
+        let mut r = Recorder::open(
+            &p,
+            Limits {
+                max_bytes: cap,
+                min_free_bytes: 0,
+            },
+        )
+        .unwrap();
+        let ch = ChannelId(1);
+        r.feed(true, &open_shell(ch));
+        let chunk = vec![b'A'; 200_000];
+        let mut stops = Vec::new();
+        for i in 0..20u64 {
+            if let Some(s) = r.feed(false, &data(ch, i * 200_000, &chunk)) {
+                stops.push(s);
+            }
+        }
+        assert_eq!(stops.len(), 1, "the stop is reported once: {stops:?}");
+        let s = &stops[0];
+        assert_eq!(s.kind, StopKind::Truncated);
+        assert_eq!(s.reason, "recording stopped: size cap 1 MB reached");
+        let size = std::fs::metadata(&p).unwrap().len();
+        assert_eq!(size, s.bytes);
+        assert!(size <= cap && size > cap / 2, "{size}");
+        let lines = lines(&p);
+        assert!(
+            lines[1..lines.len() - 1].iter().all(|l| l.len() < 40_000),
+            "output is split into small events"
+        );
+        let last: serde_json::Value = serde_json::from_str(lines.last().unwrap()).unwrap();
+        assert_eq!(last[1], "m");
+        assert_eq!(last[2], "recording stopped: size cap 1 MB reached");
+    }
+
+    #[test]
+    fn recording_stops_below_the_free_space_floor() {
+        let tmp = tempfile::tempdir().unwrap();
+        let p = tmp.path().join("s.cast");
+        let free = free_bytes(tmp.path()).unwrap();
+        let mut r = Recorder::open(
+            &p,
+            Limits {
+                max_bytes: 100 << 20,
+                min_free_bytes: free + (1 << 40),
+            },
+        )
+        .unwrap();
+        let stop = r.stopped().cloned().unwrap();
+        assert_eq!(stop.kind, StopKind::Truncated);
+        assert!(
+            stop.reason.contains("MB free in the state directory"),
+            "{stop:?}"
+        );
+        assert_eq!(r.feed(true, &open_shell(ChannelId(1))), None);
+    }
+
+    #[test]
+    fn a_write_error_stops_recording_as_failed() {
+        let dev_full = Path::new("/dev/full");
+        if !dev_full.exists() {
+            eprintln!("skipped: no /dev/full");
+            return;
+        }
+        let mut r = Recorder::open(dev_full, ROOMY).unwrap();
+        let stop = r.feed(true, &open_shell(ChannelId(1))).unwrap();
+        assert_eq!(stop.kind, StopKind::Failed);
+        assert!(stop.reason.contains("/dev/full"), "{stop:?}");
+        assert_eq!(stop.kind.status(), "Failed");
     }
 }

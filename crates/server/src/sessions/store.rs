@@ -22,6 +22,9 @@ pub struct Session {
     pub start_date: String,
     pub end_date: Option<String>,
     pub recording: Option<String>,
+    /// `InProgress`, `Complete`, `Truncated` or `Failed` (with a recording).
+    pub recording_status: Option<String>,
+    pub recording_status_reason: Option<String>,
 }
 
 pub struct NewSession<'a> {
@@ -54,6 +57,15 @@ pub fn create(conn: &Connection, s: &NewSession<'_>) -> Result<(), ApiError> {
 }
 
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Session> {
+    let end_date: Option<String> = r.get(10)?;
+    let recording: Option<String> = r.get(11)?;
+    let stopped: Option<String> = r.get(12)?;
+    let recording_status = match (&recording, stopped) {
+        (None, _) => None,
+        (Some(_), Some(s)) => Some(s),
+        (Some(_), None) if end_date.is_some() => Some("Complete".to_owned()),
+        (Some(_), None) => Some("InProgress".to_owned()),
+    };
     Ok(Session {
         session_id: r.get(0)?,
         owner: r.get(1)?,
@@ -65,12 +77,14 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Session> {
         status: r.get(7)?,
         reason: r.get(8)?,
         start_date: r.get(9)?,
-        end_date: r.get(10)?,
-        recording: r.get(11)?,
+        end_date,
+        recording,
+        recording_status,
+        recording_status_reason: r.get(13)?,
     })
 }
 
-const COLUMNS: &str = "session_id, owner, owner_arn, target, document_name, parameters, run_as, status, reason, start_date, end_date, recording";
+const COLUMNS: &str = "session_id, owner, owner_arn, target, document_name, parameters, run_as, status, reason, start_date, end_date, recording, recording_status, recording_status_reason";
 
 pub fn get(conn: &Connection, id: &str) -> Result<Session, ApiError> {
     conn.query_row(
@@ -143,6 +157,20 @@ pub fn set_recording(conn: &Connection, id: &str, path: &str) -> Result<(), ApiE
     conn.execute(
         "UPDATE sessions SET recording = ?2 WHERE session_id = ?1",
         params![id, path],
+    )?;
+    Ok(())
+}
+
+/// Notes that a session's recording stopped early (`Truncated`/`Failed`).
+pub fn set_recording_stopped(
+    conn: &Connection,
+    id: &str,
+    status: &str,
+    reason: &str,
+) -> Result<(), ApiError> {
+    conn.execute(
+        "UPDATE sessions SET recording_status = ?2, recording_status_reason = ?3 WHERE session_id = ?1",
+        params![id, status, reason],
     )?;
     Ok(())
 }

@@ -3,7 +3,6 @@
 //! upgrades to a raw byte stream, and the broker relays between the two.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Extension, Path, Request, State};
@@ -12,8 +11,8 @@ use axum::response::{IntoResponse, Response};
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::recording::Recorder;
-use super::{Io, documents, store};
+use super::preferences::CapAction;
+use super::{Io, recording_relay, store};
 use crate::api_error::ApiError;
 use crate::http::tls::PeerCert;
 use crate::http::{Shared, db};
@@ -106,34 +105,16 @@ pub async fn join(state: Shared, session: store::Session, is_client: bool, io: I
 
 async fn start_relay(state: Shared, session: store::Session, client: Io, agent: Io) {
     let id = session.session_id.clone();
-    let record = db(&state, super::preferences::load)
+    let prefs = db(&state, super::preferences::load)
         .await
-        .map(|p| p.recording_enabled)
-        .unwrap_or(true);
-    let recorder = if record
-        && matches!(
-            session.document_name.as_str(),
-            documents::RUN_SHELL | documents::INTERACTIVE_COMMAND
-        ) {
-        let dir = state.state_dir.join("recordings");
-        let path = dir.join(format!("{id}.cast"));
-        let rec = state.broker.recorder(&id, || {
-            std::fs::create_dir_all(&dir).ok()?;
-            Recorder::create(&path).ok()
-        });
-        if rec.is_some() {
-            let (i2, p) = (id.clone(), path.display().to_string());
-            let _ = db(&state, move |c| store::set_recording(c, &i2, &p)).await;
-        }
-        rec
-    } else {
-        None
-    };
+        .unwrap_or_default();
+    let recorder = recording_relay::open(&state, &session, &prefs).await;
+    let rec = recorder.map(|r| (r, prefs.recording_cap_action));
     let i2 = id.clone();
     let _ = db(&state, move |c| store::set_status(c, &i2, "Connected")).await;
     tracing::info!(session = %id, "session streams paired");
     state.broker.touch(&id);
-    let task = tokio::spawn(relay(client, agent, recorder, state.clone(), id.clone()));
+    let task = tokio::spawn(relay(client, agent, rec, state.clone(), id.clone()));
     let handle = task.abort_handle();
     state.broker.relay_started(&id, handle.clone());
     let _ = task.await;
@@ -141,10 +122,12 @@ async fn start_relay(state: Shared, session: store::Session, client: Io, agent: 
     tracing::info!(session = %id, "session stream relay ended");
 }
 
+type Rec = Option<(recording_relay::SharedRecorder, CapAction)>;
+
 async fn pipe(
     mut from: tokio::io::ReadHalf<Io>,
     mut to: tokio::io::WriteHalf<Io>,
-    rec: Option<Arc<Mutex<Recorder>>>,
+    rec: Rec,
     from_client: bool,
     state: Shared,
     id: String,
@@ -156,10 +139,20 @@ async fn pipe(
             Ok(n) => n,
         };
         state.broker.touch(&id);
-        if let Some(r) = &rec
-            && let Ok(mut r) = r.lock()
-        {
-            r.feed(from_client, &buf[..n]);
+        let stop = rec
+            .as_ref()
+            .and_then(|(r, _)| r.lock().ok()?.feed(from_client, &buf[..n]));
+        if let (Some(stop), Some((_, action))) = (stop, &rec) {
+            let action = *action;
+            tokio::spawn(recording_relay::stopped(
+                state.clone(),
+                id.clone(),
+                stop,
+                action,
+            ));
+            if action == CapAction::Terminate {
+                break;
+            }
         }
         if to.write_all(&buf[..n]).await.is_err() {
             break;
@@ -169,25 +162,29 @@ async fn pipe(
 }
 
 /// Relays until either side goes away; then both transports close, and
-/// the ends may reconnect to resume.
-async fn relay(
-    client: Io,
-    agent: Io,
-    rec: Option<Arc<Mutex<Recorder>>>,
-    state: Shared,
-    id: String,
-) {
+/// the ends may reconnect to resume. The recording is synced every second.
+async fn relay(client: Io, agent: Io, rec: Rec, state: Shared, id: String) {
     let (cr, cw) = tokio::io::split(client);
     let (ar, aw) = tokio::io::split(agent);
     let up = pipe(cr, aw, rec.clone(), true, state.clone(), id.clone());
     let down = pipe(ar, cw, rec.clone(), false, state, id);
+    let sync = async {
+        match &rec {
+            Some((r, _)) => recording_relay::sync_loop(r.clone()).await,
+            None => std::future::pending().await,
+        }
+    };
     tokio::select! {
         _ = up => {}
         _ = down => {}
+        _ = sync => {}
     }
-    if let Some(r) = rec
-        && let Ok(mut r) = r.lock()
-    {
-        r.flush();
+    if let Some((r, _)) = rec {
+        let _ = tokio::task::spawn_blocking(move || {
+            if let Ok(mut r) = r.lock() {
+                r.flush();
+            }
+        })
+        .await;
     }
 }

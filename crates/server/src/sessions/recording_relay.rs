@@ -1,0 +1,147 @@
+//! The relay's side of recording: opening a session's recorder with the
+//! preferences' limits, syncing it to disk every second, and acting when a
+//! recording stops early (audit, `RecordingStatus`, and the session's
+//! `recordingCapAction`).
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::preferences::{CapAction, Preferences};
+use super::recording::{Recorder, StopKind, Stopped};
+use super::{documents, store};
+use crate::http::{Shared, db};
+use crate::instances::ServerMessage;
+
+pub type SharedRecorder = Arc<Mutex<Recorder>>;
+
+/// How often written recording data is synced to disk.
+pub const SYNC_EVERY: Duration = Duration::from_secs(1);
+
+/// The session's recorder, if it is recorded: kept from an earlier relay,
+/// or opened (appending) for this one. A recording that already stopped
+/// (before a server restart too) stays stopped.
+pub async fn open(
+    state: &Shared,
+    session: &store::Session,
+    prefs: &Preferences,
+) -> Option<SharedRecorder> {
+    let recorded = matches!(
+        session.document_name.as_str(),
+        documents::RUN_SHELL | documents::INTERACTIVE_COMMAND
+    );
+    let stopped_before = matches!(
+        session.recording_status.as_deref(),
+        Some("Truncated" | "Failed")
+    );
+    if !prefs.recording_enabled || !recorded || stopped_before {
+        return None;
+    }
+    let id = &session.session_id;
+    let dir = state.state_dir.join("recordings");
+    let path = dir.join(format!("{id}.cast"));
+    let limits = prefs.recording_limits();
+    let opened = state.broker.recorder(id, || {
+        std::fs::create_dir_all(&dir)?;
+        Recorder::open(&path, limits)
+    });
+    let (rec, created) = match opened {
+        Ok(r) => r,
+        Err(e) => {
+            let stop = Stopped {
+                kind: StopKind::Failed,
+                reason: format!("cannot open {}: {e}", path.display()),
+                bytes: 0,
+            };
+            stopped(state.clone(), id.clone(), stop, prefs.recording_cap_action).await;
+            return None;
+        }
+    };
+    let (i2, p) = (id.clone(), path.display().to_string());
+    let _ = db(state, move |c| store::set_recording(c, &i2, &p)).await;
+    let early = rec.lock().ok().and_then(|r| r.stopped().cloned());
+    match early {
+        Some(stop) if created => {
+            stopped(state.clone(), id.clone(), stop, prefs.recording_cap_action).await;
+            None
+        }
+        Some(_) => None,
+        None => Some(rec),
+    }
+}
+
+/// Syncs the recording every [`SYNC_EVERY`] while anything was written;
+/// runs until dropped.
+pub async fn sync_loop(rec: SharedRecorder) {
+    let Some((file, dirty)) = rec.lock().ok().map(|r| r.syncer()) else {
+        return;
+    };
+    let mut tick = tokio::time::interval(SYNC_EVERY);
+    loop {
+        tick.tick().await;
+        if dirty.swap(false, Ordering::Relaxed) {
+            let f = file.clone();
+            let _ = tokio::task::spawn_blocking(move || f.sync_data()).await;
+        }
+    }
+}
+
+/// A recording stopped early: notes it on the session, audits it, and
+/// ends the session if `action` says so.
+pub async fn stopped(state: Shared, id: String, stop: Stopped, action: CapAction) {
+    let then = match action {
+        CapAction::Continue => "the session goes on unrecorded",
+        CapAction::Terminate => "the session is terminated",
+    };
+    let detail = format!("{}; {} bytes written; {then}", stop.reason, stop.bytes);
+    tracing::warn!(session = %id, %detail, "session recording stopped");
+    let (i2, status, reason) = (id.clone(), stop.kind.status(), stop.reason.clone());
+    let terminate = action == CapAction::Terminate;
+    let ended = db(&state, move |c| {
+        store::set_recording_stopped(c, &i2, status, &reason)?;
+        audit(c, "airlock:StopSessionRecording", &i2, &detail)?;
+        let ended = terminate && store::end(c, &i2, "Terminated")?;
+        if ended {
+            audit(c, "ssm:TerminateSession", &i2, &reason)?;
+        }
+        Ok(ended
+            .then(|| store::get(c, &i2).map(|s| s.target))
+            .transpose()?)
+    })
+    .await;
+    match ended {
+        Ok(Some(target)) => {
+            state.hub.send(
+                &target,
+                ServerMessage::TerminateSession {
+                    session_id: id.clone(),
+                },
+            );
+            state.broker.terminate(&id);
+        }
+        Ok(None) => {}
+        Err(e) => {
+            tracing::error!(session = %id, error = %e.message, "cannot note the stopped recording")
+        }
+    }
+}
+
+fn audit(
+    c: &rusqlite::Connection,
+    action: &str,
+    id: &str,
+    detail: &str,
+) -> Result<(), crate::api_error::ApiError> {
+    crate::audit::append(
+        c,
+        &crate::audit::Record {
+            request_id: "recorder",
+            principal: "airlock",
+            action,
+            resource: id,
+            decision: "Allow",
+            detail: Some(detail),
+            ..Default::default()
+        },
+    )
+}
