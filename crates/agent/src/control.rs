@@ -73,6 +73,8 @@ fn start_worker(dir: &AgentDir, opts: &AgentOptions, v: &Value, workers: &mut Wo
         run_as: v["RunAs"].as_str().map(str::to_owned),
         as_self: opts.sessions_as_self,
         shell_profile: v["ShellProfile"].as_str().map(str::to_owned),
+        principal: v["Principal"].as_str().unwrap_or_default().to_owned(),
+        expires_at: v["ExpiresAt"].as_i64(),
     };
     if spec.session_id.is_empty() || spec.token.is_empty() {
         tracing::warn!("StartSession without a session id or token ignored");

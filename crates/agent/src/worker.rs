@@ -11,7 +11,7 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
 use crate::identity::AgentDir;
-use crate::session::{self, RunAs, grant::Grant};
+use crate::session::{self, RunAs, SessionGrant, grant::Grant};
 use crate::{dial, handshake, mux};
 
 pub const STREAM_PROTOCOL: &str = "airlock-session/1";
@@ -29,6 +29,12 @@ pub struct WorkerSpec {
     /// Commands typed into login shells at their start.
     #[serde(default)]
     pub shell_profile: Option<String>,
+    /// The user the server authorised the session for (for the log).
+    #[serde(default)]
+    pub principal: String,
+    /// Unix seconds when the session ends (`maxSessionDuration`).
+    #[serde(default)]
+    pub expires_at: Option<i64>,
 }
 
 pub async fn run(dir: AgentDir, spec: WorkerSpec) -> anyhow::Result<()> {
@@ -80,16 +86,34 @@ pub async fn run(dir: AgentDir, spec: WorkerSpec) -> anyhow::Result<()> {
         })
     });
     let (_mux, incoming, task) = mux::start_resumable(Box::new(tls), conn, Some(redial));
-    tracing::info!(session = %spec.session_id, document = %spec.document_name, "session worker serving");
+    tracing::info!(session = %spec.session_id, principal = %spec.principal, document = %spec.document_name, "session worker serving");
     let policy = RunAs {
         default_user: spec.run_as.clone(),
         as_self: spec.as_self,
         shell_profile: spec.shell_profile.clone(),
     };
+    let grant = SessionGrant {
+        session_id: spec.session_id.clone(),
+        document: grant,
+        run_as: spec.run_as.clone(),
+    };
     tokio::select! {
-        _ = session::serve(incoming, policy, Some(grant)) => {}
+        _ = session::serve(incoming, policy, grant) => {}
         r = task => { let _ = r; }
+        _ = until(spec.expires_at) => {
+            tracing::info!(session = %spec.session_id, "maximum session duration reached; ending the session");
+        }
     }
     tracing::info!(session = %spec.session_id, "session worker done");
     Ok(())
+}
+
+/// Sleeps until the Unix time `at`; forever when there is none.
+async fn until(at: Option<i64>) {
+    let Some(at) = at else {
+        return std::future::pending().await;
+    };
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let secs = u64::try_from(at.saturating_sub(now)).unwrap_or(0);
+    tokio::time::sleep(std::time::Duration::from_secs(secs)).await;
 }

@@ -1,6 +1,7 @@
 //! The session core end to end in one process: client and agent drivers
 //! over an in-memory pipe, with the real handshake and real processes.
 
+use airlock_agent::session::grant::Grant;
 use airlock_agent::{handshake, mux, session};
 use airlock_wire::{
     ChannelEvent, ChannelKind, CloseStatus, Config, Connection, ResumeToken, Side, Stream,
@@ -8,7 +9,9 @@ use airlock_wire::{
 use bytes::Bytes;
 use tokio::io::AsyncWriteExt;
 
-async fn pair() -> mux::Mux {
+/// A client and agent joined in memory; the agent holds the client to
+/// `document`, as the server granted it.
+async fn pair(document: Grant) -> mux::Mux {
     let (mut a, mut b) = tokio::io::duplex(1 << 20);
     let agent = tokio::spawn(async move {
         let (n, _) = handshake::accept(&mut b, |_| (false, ResumeToken::from_bytes([7; 32])))
@@ -23,7 +26,11 @@ async fn pair() -> mux::Mux {
                 as_self: true,
                 shell_profile: None,
             },
-            None,
+            session::SessionGrant {
+                session_id: "s-test".into(),
+                document,
+                run_as: None,
+            },
         )
         .await;
     });
@@ -57,7 +64,7 @@ async fn collect(ch: &mut mux::Channel) -> (Vec<u8>, Vec<u8>, CloseStatus) {
 
 #[tokio::test]
 async fn exec_keeps_stdout_and_stderr_apart_and_returns_the_exit_code() {
-    let m = pair().await;
+    let m = pair(Grant::Command("echo out; echo err >&2; exit 3".into())).await;
     let mut ch = m
         .open(
             ChannelKind::Exec {
@@ -77,7 +84,7 @@ async fn exec_keeps_stdout_and_stderr_apart_and_returns_the_exit_code() {
 
 #[tokio::test]
 async fn exec_streams_stdin_through_to_the_command() {
-    let m = pair().await;
+    let m = pair(Grant::Command("wc -c".into())).await;
     let mut ch = m
         .open(
             ChannelKind::Exec {
@@ -102,7 +109,7 @@ async fn exec_streams_stdin_through_to_the_command() {
 
 #[tokio::test]
 async fn shell_runs_on_a_pty_with_the_requested_size() {
-    let m = pair().await;
+    let m = pair(Grant::InteractiveCommand("stty size; tty".into())).await;
     let mut ch = m
         .open(
             ChannelKind::Shell {
@@ -138,7 +145,7 @@ async fn fifty_concurrent_forwards_are_byte_exact() {
             });
         }
     });
-    let m = pair().await;
+    let m = pair(Grant::Tcp { host: "127.0.0.1".into(), port }).await;
     let mut tasks = Vec::new();
     for i in 0..50u32 {
         let m = m.clone();
@@ -184,7 +191,7 @@ async fn forward_to_a_closed_port_is_refused_with_the_reason() {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = l.local_addr().unwrap().port();
     drop(l);
-    let m = pair().await;
+    let m = pair(Grant::Tcp { host: "127.0.0.1".into(), port }).await;
     let err = m
         .open(
             ChannelKind::TcpForward {
@@ -198,4 +205,66 @@ async fn forward_to_a_closed_port_is_refused_with_the_reason() {
         .err()
         .unwrap();
     assert!(err.to_string().contains("cannot connect"), "{err}");
+}
+
+/// Opens `kind` with the given `session` and `run_as` fields, as a
+/// hand-written client would, and returns the refusal.
+async fn refused(
+    m: &mux::Mux,
+    kind: ChannelKind,
+    session: Option<&str>,
+    run_as: Option<&str>,
+) -> String {
+    match m
+        .open(kind, session.map(str::to_owned), run_as.map(str::to_owned))
+        .await
+    {
+        Ok(_) => panic!("the agent opened a channel outside the grant"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[tokio::test]
+async fn forged_open_frames_outside_the_grant_are_refused() {
+    let exec = |c: &str| ChannelKind::Exec {
+        command: c.into(),
+        stdin: false,
+    };
+    let m = pair(Grant::Command("id -un".into())).await;
+    let e = refused(&m, exec("id -un"), None, Some("root")).await;
+    assert!(e.contains("run-as user is decided by the server"), "{e}");
+    let e = refused(&m, exec("id -un"), Some("someone-else-1a2b"), None).await;
+    assert!(e.contains("another session"), "{e}");
+    let e = refused(&m, exec("cat /etc/shadow"), None, None).await;
+    assert!(e.contains("does not allow"), "{e}");
+    let shell = ChannelKind::Shell {
+        term: "xterm".into(),
+        cols: 80,
+        rows: 24,
+        env: vec![],
+        command: None,
+    };
+    let e = refused(&m, shell, None, None).await;
+    assert!(e.contains("does not allow"), "{e}");
+    // The granted channel, with the fields left empty or repeated, works.
+    let mut ch = m
+        .open(exec("id -un"), Some("s-test".into()), None)
+        .await
+        .unwrap();
+    let (_, _, st) = collect(&mut ch).await;
+    assert_eq!(st, CloseStatus::Exited(0));
+
+    let m = pair(Grant::Tcp {
+        host: "localhost".into(),
+        port: 22,
+    })
+    .await;
+    for (host, port) in [("127.0.0.1", 5432), ("10.0.0.9", 22), ("169.254.169.254", 80)] {
+        let fwd = ChannelKind::TcpForward {
+            host: host.into(),
+            port,
+        };
+        let e = refused(&m, fwd, None, None).await;
+        assert!(e.contains("does not allow"), "{host}:{port}: {e}");
+    }
 }

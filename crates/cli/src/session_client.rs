@@ -17,7 +17,6 @@ pub const STREAM_PROTOCOL: &str = "airlock-session/1";
 pub struct Session {
     pub id: String,
     pub mux: mux::Mux,
-    pub run_as: Option<String>,
     _task: tokio::task::JoinHandle<Result<(), mux::MuxError>>,
 }
 
@@ -99,7 +98,6 @@ pub fn start(
     Ok(Session {
         id,
         mux: m,
-        run_as: v["RunAs"].as_str().map(str::to_owned),
         _task: task,
     })
 }

@@ -82,7 +82,7 @@ pub fn shell(g: &Global, target: &str, document: &str, params: Value) -> anyhow:
                     command,
                 },
                 Some(s.id.clone()),
-                s.run_as.clone(),
+                None,
             )
             .await?;
         sc::forward_stdin(ch.sender());

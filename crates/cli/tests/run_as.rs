@@ -6,80 +6,17 @@
 
 mod support;
 
-use std::process::{Command, Stdio};
-
-use support::{Env, Server, instance, register_agent, wait_for};
-
-struct NsAgent(std::process::Child);
-
-impl Drop for NsAgent {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn root_with_unshare() -> bool {
-    if !nix_is_root() {
-        eprintln!("skipped: needs root (a private mount namespace for the agent's users)");
-        return false;
-    }
-    if Command::new("unshare")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .status()
-        .is_err()
-    {
-        eprintln!("skipped: unshare (util-linux) is not installed");
-        return false;
-    }
-    true
-}
-
-fn nix_is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| o.stdout == b"0\n")
-        .unwrap_or(false)
-}
+use support::root_agent::RootAgent;
+use support::{Env, Server, register_agent};
 
 #[test]
+#[ignore = "needs root"]
 fn root_agent_runs_sessions_as_ssm_user_or_the_run_as_tag() {
-    if !root_with_unshare() {
-        return;
-    }
     let env = Env::new();
     let _s = Server::start(&env);
     let dir = env.tmp.path().join("agent");
     let id = register_agent(&env, "NodeRole", true, &dir);
-    let etc = env.tmp.path().join("etc");
-    let st = Command::new("cp")
-        .arg("-a")
-        .arg("/etc")
-        .arg(&etc)
-        .status()
-        .unwrap();
-    assert!(st.success());
-    let script = format!(
-        "set -e; mount --bind {etc} /etc; mount -t tmpfs tmpfs /home; rm -f /etc/sudoers.d/ssm-agent-users; \
-         useradd -m -s /bin/sh alice; exec {bin} --log-level info agent run --agent-dir {dir}",
-        etc = etc.display(),
-        bin = support::airlock_bin(),
-        dir = dir.display()
-    );
-    let log = std::fs::File::create(env.tmp.path().join("ns-agent.log")).unwrap();
-    let child = Command::new("unshare")
-        .args(["--mount", "--propagation", "private", "sh", "-c", &script])
-        .env_remove("AIRLOCK_AGENT_SESSIONS_AS_SELF")
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    let _agent = NsAgent(child);
-    wait_for(20, "the namespaced agent to come online", || {
-        (instance(&env, &id)["PingStatus"] == "Online").then_some(())
-    });
+    let _agent = RootAgent::start(&env, &dir, &id, "useradd -m -s /bin/sh alice");
 
     let who = env.ok(&[
         "exec",
@@ -87,8 +24,9 @@ fn root_agent_runs_sessions_as_ssm_user_or_the_run_as_tag() {
         "--",
         "sh",
         "-c",
-        "id -un; cat /etc/sudoers.d/ssm-agent-users; echo $HOME",
+        "id -un; sudo -n cat /etc/sudoers.d/ssm-agent-users; stat -c 'mode %a' /etc/sudoers.d/ssm-agent-users; echo $HOME",
     ]);
+    assert!(who.contains("mode 440\n"), "sudo expects 0440: {who}");
     assert!(who.starts_with("ssm-user\n"), "{who}");
     assert!(who.contains("ssm-user ALL=(ALL) NOPASSWD:ALL"), "{who}");
     assert!(who.trim_end().ends_with("/home/ssm-user"), "{who}");

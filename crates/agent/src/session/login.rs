@@ -2,6 +2,7 @@
 //! user, or `ssm-user` (created with a sudoers entry, as the incumbent's
 //! agent does). Not as root, sessions run as the agent's own user.
 
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 
 use nix::unistd::{Uid, User};
@@ -48,11 +49,16 @@ fn create_ssm_user() -> Result<(), String> {
         std::fs::create_dir_all(dir)
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     }
-    std::fs::write(
-        SUDOERS_FILE,
-        format!("# User rules for {DEFAULT_USER}\n{DEFAULT_USER} ALL=(ALL) NOPASSWD:ALL\n"),
-    )
-    .map_err(|e| format!("cannot write {SUDOERS_FILE}: {e}"))?;
+    // sudo ignores (and warns about) a sudoers file other than 0440.
+    let rule = format!("# User rules for {DEFAULT_USER}\n{DEFAULT_USER} ALL=(ALL) NOPASSWD:ALL\n");
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o440)
+        .open(SUDOERS_FILE)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, rule.as_bytes()))
+        .map_err(|e| format!("cannot write {SUDOERS_FILE}: {e}"))?;
     tracing::info!(
         user = DEFAULT_USER,
         "created the session user with a sudoers entry"

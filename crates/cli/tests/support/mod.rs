@@ -4,6 +4,8 @@
 #![allow(dead_code)]
 
 pub mod browser;
+pub mod forge;
+pub mod root_agent;
 
 use std::io::{Read, Write};
 use std::net::TcpListener;

@@ -9,6 +9,7 @@ use crate::api_error::ApiError;
 use crate::audit;
 use crate::iam::authz;
 use crate::iam::store::{Iam, PrincipalKind};
+use crate::iam::tag_context::TagContext;
 use crate::ops::Ctx;
 
 /// The caller's policies, loaded once for a listing.
@@ -28,7 +29,7 @@ impl<'c> Visibility<'c> {
     /// as `ssm:resourceTag/…` and `aws:ResourceTag/…` (as `StartSession` has them).
     pub fn allows(&self, action: &str, resource: &str, tags: &[(String, String)]) -> bool {
         let c = self.ctx.caller;
-        let mut req = authz::user_request(
+        let req = TagContext::resource(tags).apply(authz::user_request(
             &c.arn,
             &c.user_name,
             &c.user_id,
@@ -36,12 +37,7 @@ impl<'c> Visibility<'c> {
             c.source_ip.as_deref(),
             action,
             resource,
-        );
-        for (k, v) in tags {
-            req = req
-                .with(format!("ssm:resourceTag/{k}"), v.clone())
-                .with(format!("aws:ResourceTag/{k}"), v.clone());
-        }
+        ));
         evaluate(self.policies.iter().map(|(n, p)| (n.as_str(), p)), &req).is_allowed()
     }
 

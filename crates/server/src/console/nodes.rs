@@ -51,15 +51,17 @@ pub fn visible(ctx: &Ctx<'_>) -> Result<Vec<Node>, ApiError> {
             (Some(n), Some(t)) if !n.is_empty() => Some(format!("{n} ({t})")),
             (_, t) => t.clone(),
         };
+        let clean = |v: Option<String>| v.map(|s| s.chars().filter(|c| !c.is_control()).collect());
+        let platform = clean(platform);
         out.push(Node {
-            hostname: i.computer_name,
+            hostname: clean(i.computer_name),
             cluster: tags
                 .iter()
                 .find(|(k, _)| k == CLUSTER_TAG)
                 .map(|(_, v)| v.clone()),
             ip_address: i.i_p_address,
             platform,
-            agent_version: i.agent_version,
+            agent_version: clean(i.agent_version),
             ping_status: i.ping_status,
             last_ping_date_time: i.last_ping_date_time,
             instance_id: i.instance_id,

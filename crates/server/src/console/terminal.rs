@@ -164,7 +164,6 @@ async fn bridge(c: Arc<Console>, user: ConsoleUser, q: TermQuery, socket: WebSoc
         }
     };
     let id = v["SessionId"].as_str().unwrap_or_default().to_owned();
-    let run_as = v["RunAs"].as_str().map(str::to_owned);
     let _ = tx
         .send(Message::Text(
             json!({"type": "started", "sessionId": id, "target": v["Target"]})
@@ -186,7 +185,7 @@ async fn bridge(c: Arc<Console>, user: ConsoleUser, q: TermQuery, socket: WebSoc
                     command: None,
                 },
                 Some(id.clone()),
-                run_as,
+                None,
             )
             .await
             .map_err(|e| ApiError::new(400, "SessionError", e.to_string()))?;

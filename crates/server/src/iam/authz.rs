@@ -7,6 +7,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::store::{Iam, PrincipalKind, Tag};
+use super::tag_context::TagContext;
 use crate::api_error::ApiError;
 use crate::audit;
 use crate::ops::{Ctx, input};
@@ -97,10 +98,24 @@ pub fn authorize(
     resource: &str,
     extra: &[(&str, &str)],
 ) -> Result<(), ApiError> {
+    let tc = extra
+        .iter()
+        .fold(TagContext::default(), |tc, (k, v)| tc.with(k, v));
+    authorize_tagged(ctx, action, resource, &tc)
+}
+
+/// [`authorize`] on a tagged resource: `tags` carries the resource's
+/// tags and the request's (see [`TagContext`]).
+pub fn authorize_tagged(
+    ctx: &Ctx<'_>,
+    action: &str,
+    resource: &str,
+    tags: &TagContext,
+) -> Result<(), ApiError> {
     let iam = Iam::new(ctx.conn)?;
     let c = ctx.caller;
     let policies = policies_of(&iam, PrincipalKind::User, &c.user_name)?;
-    let mut req = user_request(
+    let req = tags.apply(user_request(
         &c.arn,
         &c.user_name,
         &c.user_id,
@@ -108,10 +123,7 @@ pub fn authorize(
         c.source_ip.as_deref(),
         action,
         resource,
-    );
-    for (k, v) in extra {
-        req = req.with(*k, *v);
-    }
+    ));
     decide_and_audit(
         ctx.conn,
         ctx.request_id,

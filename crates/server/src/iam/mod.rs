@@ -4,6 +4,7 @@
 pub mod authz;
 pub mod ids;
 pub mod store;
+pub mod tag_context;
 
 /// The document of a built-in (AWS-managed) policy, as JSON text.
 pub fn builtin_policy_document(arn: &str) -> Option<String> {

@@ -41,6 +41,13 @@ pub enum ServerMessage {
         /// Commands run at the start of shell sessions.
         #[serde(rename = "ShellProfile")]
         shell_profile: Option<String>,
+        /// The user (ARN) the server authorised the session for.
+        #[serde(rename = "Principal")]
+        principal: String,
+        /// Unix seconds after which the agent ends the session
+        /// (`maxSessionDuration`), if any.
+        #[serde(rename = "ExpiresAt")]
+        expires_at: Option<i64>,
     },
     /// End a session's worker.
     TerminateSession {
@@ -96,6 +103,15 @@ impl Hub {
             }
             _ => false,
         }
+    }
+
+    /// Closes an instance's control channel (its sender is dropped, so the
+    /// channel's task ends and the connection closes); false if none was open.
+    pub fn disconnect(&self, instance_id: &str) -> bool {
+        self.online
+            .lock()
+            .map(|mut m| m.remove(instance_id).is_some())
+            .unwrap_or(false)
     }
 
     /// Queues a message for an instance's agent; false if it is not connected.

@@ -3,6 +3,7 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::iam::tag_context::TagContext;
 use super::{Ctx, input, unknown_operation};
 use crate::api_error::ApiError;
 use crate::clusters::{key_pairs, store};
@@ -83,16 +84,13 @@ fn send_key(ctx: &Ctx<'_>, body: &Value) -> Result<Value, ApiError> {
     let account = crate::iam::store::account_id(ctx.conn)?;
     let arn = crate::instances::control::instance_arn(&ctx.state.region, &account, &id);
     let t = tags(ctx.conn, &id.instance_id)?;
-    let ctx_tags: Vec<(String, String)> = t
-        .iter()
-        .map(|(k, v)| (format!("aws:ResourceTag/{k}"), v.clone()))
-        .collect();
-    let extra: Vec<(&str, &str)> = ctx_tags
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .chain([("ec2:osuser", i.instance_os_user.as_str())])
-        .collect();
-    crate::iam::authz::authorize(ctx, "ec2-instance-connect:SendSSHPublicKey", &arn, &extra)?;
+    let context = TagContext::resource(&t).with("ec2:osuser", &i.instance_os_user);
+    crate::iam::authz::authorize_tagged(
+        ctx,
+        "ec2-instance-connect:SendSSHPublicKey",
+        &arn,
+        &context,
+    )?;
     let cluster = t
         .iter()
         .find(|(k, _)| k == CLUSTER_TAG)
