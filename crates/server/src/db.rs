@@ -5,6 +5,16 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags};
 
+/// The pool the request handlers draw connections from.
+pub type Pool = r2d2::Pool<r2d2_sqlite::SqliteConnectionManager>;
+/// A connection borrowed from the [`Pool`].
+pub type PooledConn = r2d2::PooledConnection<r2d2_sqlite::SqliteConnectionManager>;
+
+/// How long a connection waits for another's write lock before failing.
+pub const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+/// Connections in the pool: enough for the blocking threads that do work.
+pub const POOL_SIZE: u32 = 16;
+
 /// Schema migrations, applied in order; `PRAGMA user_version` counts them.
 const MIGRATIONS: &[&str] = &[
     include_str!("db/0001_init.sql"),
@@ -12,6 +22,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("db/0003_sessions.sql"),
     include_str!("db/0004_clusters.sql"),
     include_str!("db/0005_console.sql"),
+    include_str!("db/0006_iam_names_nocase.sql"),
     include_str!("db/0007_recording.sql"),
 ];
 
@@ -37,6 +48,8 @@ pub enum DbError {
     },
     #[error("database error: {0}")]
     Sql(#[from] rusqlite::Error),
+    #[error("cannot open a pool of connections to the state database {path}: {reason}")]
+    Pool { path: PathBuf, reason: String },
 }
 
 /// The highest schema version this build knows.
@@ -92,9 +105,51 @@ pub fn open(path: &Path) -> Result<(Connection, bool), DbError> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
-    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
     migrate(&conn, version as usize)?;
     Ok((conn, created || version == 0))
+}
+
+/// A pool over a database that [`open`] has already migrated. Each
+/// connection gets the same pragmas and a busy timeout, so writers queue on
+/// SQLite's own lock instead of a process-wide mutex.
+pub fn pool(path: &Path) -> Result<Pool, DbError> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let manager = r2d2_sqlite::SqliteConnectionManager::file(path)
+        .with_flags(flags)
+        .with_init(|c| {
+            c.pragma_update(None, "foreign_keys", "ON")?;
+            c.pragma_update(None, "synchronous", "NORMAL")?;
+            c.busy_timeout(BUSY_TIMEOUT)
+        });
+    r2d2::Pool::builder()
+        .max_size(POOL_SIZE)
+        .min_idle(Some(2))
+        .connection_timeout(std::time::Duration::from_secs(10))
+        .build(manager)
+        .map_err(|e| DbError::Pool {
+            path: path.to_owned(),
+            reason: e.to_string(),
+        })
+}
+
+/// Takes a connection from the pool. One that a panicking request left
+/// inside a transaction is rolled back first, so it cannot hold the write
+/// lock for everyone else.
+pub fn checkout(pool: &Pool) -> Result<PooledConn, crate::api_error::ApiError> {
+    let conn = pool.get().map_err(|e| {
+        tracing::error!(error = %e, "no database connection available");
+        crate::api_error::ApiError::new(
+            503,
+            "ServiceUnavailable",
+            "the server is too busy to reach its database; retry shortly",
+        )
+    })?;
+    if !conn.is_autocommit() {
+        tracing::warn!("rolling back a transaction left open on a pooled connection");
+        conn.execute_batch("ROLLBACK")?;
+    }
+    Ok(conn)
 }
 
 fn migrate(conn: &Connection, from: usize) -> Result<(), DbError> {

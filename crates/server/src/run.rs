@@ -4,7 +4,7 @@
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow};
@@ -141,8 +141,9 @@ pub async fn run(opts: ServerOptions) -> anyhow::Result<()> {
         .with_context(|| format!("writing {}", dir.pid_file().display()))?;
     let tls = crate::http::tls::server_config(&pki)?;
     crate::instances::store::mark_all_disconnected(&conn).map_err(|e| anyhow!(e.message))?;
+    drop(conn);
     let state = Arc::new(AppState {
-        db: Mutex::new(conn),
+        db: db::pool(&dir.database())?,
         started: Instant::now(),
         state_dir: opts.state_dir.clone(),
         listen: opts.listen.clone(),
@@ -197,7 +198,7 @@ pub async fn run(opts: ServerOptions) -> anyhow::Result<()> {
         }
     }
     let pings = state.hub.take_pings();
-    if let Ok(conn) = state.db.lock()
+    if let Ok(conn) = crate::db::checkout(&state.db)
         && let Err(e) = crate::instances::store::record_pings(&conn, &pings)
     {
         tracing::warn!(error = %e.message, "cannot record the last heartbeats");

@@ -71,15 +71,12 @@ pub fn provider_error(e: airlock_cluster::local::ProviderError) -> ApiError {
     }
 }
 
-/// Locks the database from a background thread.
+/// Borrows a database connection from a background thread.
 pub fn with_db<T>(
     st: &AppState,
     f: impl FnOnce(&rusqlite::Connection) -> Result<T, ApiError>,
 ) -> Result<T, ApiError> {
-    let conn = st
-        .db
-        .lock()
-        .map_err(|_| ApiError::internal("database lock poisoned"))?;
+    let conn = crate::db::checkout(&st.db)?;
     f(&conn)
 }
 

@@ -49,25 +49,23 @@ pub async fn as_user<T: serde::Serialize + Send + 'static>(
     let st = c.app.clone();
     let request_id = ids::random_hex(16);
     let rid = request_id.clone();
-    let r = tokio::task::spawn_blocking(move || {
-        let conn = st
-            .db
-            .lock()
-            .map_err(|_| ApiError::internal("database lock poisoned"))?;
-        let user = session::lookup(&conn, &headers, signin::now(), Some(peer.ip().to_string()))?;
-        if csrf == Csrf::Required {
-            session::check_csrf(&headers, &user)?;
-        }
-        let ctx = Ctx {
-            conn: &conn,
-            caller: &user.caller,
-            request_id: &rid,
-            state: &st,
-        };
-        f(&ctx, &user)
+    let r = crate::http::blocking(move || {
+        let mut conn = crate::db::checkout(&st.db)?;
+        crate::http::in_write_tx(&mut conn, |conn| {
+            let user = session::lookup(conn, &headers, signin::now(), Some(peer.ip().to_string()))?;
+            if csrf == Csrf::Required {
+                session::check_csrf(&headers, &user)?;
+            }
+            let ctx = Ctx {
+                conn,
+                caller: &user.caller,
+                request_id: &rid,
+                state: &st,
+            };
+            f(&ctx, &user)
+        })
     })
-    .await
-    .unwrap_or_else(|_| Err(ApiError::internal("the request handler failed")));
+    .await;
     let mut resp = match r {
         Ok(v) => Json(v).into_response(),
         Err(e) => e.into_response(),
@@ -97,11 +95,8 @@ pub async fn signin(
         return e.into_response();
     }
     let st = c.app.clone();
-    let r = tokio::task::spawn_blocking(move || {
-        let conn = st
-            .db
-            .lock()
-            .map_err(|_| ApiError::internal("database lock poisoned"))?;
+    let r = crate::http::blocking(move || {
+        let conn = crate::db::checkout(&st.db)?;
         let i: SignInIn = serde_json::from_slice(&body)
             .map_err(|e| ApiError::validation(format!("invalid request: {e}")))?;
         let now = signin::now();
@@ -143,8 +138,7 @@ pub async fn signin(
         )?;
         Ok::<_, ApiError>((cookie, r, principal))
     })
-    .await
-    .unwrap_or_else(|_| Err(ApiError::internal("the sign-in handler failed")));
+    .await;
     match r {
         Ok((cookie, r, arn)) => {
             let mut resp = Json(json!({
@@ -301,17 +295,7 @@ pub async fn call(
                 )
             })?
         };
-        let mut out = crate::ops::dispatch(ctx, &service, &operation, &input)?;
-        // Server paths of recordings are no business of a browser.
-        if let Some(list) = out.get_mut("Sessions").and_then(Value::as_array_mut) {
-            for s in list {
-                if let Some(o) = s.as_object_mut() {
-                    let has = o.get("Recording").is_some_and(|r| !r.is_null());
-                    o.insert("Recording".into(), json!(has));
-                }
-            }
-        }
-        Ok(out)
+        crate::ops::dispatch(ctx, &service, &operation, &input)
     })
     .await
 }

@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
 pub mod listeners;
@@ -26,7 +26,8 @@ pub const MAX_BODY: usize = 1 << 20;
 
 /// What every handler shares.
 pub struct AppState {
-    pub db: Mutex<rusqlite::Connection>,
+    /// Connections to the state database; each request borrows its own.
+    pub db: crate::db::Pool,
     pub started: Instant,
     pub state_dir: PathBuf,
     pub listen: Vec<SocketAddr>,
@@ -54,24 +55,82 @@ impl AppState {
 
 pub type Shared = Arc<AppState>;
 
-/// Runs a blocking database step off the async threads.
+/// Runs a blocking database step off the async threads, on a connection
+/// of its own. A panic in `f` becomes a logged 500 and harms no other step.
 pub async fn db<T: Send + 'static>(
     state: &Shared,
     f: impl FnOnce(&rusqlite::Connection) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
     let st = state.clone();
-    tokio::task::spawn_blocking(move || {
-        let conn = st
-            .db
-            .lock()
-            .map_err(|_| ApiError::internal("database lock poisoned"))?;
+    blocking(move || {
+        let conn = crate::db::checkout(&st.db)?;
         f(&conn)
     })
     .await
-    .unwrap_or_else(|_| Err(ApiError::internal("database task failed")))
+}
+
+/// Runs `f` on a blocking thread; a panic there becomes a logged
+/// `InternalFailure` instead of taking the caller down.
+pub async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .unwrap_or_else(|e| Err(join_failure(e)))
+}
+
+/// Runs one API operation in a write transaction (`BEGIN IMMEDIATE`), so
+/// its reads and writes are atomic against every other request and a panic
+/// rolls it back. It commits on error too: refusals write audit records.
+pub fn in_write_tx<T>(
+    conn: &mut rusqlite::Connection,
+    f: impl FnOnce(&rusqlite::Connection) -> Result<T, ApiError>,
+) -> Result<T, ApiError> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let out = f(&tx);
+    tx.commit()?;
+    out
+}
+
+fn join_failure(e: tokio::task::JoinError) -> ApiError {
+    if e.is_panic() {
+        panic_failure(e.into_panic().as_ref())
+    } else {
+        tracing::error!("a request's blocking task was cancelled");
+        ApiError::internal("the request was cancelled")
+    }
+}
+
+/// Logs a panic's cause and makes the 500 the client sees.
+fn panic_failure(cause: &(dyn std::any::Any + Send)) -> ApiError {
+    let msg = cause
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| cause.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into());
+    tracing::error!(panic = %msg, "a request handler panicked; answered 500");
+    ApiError::internal(
+        "The request processing has failed because of an unknown error (see the server log).",
+    )
+}
+
+fn panic_response(cause: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    panic_failure(cause.as_ref()).into_response()
+}
+
+/// Answers a panic in any handler with a logged 500 `InternalFailure`.
+pub fn guard(app: Router) -> Router {
+    app.layer(tower_http::catch_panic::CatchPanicLayer::custom(
+        panic_response,
+    ))
 }
 
 pub fn router(state: Shared) -> Router {
+    guard(routes(state))
+}
+
+/// Every route, without the panic guard.
+fn routes(state: Shared) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/version", get(version))
@@ -126,45 +185,43 @@ async fn call(
     let request_id = ids::random_hex(16);
     let st = state.clone();
     let rid = request_id.clone();
-    let result = tokio::task::spawn_blocking(move || {
+    let result = blocking(move || {
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        let conn = st
-            .db
-            .lock()
-            .map_err(|_| ApiError::internal("database lock poisoned"))?;
-        let req = SignedRequest {
-            method: "POST",
-            path: uri.path(),
-            query: uri.query().unwrap_or(""),
-            body: &body,
-            authorization: header(&headers, "authorization"),
-            date: header(&headers, signature::DATE_HEADER),
-            nonce: header(&headers, signature::NONCE_HEADER),
-            source_ip: Some(peer.ip().to_string()),
-            request_id: &rid,
-        };
-        let caller = auth::authenticate(&conn, &req, now)?;
-        let input: Value = if body.is_empty() {
-            json!({})
-        } else {
-            serde_json::from_slice(&body).map_err(|e| {
-                ApiError::new(
-                    400,
-                    "SerializationException",
-                    format!("the request body is not valid JSON: {e}"),
-                )
-            })?
-        };
-        let ctx = crate::ops::Ctx {
-            conn: &conn,
-            caller: &caller,
-            request_id: &rid,
-            state: &st,
-        };
-        crate::ops::dispatch(&ctx, &service, &operation, &input)
+        let mut conn = crate::db::checkout(&st.db)?;
+        in_write_tx(&mut conn, |conn| {
+            let req = SignedRequest {
+                method: "POST",
+                path: uri.path(),
+                query: uri.query().unwrap_or(""),
+                body: &body,
+                authorization: header(&headers, "authorization"),
+                date: header(&headers, signature::DATE_HEADER),
+                nonce: header(&headers, signature::NONCE_HEADER),
+                source_ip: Some(peer.ip().to_string()),
+                request_id: &rid,
+            };
+            let caller = auth::authenticate(conn, &req, now)?;
+            let input: Value = if body.is_empty() {
+                json!({})
+            } else {
+                serde_json::from_slice(&body).map_err(|e| {
+                    ApiError::new(
+                        400,
+                        "SerializationException",
+                        format!("the request body is not valid JSON: {e}"),
+                    )
+                })?
+            };
+            let ctx = crate::ops::Ctx {
+                conn,
+                caller: &caller,
+                request_id: &rid,
+                state: &st,
+            };
+            crate::ops::dispatch(&ctx, &service, &operation, &input)
+        })
     })
-    .await
-    .unwrap_or_else(|_| Err(ApiError::internal("the request handler failed")));
+    .await;
     match result {
         Ok(v) => {
             let mut r = axum::Json(v).into_response();
@@ -182,3 +239,6 @@ async fn call(
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

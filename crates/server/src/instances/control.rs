@@ -48,41 +48,40 @@ pub async fn register(
     body: axum::body::Bytes,
 ) -> Response {
     let st = state.clone();
-    let result = tokio::task::spawn_blocking(move || {
+    let result = crate::http::blocking(move || {
         let i: RegisterIn = serde_json::from_slice(&body)
             .map_err(|e| ApiError::validation(format!("invalid request: {e}")))?;
-        let conn = st
-            .db
-            .lock()
-            .map_err(|_| ApiError::internal("database lock poisoned"))?;
-        let rid = ids::random_hex(16);
-        let outcome = store::redeem_activation(&conn, &i.activation_id, &i.activation_code, |id| {
-            st.pki
-                .issue_node_cert(id, &i.csr)
-                .map_err(|e| ApiError::validation(format!("the CSR was refused: {e}")))
-        });
-        crate::audit::append(
-            &conn,
-            &crate::audit::Record {
-                request_id: &rid,
-                principal: &format!("activation/{}", i.activation_id),
-                action: "ssm:RegisterManagedInstance",
-                resource: outcome.as_ref().map(|(id, _)| id.as_str()).unwrap_or("*"),
-                decision: if outcome.is_ok() { "Allow" } else { "Deny" },
-                source_ip: Some(&peer.ip().to_string()),
-                detail: outcome.as_ref().err().map(|e| e.message.as_str()),
-                ..Default::default()
-            },
-        )?;
-        let (instance_id, cert) = outcome?;
-        Ok::<_, ApiError>(serde_json::json!({
-            "InstanceId": instance_id,
-            "Certificate": cert,
-            "CaCertificate": st.pki.ca_cert_pem,
-        }))
+        let mut conn = crate::db::checkout(&st.db)?;
+        crate::http::in_write_tx(&mut conn, |conn| {
+            let rid = ids::random_hex(16);
+            let outcome =
+                store::redeem_activation(conn, &i.activation_id, &i.activation_code, |id| {
+                    st.pki
+                        .issue_node_cert(id, &i.csr)
+                        .map_err(|e| ApiError::validation(format!("the CSR was refused: {e}")))
+                });
+            crate::audit::append(
+                conn,
+                &crate::audit::Record {
+                    request_id: &rid,
+                    principal: &format!("activation/{}", i.activation_id),
+                    action: "ssm:RegisterManagedInstance",
+                    resource: outcome.as_ref().map(|(id, _)| id.as_str()).unwrap_or("*"),
+                    decision: if outcome.is_ok() { "Allow" } else { "Deny" },
+                    source_ip: Some(&peer.ip().to_string()),
+                    detail: outcome.as_ref().err().map(|e| e.message.as_str()),
+                    ..Default::default()
+                },
+            )?;
+            let (instance_id, cert) = outcome?;
+            Ok::<_, ApiError>(serde_json::json!({
+                "InstanceId": instance_id,
+                "Certificate": cert,
+                "CaCertificate": st.pki.ca_cert_pem,
+            }))
+        })
     })
-    .await
-    .unwrap_or_else(|_| Err(ApiError::internal("registration failed")));
+    .await;
     match result {
         Ok(v) => axum::Json(v).into_response(),
         Err(e) => e.into_response(),
@@ -113,15 +112,7 @@ pub async fn control(
             .into_response();
     };
     let st = state.clone();
-    let identity = tokio::task::spawn_blocking(move || {
-        let conn = st
-            .db
-            .lock()
-            .map_err(|_| ApiError::internal("database lock poisoned"))?;
-        store::identity_by_cert(&conn, &fp)
-    })
-    .await
-    .unwrap_or_else(|_| Err(ApiError::internal("lookup failed")));
+    let identity = crate::http::db(&st, move |conn| store::identity_by_cert(conn, &fp)).await;
     let identity = match identity {
         Ok(Some(i)) => i,
         Ok(None) => {
