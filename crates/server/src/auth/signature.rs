@@ -47,6 +47,13 @@ fn canonical_query(query: &str) -> String {
     parts.join("&")
 }
 
+/// Whether a request time is close enough to the server's clock. Any
+/// `i64` is safe here: the difference is checked, never overflowing.
+pub fn within_skew(now: i64, request_time: i64) -> bool {
+    now.checked_sub(request_time)
+        .is_some_and(|d| d.unsigned_abs() <= MAX_SKEW_SECS.unsigned_abs())
+}
+
 /// The exact bytes that are signed.
 pub fn string_to_sign(
     method: &str,
@@ -257,6 +264,27 @@ mod tests {
                 Err(SignatureError::BadSignature)
             );
         }
+    }
+
+    #[test]
+    fn skew_check_survives_extreme_request_times() {
+        let now = 1_700_000_000;
+        assert!(within_skew(now, now));
+        assert!(within_skew(now, now - MAX_SKEW_SECS));
+        assert!(within_skew(now, now + MAX_SKEW_SECS));
+        for far in [
+            i64::MIN,
+            i64::MIN + 1,
+            -1,
+            0,
+            now - 301,
+            now + 301,
+            i64::MAX,
+        ] {
+            assert!(!within_skew(now, far), "{far}");
+        }
+        assert!(!within_skew(i64::MIN, i64::MAX));
+        assert!(!within_skew(i64::MAX, i64::MIN));
     }
 
     #[test]
