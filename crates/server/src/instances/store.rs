@@ -85,6 +85,10 @@ pub fn managed_instance_id() -> String {
     format!("mi-{}", &ids::random_hex(9)[..17])
 }
 
+/// The longest an activation may last: AWS's `ExpirationDate` is at most
+/// 30 days in the future.
+pub const MAX_ACTIVATION_SECS: i64 = 30 * 86_400;
+
 /// Creates an activation; returns it and the one-time code.
 pub fn create_activation(
     conn: &Connection,
@@ -99,6 +103,19 @@ pub fn create_activation(
             "RegistrationLimit must be between 1 and 1000",
         ));
     }
+    let expires_at = (1..=MAX_ACTIVATION_SECS)
+        .contains(&expires_in_secs)
+        .then(|| unix_now().checked_add(expires_in_secs))
+        .flatten()
+        .ok_or_else(|| {
+            ApiError::new(
+                400,
+                "ValidationException",
+                format!(
+                    "ExpiresInSeconds must be between 1 and {MAX_ACTIVATION_SECS} (an activation expires at most 30 days after it is created), not {expires_in_secs}"
+                ),
+            )
+        })?;
     let id = format!(
         "{}-{}-{}-{}-{}",
         &ids::random_hex(4),
@@ -111,7 +128,7 @@ pub fn create_activation(
     conn.execute(
         "INSERT INTO activations(activation_id, code_sha256, role_name, description, default_name, registration_limit, expires_at, created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        params![id, sha256_hex(&code), role_name, description, default_name, limit, unix_now() + expires_in_secs, now_iso()],
+        params![id, sha256_hex(&code), role_name, description, default_name, limit, expires_at, now_iso()],
     )?;
     Ok((describe_activation(conn, &id)?, code))
 }
@@ -447,6 +464,21 @@ pub fn tags(conn: &Connection, instance_id: &str) -> Result<Vec<(String, String)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn activation_expiry_outside_one_second_to_thirty_days_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (conn, _) = crate::db::open(&tmp.path().join("a.db")).unwrap();
+        let create = |secs| create_activation(&conn, "R", "", None, 1, secs);
+        for bad in [i64::MIN, -1, 0, MAX_ACTIVATION_SECS + 1, i64::MAX] {
+            let e = create(bad).unwrap_err();
+            assert_eq!((e.status, e.code.as_str()), (400, "ValidationException"));
+            assert!(e.message.contains("at most 30 days"), "{e:?}");
+        }
+        let (a, _) = create(MAX_ACTIVATION_SECS).unwrap();
+        assert!(!a.expired);
+        assert!(create(1).is_ok());
+    }
 
     #[test]
     fn batched_heartbeats_move_last_ping_forward_only_and_keep_the_status() {
