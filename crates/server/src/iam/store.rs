@@ -584,3 +584,41 @@ impl<'a> Iam<'a> {
             .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn db() -> (tempfile::TempDir, Connection) {
+        let tmp = tempfile::tempdir().unwrap();
+        let (conn, _) = crate::db::open(&tmp.path().join("a.db")).unwrap();
+        (tmp, conn)
+    }
+
+    #[test]
+    fn user_names_differing_only_in_case_are_the_same_name() {
+        let (_t, conn) = db();
+        let iam = Iam::new(&conn).unwrap();
+        iam.create_user("alice", &[]).unwrap();
+        for other in ["Alice", "ALICE", "aLiCe"] {
+            let e = iam.create_user(other, &[]).unwrap_err();
+            assert_eq!((e.status, e.code.as_str()), (409, "EntityAlreadyExists"));
+            assert_eq!(e.message, format!("User with name {other} already exists."));
+        }
+        assert_eq!(iam.list_users().unwrap().len(), 1);
+        assert_eq!(iam.get_user("alice").unwrap().user_name, "alice");
+        iam.create_user("alice2", &[]).unwrap();
+    }
+
+    #[test]
+    fn role_names_differing_only_in_case_are_the_same_name() {
+        let (_t, conn) = db();
+        let iam = Iam::new(&conn).unwrap();
+        iam.create_role("NodeRole", "{}", "", &[]).unwrap();
+        let e = iam.create_role("noderole", "{}", "", &[]).unwrap_err();
+        assert_eq!((e.status, e.code.as_str()), (409, "EntityAlreadyExists"));
+        assert!(e.message.contains("noderole"), "{e:?}");
+        iam.delete_role("NodeRole").unwrap();
+        iam.create_role("noderole", "{}", "", &[]).unwrap();
+    }
+}
