@@ -138,11 +138,7 @@ fn shell_on_a_pty_resizes_forwards_ctrl_c_takes_a_paste_and_returns_the_exit_cod
         serde_json::from_str(&n.env.ok(&["session", "show", &sid])).unwrap();
     assert_eq!(shown["DocumentName"], "SSM-SessionManagerRunShell");
     assert_eq!(shown["Status"], "Terminated");
-    assert!(
-        shown["Recording"]
-            .as_str()
-            .is_some_and(|r| r.ends_with(".cast"))
-    );
+    assert_eq!(shown["Recording"], true, "recorded, the server's path not shown");
     let cast = n.env.ok(&["session", "replay", &sid]);
     let mut lines = cast.lines();
     let header: serde_json::Value = serde_json::from_str(lines.next().unwrap()).unwrap();

@@ -5,7 +5,7 @@ mod support;
 
 use airlock_wire::{ChannelKind, CloseStatus};
 use serde_json::json;
-use support::forge::Forged;
+use support::forge::{self, Forged};
 use support::root_agent::RootAgent;
 use support::{Env, Server, register_agent};
 
@@ -97,4 +97,183 @@ fn a_forged_open_cannot_choose_its_run_as_user_channel_or_forward() {
         let e = s.open(fwd, None, None).unwrap_err();
         assert!(e.contains("does not allow"), "{host}:{port}: {e}");
     }
+}
+
+fn tags_body(id: &str, tags: &[(&str, &str)]) -> serde_json::Value {
+    let list: Vec<_> = tags
+        .iter()
+        .map(|(k, v)| json!({"Key": k, "Value": v}))
+        .collect();
+    json!({"ResourceType": "ManagedInstance", "ResourceId": id, "Tags": list})
+}
+
+#[test]
+fn tag_writes_are_held_to_tag_conditions_limits_and_reserved_keys() {
+    let env = Env::new();
+    let _s = Server::start(&env);
+    let a = register_agent(&env, "RoleA", true, &env.tmp.path().join("a"));
+    let b = register_agent(&env, "RoleB", true, &env.tmp.path().join("b"));
+    user(&env, "tagger", &[]);
+    let policy = json!({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["ssm:AddTagsToResource", "ssm:RemoveTagsFromResource"], "Resource": "*",
+         "Condition": {"ForAllValues:StringEquals": {"aws:TagKeys": ["Team"]}}},
+        {"Effect": "Deny", "Action": "ssm:*", "Resource": "*",
+         "Condition": {"StringEquals": {"ssm:resourceTag/Env": "prod"}}}]});
+    let (st, v) = forge::call(
+        &env,
+        "default",
+        "iam",
+        "PutUserPolicy",
+        &json!({"UserName": "tagger", "PolicyName": "team-only", "PolicyDocument": policy.to_string()}),
+    );
+    assert_eq!(st, 200, "{v}");
+    let add = |who: &str, id: &str, tags: &[(&str, &str)]| {
+        forge::call(&env, who, "ssm", "AddTagsToResource", &tags_body(id, tags))
+    };
+
+    assert_eq!(add("tagger", &a, &[("Team", "hpc")]).0, 200);
+    // aws:TagKeys: only Team may be written, and only Team removed.
+    let (st, v) = add("tagger", &a, &[("Team", "hpc"), ("Env", "dev")]);
+    assert_eq!((st, v["__type"].as_str()), (403, Some("AccessDeniedException")), "{v}");
+    let (st, v) = forge::call(
+        &env,
+        "tagger",
+        "ssm",
+        "RemoveTagsFromResource",
+        &json!({"ResourceType": "ManagedInstance", "ResourceId": a, "TagKeys": ["Env"]}),
+    );
+    assert_eq!(st, 403, "{v}");
+    // ssm:resourceTag: the node's current tags are in the context.
+    assert_eq!(add("default", &b, &[("Env", "prod")]).0, 200);
+    let (st, v) = add("tagger", &b, &[("Team", "hpc")]);
+    assert_eq!(st, 403, "a Deny on ssm:resourceTag/Env=prod must match: {v}");
+
+    // Reserved keys: nobody captures CLUSTER/head by tagging a node.
+    for key in ["parallelcluster:cluster-name", "parallelcluster:node-type", "airlock:x", "aws:x"] {
+        let (st, v) = add("default", &a, &[(key, "X")]);
+        assert_eq!((st, v["__type"].as_str()), (400, Some("InvalidTag")), "{key}: {v}");
+    }
+    let o = env.run(&["exec", "X/head", "--", "true"]);
+    assert!(!o.status.success());
+    // AWS's limits: 50 tags, 128-character keys, 256-character values.
+    let many: Vec<(String, String)> = (0..51).map(|i| (format!("k{i}"), "v".into())).collect();
+    let many: Vec<(&str, &str)> = many.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let (st, v) = add("default", &a, &many);
+    assert_eq!((st, v["__type"].as_str()), (400, Some("TooManyTagsError")), "{v}");
+    let long = "k".repeat(129);
+    assert_eq!(add("default", &a, &[(&long, "v")]).0, 400);
+    let long = "v".repeat(257);
+    assert_eq!(add("default", &a, &[("k", &long)]).0, 400);
+}
+
+/// Opens node `dir`'s control channel with a hand-written Hello.
+fn hello_as(dir: &std::path::Path, hello: serde_json::Value) -> Result<(), String> {
+    use airlock_agent::{control, dial, identity::AgentDir};
+    let dir = AgentDir(dir.to_owned());
+    let cfg = std::sync::Arc::new(dial::tls_config(&dir).unwrap());
+    let endpoint = dir.load_identity().unwrap().endpoint;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async move {
+        match control::open(cfg, &endpoint, move |_| hello).await {
+            Ok(control::Handshake::Registered { .. }) => Ok(()),
+            Ok(control::Handshake::Refused(reason)) => Err(reason),
+            Err(e) => Err(format!("{e:#}")),
+        }
+    })
+}
+
+fn facts(host: &str, ip: &str) -> serde_json::Value {
+    json!({"Type": "Hello", "ComputerName": host, "IPAddress": ip, "PlatformType": "Linux",
+           "PlatformName": "Debian", "AgentVersion": "0.1.0"})
+}
+
+#[test]
+fn a_node_cannot_take_another_nodes_identity_or_reach_admin_terminals() {
+    let env = Env::new();
+    let _s = Server::start(&env);
+    let (da, db) = (env.tmp.path().join("a"), env.tmp.path().join("b"));
+    let a = register_agent(&env, "RoleA", true, &da);
+    let b = register_agent(&env, "RoleB", true, &db);
+    hello_as(&db, facts("db1", "10.9.0.2")).unwrap();
+
+    // A names itself after B's instance id: refused, and B's id still means B.
+    let e = hello_as(&da, facts(&b, "10.9.0.1")).unwrap_err();
+    assert!(e.contains("form of an instance id"), "{e}");
+    // Escape sequences never reach a terminal.
+    let e = hello_as(&da, facts("x\u{1b}]0;owned\u{7}", "10.9.0.1")).unwrap_err();
+    assert!(e.contains("not a hostname"), "{e}");
+    let mut f = facts("a1", "10.9.0.1");
+    f["PlatformName"] = json!("Debian\u{1b}[2J");
+    assert!(hello_as(&da, f).unwrap_err().contains("printable"));
+    let e = hello_as(&da, facts("a1", "not-an-ip")).unwrap_err();
+    assert!(e.contains("not an IP address"), "{e}");
+
+    // A claims B's hostname and IP: those names become ambiguous, never A's.
+    hello_as(&da, facts("db1", "10.9.0.2")).unwrap();
+    for name in ["db1", "10.9.0.2"] {
+        let o = env.run(&["exec", name, "--", "true"]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("names 2 instances"), "{name}: {err}");
+        assert!(err.contains(&a) && err.contains(&b), "{err}");
+    }
+    let (st, v) = forge::call(
+        &env,
+        "default",
+        "ssm",
+        "ListTagsForResource",
+        &json!({"ResourceType": "ManagedInstance", "ResourceId": b}),
+    );
+    assert_eq!(st, 200, "an instance id always means that instance: {v}");
+    let table = env.ok(&["instances"]);
+    assert!(!table.contains('\u{1b}'), "{table}");
+}
+
+#[test]
+fn deregistering_a_node_closes_its_control_channel_and_ends_its_sessions() {
+    let env = Env::new();
+    let _s = Server::start(&env);
+    let dir = env.tmp.path().join("agent");
+    let id = register_agent(&env, "NodeRole", true, &dir);
+    let agent = support::Agent::start(&env, &dir);
+    support::wait_for(20, "the agent to come online", || {
+        (support::instance(&env, &id)["PingStatus"] == "Online").then_some(())
+    });
+    let s = Forged::start(
+        &env,
+        "default",
+        &id,
+        "AWS-StartNonInteractiveCommand",
+        json!({"command": ["sleep 600"]}),
+    );
+    let session_id = s.session_id.clone();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(s.open(exec("sleep 600"), None, None));
+    });
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    let (st, v) = forge::call(
+        &env,
+        "default",
+        "ssm",
+        "DeregisterManagedInstance",
+        &json!({"InstanceId": id}),
+    );
+    assert_eq!(st, 200, "{v}");
+    // The running command's stream ends within a second or so; it never
+    // finishes with an exit code.
+    let ended = rx
+        .recv_timeout(std::time::Duration::from_secs(5))
+        .expect("the session went on after its node was deregistered");
+    assert!(ended.is_err(), "{ended:?}");
+    let (_, v) = forge::call(
+        &env,
+        "default",
+        "ssm",
+        "DescribeSessions",
+        &json!({"SessionId": session_id}),
+    );
+    assert_eq!(v["Sessions"][0]["Status"], "Terminated", "{v}");
+    support::wait_for(5, "the agent to see its control channel closed", || {
+        agent.log().contains("control channel lost").then_some(())
+    });
 }

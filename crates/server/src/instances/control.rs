@@ -179,6 +179,17 @@ async fn run_channel(state: Shared, id: InstanceIdentity, peer: SocketAddr, mut 
         .await;
         return;
     };
+    if let Err(why) = facts.check() {
+        let reason = format!("the agent's Hello was refused: {why}");
+        tracing::warn!(instance = %id.instance_id, peer = %peer, %reason, "agent registration refused");
+        let (i2, r2) = (id.instance_id.clone(), reason.clone());
+        let _ = db(&state, move |c| {
+            store::set_status(c, &i2, "Inactive", None, Some(&r2))
+        })
+        .await;
+        send(&mut io, &ServerMessage::Refused { reason }).await;
+        return;
+    }
     let source_ip = peer.ip().to_string();
     let (iid, role) = (id.instance_id.clone(), id.role_name.clone());
     let check = {

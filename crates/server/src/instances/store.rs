@@ -54,6 +54,58 @@ pub struct NodeFacts {
     pub agent_version: String,
 }
 
+/// Longest platform name, type or agent version a node may report.
+const MAX_FACT_CHARS: usize = 128;
+
+/// Whether `s` has the shape of an instance id (`i-`/`mi-` and hex).
+pub fn looks_like_instance_id(s: &str) -> bool {
+    let hex = s.strip_prefix("mi-").or_else(|| s.strip_prefix("i-"));
+    hex.is_some_and(|h| !h.is_empty() && h.chars().all(|c| c.is_ascii_hexdigit()))
+}
+
+impl NodeFacts {
+    /// Checks what a node says of itself before it is stored or shown: a
+    /// hostname that is not an instance id, an IP address, and short
+    /// printable strings. A node is untrusted; these reach admins' terminals.
+    pub fn check(&self) -> Result<(), String> {
+        let host = &self.computer_name;
+        let label_ok = |l: &str| {
+            (1..=63).contains(&l.len())
+                && l.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        };
+        if host.len() > 253 || (!host.is_empty() && !host.split('.').all(label_ok)) {
+            return Err(format!(
+                "ComputerName {:?} is not a hostname (letters, digits, - and _ in dot-separated labels, at most 253 characters)",
+                host.chars().take(64).collect::<String>()
+            ));
+        }
+        if looks_like_instance_id(host) {
+            return Err(format!(
+                "ComputerName {host} has the form of an instance id; a node cannot name itself after an instance"
+            ));
+        }
+        if !self.ip_address.is_empty() && self.ip_address.parse::<std::net::IpAddr>().is_err() {
+            return Err(format!(
+                "IPAddress {:?} is not an IP address",
+                self.ip_address.chars().take(64).collect::<String>()
+            ));
+        }
+        for (name, v) in [
+            ("PlatformType", &self.platform_type),
+            ("PlatformName", &self.platform_name),
+            ("AgentVersion", &self.agent_version),
+        ] {
+            if v.chars().count() > MAX_FACT_CHARS || v.chars().any(char::is_control) {
+                return Err(format!(
+                    "{name} must be at most {MAX_FACT_CHARS} printable characters"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// How an instance's identity was looked up from its certificate.
 #[derive(Debug, Clone)]
 pub struct InstanceIdentity {
@@ -338,11 +390,6 @@ pub fn set_tags(
         .map(|(k, v)| (k, serde_json::Value::String(v)))
         .collect();
     for (k, v) in add {
-        if k.is_empty() || k.len() > 128 || v.len() > 256 {
-            return Err(ApiError::validation(
-                "tag keys are 1-128 characters and values at most 256",
-            ));
-        }
         map.insert(k.clone(), serde_json::Value::String(v.clone()));
     }
     for k in remove {
@@ -413,11 +460,54 @@ pub fn resolve_target(conn: &Connection, target: &str) -> Result<InstanceIdentit
         })?;
         return resolve_target(conn, &id);
     }
-    let mut st = conn.prepare(
-        "SELECT instance_id, role_name, resource_type FROM instances WHERE instance_id = ?1 OR computer_name = ?1 OR name = ?1 OR ip_address = ?1",
-    )?;
-    let found: Vec<InstanceIdentity> = st
-        .query_map(params![target], |r| {
+    // An instance id always means that instance. Then the names the server
+    // or its admin gave; only then what nodes say of themselves, and only
+    // when exactly one node says it.
+    for cond in [
+        "instance_id = ?1",
+        "name = ?1",
+        "computer_name = ?1 OR ip_address = ?1",
+    ] {
+        let found = identities_where(conn, cond, target)?;
+        match found.len() {
+            0 => continue,
+            1 => {
+                return found
+                    .into_iter()
+                    .next()
+                    .ok_or_else(|| ApiError::internal("lost a row"));
+            }
+            n => {
+                let ids: Vec<&str> = found.iter().map(|i| i.instance_id.as_str()).collect();
+                return Err(ApiError::new(
+                    400,
+                    "InvalidTarget",
+                    format!(
+                        "Target {target} names {n} instances ({}); use an instance id.",
+                        ids.join(", ")
+                    ),
+                ));
+            }
+        }
+    }
+    Err(ApiError::new(
+        400,
+        "InvalidTarget",
+        format!("Target {target} is not a managed instance (see `airlock instances`)."),
+    ))
+}
+
+/// Instances matching `cond` (a fixed SQL condition on `?1`) for `value`.
+fn identities_where(
+    conn: &Connection,
+    cond: &str,
+    value: &str,
+) -> Result<Vec<InstanceIdentity>, ApiError> {
+    let mut st = conn.prepare(&format!(
+        "SELECT instance_id, role_name, resource_type FROM instances WHERE {cond}"
+    ))?;
+    let found = st
+        .query_map(params![value], |r| {
             Ok(InstanceIdentity {
                 instance_id: r.get(0)?,
                 role_name: r.get(1)?,
@@ -425,22 +515,7 @@ pub fn resolve_target(conn: &Connection, target: &str) -> Result<InstanceIdentit
             })
         })?
         .collect::<Result<_, _>>()?;
-    match found.len() {
-        1 => Ok(found
-            .into_iter()
-            .next()
-            .ok_or_else(|| ApiError::internal("lost a row"))?),
-        0 => Err(ApiError::new(
-            400,
-            "InvalidTarget",
-            format!("Target {target} is not a managed instance (see `airlock instances`)."),
-        )),
-        n => Err(ApiError::new(
-            400,
-            "InvalidTarget",
-            format!("Target {target} names {n} instances; use an instance id."),
-        )),
-    }
+    Ok(found)
 }
 
 /// An instance's tags, for `ssm:resourceTag/…` conditions.

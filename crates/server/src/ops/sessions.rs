@@ -9,6 +9,7 @@ use crate::api_error::ApiError;
 use crate::iam::authz;
 use crate::iam::ids;
 use crate::iam::store::Iam;
+use crate::iam::tag_context::TagContext;
 use crate::instances::control::instance_arn;
 use crate::instances::{ServerMessage, store as instances};
 use crate::sessions::{documents, preferences, store};
@@ -53,21 +54,8 @@ pub fn call(ctx: &Ctx<'_>, op: &str, body: &Value) -> Result<Value, ApiError> {
             let doc = i.document_name.as_deref().unwrap_or(documents::RUN_SHELL);
             let target = instances::resolve_target(ctx.conn, &i.target)?;
             let arn = instance_arn(&ctx.state.region, &iam.account, &target);
-            let tags = instances::tags(ctx.conn, &target.instance_id)?;
-            let ctx_keys: Vec<(String, String)> = tags
-                .iter()
-                .flat_map(|(k, v)| {
-                    [
-                        (format!("ssm:resourceTag/{k}"), v.clone()),
-                        (format!("aws:ResourceTag/{k}"), v.clone()),
-                    ]
-                })
-                .collect();
-            let extra: Vec<(&str, &str)> = ctx_keys
-                .iter()
-                .map(|(k, v)| (k.as_str(), v.as_str()))
-                .collect();
-            authz::authorize(ctx, "ssm:StartSession", &arn, &extra)?;
+            let tags = TagContext::resource(&instances::tags(ctx.conn, &target.instance_id)?);
+            authz::authorize_tagged(ctx, "ssm:StartSession", &arn, &tags)?;
             let doc_arn = format!("arn:aws:ssm:{}::document/{doc}", ctx.state.region);
             authz::authorize(ctx, "ssm:StartSession", &doc_arn, &[])?;
             let params = documents::validate(doc, &i.parameters)?;
@@ -130,6 +118,12 @@ pub fn call(ctx: &Ctx<'_>, op: &str, body: &Value) -> Result<Value, ApiError> {
                     run_as: run_as.clone(),
                     shell_profile: Some(prefs.shell_profile.linux.clone())
                         .filter(|p| !p.is_empty()),
+                    principal: ctx.caller.arn.clone(),
+                    expires_at: prefs.max_duration_secs().and_then(|s| {
+                        time::OffsetDateTime::now_utc()
+                            .unix_timestamp()
+                            .checked_add(i64::try_from(s).ok()?)
+                    }),
                 },
             );
             if !sent {
@@ -173,7 +167,8 @@ pub fn call(ctx: &Ctx<'_>, op: &str, body: &Value) -> Result<Value, ApiError> {
             let i: DescribeIn = input(body)?;
             authz::authorize(ctx, "ssm:DescribeSessions", "*", &[])?;
             if let Some(id) = &i.session_id {
-                return Ok(json!({ "Sessions": [store::get(ctx.conn, id)?] }));
+                let one = store::get(ctx.conn, id)?;
+                return Ok(json!({ "Sessions": [shown(ctx, one)] }));
             }
             let active = match i.state.as_deref() {
                 None | Some("Active") => true,
@@ -184,7 +179,11 @@ pub fn call(ctx: &Ctx<'_>, op: &str, body: &Value) -> Result<Value, ApiError> {
                     )));
                 }
             };
-            Ok(json!({ "Sessions": store::list(ctx.conn, active)? }))
+            let list: Vec<Value> = store::list(ctx.conn, active)?
+                .into_iter()
+                .map(|s| shown(ctx, s))
+                .collect();
+            Ok(json!({ "Sessions": list }))
         }
         "GetDocument" | "UpdateDocument" => {
             #[derive(Deserialize)]
@@ -287,4 +286,18 @@ pub fn call(ctx: &Ctx<'_>, op: &str, body: &Value) -> Result<Value, ApiError> {
         }
         _ => Err(unknown_operation("ssm", op)),
     }
+}
+
+/// A session as DescribeSessions shows it: whether it was recorded, not
+/// where on the server; its parameters (commands, hosts) only to its owner.
+fn shown(ctx: &Ctx<'_>, s: store::Session) -> Value {
+    let own = s.owner_arn == ctx.caller.arn;
+    let mut v = serde_json::to_value(&s).unwrap_or_default();
+    if let Some(o) = v.as_object_mut() {
+        o.insert("Recording".into(), json!(s.recording.is_some()));
+        if !own {
+            o.remove("Parameters");
+        }
+    }
+    v
 }

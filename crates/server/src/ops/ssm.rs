@@ -6,7 +6,10 @@ use serde_json::{Value, json};
 use super::{Ctx, input, unknown_operation};
 use crate::api_error::ApiError;
 use crate::iam::store::Iam;
+use crate::iam::tag_context::{self, TagContext};
+use crate::iam::authz;
 use crate::instances::store;
+use crate::sessions::store as sessions;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -100,6 +103,7 @@ pub fn call(ctx: &Ctx<'_>, op: &str, body: &Value) -> Result<Value, ApiError> {
                 ),
             )?;
             store::deregister(ctx.conn, &id)?;
+            disconnect(ctx, &id)?;
             Ok(json!({}))
         }
         "AddTagsToResource" | "RemoveTagsFromResource" | "ListTagsForResource" => {
@@ -120,8 +124,21 @@ pub fn call(ctx: &Ctx<'_>, op: &str, body: &Value) -> Result<Value, ApiError> {
             let target = store::resolve_target(ctx.conn, &i.resource_id)?;
             let arn =
                 crate::instances::control::instance_arn(&ctx.state.region, &iam.account, &target);
-            ctx.authorize(&action, &arn)?;
             let add: Vec<(String, String)> = i.tags.into_iter().map(|t| (t.key, t.value)).collect();
+            let existing = store::tags(ctx.conn, &target.instance_id)?;
+            let context = TagContext::resource(&existing);
+            let context = match op {
+                "AddTagsToResource" => {
+                    tag_context::check_write(&existing, &add)?;
+                    context.request_tags(&add)
+                }
+                "RemoveTagsFromResource" => {
+                    i.tag_keys.iter().try_for_each(|k| tag_context::check_key(k))?;
+                    context.tag_keys(i.tag_keys.iter().cloned())
+                }
+                _ => context,
+            };
+            authz::authorize_tagged(ctx, &action, &arn, &context)?;
             match op {
                 "AddTagsToResource" => store::set_tags(ctx.conn, &target.instance_id, &add, &[])?,
                 "RemoveTagsFromResource" => {
@@ -137,4 +154,21 @@ pub fn call(ctx: &Ctx<'_>, op: &str, body: &Value) -> Result<Value, ApiError> {
         }
         _ => Err(unknown_operation("ssm", op)),
     }
+}
+
+/// Ends a deregistered instance's sessions and closes its control channel:
+/// its certificate no longer names an instance, so neither comes back.
+fn disconnect(ctx: &Ctx<'_>, instance_id: &str) -> Result<(), ApiError> {
+    for s in sessions::list(ctx.conn, true)?
+        .into_iter()
+        .filter(|s| s.target == instance_id)
+    {
+        sessions::end(ctx.conn, &s.session_id, "Terminated")?;
+        ctx.state.broker.terminate(&s.session_id);
+        tracing::info!(session = %s.session_id, instance = %instance_id, "session ended: its instance was deregistered");
+    }
+    if ctx.state.hub.disconnect(instance_id) {
+        tracing::info!(instance = %instance_id, "control channel closed: the instance was deregistered");
+    }
+    Ok(())
 }
