@@ -45,7 +45,8 @@ fn the_console_works_in_a_real_browser_and_keeps_its_security_promises() {
     }
 
     let env = Env::new();
-    let _server = Server::start(&env);
+    // The 2-second session below tests expiry: lower the 900 s floor.
+    let _server = Server::start_with(&env, &[("AIRLOCK_CONSOLE_MIN_SESSION_SECS", "1")]);
     let (dir_a, dir_b) = (
         env.tmp.path().join("agent-a"),
         env.tmp.path().join("agent-b"),

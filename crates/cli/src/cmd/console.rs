@@ -11,7 +11,7 @@ pub struct ConsoleArgs {
     /// Open the link in a browser (xdg-open) as well as printing it.
     #[arg(long)]
     open: bool,
-    /// How long the console session lasts once signed in, in seconds (at most 43200).
+    /// How long the console session lasts once signed in, in seconds (900 to 43200, as AWS).
     #[arg(long, default_value_t = 3600)]
     session_duration: i64,
 }

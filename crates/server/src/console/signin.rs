@@ -17,8 +17,13 @@ use crate::sessions::store::sha256_hex;
 pub const TOKEN_TTL_SECS: i64 = 60;
 /// The console session's lifetime unless the caller asks for another.
 pub const DEFAULT_SESSION_SECS: i64 = 3600;
-/// The longest console session (AWS's federation maximum).
+/// The shortest console session (AWS's federation minimum, 15 minutes).
+pub const MIN_SESSION_SECS: i64 = 900;
+/// The longest console session (AWS's federation maximum, 12 hours).
 pub const MAX_SESSION_SECS: i64 = 43_200;
+/// A drill for tests of session expiry: the server's administrator may
+/// lower the minimum (never below 1 s) with this variable.
+pub const MIN_SESSION_ENV: &str = "AIRLOCK_CONSOLE_MIN_SESSION_SECS";
 /// Where the browser redeems a token (the token goes in the URL fragment,
 /// so it never reaches a log, a proxy or a `Referer`).
 pub const SIGNIN_PATH: &str = "/console/signin";
@@ -36,18 +41,13 @@ pub fn call(ctx: &Ctx<'_>, op: &str, body: &Value) -> Result<Value, ApiError> {
     match op {
         "CreateSignInToken" => {
             let i: CreateIn = input(body)?;
-            let secs = i.session_duration.unwrap_or(DEFAULT_SESSION_SECS);
-            if !(1..=MAX_SESSION_SECS).contains(&secs) {
-                return Err(ApiError::validation(format!(
-                    "SessionDuration must be between 1 and {MAX_SESSION_SECS} seconds, not {secs}"
-                )));
-            }
+            let secs = check_duration(i.session_duration.unwrap_or(DEFAULT_SESSION_SECS))?;
             ctx.authorize("airlock:CreateConsoleSignInToken", &ctx.caller.arn)?;
             let token = ids::random_hex(32);
             let now = now();
             ctx.conn.execute(
                 "DELETE FROM console_signin_tokens WHERE expires_at < ?1",
-                params![now - 3600],
+                params![now.saturating_sub(3600)],
             )?;
             ctx.conn.execute(
                 "INSERT INTO console_signin_tokens(token_sha256, user_name, access_key_id, session_seconds, created_at, expires_at)
@@ -69,6 +69,27 @@ pub fn call(ctx: &Ctx<'_>, op: &str, body: &Value) -> Result<Value, ApiError> {
             }))
         }
         _ => Err(unknown_operation("console", op)),
+    }
+}
+
+/// The shortest session the server allows: [`MIN_SESSION_SECS`] unless
+/// its administrator set [`MIN_SESSION_ENV`] lower.
+fn min_session_secs() -> i64 {
+    std::env::var(MIN_SESSION_ENV)
+        .ok()
+        .and_then(|v| v.parse::<i64>().ok())
+        .map_or(MIN_SESSION_SECS, |v| v.clamp(1, MIN_SESSION_SECS))
+}
+
+/// Refuses a console session length outside AWS's 900 to 43200 s.
+fn check_duration(secs: i64) -> Result<i64, ApiError> {
+    let min = min_session_secs();
+    if (min..=MAX_SESSION_SECS).contains(&secs) {
+        Ok(secs)
+    } else {
+        Err(ApiError::validation(format!(
+            "1 validation error detected: Value '{secs}' at 'sessionDuration' failed to satisfy constraint: Member must have value between {min} and {MAX_SESSION_SECS} (seconds: 15 minutes to 12 hours)"
+        )))
     }
 }
 
@@ -177,6 +198,22 @@ mod tests {
         assert!(e.message.contains("expired"), "{e:?}");
         let e = redeem(&conn, "nope", now).unwrap_err();
         assert!(e.message.contains("not valid"), "{e:?}");
+    }
+
+    #[test]
+    fn session_durations_outside_aws_limits_are_refused() {
+        for bad in [i64::MIN, -1, 0, 1, 899, 43_201, i64::MAX] {
+            let e = check_duration(bad).unwrap_err();
+            assert_eq!(
+                (e.status, e.code.as_str()),
+                (400, "ValidationError"),
+                "{bad}"
+            );
+            assert!(e.message.contains("between 900 and 43200"), "{e:?}");
+        }
+        for ok in [900, 3600, 43_200] {
+            assert_eq!(check_duration(ok), Ok(ok));
+        }
     }
 
     #[test]
