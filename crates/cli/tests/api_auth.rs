@@ -397,3 +397,150 @@ fn no_private_key_reaches_the_server_log_or_the_audit_log() {
         );
     }
 }
+
+#[test]
+fn an_absurd_request_time_is_refused_and_the_server_keeps_answering() {
+    let env = Env::new();
+    let _s = Server::start(&env);
+    let raw = Raw::new(&env);
+    let path = "/v1/iam/ListUsers";
+    for (i, date) in [i64::MIN, i64::MAX, -1].into_iter().enumerate() {
+        // Correctly signed, so the time check itself is what is attacked.
+        let h = signed(&env, "default", path, "{}", date, &format!("n-absurd-{i}"));
+        assert_eq!(h[1].1, date.to_string());
+        let (st, v) = raw.post(path, &h, "{}");
+        assert_eq!(
+            (st, v["__type"].as_str()),
+            (403, Some("InvalidSignatureException")),
+            "{date}: {v}"
+        );
+        assert!(
+            v["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("Signature expired"),
+            "{v}"
+        );
+        // The next ordinary requests, reads and writes, still succeed.
+        let h = signed(&env, "default", path, "{}", now(), &format!("n-after-{i}"));
+        let (st, v) = raw.post(path, &h, "{}");
+        assert_eq!(st, 200, "after {date}: {v}");
+        env.ok(&["iam", "create-user", "--user-name", &format!("after{i}")]);
+    }
+}
+
+#[test]
+fn out_of_range_numbers_get_validation_errors_never_a_crash() {
+    let env = Env::new();
+    let _s = Server::start(&env);
+    let raw = Raw::new(&env);
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ssm.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+    env.ok(&[
+        "iam",
+        "create-role",
+        "--role-name",
+        "R",
+        "--assume-role-policy-document",
+        trust,
+    ]);
+    let path = "/v1/ssm/CreateActivation";
+    for (i, secs) in [i64::MIN, -1, 0, 30 * 86_400 + 1, i64::MAX]
+        .into_iter()
+        .enumerate()
+    {
+        let body = json!({"IamRole": "R", "ExpiresInSeconds": secs}).to_string();
+        let h = signed(&env, "default", path, &body, now(), &format!("n-act-{i}"));
+        let (st, v) = raw.post(path, &h, &body);
+        assert_eq!(
+            (st, v["__type"].as_str()),
+            (400, Some("ValidationException")),
+            "{secs}: {v}"
+        );
+        assert!(
+            v["message"].as_str().unwrap().contains("at most 30 days"),
+            "{v}"
+        );
+    }
+    // The CLI says the same for a validity in hours past the limit.
+    let o = env.run(&[
+        "activation",
+        "create",
+        "--role",
+        "R",
+        "--expires-in-hours",
+        "721",
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("(ValidationException)") && err.contains("30 days"),
+        "{err}"
+    );
+    env.ok(&[
+        "activation",
+        "create",
+        "--role",
+        "R",
+        "--expires-in-hours",
+        "720",
+    ]);
+
+    // Console sessions: AWS's 900 s to 43200 s.
+    for d in [
+        "1",
+        "899",
+        "43201",
+        "-9223372036854775808",
+        "9223372036854775807",
+    ] {
+        let o = env.run(&["console", &format!("--session-duration={d}")]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(matches!(o.status.code(), Some(1 | 2)), "{d}: {err}");
+        assert!(err.contains("between 900 and 43200"), "{d}: {err}");
+    }
+    env.ok(&["console", "--session-duration", "900"]);
+    env.ok(&["iam", "list-users"]);
+}
+
+#[test]
+fn user_and_role_names_are_unique_whatever_their_case() {
+    let env = Env::new();
+    let _s = Server::start(&env);
+    env.ok(&["iam", "create-user", "--user-name", "alice"]);
+    let o = env.run(&["iam", "create-user", "--user-name", "Alice"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("(EntityAlreadyExists)")
+            && err.contains("User with name Alice already exists."),
+        "{err}"
+    );
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ssm.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+    env.ok(&[
+        "iam",
+        "create-role",
+        "--role-name",
+        "NodeRole",
+        "--assume-role-policy-document",
+        trust,
+    ]);
+    let o = env.run(&[
+        "iam",
+        "create-role",
+        "--role-name",
+        "NODEROLE",
+        "--assume-role-policy-document",
+        trust,
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("(EntityAlreadyExists)"), "{err}");
+    let users: Value = serde_json::from_str(&env.ok(&["--json", "iam", "list-users"])).unwrap();
+    let names: Vec<&str> = users["Users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|u| u["UserName"].as_str())
+        .collect();
+    assert_eq!(names, ["admin", "alice"]);
+}

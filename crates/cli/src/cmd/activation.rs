@@ -49,7 +49,7 @@ pub fn run(g: &Global, c: ActivationCommand) -> anyhow::Result<i32> {
                     "RegistrationLimit": registration_limit,
                     "Description": description,
                     "DefaultInstanceName": default_instance_name,
-                    "ExpiresInSeconds": expires_in_hours * 3600,
+                    "ExpiresInSeconds": expires_in_hours.saturating_mul(3600),
                 }),
             )?;
             if g.json {
