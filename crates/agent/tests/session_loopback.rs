@@ -145,7 +145,11 @@ async fn fifty_concurrent_forwards_are_byte_exact() {
             });
         }
     });
-    let m = pair(Grant::Tcp { host: "127.0.0.1".into(), port }).await;
+    let m = pair(Grant::Tcp {
+        host: "127.0.0.1".into(),
+        port,
+    })
+    .await;
     let mut tasks = Vec::new();
     for i in 0..50u32 {
         let m = m.clone();
@@ -191,7 +195,11 @@ async fn forward_to_a_closed_port_is_refused_with_the_reason() {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = l.local_addr().unwrap().port();
     drop(l);
-    let m = pair(Grant::Tcp { host: "127.0.0.1".into(), port }).await;
+    let m = pair(Grant::Tcp {
+        host: "127.0.0.1".into(),
+        port,
+    })
+    .await;
     let err = m
         .open(
             ChannelKind::TcpForward {
@@ -259,7 +267,11 @@ async fn forged_open_frames_outside_the_grant_are_refused() {
         port: 22,
     })
     .await;
-    for (host, port) in [("127.0.0.1", 5432), ("10.0.0.9", 22), ("169.254.169.254", 80)] {
+    for (host, port) in [
+        ("127.0.0.1", 5432),
+        ("10.0.0.9", 22),
+        ("169.254.169.254", 80),
+    ] {
         let fwd = ChannelKind::TcpForward {
             host: host.into(),
             port,

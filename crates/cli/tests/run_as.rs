@@ -7,7 +7,7 @@
 mod support;
 
 use support::root_agent::RootAgent;
-use support::{Env, Server, register_agent};
+use support::{Env, Server, register_agent, session_user};
 
 #[test]
 #[ignore = "needs root"]
@@ -36,30 +36,7 @@ fn root_agent_runs_sessions_as_ssm_user_or_the_run_as_tag() {
         "the host's users changed"
     );
 
-    env.ok(&[
-        "iam",
-        "create-user",
-        "--user-name",
-        "alice",
-        "--tags",
-        "Key=SSMSessionRunAs,Value=alice",
-    ]);
-    env.ok(&[
-        "iam",
-        "attach-user-policy",
-        "--user-name",
-        "alice",
-        "--policy-arn",
-        "arn:aws:iam::aws:policy/AirlockSessionUser",
-    ]);
-    env.ok(&[
-        "iam",
-        "create-access-key",
-        "--user-name",
-        "alice",
-        "--save-profile",
-        "alice",
-    ]);
+    session_user(&env, "alice", &["Key=SSMSessionRunAs,Value=alice"]);
     let as_default = env.ok(&["--profile", "alice", "exec", &id, "--", "id", "-un"]);
     assert_eq!(as_default, "ssm-user\n", "run-as is off by default");
     env.ok(&["session", "preferences", "--run-as-enabled", "true"]);

@@ -7,39 +7,13 @@ use airlock_wire::{ChannelKind, CloseStatus};
 use serde_json::json;
 use support::forge::{self, Forged};
 use support::root_agent::RootAgent;
-use support::{Env, Server, register_agent};
+use support::{Env, Server, register_agent, session_user};
 
 fn exec(command: &str) -> ChannelKind {
     ChannelKind::Exec {
         command: command.into(),
         stdin: false,
     }
-}
-
-/// A user with the session policy, a saved profile, and optional tags.
-fn user(env: &Env, name: &str, tags: &[&str]) {
-    let mut args = vec!["iam", "create-user", "--user-name", name];
-    if !tags.is_empty() {
-        args.push("--tags");
-        args.extend_from_slice(tags);
-    }
-    env.ok(&args);
-    env.ok(&[
-        "iam",
-        "attach-user-policy",
-        "--user-name",
-        name,
-        "--policy-arn",
-        "arn:aws:iam::aws:policy/AirlockSessionUser",
-    ]);
-    env.ok(&[
-        "iam",
-        "create-access-key",
-        "--user-name",
-        name,
-        "--save-profile",
-        name,
-    ]);
 }
 
 #[test]
@@ -50,7 +24,7 @@ fn a_forged_open_cannot_choose_its_run_as_user_channel_or_forward() {
     let dir = env.tmp.path().join("agent");
     let id = register_agent(&env, "NodeRole", true, &dir);
     let _agent = RootAgent::start(&env, &dir, &id, "useradd -m -s /bin/sh alice");
-    user(&env, "alice", &["Key=SSMSessionRunAs,Value=alice"]);
+    session_user(&env, "alice", &["Key=SSMSessionRunAs,Value=alice"]);
     env.ok(&["session", "preferences", "--run-as-enabled", "true"]);
 
     let cmd = json!({"command": ["id -un"]});
@@ -79,7 +53,10 @@ fn a_forged_open_cannot_choose_its_run_as_user_channel_or_forward() {
     assert!(e.contains("does not allow"), "{e}");
     // The granted channel, with the client's fields empty, runs as alice.
     let (out, st) = s.open(exec("id -un"), None, None).unwrap();
-    assert_eq!((String::from_utf8_lossy(&out).as_ref(), st), ("alice\n", CloseStatus::Exited(0)));
+    assert_eq!(
+        (String::from_utf8_lossy(&out).as_ref(), st),
+        ("alice\n", CloseStatus::Exited(0))
+    );
 
     // A forward outside the document's host and port.
     let s = Forged::start(
@@ -89,7 +66,11 @@ fn a_forged_open_cannot_choose_its_run_as_user_channel_or_forward() {
         "AWS-StartPortForwardingSession",
         json!({"portNumber": ["22"]}),
     );
-    for (host, port) in [("127.0.0.1", 6817), ("10.255.0.1", 22), ("169.254.169.254", 80)] {
+    for (host, port) in [
+        ("127.0.0.1", 6817),
+        ("10.255.0.1", 22),
+        ("169.254.169.254", 80),
+    ] {
         let fwd = ChannelKind::TcpForward {
             host: host.into(),
             port,
@@ -113,7 +94,7 @@ fn tag_writes_are_held_to_tag_conditions_limits_and_reserved_keys() {
     let _s = Server::start(&env);
     let a = register_agent(&env, "RoleA", true, &env.tmp.path().join("a"));
     let b = register_agent(&env, "RoleB", true, &env.tmp.path().join("b"));
-    user(&env, "tagger", &[]);
+    session_user(&env, "tagger", &[]);
     let policy = json!({"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Action": ["ssm:AddTagsToResource", "ssm:RemoveTagsFromResource"], "Resource": "*",
          "Condition": {"ForAllValues:StringEquals": {"aws:TagKeys": ["Team"]}}},
@@ -134,7 +115,11 @@ fn tag_writes_are_held_to_tag_conditions_limits_and_reserved_keys() {
     assert_eq!(add("tagger", &a, &[("Team", "hpc")]).0, 200);
     // aws:TagKeys: only Team may be written, and only Team removed.
     let (st, v) = add("tagger", &a, &[("Team", "hpc"), ("Env", "dev")]);
-    assert_eq!((st, v["__type"].as_str()), (403, Some("AccessDeniedException")), "{v}");
+    assert_eq!(
+        (st, v["__type"].as_str()),
+        (403, Some("AccessDeniedException")),
+        "{v}"
+    );
     let (st, v) = forge::call(
         &env,
         "tagger",
@@ -146,12 +131,24 @@ fn tag_writes_are_held_to_tag_conditions_limits_and_reserved_keys() {
     // ssm:resourceTag: the node's current tags are in the context.
     assert_eq!(add("default", &b, &[("Env", "prod")]).0, 200);
     let (st, v) = add("tagger", &b, &[("Team", "hpc")]);
-    assert_eq!(st, 403, "a Deny on ssm:resourceTag/Env=prod must match: {v}");
+    assert_eq!(
+        st, 403,
+        "a Deny on ssm:resourceTag/Env=prod must match: {v}"
+    );
 
     // Reserved keys: nobody captures CLUSTER/head by tagging a node.
-    for key in ["parallelcluster:cluster-name", "parallelcluster:node-type", "airlock:x", "aws:x"] {
+    for key in [
+        "parallelcluster:cluster-name",
+        "parallelcluster:node-type",
+        "airlock:x",
+        "aws:x",
+    ] {
         let (st, v) = add("default", &a, &[(key, "X")]);
-        assert_eq!((st, v["__type"].as_str()), (400, Some("InvalidTag")), "{key}: {v}");
+        assert_eq!(
+            (st, v["__type"].as_str()),
+            (400, Some("InvalidTag")),
+            "{key}: {v}"
+        );
     }
     let o = env.run(&["exec", "X/head", "--", "true"]);
     assert!(!o.status.success());
@@ -159,7 +156,11 @@ fn tag_writes_are_held_to_tag_conditions_limits_and_reserved_keys() {
     let many: Vec<(String, String)> = (0..51).map(|i| (format!("k{i}"), "v".into())).collect();
     let many: Vec<(&str, &str)> = many.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let (st, v) = add("default", &a, &many);
-    assert_eq!((st, v["__type"].as_str()), (400, Some("TooManyTagsError")), "{v}");
+    assert_eq!(
+        (st, v["__type"].as_str()),
+        (400, Some("TooManyTagsError")),
+        "{v}"
+    );
     let long = "k".repeat(129);
     assert_eq!(add("default", &a, &[(&long, "v")]).0, 400);
     let long = "v".repeat(257);

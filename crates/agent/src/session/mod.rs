@@ -40,7 +40,11 @@ impl SessionGrant {
     /// The client may leave `session` and `run_as` empty or repeat the
     /// server's; anything else is refused, never obeyed.
     pub fn refusal(&self, open: &airlock_wire::Open) -> Option<&'static str> {
-        if open.session.as_deref().is_some_and(|s| s != self.session_id) {
+        if open
+            .session
+            .as_deref()
+            .is_some_and(|s| s != self.session_id)
+        {
             return Some("the channel names another session");
         }
         if open.run_as.is_some() && open.run_as != self.run_as {

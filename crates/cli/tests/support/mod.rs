@@ -343,3 +343,30 @@ impl CloneReader for pty_process::blocking::Pty {
         std::fs::File::from(self.as_fd().try_clone_to_owned().unwrap())
     }
 }
+
+/// A user with the session policy, a saved profile of the same name, and
+/// optional tags (`Key=K,Value=V`).
+pub fn session_user(env: &Env, name: &str, tags: &[&str]) {
+    let mut args = vec!["iam", "create-user", "--user-name", name];
+    if !tags.is_empty() {
+        args.push("--tags");
+        args.extend_from_slice(tags);
+    }
+    env.ok(&args);
+    env.ok(&[
+        "iam",
+        "attach-user-policy",
+        "--user-name",
+        name,
+        "--policy-arn",
+        "arn:aws:iam::aws:policy/AirlockSessionUser",
+    ]);
+    env.ok(&[
+        "iam",
+        "create-access-key",
+        "--user-name",
+        name,
+        "--save-profile",
+        name,
+    ]);
+}

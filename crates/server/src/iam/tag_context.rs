@@ -110,7 +110,10 @@ pub fn check_key(key: &str) -> Result<(), ApiError> {
 
 /// Checks the tags a user writes onto a resource that carries `existing`
 /// keys now: keys, values, and the count after the write.
-pub fn check_write(existing: &[(String, String)], add: &[(String, String)]) -> Result<(), ApiError> {
+pub fn check_write(
+    existing: &[(String, String)],
+    add: &[(String, String)],
+) -> Result<(), ApiError> {
     for (k, v) in add {
         check_key(k)?;
         if v.chars().count() > MAX_VALUE_CHARS || !v.chars().all(is_tag_char) {
@@ -172,18 +175,32 @@ mod tests {
             {"Effect":"Allow","Action":"*","Resource":"*"},
             {"Effect":"Deny","Action":"*","Resource":"*","Condition":{"StringEquals":{"ssm:resourceTag/Env":"prod"}}},
             {"Effect":"Deny","Action":"*","Resource":"*","Condition":{"StringEquals":{"aws:RequestTag/Env":"prod"}}}]}"#;
-        assert!(!allowed(deny_prod, &TagContext::resource(&[t("Env", "prod")])));
+        assert!(!allowed(
+            deny_prod,
+            &TagContext::resource(&[t("Env", "prod")])
+        ));
         assert!(!allowed(
             deny_prod,
             &TagContext::resource(&[t("Env", "dev")]).request_tags(&[t("Env", "prod")])
         ));
-        assert!(allowed(deny_prod, &TagContext::resource(&[t("Env", "dev")])));
+        assert!(allowed(
+            deny_prod,
+            &TagContext::resource(&[t("Env", "dev")])
+        ));
     }
 
     #[test]
     fn aws_limits_and_reserved_prefixes() {
         assert!(check_write(&[], &[t("Team", "hpc-1 a/b")]).is_ok());
-        for bad in ["", "aws:x", "AWS:x", "parallelcluster:node-type", "airlock:x", "a;b", "\u{1b}[2J"] {
+        for bad in [
+            "",
+            "aws:x",
+            "AWS:x",
+            "parallelcluster:node-type",
+            "airlock:x",
+            "a;b",
+            "\u{1b}[2J",
+        ] {
             assert!(check_write(&[], &[t(bad, "v")]).is_err(), "{bad:?}");
         }
         assert!(check_write(&[], &[t(&"k".repeat(129), "v")]).is_err());

@@ -3,10 +3,10 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::iam::tag_context::TagContext;
 use super::{Ctx, input, unknown_operation};
 use crate::api_error::ApiError;
 use crate::clusters::{key_pairs, store};
+use crate::iam::tag_context::TagContext;
 use crate::instances::store::{CLUSTER_TAG, resolve_target, tags};
 
 #[derive(Deserialize)]

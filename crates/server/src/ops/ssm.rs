@@ -5,9 +5,9 @@ use serde_json::{Value, json};
 
 use super::{Ctx, input, unknown_operation};
 use crate::api_error::ApiError;
+use crate::iam::authz;
 use crate::iam::store::Iam;
 use crate::iam::tag_context::{self, TagContext};
-use crate::iam::authz;
 use crate::instances::store;
 use crate::sessions::store as sessions;
 
@@ -133,7 +133,9 @@ pub fn call(ctx: &Ctx<'_>, op: &str, body: &Value) -> Result<Value, ApiError> {
                     context.request_tags(&add)
                 }
                 "RemoveTagsFromResource" => {
-                    i.tag_keys.iter().try_for_each(|k| tag_context::check_key(k))?;
+                    i.tag_keys
+                        .iter()
+                        .try_for_each(|k| tag_context::check_key(k))?;
                     context.tag_keys(i.tag_keys.iter().cloned())
                 }
                 _ => context,
