@@ -35,6 +35,15 @@ pub enum SessionCommand {
         /// Record shell sessions (asciicast).
         #[arg(long)]
         recording_enabled: Option<bool>,
+        /// The largest one session's recording may grow, in MB (1-102400; default 100).
+        #[arg(long)]
+        max_recording_size_mb: Option<String>,
+        /// Stop recording when the server's state directory has less than this many MB free (default 1024).
+        #[arg(long)]
+        recording_min_free_space_mb: Option<String>,
+        /// When a recording stops early: go on unrecorded, or end the session.
+        #[arg(long, value_parser = ["continue", "terminate"])]
+        recording_cap_action: Option<String>,
     },
     /// One session's record (owner, target, document, status, times, recording).
     Show { session_id: String },
@@ -103,6 +112,9 @@ pub fn run(g: &Global, c: SessionCommand) -> anyhow::Result<i32> {
             run_as_default_user,
             shell_profile,
             recording_enabled,
+            max_recording_size_mb,
+            recording_min_free_space_mb,
+            recording_cap_action,
         } => {
             let doc = "SSM-SessionManagerRunShell";
             let v = client.call("ssm", "GetDocument", &json!({"Name": doc}))?;
@@ -122,6 +134,12 @@ pub fn run(g: &Global, c: SessionCommand) -> anyhow::Result<i32> {
             set("runAsDefaultUser", run_as_default_user.map(Into::into));
             set("shellProfile", shell_profile.map(|p| json!({"linux": p})));
             set("recordingEnabled", recording_enabled.map(Into::into));
+            set("maxRecordingSizeMB", max_recording_size_mb.map(Into::into));
+            set(
+                "recordingMinFreeSpaceMB",
+                recording_min_free_space_mb.map(Into::into),
+            );
+            set("recordingCapAction", recording_cap_action.map(Into::into));
             let v = if changed {
                 let content = json!({"schemaVersion": "1.0", "sessionType": "Standard_Stream", "inputs": inputs});
                 client.call(
@@ -151,40 +169,93 @@ pub fn run(g: &Global, c: SessionCommand) -> anyhow::Result<i32> {
             Ok(0)
         }
         SessionCommand::Replay { session_id, play } => {
-            let v = client.call(
-                "ssm",
-                "GetSessionRecording",
-                &json!({"SessionId": session_id}),
-            )?;
-            let cast = v["Asciicast"].as_str().unwrap_or_default();
-            match play {
-                None => print!("{cast}"),
-                Some(speed) => replay(cast, speed.max(0.01))?,
+            let mut player = play.map(|speed| Player::new(speed.max(0.01)));
+            let mut out = std::io::stdout().lock();
+            let mut token: Option<String> = None;
+            // Page by page: memory stays bounded however long the recording.
+            loop {
+                let v = client.call(
+                    "ssm",
+                    "GetSessionRecording",
+                    &json!({"SessionId": session_id, "NextToken": token}),
+                )?;
+                let page = v["Asciicast"].as_str().unwrap_or_default();
+                match &mut player {
+                    None => out.write_all(page.as_bytes())?,
+                    Some(p) => p.feed(page, &mut out)?,
+                }
+                token = v["NextToken"].as_str().map(str::to_owned);
+                if token.is_none() {
+                    break;
+                }
             }
+            if let Some(p) = &mut player {
+                p.feed("\n", &mut out)?;
+            }
+            out.flush()?;
             Ok(0)
         }
     }
 }
 
-/// Plays an asciicast's output events at `speed`.
-fn replay(cast: &str, speed: f64) -> anyhow::Result<()> {
-    let mut out = std::io::stdout();
-    let mut last = 0.0;
-    for line in cast.lines().skip(1) {
+/// Plays an asciicast's output events at `speed`, fed in pieces.
+struct Player {
+    speed: f64,
+    last: f64,
+    header_seen: bool,
+    /// A line not yet ended by the pieces so far.
+    partial: String,
+}
+
+impl Player {
+    fn new(speed: f64) -> Self {
+        Player {
+            speed,
+            last: 0.0,
+            header_seen: false,
+            partial: String::new(),
+        }
+    }
+
+    fn feed(&mut self, text: &str, out: &mut impl Write) -> anyhow::Result<()> {
+        self.partial.push_str(text);
+        let Some(end) = self.partial.rfind('\n') else {
+            return Ok(());
+        };
+        let rest = self.partial.split_off(end + 1);
+        let whole = std::mem::replace(&mut self.partial, rest);
+        for line in whole.lines() {
+            if !std::mem::replace(&mut self.header_seen, true) {
+                continue;
+            }
+            self.event(line, out)?;
+        }
+        Ok(())
+    }
+
+    fn event(&mut self, line: &str, out: &mut impl Write) -> anyhow::Result<()> {
         let Ok(ev) = serde_json::from_str::<serde_json::Value>(line) else {
-            continue;
+            return Ok(());
         };
         let (Some(t), Some(kind), Some(data)) = (ev[0].as_f64(), ev[1].as_str(), ev[2].as_str())
         else {
-            continue;
+            return Ok(());
         };
-        if kind == "o" {
-            let wait = ((t - last) / speed).clamp(0.0, 5.0);
-            std::thread::sleep(std::time::Duration::from_secs_f64(wait));
-            last = t;
-            out.write_all(data.as_bytes())?;
-            out.flush()?;
+        match kind {
+            "o" => {
+                let wait = ((t - self.last) / self.speed).clamp(0.0, 5.0);
+                std::thread::sleep(std::time::Duration::from_secs_f64(wait));
+                self.last = t;
+                out.write_all(data.as_bytes())?;
+                out.flush()?;
+            }
+            // A marker, e.g. where the recording was cut.
+            "m" => {
+                out.write_all(format!("\r\n[{data}]\r\n").as_bytes())?;
+                out.flush()?;
+            }
+            _ => {}
         }
+        Ok(())
     }
-    Ok(())
 }

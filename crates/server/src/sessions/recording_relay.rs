@@ -104,9 +104,9 @@ pub async fn stopped(state: Shared, id: String, stop: Stopped, action: CapAction
         if ended {
             audit(c, "ssm:TerminateSession", &i2, &reason)?;
         }
-        Ok(ended
+        ended
             .then(|| store::get(c, &i2).map(|s| s.target))
-            .transpose()?)
+            .transpose()
     })
     .await;
     match ended {

@@ -1,0 +1,248 @@
+//! Session recordings through a real server and agent on loopback: the
+//! size cap (and what the session does at it), the audit trail of a cut,
+//! and replay of recordings larger than one page.
+
+mod support;
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use support::{Agent, Env, Server, instance, register_agent, wait_for};
+
+struct Node {
+    env: Env,
+    _server: Server,
+    _agent: Agent,
+    id: String,
+}
+
+fn node() -> Node {
+    let env = Env::new();
+    let server = Server::start(&env);
+    let dir = env.tmp.path().join("agent");
+    let id = register_agent(&env, "NodeRole", true, &dir);
+    let agent = Agent::start(&env, &dir);
+    wait_for(15, "the node to come online", || {
+        (instance(&env, &id)["PingStatus"] == "Online").then_some(())
+    });
+    Node {
+        env,
+        _server: server,
+        _agent: agent,
+        id,
+    }
+}
+
+/// What an interactive-command session printed and how it ended.
+struct Run {
+    session_id: String,
+    stdout: Vec<u8>,
+    code: Option<i32>,
+    took: Duration,
+}
+
+/// Runs `command` as `AWS-StartInteractiveCommand`, killed after `limit`.
+fn interactive(n: &Node, command: &str, limit: Duration) -> Run {
+    let out = n.env.tmp.path().join("stdout");
+    let err = n.env.tmp.path().join("stderr");
+    let started = Instant::now();
+    let mut child = n
+        .env
+        .cmd()
+        .args([
+            "session",
+            "start",
+            "--target",
+            &n.id,
+            "--document-name",
+            "AWS-StartInteractiveCommand",
+            "--parameters",
+            &format!("command={command}"),
+        ])
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .spawn()
+        .unwrap();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break Some(s);
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let stderr = std::fs::read_to_string(&err).unwrap();
+    let session_id = stderr
+        .split("SessionId: ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no session id in {stderr:?}"))
+        .to_owned();
+    Run {
+        session_id,
+        stdout: std::fs::read(&out).unwrap(),
+        code: status.and_then(|s| s.code()),
+        took: started.elapsed(),
+    }
+}
+
+fn cast_path(n: &Node, sid: &str) -> std::path::PathBuf {
+    n.env
+        .state_dir()
+        .join("recordings")
+        .join(format!("{sid}.cast"))
+}
+
+fn show(n: &Node, sid: &str) -> serde_json::Value {
+    serde_json::from_str(&n.env.ok(&["session", "show", sid])).unwrap()
+}
+
+const MB: u64 = 1 << 20;
+
+#[test]
+fn a_recording_stops_at_its_size_cap_with_a_marker_and_an_audit_and_the_session_goes_on() {
+    let n = node();
+    let prefs = n
+        .env
+        .ok(&["session", "preferences", "--max-recording-size-mb", "1"]);
+    assert!(prefs.contains("\"maxRecordingSizeMB\": \"1\""), "{prefs}");
+    assert!(prefs.contains("\"recordingCapAction\": \"continue\""));
+    // 8 MB of output against a 1 MB cap.
+    let run = interactive(
+        &n,
+        "head -c 6000000 /dev/zero | base64; echo AFTER-$((6*7))",
+        Duration::from_secs(120),
+    );
+    assert_eq!(run.code, Some(0), "took {:?}", run.took);
+    let printed = String::from_utf8_lossy(&run.stdout);
+    assert!(printed.len() > 8_000_000, "the client got all the output");
+    assert!(
+        printed.contains("AFTER-42"),
+        "the session went on past the cap"
+    );
+
+    let cast = std::fs::read_to_string(cast_path(&n, &run.session_id)).unwrap();
+    assert!(
+        cast.len() as u64 <= MB,
+        "the recording is {} bytes, over its 1 MB cap",
+        cast.len()
+    );
+    assert!(cast.len() as u64 > MB / 2, "it recorded up to the cap");
+    let last: serde_json::Value = serde_json::from_str(cast.lines().last().unwrap()).unwrap();
+    assert_eq!(last[1], "m", "the recording ends with a marker: {last}");
+    assert_eq!(last[2], "recording stopped: size cap 1 MB reached");
+    assert!(
+        !cast.contains("AFTER-42"),
+        "nothing is recorded after the cut"
+    );
+
+    let audit = n.env.ok(&[
+        "--json",
+        "audit",
+        "--action",
+        "airlock:StopSessionRecording",
+    ]);
+    assert!(audit.contains(&run.session_id), "{audit}");
+    assert!(
+        audit.contains(&format!(
+            "recording stopped: size cap 1 MB reached; {} bytes written; the session goes on unrecorded",
+            cast.len()
+        )),
+        "{audit}"
+    );
+    let shown = show(&n, &run.session_id);
+    assert_eq!(shown["RecordingStatus"], "Truncated", "{shown}");
+    assert_eq!(
+        shown["RecordingStatusReason"],
+        "recording stopped: size cap 1 MB reached"
+    );
+    let played = n
+        .env
+        .ok(&["session", "replay", &run.session_id, "--play", "100000"]);
+    assert!(played.ends_with("[recording stopped: size cap 1 MB reached]\r\n"));
+}
+
+#[test]
+fn with_the_terminate_cap_action_a_session_ends_when_its_recording_is_cut() {
+    let n = node();
+    n.env.ok(&[
+        "session",
+        "preferences",
+        "--max-recording-size-mb",
+        "1",
+        "--recording-cap-action",
+        "terminate",
+    ]);
+    let run = interactive(
+        &n,
+        "head -c 20000000 /dev/zero | base64; sleep 60",
+        Duration::from_secs(50),
+    );
+    assert!(
+        run.code.is_some() && run.code != Some(0),
+        "the session must end at the cut, not run on (exit {:?} after {:?})",
+        run.code,
+        run.took
+    );
+    let cast = std::fs::read_to_string(cast_path(&n, &run.session_id)).unwrap();
+    assert!(cast.len() as u64 <= MB, "{} bytes", cast.len());
+    assert!(cast.ends_with("\"recording stopped: size cap 1 MB reached\"]\n"));
+    let shown = show(&n, &run.session_id);
+    assert_eq!(shown["Status"], "Terminated", "{shown}");
+    assert_eq!(shown["RecordingStatus"], "Truncated");
+    let audit = n
+        .env
+        .ok(&["--json", "audit", "--action", "ssm:TerminateSession"]);
+    assert!(
+        audit.contains(&run.session_id)
+            && audit.contains("recording stopped: size cap 1 MB reached"),
+        "{audit}"
+    );
+}
+
+#[test]
+fn replay_pages_through_a_recording_larger_than_one_page() {
+    let n = node();
+    // About 3.5 MB of recording: four pages of 1 MiB.
+    let run = interactive(
+        &n,
+        "head -c 2500000 /dev/urandom | base64",
+        Duration::from_secs(120),
+    );
+    assert_eq!(run.code, Some(0));
+    let path = cast_path(&n, &run.session_id);
+    let on_disk = std::fs::read(&path).unwrap();
+    assert!(on_disk.len() as u64 > 3 * MB, "{} bytes", on_disk.len());
+    let shown = show(&n, &run.session_id);
+    assert_eq!(shown["RecordingStatus"], "Complete", "{shown}");
+
+    let printed = n
+        .env
+        .cmd()
+        .args(["session", "replay", &run.session_id])
+        .output()
+        .unwrap();
+    assert!(printed.status.success());
+    assert!(
+        printed.stdout == on_disk,
+        "replay printed {} bytes of a {}-byte recording",
+        printed.stdout.len(),
+        on_disk.len()
+    );
+    let played = n
+        .env
+        .cmd()
+        .args(["session", "replay", &run.session_id, "--play", "100000"])
+        .output()
+        .unwrap();
+    assert!(
+        played.stdout == run.stdout,
+        "playing the recording gives back what the session printed ({} vs {} bytes)",
+        played.stdout.len(),
+        run.stdout.len()
+    );
+}
