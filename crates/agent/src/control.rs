@@ -16,7 +16,54 @@ use crate::status::{AgentStatus, now_rfc3339};
 
 pub const CONTROL_PATH: &str = "/v1/agent/control";
 pub const CONTROL_PROTOCOL: &str = "airlock-control/1";
-const MAX_BACKOFF: Duration = Duration::from_secs(60);
+/// Reconnect delays: from [`FIRST_RETRY`], doubling up to [`SHORT_CAP`]
+/// while the server has been gone less than [`LONG_OUTAGE`], then up to
+/// [`LONG_CAP`]; each delay is drawn from its upper half at random, so
+/// agents do not retry in step.
+const FIRST_RETRY: Duration = Duration::from_millis(250);
+const SHORT_CAP: Duration = Duration::from_secs(2);
+const LONG_CAP: Duration = Duration::from_secs(30);
+const LONG_OUTAGE: Duration = Duration::from_secs(60);
+/// Longest a write to the server may take before the connection is dropped.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The capped, jittered exponential backoff between connection attempts.
+#[derive(Debug)]
+pub struct Backoff {
+    next: Duration,
+    down_since: Option<tokio::time::Instant>,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff {
+            next: FIRST_RETRY,
+            down_since: None,
+        }
+    }
+}
+
+impl Backoff {
+    /// The server acknowledged a Hello: start again from the first delay.
+    pub fn reset(&mut self) {
+        *self = Backoff::default();
+    }
+
+    /// How long to wait before the next attempt.
+    pub fn delay(&mut self) -> Duration {
+        let now = tokio::time::Instant::now();
+        let since = *self.down_since.get_or_insert(now);
+        let cap = if now.duration_since(since) < LONG_OUTAGE {
+            SHORT_CAP
+        } else {
+            LONG_CAP
+        };
+        let d = self.next.min(cap);
+        self.next = (self.next * 2).min(cap);
+        let half = d / 2;
+        half + half.mul_f64(rand::random::<f64>())
+    }
+}
 
 enum Outcome {
     Refused(String),
@@ -177,11 +224,13 @@ async fn session(
     dir: &AgentDir,
     opts: &AgentOptions,
     workers: &mut Workers,
+    backoff: &mut Backoff,
 ) -> anyhow::Result<Outcome> {
     let (mut io, interval) = match open(cfg, endpoint, hello).await? {
         Handshake::Registered { io, interval } => (io, interval),
         Handshake::Refused(reason) => return Ok(Outcome::Refused(reason)),
     };
+    backoff.reset();
     tracing::info!(instance = %status.instance_id, "registered; online");
     status.state = "Online".into();
     status.reason = None;
@@ -199,7 +248,9 @@ async fn session(
                 if last.elapsed() > dead_after {
                     return Ok(Outcome::Lost(format!("no answer from the server for {dead_after:?}")));
                 }
-                io.send(ping()).await?;
+                tokio::time::timeout(WRITE_TIMEOUT, io.send(ping()))
+                    .await
+                    .map_err(|_| anyhow!("the server took over {WRITE_TIMEOUT:?} to take a heartbeat"))??;
             }
             msg = io.next() => match msg {
                 Some(Ok(line)) => {
@@ -253,13 +304,12 @@ pub async fn run(dir: AgentDir, opts: AgentOptions) -> anyhow::Result<()> {
         );
     }
     tracing::info!(instance = %id.instance_id, endpoint = %id.endpoint, "agent starting");
-    let mut backoff = Duration::from_secs(1);
+    let mut backoff = Backoff::default();
     let stop = shutdown();
     tokio::pin!(stop);
     loop {
-        let started = tokio::time::Instant::now();
         let outcome = tokio::select! {
-            o = session(cfg.clone(), &id.endpoint, &mut status, &dir, &opts, &mut workers) => o,
+            o = session(cfg.clone(), &id.endpoint, &mut status, &dir, &opts, &mut workers, &mut backoff) => o,
             _ = &mut stop => break,
         };
         let (state, reason) = match outcome {
@@ -277,18 +327,14 @@ pub async fn run(dir: AgentDir, opts: AgentOptions) -> anyhow::Result<()> {
                 ("Connecting", reason)
             }
         };
-        if started.elapsed() > Duration::from_secs(30) {
-            backoff = Duration::from_secs(1);
-        }
         status.state = state.into();
         status.reason = Some(reason);
         status.since = now_rfc3339();
         status.save(&dir);
         tokio::select! {
-            _ = tokio::time::sleep(backoff) => {}
+            _ = tokio::time::sleep(backoff.delay()) => {}
             _ = &mut stop => break,
         }
-        backoff = (backoff * 2).min(MAX_BACKOFF);
     }
     let _ = std::fs::remove_file(dir.pid_file());
     let _ = std::fs::remove_file(dir.status_file());
@@ -306,5 +352,34 @@ async fn shutdown() {
             }
         }
         Err(_) => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn backoff_is_jittered_capped_and_reset_by_a_registration() {
+        let mut b = Backoff::default();
+        let first = b.delay();
+        assert!(
+            first >= FIRST_RETRY / 2 && first <= FIRST_RETRY,
+            "{first:?}"
+        );
+        for _ in 0..10 {
+            assert!(b.delay() <= SHORT_CAP);
+        }
+        tokio::time::advance(LONG_OUTAGE).await;
+        let mut longest = Duration::ZERO;
+        for _ in 0..10 {
+            longest = longest.max(b.delay());
+        }
+        assert!(longest > SHORT_CAP && longest <= LONG_CAP, "{longest:?}");
+        b.reset();
+        assert!(b.delay() <= FIRST_RETRY);
+        let spread: std::collections::HashSet<_> =
+            (0..20).map(|_| Backoff::default().delay()).collect();
+        assert!(spread.len() > 10, "agents must not retry in step");
     }
 }

@@ -211,3 +211,40 @@ fn a_frozen_agent_is_noticed_by_missed_heartbeats_and_recovers() {
         (instance(&env, &id)["PingStatus"] == "Online").then_some(())
     });
 }
+
+#[test]
+fn a_frozen_agent_is_noticed_even_while_the_server_keeps_writing_to_it() {
+    let env = Env::new();
+    let _s = Server::start(&env);
+    let dir = env.tmp.path().join("agent");
+    let id = register_agent(&env, "NodeRole", true, &dir);
+    let agent = Agent::start(&env, &dir);
+    wait_for(15, "Online", || {
+        (instance(&env, &id)["PingStatus"] == "Online").then_some(())
+    });
+    agent.signal("STOP");
+    // Each exec sends StartSession down the frozen agent's control channel;
+    // those writes must not count as signs of life.
+    let mut tries = Vec::new();
+    let lost = (0..60).any(|_| {
+        tries.push(
+            env.cmd()
+                .args(["exec", &id, "--", "true"])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect("spawn exec"),
+        );
+        std::thread::sleep(std::time::Duration::from_millis(250));
+        instance(&env, &id)["PingStatus"] == "ConnectionLost"
+    });
+    for mut t in tries {
+        let _ = t.kill();
+        let _ = t.wait();
+    }
+    agent.signal("CONT");
+    assert!(
+        lost,
+        "a frozen agent stayed Online while sessions were started"
+    );
+}

@@ -156,11 +156,18 @@ pub async fn control(
 
 type Io = Framed<TokioIo<hyper::upgrade::Upgraded>, LinesCodec>;
 
+/// Longest a write to an agent may take: an agent that stops reading
+/// (stopped, or its network gone with TCP still open) is dropped.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
 async fn send(io: &mut Io, m: &ServerMessage) -> bool {
-    match serde_json::to_string(m) {
-        Ok(line) => io.send(line).await.is_ok(),
-        Err(_) => false,
-    }
+    let Ok(line) = serde_json::to_string(m) else {
+        return false;
+    };
+    matches!(
+        tokio::time::timeout(WRITE_TIMEOUT, io.send(line)).await,
+        Ok(Ok(()))
+    )
 }
 
 async fn run_channel(state: Shared, id: InstanceIdentity, peer: SocketAddr, mut io: Io) {
@@ -250,11 +257,14 @@ async fn run_channel(state: Shared, id: InstanceIdentity, peer: SocketAddr, mut 
     )
     .await;
     let dead_after = interval * 3;
+    // Liveness counts only what the agent sends; writing to it proves nothing.
+    let mut deadline = tokio::time::Instant::now() + dead_after;
     while ok {
         tokio::select! {
-            msg = tokio::time::timeout(dead_after, io.next()) => match msg {
+            msg = tokio::time::timeout_at(deadline, io.next()) => match msg {
                 Ok(Some(Ok(line))) => match serde_json::from_str::<AgentMessage>(&line) {
                     Ok(AgentMessage::Ping) => {
+                        deadline = tokio::time::Instant::now() + dead_after;
                         state.hub.record_ping(&iid, crate::iam::store::now_iso());
                         ok = send(&mut io, &ServerMessage::Pong).await;
                     }
