@@ -544,3 +544,14 @@ fn user_and_role_names_are_unique_whatever_their_case() {
         .collect();
     assert_eq!(names, ["admin", "alice"]);
 }
+
+#[test]
+fn only_the_server_administrator_can_lower_the_console_minimum() {
+    let env = Env::new();
+    // A floor of 0 or below is taken as 1 s: a session is never empty.
+    let _s = Server::start_with(&env, &[("AIRLOCK_CONSOLE_MIN_SESSION_SECS", "-5")]);
+    env.ok(&["console", "--session-duration", "1"]);
+    let o = env.run(&["console", "--session-duration", "0"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("between 1 and 43200"), "{err}");
+}
