@@ -138,7 +138,10 @@ fn shell_on_a_pty_resizes_forwards_ctrl_c_takes_a_paste_and_returns_the_exit_cod
         serde_json::from_str(&n.env.ok(&["session", "show", &sid])).unwrap();
     assert_eq!(shown["DocumentName"], "SSM-SessionManagerRunShell");
     assert_eq!(shown["Status"], "Terminated");
-    assert_eq!(shown["Recording"], true, "recorded, the server's path not shown");
+    assert_eq!(
+        shown["Recording"], true,
+        "recorded, the server's path not shown"
+    );
     let cast = n.env.ok(&["session", "replay", &sid]);
     let mut lines = cast.lines();
     let header: serde_json::Value = serde_json::from_str(lines.next().unwrap()).unwrap();
@@ -659,7 +662,7 @@ fn the_shell_profile_runs_at_the_start_of_shell_sessions() {
 }
 
 #[test]
-fn targets_resolve_by_hostname_and_cluster_head_tag() {
+fn targets_resolve_by_hostname_and_never_by_user_written_cluster_tags() {
     let n = node();
     let host = n.env.ok(&["exec", &n.id, "--", "hostname"]);
     let by_name = n
@@ -671,7 +674,9 @@ fn targets_resolve_by_hostname_and_cluster_head_tag() {
         String::from_utf8_lossy(&o.stderr)
             .contains("Cluster ssm-cluster has no head node registered")
     );
-    n.env.ok(&[
+    // The tags CLUSTER/head rests on are the cluster service's to write:
+    // a node tagged by a user never becomes a cluster's head.
+    let o = n.env.run(&[
         "instances",
         "tag",
         "--instance-id",
@@ -680,11 +685,13 @@ fn targets_resolve_by_hostname_and_cluster_head_tag() {
         "Key=parallelcluster:cluster-name,Value=ssm-cluster",
         "Key=parallelcluster:node-type,Value=HeadNode",
     ]);
-    assert_eq!(
-        n.env
-            .ok(&["exec", "ssm-cluster/head", "--", "echo", "head"]),
-        "head\n"
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("reserved for the service"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
     );
+    let o = n.env.run(&["exec", "ssm-cluster/head", "--", "true"]);
+    assert!(!o.status.success());
 }
 
 #[test]
