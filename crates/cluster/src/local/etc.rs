@@ -1,13 +1,13 @@
 //! A cluster's shared filesystem: its own `/etc` (a copy of the host's with
 //! the host's people removed and the cluster user added), `/home`,
-//! `/shared`, munge key, host key and Slurm configuration. The host's own
-//! `/etc` and `/home` are never written.
+//! `/shared`, munge key, host key and Slurm configuration, owned by the
+//! cluster's id range. The host's own `/etc` and `/home` are never written.
 
 use std::os::unix::fs::{PermissionsExt, chown};
 use std::path::Path;
 
 use super::layout::{ClusterLayout, NetworkPlan, node_paths};
-use super::{Result, io, run};
+use super::{Result, io, run, userns};
 
 /// Uid and gid of the cluster user, as on an EC2 image.
 pub const CLUSTER_UID: u32 = 1000;
@@ -193,6 +193,7 @@ pub fn write_hosts(
     let path = layout.etc().join("hosts");
     let tmp = path.with_extension("airlock-tmp");
     write(&tmp, &text, 0o644)?;
+    userns::shift(&tmp, userns::base(net))?;
     std::fs::rename(&tmp, &path).map_err(io("replacing /etc/hosts"))
 }
 
@@ -232,7 +233,22 @@ pub fn prepare(layout: &ClusterLayout, net: &NetworkPlan, plan: &EtcPlan<'_>) ->
         serde_json::to_string_pretty(net)
             .map_err(|e| super::ProviderError::Invalid(e.to_string()))?,
     )
-    .map_err(io("writing network.json"))
+    .map_err(io("writing network.json"))?;
+    // Everything a node writes belongs to the cluster's id range.
+    let base = userns::base(net);
+    userns::copy_setuid(layout, base)?;
+    for d in [
+        layout.etc(),
+        layout.home(),
+        layout.shared(),
+        layout.munge(),
+        layout.spool(),
+        layout.log(),
+    ] {
+        userns::shift_tree(&d, base)?;
+    }
+    userns::shift(&layout.dir, base)?;
+    userns::shift(&layout.nodes(), base)
 }
 
 #[cfg(test)]

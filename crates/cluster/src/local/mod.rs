@@ -1,13 +1,15 @@
 //! The local provider: a cluster is a bridge and subnet on this machine, a
-//! node is a network, UTS, mount and PID namespace whose first process is
-//! the node supervisor. Everything here needs root and shells out to the
+//! node is a user namespace (the cluster's id range) owning a network,
+//! UTS, mount and PID namespace whose first process is the node supervisor. Everything here needs root and shells out to the
 //! distro's `ip`, `nft` and `unshare`, the tools an administrator would use.
 
 pub mod etc;
 pub mod layout;
 pub mod net;
 pub mod node;
+pub mod rootfs;
 pub mod supervisor;
+pub mod userns;
 
 use std::process::{Command, Stdio};
 
@@ -83,11 +85,12 @@ pub(crate) fn run(program: &str, args: &[&str], stdin: Option<&str>) -> Result<S
     }
 }
 
-/// Runs a command inside a node's namespaces (as root there).
+/// Runs a command inside a node's namespaces, as the node's root (its
+/// user namespace too, so Slurm and munge see root, not `nobody`).
 pub fn run_in_node(pid: i32, program: &str, args: &[&str], stdin: Option<&str>) -> Result<String> {
     let t = pid.to_string();
     let mut a = vec![
-        "-t", &t, "--net", "--uts", "--mount", "--pid", "--", program,
+        "-t", &t, "--user", "--net", "--uts", "--mount", "--pid", "--", program,
     ];
     a.extend_from_slice(args);
     run("nsenter", &a, stdin)

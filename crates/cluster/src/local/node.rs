@@ -1,6 +1,8 @@
-//! Launching, describing and terminating nodes. A node is `unshare`'s
+//! Launching, describing and terminating nodes. A node is a user namespace
+//! (the cluster's id range, see [`super::userns`]) owning `unshare`'s
 //! network, UTS, mount and PID namespaces around the node supervisor
-//! (`airlock node boot SPEC`), plugged into its cluster's bridge.
+//! (`airlock node boot SPEC`, started in the node's directory), plugged
+//! into its cluster's bridge.
 
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
@@ -12,7 +14,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use super::layout::{ClusterLayout, NetworkPlan};
-use super::{ProviderError, Result, io, net};
+use super::{ProviderError, Result, io, net, userns};
 
 /// The head node or a compute node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -127,6 +129,12 @@ pub fn launch(l: &Launch<'_>) -> Result<NodeRecord> {
         serde_json::to_vec_pretty(&spec).map_err(|e| ProviderError::Invalid(e.to_string()))?,
     )
     .map_err(io("writing spec.json"))?;
+    // The node's root owns its directory (it reaches it from its cwd: the
+    // host directories above may not be searchable by the node's ids).
+    let base = userns::base(l.net);
+    userns::shift(&l.layout.dir, base)?;
+    userns::shift(&l.layout.nodes(), base)?;
+    userns::shift_tree(&dir, base)?;
     let console = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -146,6 +154,7 @@ pub fn launch(l: &Launch<'_>) -> Result<NodeRecord> {
     .arg(l.exe)
     .args(["node", "boot"])
     .arg(&spec_path)
+    .current_dir(&dir)
     .stdin(Stdio::piped())
     .stdout(console)
     .stderr(console2);
@@ -157,20 +166,37 @@ pub fn launch(l: &Launch<'_>) -> Result<NodeRecord> {
             Ok(())
         });
     }
-    let mut child = cmd.spawn().map_err(|e| ProviderError::Command {
+    let pending = userns::prepare(&mut cmd, base)?;
+    let spawned = cmd.spawn();
+    let maps = pending.finish();
+    let mut child = spawned.map_err(|e| ProviderError::Command {
         cmd: "unshare".into(),
-        detail: format!("{e} (util-linux is needed)"),
+        detail: format!("{e} (util-linux is needed; {maps:?})"),
     })?;
+    if let Err(e) = maps {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(e);
+    }
     let upid = child.id();
     let mut go = child.stdin.take();
     // Reap `unshare` whenever the node ends.
     std::thread::spawn(move || child.wait());
+    let console_log = dir.join("console.log");
     let fail = |e: ProviderError| {
         let _ = nix::sys::signal::kill(
             nix::unistd::Pid::from_raw(upid as i32),
             nix::sys::signal::Signal::SIGKILL,
         );
-        e
+        // The node's own words are in its console; they go with the error.
+        let console = std::fs::read_to_string(&console_log).unwrap_or_default();
+        match console.lines().rev().take(5).collect::<Vec<_>>() {
+            v if v.is_empty() => e,
+            v => ProviderError::Invalid(format!(
+                "{e}; the node's console: {}",
+                v.into_iter().rev().collect::<Vec<_>>().join(" | ")
+            )),
+        }
     };
     let pid = child_of(upid, Instant::now() + Duration::from_secs(10)).map_err(fail)?;
     let ip = l.net.host(l.host_n);

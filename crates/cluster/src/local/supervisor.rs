@@ -1,172 +1,24 @@
 //! The node supervisor: PID 1 of a node. It builds the node's root
-//! (a tmpfs with read-only binds of the host's `/usr`, the cluster's
-//! `/etc`, `/home` and `/shared`, and the node's own identity), pivots into
-//! it, waits for its network, then starts and restarts the node's services:
+//! (see [`super::rootfs`]), pivots into it, waits for its network, then
+//! starts and restarts the node's services:
 //! the agent, munged and slurmctld on the head node, slurmd on compute
 //! nodes, and sshd on the node's loopback when it is installed.
 
 use std::collections::HashMap;
 use std::io::BufRead;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use nix::mount::{MntFlags, MsFlags, mount, umount2};
 use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, kill, sigaction};
 use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::Pid;
 
 use super::layout::node_paths as np;
 use super::node::{NodeRole, NodeSpec};
+use super::rootfs::{self, dir};
 use super::{ProviderError, Result, io};
-
-fn mnt(
-    src: Option<&Path>,
-    dst: &Path,
-    fstype: Option<&str>,
-    flags: MsFlags,
-    data: Option<&str>,
-) -> Result<()> {
-    mount(src, dst, fstype, flags, data).map_err(|e| {
-        ProviderError::Invalid(format!(
-            "mounting {} on {}: {e}",
-            src.map(|s| s.display().to_string()).unwrap_or_default(),
-            dst.display()
-        ))
-    })
-}
-
-fn dir(p: &Path, mode: u32) -> Result<()> {
-    std::fs::create_dir_all(p).map_err(io(format!("creating {}", p.display())))?;
-    std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode))
-        .map_err(io(format!("chmod {}", p.display())))
-}
-
-fn bind(src: &Path, dst: &Path, read_only: bool) -> Result<()> {
-    if src.is_dir() {
-        dir(dst, 0o755)?;
-    } else {
-        std::fs::write(dst, b"").map_err(io(format!("creating {}", dst.display())))?;
-    }
-    mnt(
-        Some(src),
-        dst,
-        None,
-        MsFlags::MS_BIND | MsFlags::MS_REC,
-        None,
-    )?;
-    if read_only {
-        mnt(
-            None,
-            dst,
-            None,
-            MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY,
-            None,
-        )?;
-    }
-    Ok(())
-}
-
-fn tmpfs(dst: &Path, mode: u32) -> Result<()> {
-    dir(dst, 0o755)?;
-    mnt(
-        Some(Path::new("tmpfs")),
-        dst,
-        Some("tmpfs"),
-        MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
-        Some(&format!("mode={mode:o}")),
-    )
-}
-
-/// Builds the node's root under `root` (not yet pivoted).
-fn build_root(spec: &NodeSpec, root: &Path) -> Result<()> {
-    let c = |p: &str| spec.cluster_dir.join(p);
-    mnt(
-        Some(Path::new("tmpfs")),
-        root,
-        Some("tmpfs"),
-        MsFlags::empty(),
-        Some("mode=755"),
-    )?;
-    for top in ["bin", "sbin", "lib", "lib32", "lib64", "libx32"] {
-        let host = Path::new("/").join(top);
-        match std::fs::read_link(&host) {
-            Ok(target) => std::os::unix::fs::symlink(target, root.join(top))
-                .map_err(io(format!("linking /{top}")))?,
-            Err(_) if host.is_dir() => bind(&host, &root.join(top), true)?,
-            Err(_) => {}
-        }
-    }
-    bind(Path::new("/usr"), &root.join("usr"), true)?;
-    if Path::new("/opt").is_dir() {
-        bind(Path::new("/opt"), &root.join("opt"), true)?;
-    }
-    bind(Path::new("/dev"), &root.join("dev"), false)?;
-    bind(Path::new("/sys"), &root.join("sys"), false)?;
-    bind(&c("etc"), &root.join("etc"), false)?;
-    bind(&c("home"), &root.join("home"), false)?;
-    bind(&c("shared"), &root.join("shared"), false)?;
-    dir(&root.join("proc"), 0o555)?;
-    dir(&root.join("root"), 0o700)?;
-    tmpfs(&root.join("tmp"), 0o1777)?;
-    let run = root.join("run");
-    tmpfs(&run, 0o755)?;
-    for d in ["sshd", "lock", "airlock/bin"] {
-        dir(&run.join(d), 0o755)?;
-    }
-    bind(
-        &c("munge"),
-        &root.join(np::MUNGE_DIR.trim_start_matches('/')),
-        false,
-    )?;
-    let airlock = root.join(np::AIRLOCK.trim_start_matches('/'));
-    bind(&spec.exe, &airlock, true)?;
-    for hook in ["slurm_resume", "slurm_suspend", "slurm_resume_fail"] {
-        std::os::unix::fs::symlink("airlock", run.join("airlock/bin").join(hook))
-            .map_err(io("linking the Slurm hooks"))?;
-    }
-    let var = root.join("var");
-    tmpfs(&var, 0o755)?;
-    for (d, mode) in [
-        ("tmp", 0o1777),
-        ("lib/munge", 0o700),
-        ("log/munge", 0o700),
-        ("lib/sudo", 0o700),
-        ("cache", 0o755),
-    ] {
-        dir(&var.join(d), mode)?;
-    }
-    std::os::unix::fs::symlink("../run", var.join("run")).map_err(io("linking /var/run"))?;
-    std::os::unix::fs::symlink("../run/lock", var.join("lock")).map_err(io("linking /var/lock"))?;
-    bind(
-        &spec.node_dir.join("agent"),
-        &var.join("lib/airlock-agent"),
-        false,
-    )?;
-    bind(&c("spool"), &var.join("spool/slurm"), false)?;
-    bind(&c("log"), &var.join("log/slurm"), false)?;
-    Ok(())
-}
-
-fn pivot(root: &Path) -> Result<()> {
-    let old = root.join(".oldroot");
-    dir(&old, 0o700)?;
-    nix::unistd::pivot_root(root, &old)
-        .map_err(|e| ProviderError::Invalid(format!("pivot_root: {e}")))?;
-    std::env::set_current_dir("/").map_err(io("chdir /"))?;
-    umount2("/.oldroot", MntFlags::MNT_DETACH)
-        .map_err(|e| ProviderError::Invalid(format!("unmounting the old root: {e}")))?;
-    let _ = std::fs::remove_dir("/.oldroot");
-    mnt(
-        Some(Path::new("proc")),
-        Path::new("/proc"),
-        Some("proc"),
-        MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
-        None,
-    )
-}
 
 /// One supervised service.
 struct Service {
@@ -273,14 +125,18 @@ fn start(s: &Service) -> Option<Pid> {
 
 /// Runs the supervisor (`airlock node boot SPEC`); returns when stopped.
 pub fn boot(spec_path: &Path) -> Result<()> {
-    let text = std::fs::read(spec_path).map_err(io(format!("reading {}", spec_path.display())))?;
+    // The provider starts us in the node's directory; the host directories
+    // above it may not be searchable by the node's ids, so go relative.
+    let local = Path::new(".").join(spec_path.file_name().unwrap_or_default());
+    let text = std::fs::read(&local).map_err(io(format!("reading {}", spec_path.display())))?;
     let spec: NodeSpec = serde_json::from_slice(&text)
         .map_err(|e| ProviderError::Invalid(format!("{}: {e}", spec_path.display())))?;
     nix::unistd::sethostname(&spec.hostname)
         .map_err(|e| ProviderError::Invalid(format!("sethostname: {e}")))?;
-    let root: PathBuf = spec.node_dir.join("root");
-    build_root(&spec, &root)?;
-    pivot(&root)?;
+    let (node, cluster) = (Path::new("."), Path::new("../.."));
+    let root: PathBuf = node.join("root");
+    rootfs::build(node, cluster, &root)?;
+    rootfs::pivot(&root)?;
     for d in [
         format!("{}/ctld", np::SLURM_SPOOL),
         format!("{}/d/{}", np::SLURM_SPOOL, spec.hostname),
