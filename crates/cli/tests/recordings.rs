@@ -246,3 +246,83 @@ fn replay_pages_through_a_recording_larger_than_one_page() {
         run.stdout.len()
     );
 }
+
+#[test]
+fn a_recording_is_on_disk_while_the_session_runs_and_is_appended_to_after_a_server_restart() {
+    let Node {
+        env,
+        _server: server,
+        _agent,
+        id,
+    } = node();
+    let err = env.tmp.path().join("restart-stderr");
+    let mut child = env
+        .cmd()
+        .args([
+            "session",
+            "start",
+            "--target",
+            &id,
+            "--document-name",
+            "AWS-StartInteractiveCommand",
+            "--parameters",
+            "command=echo BEFORE-$((1+1)); sleep 8; echo AFTER-$((2+2))",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .spawn()
+        .unwrap();
+    let sid = wait_for(20, "the session id", || {
+        let e = std::fs::read_to_string(&err).ok()?;
+        Some(
+            e.split("SessionId: ")
+                .nth(1)?
+                .split_whitespace()
+                .next()?
+                .to_owned(),
+        )
+    });
+    let cast = env
+        .state_dir()
+        .join("recordings")
+        .join(format!("{sid}.cast"));
+    // Written as it passes: on disk within 2 s, while the session runs.
+    wait_for(2, "the first output in the recording on disk", || {
+        std::fs::read_to_string(&cast)
+            .ok()?
+            .contains("BEFORE-2")
+            .then_some(())
+    });
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the session still runs"
+    );
+    server.stop();
+    let _server = Server::start(&env);
+    let status = wait_for(60, "the session to finish after the restart", || {
+        child.try_wait().ok().flatten()
+    });
+    assert!(
+        status.success(),
+        "{}",
+        std::fs::read_to_string(&err).unwrap()
+    );
+    let text = std::fs::read_to_string(&cast).unwrap();
+    assert!(
+        text.contains("BEFORE-2"),
+        "the restart truncated the recording:\n{text}"
+    );
+    assert!(
+        text.contains("AFTER-4"),
+        "nothing recorded after the restart:\n{text}"
+    );
+    assert_eq!(
+        text.matches("\"version\":2").count(),
+        1,
+        "one header:\n{text}"
+    );
+    for line in text.lines() {
+        serde_json::from_str::<serde_json::Value>(line).unwrap();
+    }
+}
