@@ -133,6 +133,22 @@ pub fn pool(path: &Path) -> Result<Pool, DbError> {
         })
 }
 
+/// Runs `f` atomically against every other connection, for read-modify-
+/// write steps: in a new `BEGIN IMMEDIATE` transaction (committed on
+/// success, rolled back on an error or a panic), or in the caller's own.
+pub fn immediate<T>(
+    conn: &Connection,
+    f: impl FnOnce() -> Result<T, crate::api_error::ApiError>,
+) -> Result<T, crate::api_error::ApiError> {
+    if !conn.is_autocommit() {
+        return f();
+    }
+    let tx = rusqlite::Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
+    let out = f()?;
+    tx.commit()?;
+    Ok(out)
+}
+
 /// Takes a connection from the pool. One that a panicking request left
 /// inside a transaction is rolled back first, so it cannot hold the write
 /// lock for everyone else.
@@ -178,6 +194,52 @@ mod tests {
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .unwrap();
         assert_eq!(v as usize, schema_version());
+    }
+
+    #[test]
+    fn immediate_holds_the_write_lock_and_undoes_errors_and_panics() {
+        let tmp = tempfile::tempdir().unwrap();
+        let p = tmp.path().join("a.db");
+        drop(open(&p).unwrap());
+        let pool = pool(&p).unwrap();
+        let (a, b) = (pool.get().unwrap(), pool.get().unwrap());
+        b.busy_timeout(std::time::Duration::from_millis(20))
+            .unwrap();
+        let add = |c: &Connection, k: &str| {
+            c.execute(
+                "INSERT INTO request_nonces(nonce, expires_at) VALUES (?1, 0)",
+                [k],
+            )
+        };
+        immediate(&a, || {
+            assert!(add(&b, "other").is_err(), "another writer got in");
+            add(&a, "kept")?;
+            Ok(())
+        })
+        .unwrap();
+        let e = immediate(&a, || -> Result<(), crate::api_error::ApiError> {
+            add(&a, "error")?;
+            Err(crate::api_error::ApiError::validation("no"))
+        });
+        assert!(e.is_err());
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            immediate(&a, || -> Result<(), crate::api_error::ApiError> {
+                add(&a, "panic")?;
+                panic!("injected")
+            })
+        }));
+        assert!(panicked.is_err());
+        assert!(a.is_autocommit());
+        add(&b, "after").unwrap();
+        let mut st = a
+            .prepare("SELECT nonce FROM request_nonces ORDER BY nonce")
+            .unwrap();
+        let left: Vec<String> = st
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(left, ["after", "kept"]);
     }
 
     #[test]

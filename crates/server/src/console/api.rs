@@ -50,20 +50,19 @@ pub async fn as_user<T: serde::Serialize + Send + 'static>(
     let request_id = ids::random_hex(16);
     let rid = request_id.clone();
     let r = crate::http::blocking(move || {
-        let mut conn = crate::db::checkout(&st.db)?;
-        crate::http::in_write_tx(&mut conn, |conn| {
-            let user = session::lookup(conn, &headers, signin::now(), Some(peer.ip().to_string()))?;
-            if csrf == Csrf::Required {
-                session::check_csrf(&headers, &user)?;
-            }
-            let ctx = Ctx {
-                conn,
-                caller: &user.caller,
-                request_id: &rid,
-                state: &st,
-            };
-            f(&ctx, &user)
-        })
+        let conn = crate::db::checkout(&st.db)?;
+        let conn: &rusqlite::Connection = &conn;
+        let user = session::lookup(conn, &headers, signin::now(), Some(peer.ip().to_string()))?;
+        if csrf == Csrf::Required {
+            session::check_csrf(&headers, &user)?;
+        }
+        let ctx = Ctx {
+            conn,
+            caller: &user.caller,
+            request_id: &rid,
+            state: &st,
+        };
+        f(&ctx, &user)
     })
     .await;
     let mut resp = match r {

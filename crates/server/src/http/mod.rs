@@ -79,9 +79,10 @@ pub async fn blocking<T: Send + 'static>(
         .unwrap_or_else(|e| Err(join_failure(e)))
 }
 
-/// Runs one API operation in a write transaction (`BEGIN IMMEDIATE`), so
-/// its reads and writes are atomic against every other request and a panic
-/// rolls it back. It commits on error too: refusals write audit records.
+/// Runs `f` in one write transaction (`BEGIN IMMEDIATE`): atomic against
+/// every other connection, rolled back by a panic, committed on error too
+/// (refusals write audit records). Only for steps that hand nothing to
+/// another task before they return: what they write is seen after commit.
 pub fn in_write_tx<T>(
     conn: &mut rusqlite::Connection,
     f: impl FnOnce(&rusqlite::Connection) -> Result<T, ApiError>,
@@ -187,39 +188,40 @@ async fn call(
     let rid = request_id.clone();
     let result = blocking(move || {
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        let mut conn = crate::db::checkout(&st.db)?;
-        in_write_tx(&mut conn, |conn| {
-            let req = SignedRequest {
-                method: "POST",
-                path: uri.path(),
-                query: uri.query().unwrap_or(""),
-                body: &body,
-                authorization: header(&headers, "authorization"),
-                date: header(&headers, signature::DATE_HEADER),
-                nonce: header(&headers, signature::NONCE_HEADER),
-                source_ip: Some(peer.ip().to_string()),
-                request_id: &rid,
-            };
-            let caller = auth::authenticate(conn, &req, now)?;
-            let input: Value = if body.is_empty() {
-                json!({})
-            } else {
-                serde_json::from_slice(&body).map_err(|e| {
-                    ApiError::new(
-                        400,
-                        "SerializationException",
-                        format!("the request body is not valid JSON: {e}"),
-                    )
-                })?
-            };
-            let ctx = crate::ops::Ctx {
-                conn,
-                caller: &caller,
-                request_id: &rid,
-                state: &st,
-            };
-            crate::ops::dispatch(&ctx, &service, &operation, &input)
-        })
+        // Statements commit one by one, as under the old single connection:
+        // what an operation hands to an agent or a thread is already visible.
+        let conn = crate::db::checkout(&st.db)?;
+        let conn: &rusqlite::Connection = &conn;
+        let req = SignedRequest {
+            method: "POST",
+            path: uri.path(),
+            query: uri.query().unwrap_or(""),
+            body: &body,
+            authorization: header(&headers, "authorization"),
+            date: header(&headers, signature::DATE_HEADER),
+            nonce: header(&headers, signature::NONCE_HEADER),
+            source_ip: Some(peer.ip().to_string()),
+            request_id: &rid,
+        };
+        let caller = auth::authenticate(conn, &req, now)?;
+        let input: Value = if body.is_empty() {
+            json!({})
+        } else {
+            serde_json::from_slice(&body).map_err(|e| {
+                ApiError::new(
+                    400,
+                    "SerializationException",
+                    format!("the request body is not valid JSON: {e}"),
+                )
+            })?
+        };
+        let ctx = crate::ops::Ctx {
+            conn,
+            caller: &caller,
+            request_id: &rid,
+            state: &st,
+        };
+        crate::ops::dispatch(&ctx, &service, &operation, &input)
     })
     .await;
     match result {

@@ -220,3 +220,31 @@ async fn concurrent_writers_do_not_lose_updates() {
     let (_, v) = send(&app, signed(&f, "ListUsers", &json!({}), now())).await;
     assert_eq!(v["Users"].as_array().map(Vec::len), Some(13), "{v}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_access_key_creation_keeps_the_two_key_limit() {
+    let f = fixture();
+    let app = app(&f.state);
+    let (st, v) = send(
+        &app,
+        signed(&f, "CreateUser", &json!({"UserName": "bob"}), now()),
+    )
+    .await;
+    assert_eq!(st, 200, "{v}");
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..10 {
+        let req = signed(&f, "CreateAccessKey", &json!({"UserName": "bob"}), now());
+        let app = app.clone();
+        tasks.spawn(async move { send(&app, req).await });
+    }
+    let mut made = 0;
+    while let Some(r) = tasks.join_next().await {
+        let (st, v) = r.unwrap();
+        match st {
+            200 => made += 1,
+            409 => assert_eq!(v["__type"], "LimitExceeded", "{v}"),
+            _ => panic!("unexpected answer {st}: {v}"),
+        }
+    }
+    assert_eq!(made, 2);
+}

@@ -199,44 +199,48 @@ impl<'a> Iam<'a> {
     }
 
     pub fn delete_user(&self, name: &str) -> Result<(), ApiError> {
-        self.get_user(name)?;
-        let keys: i64 = self.conn.query_row(
-            "SELECT count(*) FROM access_keys WHERE user_name = ?1",
-            params![name],
-            |r| r.get(0),
-        )?;
-        let pols: i64 = self.conn.query_row(
+        crate::db::immediate(self.conn, || {
+            self.get_user(name)?;
+            let keys: i64 = self.conn.query_row(
+                "SELECT count(*) FROM access_keys WHERE user_name = ?1",
+                params![name],
+                |r| r.get(0),
+            )?;
+            let pols: i64 = self.conn.query_row(
             "SELECT (SELECT count(*) FROM inline_policies WHERE principal_kind='user' AND principal_name=?1) + (SELECT count(*) FROM attached_policies WHERE principal_kind='user' AND principal_name=?1)",
             params![name],
             |r| r.get(0),
         )?;
-        if keys + pols > 0 {
-            return Err(ApiError::new(
-                409,
-                "DeleteConflict",
-                format!(
-                    "Cannot delete entity, must delete access keys and detach or delete policies first (user {name} has {keys} keys and {pols} policies)."
-                ),
-            ));
-        }
-        self.conn
-            .execute("DELETE FROM users WHERE user_name = ?1", params![name])?;
-        Ok(())
+            if keys + pols > 0 {
+                return Err(ApiError::new(
+                    409,
+                    "DeleteConflict",
+                    format!(
+                        "Cannot delete entity, must delete access keys and detach or delete policies first (user {name} has {keys} keys and {pols} policies)."
+                    ),
+                ));
+            }
+            self.conn
+                .execute("DELETE FROM users WHERE user_name = ?1", params![name])?;
+            Ok(())
+        })
     }
 
     pub fn tag_user(&self, name: &str, tags: &[Tag]) -> Result<(), ApiError> {
-        let mut user = self.get_user(name)?;
-        for t in tags {
-            match user.tags.iter_mut().find(|x| x.key == t.key) {
-                Some(x) => x.value = t.value.clone(),
-                None => user.tags.push(t.clone()),
+        crate::db::immediate(self.conn, || {
+            let mut user = self.get_user(name)?;
+            for t in tags {
+                match user.tags.iter_mut().find(|x| x.key == t.key) {
+                    Some(x) => x.value = t.value.clone(),
+                    None => user.tags.push(t.clone()),
+                }
             }
-        }
-        self.conn.execute(
-            "UPDATE users SET tags = ?2 WHERE user_name = ?1",
-            params![name, tags_to_json(&user.tags)],
-        )?;
-        Ok(())
+            self.conn.execute(
+                "UPDATE users SET tags = ?2 WHERE user_name = ?1",
+                params![name, tags_to_json(&user.tags)],
+            )?;
+            Ok(())
+        })
     }
 
     /// Creates a key pair; returns the metadata and the private key, which
@@ -245,35 +249,37 @@ impl<'a> Iam<'a> {
         &self,
         user: &str,
     ) -> Result<(AccessKeyMetadata, ed25519_dalek::SigningKey), ApiError> {
-        self.get_user(user)?;
-        let count: i64 = self.conn.query_row(
-            "SELECT count(*) FROM access_keys WHERE user_name = ?1",
-            params![user],
-            |r| r.get(0),
-        )?;
-        if count >= 2 {
-            return Err(ApiError::new(
-                409,
-                "LimitExceeded",
-                "Cannot exceed quota for AccessKeysPerUser: 2",
-            ));
-        }
-        let key = ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng);
-        let id = ids::access_key_id();
-        let at = now_iso();
-        self.conn.execute(
+        crate::db::immediate(self.conn, || {
+            self.get_user(user)?;
+            let count: i64 = self.conn.query_row(
+                "SELECT count(*) FROM access_keys WHERE user_name = ?1",
+                params![user],
+                |r| r.get(0),
+            )?;
+            if count >= 2 {
+                return Err(ApiError::new(
+                    409,
+                    "LimitExceeded",
+                    "Cannot exceed quota for AccessKeysPerUser: 2",
+                ));
+            }
+            let key = ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng);
+            let id = ids::access_key_id();
+            let at = now_iso();
+            self.conn.execute(
             "INSERT INTO access_keys(access_key_id, user_name, public_key, status, created_at) VALUES (?1, ?2, ?3, 'Active', ?4)",
             params![id, user, key.verifying_key().to_bytes().to_vec(), at],
         )?;
-        Ok((
-            AccessKeyMetadata {
-                user_name: user.to_owned(),
-                access_key_id: id,
-                status: "Active".into(),
-                create_date: at,
-            },
-            key,
-        ))
+            Ok((
+                AccessKeyMetadata {
+                    user_name: user.to_owned(),
+                    access_key_id: id,
+                    status: "Active".into(),
+                    create_date: at,
+                },
+                key,
+            ))
+        })
     }
 
     pub fn list_access_keys(&self, user: &str) -> Result<Vec<AccessKeyMetadata>, ApiError> {
@@ -401,18 +407,20 @@ impl<'a> Iam<'a> {
     }
 
     pub fn delete_role(&self, name: &str) -> Result<(), ApiError> {
-        self.get_role(name)?;
-        self.conn.execute(
-            "DELETE FROM inline_policies WHERE principal_kind='role' AND principal_name=?1",
-            params![name],
-        )?;
-        self.conn.execute(
-            "DELETE FROM attached_policies WHERE principal_kind='role' AND principal_name=?1",
-            params![name],
-        )?;
-        self.conn
-            .execute("DELETE FROM roles WHERE role_name = ?1", params![name])?;
-        Ok(())
+        crate::db::immediate(self.conn, || {
+            self.get_role(name)?;
+            self.conn.execute(
+                "DELETE FROM inline_policies WHERE principal_kind='role' AND principal_name=?1",
+                params![name],
+            )?;
+            self.conn.execute(
+                "DELETE FROM attached_policies WHERE principal_kind='role' AND principal_name=?1",
+                params![name],
+            )?;
+            self.conn
+                .execute("DELETE FROM roles WHERE role_name = ?1", params![name])?;
+            Ok(())
+        })
     }
 
     fn check_principal(&self, kind: PrincipalKind, name: &str) -> Result<(), ApiError> {
@@ -429,14 +437,16 @@ impl<'a> Iam<'a> {
         policy_name: &str,
         document: &str,
     ) -> Result<(), ApiError> {
-        self.check_principal(kind, principal)?;
-        check_name("policyName", policy_name)?;
-        self.conn.execute(
+        crate::db::immediate(self.conn, || {
+            self.check_principal(kind, principal)?;
+            check_name("policyName", policy_name)?;
+            self.conn.execute(
             "INSERT INTO inline_policies(principal_kind, principal_name, policy_name, document) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT(principal_kind, principal_name, policy_name) DO UPDATE SET document = excluded.document",
             params![kind.as_str(), principal, policy_name, document],
         )?;
-        Ok(())
+            Ok(())
+        })
     }
 
     pub fn delete_inline_policy(
@@ -481,17 +491,19 @@ impl<'a> Iam<'a> {
         principal: &str,
         arn: &str,
     ) -> Result<(), ApiError> {
-        self.check_principal(kind, principal)?;
-        if self.managed_policy_document(arn)?.is_none() {
-            return Err(ApiError::no_such_entity(format!(
-                "Policy {arn} does not exist or is not attachable."
-            )));
-        }
-        self.conn.execute(
+        crate::db::immediate(self.conn, || {
+            self.check_principal(kind, principal)?;
+            if self.managed_policy_document(arn)?.is_none() {
+                return Err(ApiError::no_such_entity(format!(
+                    "Policy {arn} does not exist or is not attachable."
+                )));
+            }
+            self.conn.execute(
             "INSERT OR IGNORE INTO attached_policies(principal_kind, principal_name, policy_arn) VALUES (?1, ?2, ?3)",
             params![kind.as_str(), principal, arn],
         )?;
-        Ok(())
+            Ok(())
+        })
     }
 
     pub fn detach_policy(
