@@ -326,3 +326,57 @@ fn a_recording_is_on_disk_while_the_session_runs_and_is_appended_to_after_a_serv
         serde_json::from_str::<serde_json::Value>(line).unwrap();
     }
 }
+
+/// Peak RSS in KiB of `airlock ARGS` (GNU time's %M), and its stdout length.
+fn peak_rss_kib(env: &Env, args: &[&str]) -> (u64, usize) {
+    let base = env.cmd();
+    let mut c = std::process::Command::new("/usr/bin/time");
+    for (k, v) in base.get_envs() {
+        match v {
+            Some(v) => c.env(k, v),
+            None => c.env_remove(k),
+        };
+    }
+    let o = c
+        .args(["-f", "PEAK-KIB %M", support::airlock_bin()])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let err = String::from_utf8_lossy(&o.stderr);
+    let kib = err
+        .split("PEAK-KIB ")
+        .nth(1)
+        .and_then(|r| r.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no peak RSS in {err:?}"));
+    (kib, o.stdout.len())
+}
+
+#[test]
+#[ignore = "slow: records and replays 150 MB"]
+fn a_150_mb_recording_replays_in_bounded_memory() {
+    if !std::path::Path::new("/usr/bin/time").exists() {
+        eprintln!("skipped: needs GNU time (/usr/bin/time)");
+        return;
+    }
+    let n = node();
+    n.env
+        .ok(&["session", "preferences", "--max-recording-size-mb", "200"]);
+    let run = interactive(
+        &n,
+        "head -c 120000000 /dev/zero | base64",
+        Duration::from_secs(600),
+    );
+    assert_eq!(run.code, Some(0));
+    let size = std::fs::metadata(cast_path(&n, &run.session_id))
+        .unwrap()
+        .len();
+    assert!(size > 150 * MB, "{size} bytes");
+    let (kib, printed) = peak_rss_kib(&n.env, &["session", "replay", &run.session_id]);
+    eprintln!("replayed {size} bytes with a peak RSS of {kib} KiB");
+    assert_eq!(printed as u64, size, "replay printed the whole recording");
+    assert!(
+        kib < 64 * 1024,
+        "replaying {size} bytes took {kib} KiB of memory"
+    );
+}
