@@ -20,7 +20,7 @@ pub enum ActivationCommand {
         description: String,
         #[arg(long)]
         default_instance_name: Option<String>,
-        /// Validity in hours.
+        /// Validity in hours (at most 720: an activation lasts at most 30 days, as in AWS).
         #[arg(long, default_value_t = 24)]
         expires_in_hours: i64,
     },
