@@ -380,3 +380,84 @@ fn a_150_mb_recording_replays_in_bounded_memory() {
         "replaying {size} bytes took {kib} KiB of memory"
     );
 }
+
+/// A small tmpfs over the server's recordings directory, unmounted on drop.
+struct SmallDisk(std::path::PathBuf);
+
+impl SmallDisk {
+    fn mount(dir: std::path::PathBuf, size: &str) -> Self {
+        std::fs::create_dir_all(&dir).unwrap();
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(&dir)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "cannot mount a tmpfs on {}", dir.display());
+        SmallDisk(dir)
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .args(["-l"])
+            .arg(&self.0)
+            .status();
+    }
+}
+
+#[test]
+#[ignore = "needs root"]
+fn a_full_disk_stops_recording_at_the_floor_or_as_failed_and_the_session_goes_on() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: needs root to mount a small tmpfs");
+        return;
+    }
+    let n = node();
+    let _disk = SmallDisk::mount(n.env.state_dir().join("recordings"), "2m");
+
+    // 2 MiB free is under the default 1024 MB floor: nothing is recorded.
+    let run = interactive(&n, "echo FLOOR-$((2*3))", Duration::from_secs(60));
+    assert_eq!(run.code, Some(0));
+    let shown = show(&n, &run.session_id);
+    assert_eq!(shown["RecordingStatus"], "Truncated", "{shown}");
+    assert_eq!(
+        shown["RecordingStatusReason"],
+        "recording stopped: less than 1024 MB free in the state directory"
+    );
+
+    // Without a floor, the disk fills: the write error stops the recording.
+    n.env.ok(&[
+        "session",
+        "preferences",
+        "--recording-min-free-space-mb",
+        "0",
+    ]);
+    let run = interactive(
+        &n,
+        "head -c 6000000 /dev/zero | base64; echo AFTER-$((6*7))",
+        Duration::from_secs(120),
+    );
+    assert_eq!(run.code, Some(0));
+    assert!(String::from_utf8_lossy(&run.stdout).contains("AFTER-42"));
+    let shown = show(&n, &run.session_id);
+    assert_eq!(shown["RecordingStatus"], "Failed", "{shown}");
+    let reason = shown["RecordingStatusReason"].as_str().unwrap();
+    assert!(reason.contains("No space left on device"), "{reason}");
+    let cast = std::fs::read_to_string(cast_path(&n, &run.session_id)).unwrap();
+    for line in cast.lines() {
+        serde_json::from_str::<serde_json::Value>(line)
+            .unwrap_or_else(|e| panic!("a broken line was left behind ({e}): {line:.80}"));
+    }
+    let audit = n.env.ok(&[
+        "--json",
+        "audit",
+        "--action",
+        "airlock:StopSessionRecording",
+    ]);
+    assert!(
+        audit.contains(&run.session_id) && audit.contains("No space left on device"),
+        "{audit}"
+    );
+}

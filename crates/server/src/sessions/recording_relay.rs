@@ -18,14 +18,18 @@ pub type SharedRecorder = Arc<Mutex<Recorder>>;
 /// How often written recording data is synced to disk.
 pub const SYNC_EVERY: Duration = Duration::from_secs(1);
 
+/// What a relay records.
+pub enum Opened {
+    Recording(SharedRecorder),
+    Unrecorded,
+    /// The recording could not start and `recordingCapAction` ended the session.
+    SessionEnded,
+}
+
 /// The session's recorder, if it is recorded: kept from an earlier relay,
 /// or opened (appending) for this one. A recording that already stopped
 /// (before a server restart too) stays stopped.
-pub async fn open(
-    state: &Shared,
-    session: &store::Session,
-    prefs: &Preferences,
-) -> Option<SharedRecorder> {
+pub async fn open(state: &Shared, session: &store::Session, prefs: &Preferences) -> Opened {
     let recorded = matches!(
         session.document_name.as_str(),
         documents::RUN_SHELL | documents::INTERACTIVE_COMMAND
@@ -35,7 +39,7 @@ pub async fn open(
         Some("Truncated" | "Failed")
     );
     if !prefs.recording_enabled || !recorded || stopped_before {
-        return None;
+        return Opened::Unrecorded;
     }
     let id = &session.session_id;
     let dir = state.state_dir.join("recordings");
@@ -53,20 +57,24 @@ pub async fn open(
                 reason: format!("cannot open {}: {e}", path.display()),
                 bytes: 0,
             };
-            stopped(state.clone(), id.clone(), stop, prefs.recording_cap_action).await;
-            return None;
+            return stopped_at_open(state, id, stop, prefs.recording_cap_action).await;
         }
     };
     let (i2, p) = (id.clone(), path.display().to_string());
     let _ = db(state, move |c| store::set_recording(c, &i2, &p)).await;
     let early = rec.lock().ok().and_then(|r| r.stopped().cloned());
     match early {
-        Some(stop) if created => {
-            stopped(state.clone(), id.clone(), stop, prefs.recording_cap_action).await;
-            None
-        }
-        Some(_) => None,
-        None => Some(rec),
+        Some(stop) if created => stopped_at_open(state, id, stop, prefs.recording_cap_action).await,
+        Some(_) => Opened::Unrecorded,
+        None => Opened::Recording(rec),
+    }
+}
+
+async fn stopped_at_open(state: &Shared, id: &str, stop: Stopped, action: CapAction) -> Opened {
+    if stopped(state.clone(), id.to_owned(), stop, action).await {
+        Opened::SessionEnded
+    } else {
+        Opened::Unrecorded
     }
 }
 
@@ -87,8 +95,8 @@ pub async fn sync_loop(rec: SharedRecorder) {
 }
 
 /// A recording stopped early: notes it on the session, audits it, and
-/// ends the session if `action` says so.
-pub async fn stopped(state: Shared, id: String, stop: Stopped, action: CapAction) {
+/// ends the session if `action` says so (returning true if it did).
+pub async fn stopped(state: Shared, id: String, stop: Stopped, action: CapAction) -> bool {
     let then = match action {
         CapAction::Continue => "the session goes on unrecorded",
         CapAction::Terminate => "the session is terminated",
@@ -118,10 +126,12 @@ pub async fn stopped(state: Shared, id: String, stop: Stopped, action: CapAction
                 },
             );
             state.broker.terminate(&id);
+            true
         }
-        Ok(None) => {}
+        Ok(None) => false,
         Err(e) => {
-            tracing::error!(session = %id, error = %e.message, "cannot note the stopped recording")
+            tracing::error!(session = %id, error = %e.message, "cannot note the stopped recording");
+            false
         }
     }
 }

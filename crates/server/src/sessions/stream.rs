@@ -108,8 +108,11 @@ async fn start_relay(state: Shared, session: store::Session, client: Io, agent: 
     let prefs = db(&state, super::preferences::load)
         .await
         .unwrap_or_default();
-    let recorder = recording_relay::open(&state, &session, &prefs).await;
-    let rec = recorder.map(|r| (r, prefs.recording_cap_action));
+    let rec = match recording_relay::open(&state, &session, &prefs).await {
+        recording_relay::Opened::Recording(r) => Some((r, prefs.recording_cap_action)),
+        recording_relay::Opened::Unrecorded => None,
+        recording_relay::Opened::SessionEnded => return,
+    };
     let i2 = id.clone();
     let _ = db(&state, move |c| store::set_status(c, &i2, "Connected")).await;
     tracing::info!(session = %id, "session streams paired");
