@@ -234,21 +234,7 @@ pub fn prepare(layout: &ClusterLayout, net: &NetworkPlan, plan: &EtcPlan<'_>) ->
             .map_err(|e| super::ProviderError::Invalid(e.to_string()))?,
     )
     .map_err(io("writing network.json"))?;
-    // Everything a node writes belongs to the cluster's id range.
-    let base = userns::base(net);
-    userns::copy_setuid(layout, base)?;
-    for d in [
-        layout.etc(),
-        layout.home(),
-        layout.shared(),
-        layout.munge(),
-        layout.spool(),
-        layout.log(),
-    ] {
-        userns::shift_tree(&d, base)?;
-    }
-    userns::shift(&layout.dir, base)?;
-    userns::shift(&layout.nodes(), base)
+    userns::own_cluster(layout, userns::base(net))
 }
 
 #[cfg(test)]

@@ -132,8 +132,9 @@ pub fn launch(l: &Launch<'_>) -> Result<NodeRecord> {
     // The node's root owns its directory (it reaches it from its cwd: the
     // host directories above may not be searchable by the node's ids).
     let base = userns::base(l.net);
-    userns::shift(&l.layout.dir, base)?;
-    userns::shift(&l.layout.nodes(), base)?;
+    if !userns::owns_cluster(l.layout, base) {
+        userns::own_cluster(l.layout, base)?;
+    }
     userns::shift_tree(&dir, base)?;
     let console = std::fs::OpenOptions::new()
         .create(true)
@@ -169,15 +170,23 @@ pub fn launch(l: &Launch<'_>) -> Result<NodeRecord> {
     let pending = userns::prepare(&mut cmd, base)?;
     let spawned = cmd.spawn();
     let maps = pending.finish();
-    let mut child = spawned.map_err(|e| ProviderError::Command {
-        cmd: "unshare".into(),
-        detail: format!("{e} (util-linux is needed; {maps:?})"),
-    })?;
-    if let Err(e) = maps {
-        let _ = child.kill();
-        let _ = child.wait();
-        return Err(e);
-    }
+    let mut child = match (spawned, maps) {
+        (Ok(c), Ok(())) => c,
+        (Ok(mut c), Err(e)) => {
+            let _ = c.kill();
+            let _ = c.wait();
+            return Err(e);
+        }
+        (Err(e), maps) => {
+            return Err(ProviderError::Command {
+                cmd: "unshare".into(),
+                detail: match maps {
+                    Err(m) => format!("{e}; {m}"),
+                    Ok(()) => format!("{e} (util-linux is needed, and user namespaces enabled)"),
+                },
+            });
+        }
+    };
     let upid = child.id();
     let mut go = child.stdin.take();
     // Reap `unshare` whenever the node ends.

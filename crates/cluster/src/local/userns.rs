@@ -103,6 +103,30 @@ pub fn copy_setuid(layout: &ClusterLayout, base: u32) -> Result<()> {
     Ok(())
 }
 
+/// Gives the cluster's files to its id range (everything a node writes)
+/// and makes its node-owned setuid copies.
+pub fn own_cluster(layout: &ClusterLayout, base: u32) -> Result<()> {
+    copy_setuid(layout, base)?;
+    for d in [
+        layout.etc(),
+        layout.home(),
+        layout.shared(),
+        layout.munge(),
+        layout.spool(),
+        layout.log(),
+    ] {
+        shift_tree(&d, base)?;
+    }
+    shift(&layout.dir, base)?;
+    shift(&layout.nodes(), base)
+}
+
+/// Whether the cluster's files are already its range's (a cluster made
+/// before nodes had user namespaces is not).
+pub fn owns_cluster(layout: &ClusterLayout, base: u32) -> bool {
+    std::fs::metadata(layout.etc()).is_ok_and(|m| m.uid() == base)
+}
+
 /// A user namespace to be created by a child of this process: the child
 /// unshares it, this process writes its id maps, then the child becomes
 /// root there and runs its program.
