@@ -141,12 +141,23 @@ pub fn call(ctx: &Ctx<'_>, op: &str, body: &Value) -> Result<Value, ApiError> {
                 _ => context,
             };
             authz::authorize_tagged(ctx, &action, &arn, &context)?;
-            match op {
-                "AddTagsToResource" => store::set_tags(ctx.conn, &target.instance_id, &add, &[])?,
-                "RemoveTagsFromResource" => {
-                    store::set_tags(ctx.conn, &target.instance_id, &[], &i.tag_keys)?
-                }
-                _ => {}
+            let (add, remove): (&[(String, String)], &[String]) = match op {
+                "AddTagsToResource" => (&add, &[]),
+                "RemoveTagsFromResource" => (&[], &i.tag_keys),
+                _ => (&[], &[]),
+            };
+            if !add.is_empty() || !remove.is_empty() {
+                // The write must meet the tags the decision was made on.
+                crate::db::immediate(ctx.conn, || {
+                    if store::tags(ctx.conn, &target.instance_id)? != existing {
+                        return Err(ApiError::new(
+                            409,
+                            "TooManyUpdates",
+                            "The instance's tags changed while this request was decided; retry it.",
+                        ));
+                    }
+                    store::set_tags(ctx.conn, &target.instance_id, add, remove)
+                })?;
             }
             let list: Vec<Value> = store::tags(ctx.conn, &target.instance_id)?
                 .into_iter()
