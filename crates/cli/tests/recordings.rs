@@ -205,9 +205,9 @@ fn with_the_terminate_cap_action_a_session_ends_when_its_recording_is_cut() {
 }
 
 #[test]
-fn replay_pages_through_a_recording_larger_than_one_page() {
+fn replay_streams_or_pages_a_recording_larger_than_one_page_byte_for_byte() {
     let n = node();
-    // About 3.5 MB of recording: four pages of 1 MiB.
+    // About 3.5 MB of recording: four API pages of 1 MiB.
     let run = interactive(
         &n,
         "head -c 2500000 /dev/urandom | base64",
@@ -220,30 +220,48 @@ fn replay_pages_through_a_recording_larger_than_one_page() {
     let shown = show(&n, &run.session_id);
     assert_eq!(shown["RecordingStatus"], "Complete", "{shown}");
 
-    let printed = n
-        .env
-        .cmd()
-        .args(["session", "replay", &run.session_id])
-        .output()
-        .unwrap();
-    assert!(printed.status.success());
+    let replay = |extra: &[&str]| {
+        let o = n
+            .env
+            .cmd()
+            .args(["session", "replay", &run.session_id])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        o.stdout
+    };
+    let streamed = replay(&[]);
     assert!(
-        printed.stdout == on_disk,
-        "replay printed {} bytes of a {}-byte recording",
-        printed.stdout.len(),
+        streamed == on_disk,
+        "the streamed replay printed {} bytes of a {}-byte recording",
+        streamed.len(),
         on_disk.len()
     );
-    let played = n
-        .env
-        .cmd()
-        .args(["session", "replay", &run.session_id, "--play", "100000"])
-        .output()
-        .unwrap();
+    // 36 pages of at most 100 kB, each ending at a line end.
+    let paged = replay(&["--page-size", "100000"]);
     assert!(
-        played.stdout == run.stdout,
+        paged == on_disk,
+        "the paged replay printed {} bytes of a {}-byte recording",
+        paged.len(),
+        on_disk.len()
+    );
+    let played = replay(&["--play", "100000"]);
+    assert!(
+        played == run.stdout,
         "playing the recording gives back what the session printed ({} vs {} bytes)",
-        played.stdout.len(),
+        played.len(),
         run.stdout.len()
+    );
+    let too_big = n.env.run(&[
+        "session",
+        "replay",
+        &run.session_id,
+        "--page-size",
+        "2000000",
+    ]);
+    assert!(
+        String::from_utf8_lossy(&too_big.stderr).contains("MaxBytes must be between 1 and 1048576")
     );
 }
 

@@ -55,6 +55,10 @@ pub enum SessionCommand {
         /// Play it in this terminal at its own pace (speed factor).
         #[arg(long)]
         play: Option<f64>,
+        /// Fetch it in API pages of at most this many bytes (max 1048576)
+        /// instead of one streamed download.
+        #[arg(long)]
+        page_size: Option<u64>,
     },
 }
 
@@ -168,33 +172,89 @@ pub fn run(g: &Global, c: SessionCommand) -> anyhow::Result<i32> {
             client.call("ssm", "TerminateSession", &json!({"SessionId": session_id}))?;
             Ok(0)
         }
-        SessionCommand::Replay { session_id, play } => {
+        SessionCommand::Replay {
+            session_id,
+            play,
+            page_size,
+        } => {
             let mut player = play.map(|speed| Player::new(speed.max(0.01)));
             let mut out = std::io::stdout().lock();
-            let mut token: Option<String> = None;
-            // Page by page: memory stays bounded however long the recording.
-            loop {
-                let v = client.call(
-                    "ssm",
-                    "GetSessionRecording",
-                    &json!({"SessionId": session_id, "NextToken": token}),
-                )?;
-                let page = v["Asciicast"].as_str().unwrap_or_default();
+            let mut sink = |chunk: &[u8]| -> anyhow::Result<()> {
                 match &mut player {
-                    None => out.write_all(page.as_bytes())?,
-                    Some(p) => p.feed(page, &mut out)?,
+                    None => Ok(out.write_all(chunk)?),
+                    Some(p) => p.feed(chunk, &mut out),
                 }
-                token = v["NextToken"].as_str().map(str::to_owned);
-                if token.is_none() {
-                    break;
-                }
+            };
+            let v = client.call(
+                "ssm",
+                "GetSessionRecording",
+                &json!({"SessionId": session_id, "Stream": page_size.is_none(), "MaxBytes": page_size}),
+            )?;
+            match (v["StreamUrl"].as_str(), v["TokenValue"].as_str()) {
+                (Some(url), Some(token)) => download(&client, url, token, &mut sink)?,
+                // A server without streamed downloads: follow its pages.
+                _ => pages(&client, &session_id, page_size, v, &mut sink)?,
             }
             if let Some(p) = &mut player {
-                p.feed("\n", &mut out)?;
+                // The last line, had the file no final newline.
+                p.feed(b"\n", &mut out)?;
             }
             out.flush()?;
             Ok(0)
         }
+    }
+}
+
+/// Streams a recording download into `sink`, chunk by chunk.
+fn download(
+    client: &ApiClient,
+    url: &str,
+    token: &str,
+    sink: &mut dyn FnMut(&[u8]) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let http = crate::client::http_client(client.ca.as_ref())?;
+    let endpoint = client.endpoint.trim_end_matches('/');
+    client.block_on(async {
+        let mut resp = http
+            .get(format!("{endpoint}{url}"))
+            .header("x-airlock-recording-token", token)
+            .send()
+            .await
+            .map_err(|e| crate::client::unreachable_error(&client.endpoint, e))?;
+        if !resp.status().is_success() {
+            let status = resp.status();
+            let text = resp.text().await.unwrap_or_default();
+            let msg = serde_json::from_str::<serde_json::Value>(&text)
+                .ok()
+                .and_then(|v| v["Message"].as_str().map(str::to_owned))
+                .unwrap_or(text);
+            anyhow::bail!("cannot download the recording ({status}): {msg}");
+        }
+        while let Some(chunk) = resp.chunk().await? {
+            sink(&chunk)?;
+        }
+        Ok(())
+    })
+}
+
+/// Follows `GetSessionRecording` pages (`NextToken`) into `sink`.
+fn pages(
+    client: &ApiClient,
+    session_id: &str,
+    page_size: Option<u64>,
+    mut v: serde_json::Value,
+    sink: &mut dyn FnMut(&[u8]) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    loop {
+        sink(v["Asciicast"].as_str().unwrap_or_default().as_bytes())?;
+        let Some(token) = v["NextToken"].as_str() else {
+            return Ok(());
+        };
+        v = client.call(
+            "ssm",
+            "GetSessionRecording",
+            &json!({"SessionId": session_id, "NextToken": token, "MaxBytes": page_size}),
+        )?;
     }
 }
 
@@ -204,7 +264,7 @@ struct Player {
     last: f64,
     header_seen: bool,
     /// A line not yet ended by the pieces so far.
-    partial: String,
+    partial: Vec<u8>,
 }
 
 impl Player {
@@ -213,19 +273,19 @@ impl Player {
             speed,
             last: 0.0,
             header_seen: false,
-            partial: String::new(),
+            partial: Vec::new(),
         }
     }
 
-    fn feed(&mut self, text: &str, out: &mut impl Write) -> anyhow::Result<()> {
-        self.partial.push_str(text);
-        let Some(end) = self.partial.rfind('\n') else {
+    fn feed(&mut self, bytes: &[u8], out: &mut impl Write) -> anyhow::Result<()> {
+        self.partial.extend_from_slice(bytes);
+        let Some(end) = self.partial.iter().rposition(|&b| b == b'\n') else {
             return Ok(());
         };
         let rest = self.partial.split_off(end + 1);
         let whole = std::mem::replace(&mut self.partial, rest);
-        for line in whole.lines() {
-            if !std::mem::replace(&mut self.header_seen, true) {
+        for line in whole.split(|&b| b == b'\n') {
+            if line.is_empty() || !std::mem::replace(&mut self.header_seen, true) {
                 continue;
             }
             self.event(line, out)?;
@@ -233,8 +293,8 @@ impl Player {
         Ok(())
     }
 
-    fn event(&mut self, line: &str, out: &mut impl Write) -> anyhow::Result<()> {
-        let Ok(ev) = serde_json::from_str::<serde_json::Value>(line) else {
+    fn event(&mut self, line: &[u8], out: &mut impl Write) -> anyhow::Result<()> {
+        let Ok(ev) = serde_json::from_slice::<serde_json::Value>(line) else {
             return Ok(());
         };
         let (Some(t), Some(kind), Some(data)) = (ev[0].as_f64(), ev[1].as_str(), ev[2].as_str())

@@ -242,6 +242,9 @@ pub fn call(ctx: &Ctx<'_>, op: &str, body: &Value) -> Result<Value, ApiError> {
                 next_token: Option<String>,
                 #[serde(default)]
                 max_bytes: Option<u64>,
+                /// Grant a streamed download instead of returning a page.
+                #[serde(default)]
+                stream: bool,
             }
             use crate::sessions::replay;
             let i: RecIn = input(body)?;
@@ -259,6 +262,26 @@ pub fn call(ctx: &Ctx<'_>, op: &str, body: &Value) -> Result<Value, ApiError> {
                     format!("Session {} has no recording.", i.session_id),
                 )
             })?;
+            if i.stream {
+                // The file is read later, by the stream route, with no
+                // database connection held.
+                let total = std::fs::metadata(&path)
+                    .map(|m| m.len())
+                    .map_err(|e| ApiError::internal(format!("cannot read the recording: {e}")))?;
+                let token = ctx
+                    .state
+                    .broker
+                    .replay_token(&s.session_id, path.into())
+                    .ok_or_else(|| ApiError::internal("cannot grant a recording download"))?;
+                return Ok(json!({
+                    "SessionId": s.session_id,
+                    "StreamUrl": format!("/v1/session/{}/stream", s.session_id),
+                    "TokenValue": token,
+                    "TotalBytes": total,
+                    "RecordingStatus": s.recording_status,
+                    "RecordingStatusReason": s.recording_status_reason,
+                }));
+            }
             let offset = match i.next_token.as_deref() {
                 None | Some("") => 0,
                 Some(t) => t.parse::<u64>().map_err(|_| {

@@ -37,6 +37,8 @@ pub struct Broker {
     relays: Mutex<HashMap<String, tokio::task::AbortHandle>>,
     recorders: Mutex<HashMap<String, Arc<Mutex<recording::Recorder>>>>,
     activity: Mutex<HashMap<String, Instant>>,
+    /// Single-use recording download tokens, by their SHA-256.
+    replays: Mutex<HashMap<String, replay::Grant>>,
 }
 
 impl Broker {
@@ -134,6 +136,33 @@ impl Broker {
         let r = Arc::new(Mutex::new(create()?));
         m.insert(session.to_owned(), r.clone());
         Ok((r, true))
+    }
+
+    /// A single-use token to download `session`'s recording at `path`,
+    /// valid for [`replay::TOKEN_TTL`].
+    pub fn replay_token(&self, session: &str, path: std::path::PathBuf) -> Option<String> {
+        let token = crate::iam::ids::random_hex(32);
+        let mut m = self.replays.lock().ok()?;
+        m.retain(|_, g| g.expires > Instant::now());
+        m.insert(
+            store::sha256_hex(&token),
+            replay::Grant {
+                session: session.to_owned(),
+                path,
+                expires: Instant::now() + replay::TOKEN_TTL,
+            },
+        );
+        Some(token)
+    }
+
+    /// The recording a token grants, once, if it is for `session` and fresh.
+    pub fn redeem_replay(&self, session: &str, token: &str) -> Option<std::path::PathBuf> {
+        let g = self
+            .replays
+            .lock()
+            .ok()?
+            .remove(&store::sha256_hex(token))?;
+        (g.session == session && g.expires > Instant::now()).then_some(g.path)
     }
 
     /// Drops everything of a session: parked streams, the relay, the recorder.

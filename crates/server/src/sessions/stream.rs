@@ -1,6 +1,7 @@
 //! `GET /v1/session/{id}/stream`: each side of a session (the client with
 //! its token; the agent with its token and the target's node certificate)
 //! upgrades to a raw byte stream, and the broker relays between the two.
+//! With a recording token instead, it streams the session's recording.
 
 use std::net::SocketAddr;
 
@@ -30,6 +31,10 @@ pub async fn stream(
     Path(session_id): Path<String>,
     mut req: Request,
 ) -> Response {
+    if let Some(t) = req.headers().get(super::replay::TOKEN_HEADER) {
+        let t = t.to_str().unwrap_or_default().to_owned();
+        return super::replay::serve(&state, &session_id, &t).await;
+    }
     let token = req
         .headers()
         .get(TOKEN_HEADER)
