@@ -177,11 +177,6 @@ impl Recorder {
         Ok(r)
     }
 
-    /// The file's size so far.
-    pub fn bytes_written(&self) -> u64 {
-        self.written
-    }
-
     /// Why the recording stopped, if it did.
     pub fn stopped(&self) -> Option<&Stopped> {
         self.stopped.as_ref()
