@@ -85,15 +85,23 @@ function play() {
 
 export async function open(id) {
   stop();
-  let rec;
+  // A recording comes in pages of at most 1 MiB; follow NextToken to its end.
+  let text = '';
   try {
-    rec = await api.call('ssm', 'GetSessionRecording', { SessionId: id });
+    let next;
+    do {
+      const req = { SessionId: id };
+      if (next) req.NextToken = next;
+      const page = await api.call('ssm', 'GetSessionRecording', req);
+      text += page.Asciicast || '';
+      next = page.NextToken;
+    } while (next);
   } catch (e) {
     onError(e);
     return;
   }
   try {
-    const p = parse(rec.Asciicast || '');
+    const p = parse(text);
     header = p.head;
     events = p.evs;
   } catch {
