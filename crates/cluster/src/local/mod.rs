@@ -1,7 +1,8 @@
 //! The local provider: a cluster is a bridge and subnet on this machine, a
 //! node is a user namespace (the cluster's id range) owning a network,
-//! UTS, mount and PID namespace whose first process is the node supervisor. Everything here needs root and shells out to the
-//! distro's `ip`, `nft` and `unshare`, the tools an administrator would use.
+//! UTS, mount and PID namespace whose first process is the node
+//! supervisor. Everything here needs root and shells out to the distro's
+//! `ip`, `nft` and `unshare`, the tools an administrator would use.
 
 pub mod etc;
 pub mod layout;

@@ -69,8 +69,9 @@ pub fn shift_tree(dir: &Path, base: u32) -> Result<()> {
 }
 
 /// Host programs a node uses setuid, with what they load that must have
-/// the same owner (sudo refuses a plugin not owned by its root).
-const SETUID: [&str; 2] = ["/usr/bin/sudo", "/usr/libexec/sudo"];
+/// the same owner (sudo refuses a plugin not owned by its root; Debian 12
+/// keeps them in /usr/libexec/sudo, older releases in /usr/lib/sudo).
+const SETUID: [&str; 3] = ["/usr/bin/sudo", "/usr/libexec/sudo", "/usr/lib/sudo"];
 
 /// Where the cluster keeps its node-owned copy of a host path.
 pub fn copy_of(layout: &ClusterLayout, host: &str) -> PathBuf {
