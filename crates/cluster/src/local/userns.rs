@@ -245,4 +245,27 @@ mod tests {
         let other = base(&NetworkPlan::new(4, "v", "s"));
         assert_eq!(shifted(other, b), b + 65534, "another cluster's ids");
     }
+
+    #[test]
+    #[ignore = "needs root"]
+    fn a_child_is_root_of_its_own_range_and_a_failed_spawn_does_not_hang() {
+        if !nix::unistd::geteuid().is_root() {
+            return;
+        }
+        let b = base(&NetworkPlan::new(250, "v", "s"));
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", "id -u; cat /proc/self/uid_map /proc/self/gid_map"]);
+        let p = prepare(&mut cmd, b).unwrap();
+        let out = cmd.output();
+        p.finish().unwrap();
+        let text = String::from_utf8(out.unwrap().stdout).unwrap();
+        let words: Vec<&str> = text.split_whitespace().collect();
+        let b = b.to_string();
+        assert_eq!(words, ["0", "0", &b, "65536", "0", &b, "65536"], "{text}");
+
+        let mut cmd = Command::new("/nonexistent/airlock-test");
+        let p = prepare(&mut cmd, 0x4000_0000).unwrap();
+        assert!(cmd.spawn().is_err());
+        p.finish().unwrap();
+    }
 }
