@@ -29,6 +29,9 @@ pub enum MuxError {
     Refused(String),
     #[error("protocol error: {0}")]
     Protocol(String),
+    /// The transport dropped and the session could not be resumed.
+    #[error("the session was lost: {0}")]
+    Lost(String),
 }
 
 enum Cmd {
@@ -453,37 +456,42 @@ async fn run(
         tracing::info!("session transport lost; reconnecting");
         let deadline = tokio::time::Instant::now() + airlock_wire::RESUME_WINDOW;
         let mut backoff = Duration::from_millis(200);
+        let window = || {
+            format!(
+                "it could not be resumed within the resume window ({} s)",
+                airlock_wire::RESUME_WINDOW.as_secs()
+            )
+        };
         let next = loop {
             match tokio::time::timeout_at(deadline, dial()).await {
-                Ok(Ok(t)) => break Some(t),
+                Ok(Ok(t)) => break Ok(t),
                 Ok(Err(e)) => {
                     if e.downcast_ref::<crate::dial::Refused>()
                         .is_some_and(|r| r.status == 403)
                     {
                         tracing::info!(error = %e, "the session has ended");
-                        break None;
+                        break Err(
+                            "the server ended it (terminated, timed out, or its node is gone)"
+                                .to_owned(),
+                        );
                     }
                     tracing::debug!(error = %e, "reconnect failed; retrying");
                 }
-                Err(_) => break None,
+                Err(_) => break Err(window()),
             }
             if tokio::time::Instant::now() + backoff > deadline {
-                break None;
+                break Err(window());
             }
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(Duration::from_secs(5));
         };
         match next {
-            Some((t, peer_max)) => {
+            Ok((t, peer_max)) => {
                 d.conn.reconnected(peer_max);
                 tracing::info!("session resumed");
                 io = t;
             }
-            None => {
-                break Err(MuxError::Protocol(
-                    "could not resume within the resume window".into(),
-                ));
-            }
+            Err(why) => break Err(MuxError::Lost(why)),
         }
     };
     // Tell every channel the connection is gone.

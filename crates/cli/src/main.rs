@@ -3,6 +3,7 @@
 
 mod client;
 mod cmd;
+mod forward;
 mod malloc;
 mod output;
 mod session_client;

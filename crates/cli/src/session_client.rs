@@ -17,7 +17,23 @@ pub const STREAM_PROTOCOL: &str = "airlock-session/1";
 pub struct Session {
     pub id: String,
     pub mux: mux::Mux,
-    _task: tokio::task::JoinHandle<Result<(), mux::MuxError>>,
+    /// The session's driver; it ends when the session ends or is lost.
+    pub task: tokio::task::JoinHandle<Result<(), mux::MuxError>>,
+}
+
+impl Session {
+    /// Waits for the driver to end and says why the session is gone.
+    pub async fn lost(&mut self) -> String {
+        lost_reason((&mut self.task).await)
+    }
+
+    /// [`Session::lost`] when the driver has ended or ends within `wait`.
+    pub async fn lost_within(&mut self, wait: std::time::Duration) -> String {
+        match tokio::time::timeout(wait, self.lost()).await {
+            Ok(why) => why,
+            Err(_) => "the session's stream ended before the far side closed it".into(),
+        }
+    }
 }
 
 /// Parses `k=v,k2=v2` (AWS CLI shorthand for `--parameters`).
@@ -95,11 +111,16 @@ pub fn start(
         let (m, _incoming, task) = mux::start_resumable(Box::new(tls), conn, Some(redial));
         Ok::<_, anyhow::Error>((m, task))
     })?;
-    Ok(Session {
-        id,
-        mux: m,
-        _task: task,
-    })
+    Ok(Session { id, mux: m, task })
+}
+
+/// Why a session is gone, from how its driver ended.
+pub fn lost_reason(ended: Result<Result<(), mux::MuxError>, tokio::task::JoinError>) -> String {
+    match ended {
+        Ok(Err(e)) => e.to_string(),
+        Ok(Ok(())) => "the session's connection closed".into(),
+        Err(e) => format!("the session's driver failed: {e}"),
+    }
 }
 
 /// Ends the session on the server (best effort, as the AWS plugin does).

@@ -2,13 +2,13 @@
 //! Session Manager plugin: `connect` and `session start` (a shell or a
 //! document), `exec`, `port-forward` and `proxy`.
 
-use airlock_wire::{ChannelEvent, ChannelKind, Stream};
+use airlock_wire::ChannelKind;
 use anyhow::anyhow;
 use serde_json::{Value, json};
-use tokio::io::AsyncWriteExt;
 
 use crate::Global;
 use crate::client::ApiClient;
+use crate::forward::{self, PipeEnd};
 use crate::session_client::{self as sc, drain_output, exit_code};
 
 pub const RUN_SHELL: &str = "SSM-SessionManagerRunShell";
@@ -176,42 +176,6 @@ pub fn start(g: &Global, a: StartArgs) -> anyhow::Result<i32> {
     }
 }
 
-/// Pipes a local stream and a TCP-forward channel both ways with half-close.
-async fn pipe<R, W>(rd: R, mut wr: W, mut ch: airlock_agent::mux::Channel) -> anyhow::Result<()>
-where
-    R: tokio::io::AsyncRead + Unpin + Send + 'static,
-    W: tokio::io::AsyncWrite + Unpin,
-{
-    let up = tokio::spawn(airlock_agent::session::pump_out(
-        rd,
-        ch.sender(),
-        Stream::Main,
-        true,
-    ));
-    loop {
-        match ch.recv().await {
-            Some(ChannelEvent::Data { data, .. }) => {
-                wr.write_all(&data).await?;
-                wr.flush().await?;
-                ch.consumed(data.len());
-            }
-            Some(ChannelEvent::Eof) => {
-                wr.flush().await?;
-                let _ = wr.shutdown().await;
-            }
-            Some(ChannelEvent::Closed(_)) | None => break,
-            Some(ChannelEvent::Error { reason, .. }) => {
-                up.abort();
-                return Err(anyhow!("forward failed: {reason}"));
-            }
-            Some(_) => {}
-        }
-    }
-    up.abort();
-    wr.flush().await.ok();
-    Ok(())
-}
-
 pub fn port_forward(g: &Global, a: PortForwardArgs) -> anyhow::Result<i32> {
     let client = ApiClient::from_global(g)?;
     let (doc, params, host) = match &a.host {
@@ -226,7 +190,7 @@ pub fn port_forward(g: &Global, a: PortForwardArgs) -> anyhow::Result<i32> {
             "localhost".into(),
         ),
     };
-    let s = sc::start(&client, &a.target, doc, params)?;
+    let mut s = sc::start(&client, &a.target, doc, params)?;
     eprintln!("\nStarting session with SessionId: {}", s.id);
     let result: anyhow::Result<()> = client.block_on(async {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", a.local_port))
@@ -235,32 +199,33 @@ pub fn port_forward(g: &Global, a: PortForwardArgs) -> anyhow::Result<i32> {
         let port = listener.local_addr()?.port();
         eprintln!("Port {port} opened for sessionId {}.", s.id);
         eprintln!("Waiting for connections...");
-        let stop = tokio::signal::ctrl_c();
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(None::<String>);
+        let mut conns = tokio::task::JoinSet::new();
+        let stop = forward::stop_signal();
         tokio::pin!(stop);
-        loop {
+        let lost = loop {
             tokio::select! {
-                _ = &mut stop => break,
+                _ = &mut stop => break None,
+                ended = &mut s.task => break Some(sc::lost_reason(ended)),
                 acc = listener.accept() => {
                     let (tcp, _) = acc?;
-                    let _ = tcp.set_nodelay(true);
                     eprintln!("\nConnection accepted for session [{}]", s.id);
-                    let m = s.mux.clone();
-                    let (host, port, sid) = (host.clone(), a.remote_port, s.id.clone());
-                    tokio::spawn(async move {
-                        match m.open(ChannelKind::TcpForward { host, port }, Some(sid), None).await {
-                            Ok(ch) => {
-                                let (rd, wr) = tcp.into_split();
-                                if let Err(e) = pipe(rd, wr, ch).await {
-                                    eprintln!("{e}");
-                                }
-                            }
-                            Err(e) => eprintln!("connection refused by the node: {e}"),
-                        }
-                    });
+                    let target = (host.clone(), a.remote_port);
+                    conns.spawn(forward::one_connection(s.mux.clone(), tcp, target, s.id.clone(), stop_rx.clone()));
                 }
             }
+        };
+        // Connections still open were cut short: each is reset, not closed.
+        let why = lost.clone().unwrap_or_else(|| "the port forward was stopped".into());
+        let _ = stop_tx.send(Some(why));
+        let _ = tokio::time::timeout(forward::DRAIN, async {
+            while conns.join_next().await.is_some() {}
+        })
+        .await;
+        match lost {
+            Some(why) => Err(anyhow!("session {} ended before the port forward was stopped: {why}", s.id)),
+            None => Ok(()),
         }
-        Ok(())
     });
     sc::terminate(&client, &s.id);
     eprintln!("\nExiting session with sessionId: {}.", s.id);
@@ -269,7 +234,7 @@ pub fn port_forward(g: &Global, a: PortForwardArgs) -> anyhow::Result<i32> {
 
 pub fn proxy(g: &Global, a: ProxyArgs) -> anyhow::Result<i32> {
     let client = ApiClient::from_global(g)?;
-    let s = sc::start(
+    let mut s = sc::start(
         &client,
         &a.target,
         "AWS-StartSSHSession",
@@ -287,7 +252,26 @@ pub fn proxy(g: &Global, a: ProxyArgs) -> anyhow::Result<i32> {
                 None,
             )
             .await?;
-        pipe(crate::stdio::stdin(), crate::stdio::stdout(), ch).await
+        let piped = forward::pipe(crate::stdio::stdin(), crate::stdio::stdout(), ch);
+        let end = tokio::select! {
+            (_, end) = piped => end,
+            // ssh ends its ProxyCommand with a signal when it is done.
+            _ = forward::stop_signal() => return Ok(()),
+        };
+        match end {
+            PipeEnd::Finished | PipeEnd::Local(_) => Ok(()),
+            PipeEnd::Lost(why) => {
+                let why = if why.is_empty() {
+                    s.lost_within(std::time::Duration::from_secs(1)).await
+                } else {
+                    why
+                };
+                Err(anyhow!(
+                    "session {} was lost before the stream ended: {why}",
+                    s.id
+                ))
+            }
+        }
     });
     sc::terminate(&client, &s.id);
     result.map(|_| 0)
