@@ -24,6 +24,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("db/0005_console.sql"),
     include_str!("db/0006_iam_names_nocase.sql"),
     include_str!("db/0007_recording.sql"),
+    include_str!("db/0008_session_activity.sql"),
 ];
 
 /// Errors opening the database. Each message says what to do.

@@ -2,7 +2,9 @@
 //! an agent's data streams for a session and relays bytes between them
 //! (recording shell output on the way).
 
+pub mod clocks;
 pub mod documents;
+pub mod lifecycle;
 pub mod preferences;
 pub mod reaper;
 pub mod recording;
@@ -24,10 +26,19 @@ impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Transport for T {}
 
 pub type Io = Box<dyn Transport>;
 
-/// One side of a session's data stream waiting for the other.
+/// One side of a session's data stream waiting for the other; `u64` tells
+/// a redial from the stream it replaced.
 struct Slot {
-    client: Option<Io>,
-    agent: Option<Io>,
+    client: Option<(u64, Io)>,
+    agent: Option<(u64, Io)>,
+}
+
+/// What [`Broker::arrive`] did with a side.
+pub enum Arrival {
+    /// Both sides are here: (client, agent).
+    Paired(Io, Io),
+    /// Parked, with this generation, until the other side comes.
+    Parked(u64),
 }
 
 /// Pairs data streams by session id; tracks live relays so they can be ended.
@@ -36,51 +47,44 @@ pub struct Broker {
     slots: Mutex<HashMap<String, Slot>>,
     relays: Mutex<HashMap<String, tokio::task::AbortHandle>>,
     recorders: Mutex<HashMap<String, Arc<Mutex<recording::Recorder>>>>,
-    activity: Mutex<HashMap<String, Instant>>,
+    pub clocks: clocks::Clocks,
+    next_gen: std::sync::atomic::AtomicU64,
     /// Single-use recording download tokens, by their SHA-256.
     replays: Mutex<HashMap<String, replay::Grant>>,
 }
 
 impl Broker {
-    /// Parks one side; returns both sides when the other was already here.
+    /// Parks one side, or pairs it with the other one already here.
     /// A side that reconnects replaces its older stream.
-    pub fn arrive(&self, session: &str, is_client: bool, io: Io) -> Option<(Io, Io)> {
+    pub fn arrive(&self, session: &str, is_client: bool, io: Io) -> Option<Arrival> {
+        let generation = self
+            .next_gen
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut slots = self.slots.lock().ok()?;
         let slot = slots.entry(session.to_owned()).or_insert(Slot {
             client: None,
             agent: None,
         });
         if is_client {
-            slot.client = Some(io);
+            slot.client = Some((generation, io));
         } else {
-            slot.agent = Some(io);
+            slot.agent = Some((generation, io));
         }
         if slot.client.is_some() && slot.agent.is_some() {
             let s = slots.remove(session)?;
-            return Some((s.client?, s.agent?));
+            return Some(Arrival::Paired(s.client?.1, s.agent?.1));
         }
-        None
+        Some(Arrival::Parked(generation))
     }
 
     /// Notes that bytes moved in a session.
     pub fn touch(&self, session: &str) {
-        if let Ok(mut a) = self.activity.lock() {
-            match a.get_mut(session) {
-                Some(t) => *t = Instant::now(),
-                None => {
-                    a.insert(session.to_owned(), Instant::now());
-                }
-            }
-        }
+        self.clocks.touch(session);
     }
 
-    /// When bytes last moved in a session (None if never, or after a restart).
-    pub fn last_activity(&self, session: &str) -> Option<Instant> {
-        self.activity.lock().ok()?.get(session).copied()
-    }
-
-    /// Drops a parked side still waiting after its deadline; true if it did.
-    pub fn expire(&self, session: &str, is_client: bool) -> bool {
+    /// Drops a parked side still waiting after its deadline, if it is the
+    /// same stream (`generation`) and not a later redial; true if it did.
+    pub fn expire(&self, session: &str, is_client: bool, generation: u64) -> bool {
         let Ok(mut slots) = self.slots.lock() else {
             return false;
         };
@@ -92,15 +96,47 @@ impl Broker {
         } else {
             &mut slot.agent
         };
-        let dropped = side.take().is_some();
+        if side.as_ref().is_none_or(|(g, _)| *g != generation) {
+            return false;
+        }
+        *side = None;
         if slot.client.is_none() && slot.agent.is_none() {
             slots.remove(session);
         }
-        dropped
+        true
+    }
+
+    /// Which sides are parked waiting: (client, agent).
+    pub fn parked(&self, session: &str) -> (bool, bool) {
+        self.slots
+            .lock()
+            .ok()
+            .and_then(|s| {
+                s.get(session)
+                    .map(|s| (s.client.is_some(), s.agent.is_some()))
+            })
+            .unwrap_or((false, false))
+    }
+
+    /// Whether a relay runs for the session now.
+    pub fn is_relaying(&self, session: &str) -> bool {
+        self.relays
+            .lock()
+            .map(|r| r.contains_key(session))
+            .unwrap_or(false)
+    }
+
+    /// The sessions whose relays run now.
+    pub fn relaying(&self) -> Vec<String> {
+        self.relays
+            .lock()
+            .map(|r| r.keys().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// Records a running relay, ending an older one for the same session.
     pub fn relay_started(&self, session: &str, h: tokio::task::AbortHandle) {
+        self.clocks.relaying(session);
         if let Ok(mut r) = self.relays.lock()
             && let Some(old) = r.insert(session.to_owned(), h)
         {
@@ -108,11 +144,14 @@ impl Broker {
         }
     }
 
-    pub fn relay_ended(&self, session: &str, h: &tokio::task::AbortHandle) {
+    /// A relay ended; if it was the session's current one, the session's
+    /// resume window starts (`client_closed`: the client sent end of stream).
+    pub fn relay_ended(&self, session: &str, h: &tokio::task::AbortHandle, client_closed: bool) {
         if let Ok(mut r) = self.relays.lock()
             && r.get(session).is_some_and(|x| x.id() == h.id())
         {
             r.remove(session);
+            self.clocks.relay_ended(session, client_closed);
         }
     }
 
@@ -167,9 +206,7 @@ impl Broker {
 
     /// Drops everything of a session: parked streams, the relay, the recorder.
     pub fn terminate(&self, session: &str) {
-        if let Ok(mut a) = self.activity.lock() {
-            a.remove(session);
-        }
+        self.clocks.forget(session);
         if let Ok(mut m) = self.recorders.lock()
             && let Some(r) = m.remove(session)
             && let Ok(g) = r.lock()

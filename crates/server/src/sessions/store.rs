@@ -25,6 +25,14 @@ pub struct Session {
     /// `InProgress`, `Complete`, `Truncated` or `Failed` (with a recording).
     pub recording_status: Option<String>,
     pub recording_status_reason: Option<String>,
+    /// Why the server ended the session (streams gone, never joined, …).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status_reason: Option<String>,
+    /// The reaper's clocks as last written (RFC 3339); see `clocks`.
+    #[serde(skip)]
+    pub last_activity_at: Option<String>,
+    #[serde(skip)]
+    pub streams_seen_at: Option<String>,
 }
 
 pub struct NewSession<'a> {
@@ -81,10 +89,13 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Session> {
         recording,
         recording_status,
         recording_status_reason: r.get(13)?,
+        status_reason: r.get(14)?,
+        last_activity_at: r.get(15)?,
+        streams_seen_at: r.get(16)?,
     })
 }
 
-const COLUMNS: &str = "session_id, owner, owner_arn, target, document_name, parameters, run_as, status, reason, start_date, end_date, recording, recording_status, recording_status_reason";
+const COLUMNS: &str = "session_id, owner, owner_arn, target, document_name, parameters, run_as, status, reason, start_date, end_date, recording, recording_status, recording_status_reason, status_reason, last_activity_at, streams_seen_at";
 
 pub fn get(conn: &Connection, id: &str) -> Result<Session, ApiError> {
     conn.query_row(
@@ -177,9 +188,55 @@ pub fn set_recording_stopped(
 
 /// Ends a session (once); returns whether this call ended it.
 pub fn end(conn: &Connection, id: &str, status: &str) -> Result<bool, ApiError> {
+    end_because(conn, id, status, None)
+}
+
+/// [`end`], noting why the server ended it.
+pub fn end_because(
+    conn: &Connection,
+    id: &str,
+    status: &str,
+    reason: Option<&str>,
+) -> Result<bool, ApiError> {
     let n = conn.execute(
-        "UPDATE sessions SET status = ?2, end_date = ?3 WHERE session_id = ?1 AND end_date IS NULL",
-        params![id, status, now_iso()],
+        "UPDATE sessions SET status = ?2, end_date = ?3, status_reason = ?4 WHERE session_id = ?1 AND end_date IS NULL",
+        params![id, status, now_iso(), reason],
     )?;
     Ok(n > 0)
+}
+
+/// One session's clocks to write: when bytes last moved, when its streams
+/// were last seen relaying (RFC 3339; None leaves the stored value).
+pub struct ClockWrite {
+    pub session_id: String,
+    pub last_activity_at: Option<String>,
+    pub streams_seen_at: Option<String>,
+}
+
+/// Writes many sessions' clocks in one transaction; never moves one back.
+pub fn record_clocks(conn: &Connection, clocks: &[ClockWrite]) -> Result<(), ApiError> {
+    crate::db::immediate(conn, || {
+        let mut st = conn.prepare_cached(
+            "UPDATE sessions SET
+               last_activity_at = CASE WHEN ?2 IS NOT NULL AND (last_activity_at IS NULL OR last_activity_at < ?2) THEN ?2 ELSE last_activity_at END,
+               streams_seen_at = CASE WHEN ?3 IS NOT NULL AND (streams_seen_at IS NULL OR streams_seen_at < ?3) THEN ?3 ELSE streams_seen_at END
+             WHERE session_id = ?1 AND end_date IS NULL",
+        )?;
+        for c in clocks {
+            st.execute(params![c.session_id, c.last_activity_at, c.streams_seen_at])?;
+        }
+        Ok(())
+    })
+}
+
+/// Whether the instance a session targets is still registered.
+pub fn target_exists(conn: &Connection, instance_id: &str) -> Result<bool, ApiError> {
+    Ok(conn
+        .query_row(
+            "SELECT 1 FROM instances WHERE instance_id = ?1",
+            params![instance_id],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some())
 }

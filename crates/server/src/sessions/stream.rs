@@ -13,7 +13,7 @@ use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::preferences::CapAction;
-use super::{Io, recording_relay, store};
+use super::{Arrival, Io, lifecycle, recording_relay, store};
 use crate::api_error::ApiError;
 use crate::http::tls::PeerCert;
 use crate::http::{Shared, db};
@@ -95,16 +95,28 @@ pub async fn stream(
 
 /// Brings one side (`is_client`, or the agent) of a session's stream to the
 /// broker: relays once the other side is there too, else waits for it up to
-/// [`PAIRING_TIMEOUT`]. Returns when the relay (or the wait) ends.
+/// the pairing timeout (a new session) or the resume window (a redial),
+/// then ends the session with the reason. Returns when the relay (or the
+/// wait) ends.
 pub async fn join(state: Shared, session: store::Session, is_client: bool, io: Io) {
-    match state.broker.arrive(&session.session_id, is_client, io) {
-        Some((client, agent)) => start_relay(state, session, client, agent).await,
-        None => {
-            tokio::time::sleep(PAIRING_TIMEOUT).await;
-            if state.broker.expire(&session.session_id, is_client) {
-                tracing::warn!(session = %session.session_id, client = is_client, "the other side of the session never arrived");
+    let id = session.session_id.clone();
+    match state.broker.arrive(&id, is_client, io) {
+        Some(Arrival::Paired(client, agent)) => start_relay(state, session, client, agent).await,
+        Some(Arrival::Parked(generation)) => {
+            let ever_paired = session.status != "Connecting";
+            let wait = if ever_paired {
+                lifecycle::resume_window()
+            } else {
+                lifecycle::pairing_timeout()
+            };
+            tokio::time::sleep(wait).await;
+            if state.broker.expire(&id, is_client, generation) {
+                let why = lifecycle::unpaired(is_client, ever_paired);
+                tracing::warn!(session = %id, client = is_client, reason = %why.reason, "the other side of the session never arrived");
+                lifecycle::end(&state, &id, &session.target, why).await;
             }
         }
+        None => tracing::error!(session = %id, "the session broker is unusable"),
     }
 }
 
@@ -125,9 +137,18 @@ async fn start_relay(state: Shared, session: store::Session, client: Io, agent: 
     let task = tokio::spawn(relay(client, agent, rec, state.clone(), id.clone()));
     let handle = task.abort_handle();
     state.broker.relay_started(&id, handle.clone());
-    let _ = task.await;
-    state.broker.relay_ended(&id, &handle);
-    tracing::info!(session = %id, "session stream relay ended");
+    let client_closed = matches!(task.await, Ok(Ended::ClientClosed));
+    state.broker.relay_ended(&id, &handle, client_closed);
+    tracing::info!(session = %id, client_closed, "session stream relay ended");
+}
+
+/// Why a relay ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ended {
+    /// The client's stream reached a clean end (FIN).
+    ClientClosed,
+    /// Anything else: an error, the agent's side, a recording cap.
+    Other,
 }
 
 type Rec = Option<(recording_relay::SharedRecorder, CapAction)>;
@@ -139,11 +160,16 @@ async fn pipe(
     from_client: bool,
     state: Shared,
     id: String,
-) {
+) -> bool {
     let mut buf = vec![0u8; 256 * 1024];
+    let mut eof = false;
     loop {
         let n = match from.read(&mut buf).await {
-            Ok(0) | Err(_) => break,
+            Ok(0) => {
+                eof = true;
+                break;
+            }
+            Err(_) => break,
             Ok(n) => n,
         };
         state.broker.touch(&id);
@@ -167,11 +193,12 @@ async fn pipe(
         }
     }
     let _ = to.shutdown().await;
+    eof
 }
 
 /// Relays until either side goes away; then both transports close, and
 /// the ends may reconnect to resume. The recording is synced every second.
-async fn relay(client: Io, agent: Io, rec: Rec, state: Shared, id: String) {
+async fn relay(client: Io, agent: Io, rec: Rec, state: Shared, id: String) -> Ended {
     let (cr, cw) = tokio::io::split(client);
     let (ar, aw) = tokio::io::split(agent);
     let up = pipe(cr, aw, rec.clone(), true, state.clone(), id.clone());
@@ -182,11 +209,11 @@ async fn relay(client: Io, agent: Io, rec: Rec, state: Shared, id: String) {
             None => std::future::pending().await,
         }
     };
-    tokio::select! {
-        _ = up => {}
-        _ = down => {}
-        _ = sync => {}
-    }
+    let ended = tokio::select! {
+        eof = up => if eof { Ended::ClientClosed } else { Ended::Other },
+        _ = down => Ended::Other,
+        _ = sync => Ended::Other,
+    };
     if let Some((r, _)) = rec {
         let _ = tokio::task::spawn_blocking(move || {
             if let Ok(mut r) = r.lock() {
@@ -195,4 +222,5 @@ async fn relay(client: Io, agent: Io, rec: Rec, state: Shared, id: String) {
         })
         .await;
     }
+    ended
 }

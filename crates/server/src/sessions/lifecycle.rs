@@ -1,0 +1,341 @@
+//! A session's state follows its streams: the rules that end a session
+//! whose streams are gone (past the resume window, or closed by the
+//! client), that never paired, that idled or ran too long, or whose node
+//! is gone; and [`end`], which ends one, audits why and tells the agent.
+
+use std::sync::OnceLock;
+use std::time::{Duration, SystemTime};
+
+use crate::http::{Shared, db};
+use crate::instances::ServerMessage;
+
+use super::store;
+
+/// After the client closes its stream cleanly, how long a redial may still
+/// take (a transport cut by a middlebox looks like a close) before the
+/// session ends. Never more than the resume window.
+pub const CLOSE_GRACE: Duration = Duration::from_secs(10);
+
+fn secs_from_env(var: &str, default: Duration) -> Duration {
+    std::env::var(var)
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .filter(|s| *s > 0)
+        .map(Duration::from_secs)
+        .unwrap_or(default)
+}
+
+/// How long after its streams are gone a session may still resume:
+/// [`airlock_wire::RESUME_WINDOW`] (`AIRLOCK_RESUME_WINDOW_SECS` for tests).
+pub fn resume_window() -> Duration {
+    static W: OnceLock<Duration> = OnceLock::new();
+    *W.get_or_init(|| secs_from_env("AIRLOCK_RESUME_WINDOW_SECS", airlock_wire::RESUME_WINDOW))
+}
+
+/// How long one side of a new session waits for the other
+/// (`AIRLOCK_PAIRING_TIMEOUT_SECS` for tests).
+pub fn pairing_timeout() -> Duration {
+    static T: OnceLock<Duration> = OnceLock::new();
+    *T.get_or_init(|| {
+        secs_from_env(
+            "AIRLOCK_PAIRING_TIMEOUT_SECS",
+            super::stream::PAIRING_TIMEOUT,
+        )
+    })
+}
+
+/// How a session ends, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct End {
+    /// `Terminated` or `Failed`.
+    pub status: &'static str,
+    pub reason: String,
+}
+
+impl End {
+    fn terminated(reason: impl Into<String>) -> Self {
+        End {
+            status: "Terminated",
+            reason: reason.into(),
+        }
+    }
+    fn failed(reason: impl Into<String>) -> Self {
+        End {
+            status: "Failed",
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Why a side that waited [`pairing_timeout`] alone ends its session:
+/// `None` if the session had paired before (a redial: the resume rules).
+pub fn unpaired(waiting_client: bool, ever_paired: bool) -> End {
+    let secs = pairing_timeout().as_secs();
+    if ever_paired {
+        End::terminated("the session's streams were gone past the resume window")
+    } else if waiting_client {
+        End::failed(format!(
+            "the node's agent never joined the session within {secs} s"
+        ))
+    } else {
+        End::failed(format!(
+            "the client never joined the session within {secs} s"
+        ))
+    }
+}
+
+/// The limits the rules apply.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub idle: Duration,
+    pub max: Option<Duration>,
+    pub resume_window: Duration,
+    pub pairing: Duration,
+}
+
+/// What the reaper knows of one active session.
+#[derive(Debug, Clone)]
+pub struct Facts {
+    pub now: SystemTime,
+    /// When the server process started.
+    pub restart: SystemTime,
+    pub started: SystemTime,
+    /// Paired at least once (`Connected`), as opposed to `Connecting`.
+    pub ever_paired: bool,
+    pub relaying: bool,
+    /// Sides parked waiting for the other: (client, agent).
+    pub parked: (bool, bool),
+    /// When bytes last moved (memory or database, the later).
+    pub last_activity: Option<SystemTime>,
+    /// When this process saw the relay end, and how.
+    pub gone: Option<super::clocks::Gone>,
+    /// When the streams were last seen relaying, from the database.
+    pub seen: Option<SystemTime>,
+    pub target_exists: bool,
+}
+
+fn since(now: SystemTime, t: SystemTime) -> Duration {
+    now.duration_since(t).unwrap_or_default()
+}
+
+/// Whether (and how) the reaper ends a session now.
+pub fn decide(f: &Facts, l: &Limits) -> Option<End> {
+    let age = since(f.now, f.started);
+    if l.max.is_some_and(|m| age > m) {
+        return Some(End::terminated("maximum session duration reached"));
+    }
+    if !f.target_exists {
+        return Some(End::terminated(
+            "the session's node was deregistered or deleted",
+        ));
+    }
+    // Unknown activity (a session older than these clocks) counts from
+    // the restart, as it did before they were stored.
+    let active = f
+        .last_activity
+        .map_or(f.started.max(f.restart), |t| t.max(f.started));
+    if since(f.now, active) > l.idle {
+        return Some(End::terminated("idle session timeout"));
+    }
+    if f.relaying {
+        return None;
+    }
+    if !f.ever_paired {
+        // A side that waits ends the session itself (see `unpaired`).
+        let from = f.started.max(f.restart);
+        return (f.parked == (false, false) && since(f.now, from) > l.pairing).then(|| {
+            End::failed(format!(
+                "neither the client nor the node's agent joined the session within {} s",
+                l.pairing.as_secs()
+            ))
+        });
+    }
+    if f.parked.0 {
+        return None;
+    }
+    // Gone since this process saw the relay end; after a restart, since the
+    // streams were last seen, or else since the restart.
+    let gone_at = f.gone.map(|g| g.at).or(f.seen).unwrap_or(f.restart);
+    let closed = f.gone.is_some_and(|g| g.client_closed);
+    let gone_for = since(f.now, gone_at);
+    if closed && gone_for > CLOSE_GRACE.min(l.resume_window) {
+        return Some(End::terminated("the client closed the session"));
+    }
+    (gone_for > l.resume_window)
+        .then(|| End::terminated("the session's streams were gone past the resume window"))
+}
+
+/// Ends a session (once): its record (status, end time, reason), an audit
+/// record saying why, its streams and recorder, and the agent's worker.
+/// Returns whether this call ended it.
+pub async fn end(state: &Shared, session_id: &str, target: &str, why: End) -> bool {
+    let (id, w) = (session_id.to_owned(), why.clone());
+    let ended = db(state, move |c| {
+        let ended = store::end_because(c, &id, w.status, Some(&w.reason))?;
+        if ended {
+            let detail = format!("{}: {}", w.status, w.reason);
+            crate::audit::append(
+                c,
+                &crate::audit::Record {
+                    request_id: "session-lifecycle",
+                    principal: "airlock",
+                    action: "ssm:TerminateSession",
+                    resource: &id,
+                    decision: "Allow",
+                    detail: Some(&detail),
+                    ..Default::default()
+                },
+            )?;
+        }
+        Ok(ended)
+    })
+    .await;
+    let ended = match ended {
+        Ok(e) => e,
+        Err(e) => {
+            tracing::warn!(session = %session_id, error = %e.message, "cannot end the session");
+            return false;
+        }
+    };
+    if ended {
+        tracing::info!(session = %session_id, status = why.status, reason = %why.reason, "session ended");
+        state.broker.terminate(session_id);
+        state.hub.send(
+            target,
+            ServerMessage::TerminateSession {
+                session_id: session_id.to_owned(),
+            },
+        );
+    }
+    ended
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sessions::clocks::Gone;
+
+    const T0: Duration = Duration::from_secs(1_800_000_000);
+
+    fn at(s: u64) -> SystemTime {
+        SystemTime::UNIX_EPOCH + T0 + Duration::from_secs(s)
+    }
+
+    fn limits() -> Limits {
+        Limits {
+            idle: Duration::from_secs(1200),
+            max: None,
+            resume_window: Duration::from_secs(60),
+            pairing: Duration::from_secs(60),
+        }
+    }
+
+    fn connected(now: u64) -> Facts {
+        Facts {
+            now: at(now),
+            restart: at(0),
+            started: at(0),
+            ever_paired: true,
+            relaying: false,
+            parked: (false, false),
+            last_activity: Some(at(0)),
+            gone: None,
+            seen: None,
+            target_exists: true,
+        }
+    }
+
+    #[test]
+    fn streams_gone_past_the_window_end_the_session() {
+        let mut f = connected(100);
+        f.gone = Some(Gone {
+            at: at(50),
+            client_closed: false,
+        });
+        assert_eq!(decide(&f, &limits()), None, "within the window");
+        f.now = at(111);
+        let end = decide(&f, &limits()).unwrap();
+        assert_eq!(end.status, "Terminated");
+        assert!(end.reason.contains("resume window"), "{end:?}");
+        f.relaying = true;
+        assert_eq!(decide(&f, &limits()), None, "a resumed relay keeps it");
+    }
+
+    #[test]
+    fn a_clean_close_by_the_client_ends_it_after_a_short_grace() {
+        let mut f = connected(15);
+        f.gone = Some(Gone {
+            at: at(1),
+            client_closed: true,
+        });
+        f.parked = (false, true);
+        assert_eq!(
+            decide(&f, &limits()).unwrap().reason,
+            "the client closed the session"
+        );
+        f.parked = (true, true);
+        assert_eq!(decide(&f, &limits()), None, "the client redialled");
+    }
+
+    #[test]
+    fn after_a_restart_the_clocks_come_from_the_database() {
+        // Streams last seen at 100 s; the server came back at 130 s.
+        let mut f = connected(165);
+        f.restart = at(130);
+        f.seen = Some(at(100));
+        assert!(
+            decide(&f, &limits()).is_some(),
+            "counted from when last seen"
+        );
+        f.seen = None;
+        assert_eq!(
+            decide(&f, &limits()),
+            None,
+            "unknown: counted from the restart"
+        );
+        f.now = at(191);
+        assert!(decide(&f, &limits()).is_some());
+        // Idle time is not reset by the restart either.
+        let mut f = connected(1250);
+        f.restart = at(1200);
+        f.relaying = true;
+        f.last_activity = Some(at(40));
+        assert_eq!(
+            decide(&f, &limits()).unwrap().reason,
+            "idle session timeout"
+        );
+    }
+
+    #[test]
+    fn a_session_that_never_paired_fails_with_its_reason() {
+        let mut f = connected(61);
+        f.ever_paired = false;
+        f.last_activity = None;
+        let end = decide(&f, &limits()).unwrap();
+        assert_eq!(end.status, "Failed");
+        assert!(end.reason.starts_with("neither the client"), "{end:?}");
+        f.parked = (true, false);
+        assert_eq!(decide(&f, &limits()), None, "the waiting side decides");
+        assert_eq!(unpaired(true, false).status, "Failed");
+        assert!(unpaired(true, false).reason.contains("agent never joined"));
+        assert!(
+            unpaired(false, false)
+                .reason
+                .contains("client never joined")
+        );
+        assert_eq!(unpaired(true, true).status, "Terminated");
+    }
+
+    #[test]
+    fn a_session_on_a_deleted_node_ends() {
+        let mut f = connected(1);
+        f.relaying = true;
+        f.target_exists = false;
+        assert!(
+            decide(&f, &limits())
+                .unwrap()
+                .reason
+                .contains("deregistered")
+        );
+    }
+}
