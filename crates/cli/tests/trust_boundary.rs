@@ -278,3 +278,42 @@ fn deregistering_a_node_closes_its_control_channel_and_ends_its_sessions() {
         agent.log().contains("control channel lost").then_some(())
     });
 }
+
+#[test]
+fn describe_sessions_shows_others_neither_parameters_nor_server_paths() {
+    let env = Env::new();
+    let _s = Server::start(&env);
+    let dir = env.tmp.path().join("agent");
+    let id = register_agent(&env, "NodeRole", true, &dir);
+    let _agent = support::Agent::start(&env, &dir);
+    support::wait_for(20, "the agent to come online", || {
+        (support::instance(&env, &id)["PingStatus"] == "Online").then_some(())
+    });
+    session_user(&env, "alice", &[]);
+    session_user(&env, "bob", &[]);
+    let secret = "mysql -pS3cret-password db";
+    let s = Forged::start(
+        &env,
+        "alice",
+        &id,
+        "AWS-StartInteractiveCommand",
+        json!({"command": [secret]}),
+    );
+    let describe = |who: &str| {
+        let (st, v) = forge::call(&env, who, "ssm", "DescribeSessions", &json!({}));
+        assert_eq!(st, 200, "{v}");
+        let list = v["Sessions"].as_array().cloned().unwrap_or_default();
+        list.into_iter()
+            .find(|x| x["SessionId"] == s.session_id.as_str())
+            .expect("the session is listed")
+    };
+    let seen_by_bob = describe("bob");
+    assert!(!seen_by_bob.to_string().contains("S3cret"), "{seen_by_bob}");
+    assert!(seen_by_bob.get("Parameters").is_none(), "{seen_by_bob}");
+    let seen_by_alice = describe("alice");
+    assert_eq!(seen_by_alice["Parameters"]["command"][0], secret);
+    for seen in [&seen_by_bob, &seen_by_alice] {
+        assert!(seen["Recording"].is_boolean(), "no server paths: {seen}");
+        assert!(!seen.to_string().contains(".cast"), "{seen}");
+    }
+}
