@@ -21,6 +21,7 @@ packages=(
   nftables       # security groups inside nodes and the host table per cluster
   sudo           # the cluster user's and ssm-user's sudo, as on EC2 images
   procps
+  time           # /usr/bin/time: peak memory in the recordings replay test
   curl
   ca-certificates
   git
@@ -46,7 +47,7 @@ if ((${#missing[@]})); then
 fi
 
 # The python3 first on PATH may not be Debian's (pyenv): give it PyYAML too.
-python3 -c 'import yaml' 2>/dev/null || python3 -m pip install -q pyyaml || echo "warning: PyYAML not installed; its differential test will skip" >&2
+python3 -c 'import yaml' 2>/dev/null || python3 -m pip install -q pyyaml || echo "warning: PyYAML not installed; its differential test will fail" >&2
 
 export PATH="$HOME/.cargo/bin:$PATH"
 if ! command -v cargo >/dev/null 2>&1; then

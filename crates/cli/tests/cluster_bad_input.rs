@@ -18,10 +18,9 @@ const NO_POLICY: &str = "[aws]\naws_region_name = us-east-1\n[global]\ncluster_t
 [queue q]\ncompute_resource_settings = cr\n[compute_resource cr]\ninstance_type = t3.micro\nmax_count = 2\n";
 
 #[test]
+#[ignore = "needs root"]
 fn bad_input_is_refused_before_anything_is_created() {
-    if !clusters::ready() {
-        return;
-    }
+    clusters::require();
     let _serial = clusters::SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let lab = Lab::start();
     let env = &lab.env;
@@ -104,10 +103,9 @@ fn bad_input_is_refused_before_anything_is_created() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn create_without_root_says_so() {
-    if !clusters::ready() {
-        return;
-    }
+    clusters::require();
     // A server running as nobody cannot use the local provider.
     let env = Env::new();
     for d in [env.state_dir(), env.config_dir()] {
@@ -143,10 +141,9 @@ fn create_without_root_says_so() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn a_failed_creation_rolls_back_and_names_the_failed_resource() {
-    if !clusters::ready() {
-        return;
-    }
+    clusters::require();
     let _serial = clusters::SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let lab = Lab::start_with(&[("AIRLOCK_FAIL_RESOURCE", "SlurmController")]);
     let env = &lab.env;
@@ -187,10 +184,9 @@ fn a_failed_creation_rolls_back_and_names_the_failed_resource() {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn a_server_killed_mid_create_rolls_the_stack_back_when_it_starts_again() {
-    if !clusters::ready() {
-        return;
-    }
+    clusters::require();
     let _serial = clusters::SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let mut lab = Lab::start_with(&[("AIRLOCK_HANG_RESOURCE", "ComputeFleet")]);
     let cfg = lab.write("np.ini", NO_POLICY);

@@ -45,9 +45,7 @@ fn seen_on(lab: &Lab, target: &str, path: &str) -> String {
 #[test]
 #[ignore = "needs root"]
 fn a_users_dev_shm_file_stays_in_its_node() {
-    if !clusters::ready() {
-        return;
-    }
+    clusters::require();
     let _serial = clusters::SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let lab = Lab::start();
     let a = create(&lab, "isoa", 1);
@@ -94,9 +92,7 @@ fn a_users_dev_shm_file_stays_in_its_node() {
 #[test]
 #[ignore = "needs root"]
 fn root_in_a_node_is_not_root_on_the_host() {
-    if !clusters::ready() {
-        return;
-    }
+    clusters::require();
     let _serial = clusters::SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let lab = Lab::start();
     let idx = create(&lab, "isou", 0);

@@ -27,10 +27,9 @@ fn running(lab: &Lab, cluster: &str) -> Vec<airlock_cluster::local::node::NodeRe
 }
 
 #[test]
+#[ignore = "needs root"]
 fn scale_up_requeue_scale_down_and_isolation() {
-    if !clusters::ready() {
-        return;
-    }
+    clusters::require();
     let _serial = clusters::SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let lab = Lab::start();
     let env = &lab.env;

@@ -55,10 +55,9 @@ fn wait_idle(lab: &Lab, what: &str) {
 }
 
 #[test]
+#[ignore = "needs root"]
 fn static_nodes_run_from_create_and_are_replaced_when_they_die() {
-    if !clusters::ready() {
-        return;
-    }
+    clusters::require();
     let _serial = clusters::SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let lab = Lab::start();
     let env = &lab.env;

@@ -19,10 +19,9 @@ use support::{Terminal, wait_for};
 const SEED: &str = include_str!("../../../examples/ssm.ini");
 
 #[test]
+#[ignore = "needs root"]
 fn walkthrough_on_the_seed_config_with_real_clients() {
-    if !clusters::ready() {
-        return;
-    }
+    clusters::require();
     let _serial = clusters::SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let host_passwd = std::fs::read("/etc/passwd").unwrap();
     let mut lab = Lab::start();

@@ -373,10 +373,10 @@ fn peak_rss_kib(env: &Env, args: &[&str]) -> (u64, usize) {
 #[test]
 #[ignore = "slow: records and replays 150 MB"]
 fn a_150_mb_recording_replays_in_bounded_memory() {
-    if !std::path::Path::new("/usr/bin/time").exists() {
-        eprintln!("skipped: needs GNU time (/usr/bin/time)");
-        return;
-    }
+    assert!(
+        std::path::Path::new("/usr/bin/time").exists(),
+        "needs GNU time (/usr/bin/time; scripts/install-deps.sh installs it)"
+    );
     let n = node();
     n.env
         .ok(&["session", "preferences", "--max-recording-size-mb", "200"]);
@@ -428,10 +428,10 @@ impl Drop for SmallDisk {
 #[test]
 #[ignore = "needs root"]
 fn a_full_disk_stops_recording_at_the_floor_or_as_failed_and_the_session_goes_on() {
-    if !nix::unistd::geteuid().is_root() {
-        eprintln!("skipped: needs root to mount a small tmpfs");
-        return;
-    }
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "needs root to mount a small tmpfs"
+    );
     let n = node();
     let _disk = SmallDisk::mount(n.env.state_dir().join("recordings"), "2m");
 

@@ -13,11 +13,14 @@ use crate::support::{Env, Server, wait_for};
 /// Cluster tests share the 10.77.x.0/24 range: one at a time.
 pub static SERIAL: Mutex<()> = Mutex::new(());
 
-pub fn ready() -> bool {
-    if !nix::unistd::geteuid().is_root() {
-        eprintln!("skipped: needs root (network namespaces, bridges, nftables, Slurm)");
-        return false;
-    }
+/// Panics unless this runs as root with every tool the local provider
+/// drives. Cluster tests are `#[ignore = "needs root"]`; `make test` runs
+/// them as root with `--include-ignored`, so none passes by skipping.
+pub fn require() {
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "cluster tests need root (network namespaces, bridges, nftables, Slurm)"
+    );
     for tool in [
         "slurmctld",
         "slurmd",
@@ -31,12 +34,11 @@ pub fn ready() -> bool {
         let found = std::env::var_os("PATH")
             .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).exists()))
             .unwrap_or(false);
-        if !found {
-            eprintln!("skipped: {tool} is not installed (scripts/install-deps.sh installs it)");
-            return false;
-        }
+        assert!(
+            found,
+            "{tool} is not installed (scripts/install-deps.sh installs it)"
+        );
     }
-    true
 }
 
 /// A root server and the clusters it made; cleans up on drop.
