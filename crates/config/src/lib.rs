@@ -7,6 +7,8 @@
 //! - [`v2`]: ParallelCluster 2.11 INI into the model, with its validators;
 //! - [`instance_types`]: the built-in EC2 instance type catalog.
 
+#![forbid(unsafe_code)]
+
 pub mod diagnostic;
 pub mod ini;
 pub mod instance_types;

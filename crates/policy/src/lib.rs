@@ -46,6 +46,8 @@
 //!   a variable with no value (and no default) voids its statement;
 //! - `BinaryEquals` reads request values as base64.
 
+#![forbid(unsafe_code)]
+
 pub mod actions;
 pub mod arn;
 pub mod catalog;

@@ -1,6 +1,7 @@
 //! The airlock server: the one long-running control plane. It owns identity
-//! (users, keys, roles, policies), the audit log, and the HTTPS API; later the
-//! session broker, cluster stacks and the node provider.
+//! (users, keys, roles, policies), the audit log, the HTTPS API, the agents'
+//! control channels, the session broker and its recordings, the web console,
+//! and cluster stacks with their fleet on the local provider.
 //!
 //! State lives in one directory: an SQLite database and the CA.
 

@@ -1,6 +1,6 @@
 //! The server's own certificate authority: generated at first start, reused
-//! after, and used to issue the server's TLS certificate (and later the
-//! nodes' client certificates).
+//! after, and used to issue the server's TLS certificate and the nodes'
+//! client certificates.
 
 use std::fs;
 use std::io::Write;

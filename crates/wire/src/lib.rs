@@ -45,6 +45,8 @@
 //! );
 //! ```
 
+#![forbid(unsafe_code)]
+
 pub mod channel;
 pub mod codec;
 pub mod conn;
