@@ -1,5 +1,5 @@
 # The two commands of the README, and the checks.
-.PHONY: demo test build lint fmt bench
+.PHONY: demo test build lint fmt bench faults
 
 demo:
 	scripts/install-deps.sh
@@ -23,3 +23,9 @@ lint:
 
 bench:
 	bench/all.sh
+
+# The fault suite, full form (docs/RELIABILITY.md): about 12 minutes, as root; records its tables.
+faults:
+	scripts/install-deps.sh
+	cargo build --release --bin airlock
+	RECORD=1 bench/faults.sh
