@@ -44,6 +44,9 @@ pub fn pairing_timeout() -> Duration {
     })
 }
 
+/// Why a session whose client closed its stream (and did not redial) ends.
+pub const CLIENT_CLOSED: &str = "the client closed its stream and did not resume";
+
 /// How a session ends, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct End {
@@ -150,16 +153,14 @@ pub fn decide(f: &Facts, l: &Limits) -> Option<End> {
             ))
         });
     }
-    if f.parked.0 {
-        return None;
-    }
     // Gone since this process saw the relay end; after a restart, since the
     // streams were last seen, or else since the restart.
     let gone_at = f.gone.map(|g| g.at).or(f.seen).unwrap_or(f.restart);
     let closed = f.gone.is_some_and(|g| g.client_closed);
     let gone_for = since(f.now, gone_at);
-    if closed && gone_for > CLOSE_GRACE.min(l.resume_window) {
-        return Some(End::terminated("the client closed the session"));
+    // A client that redialled (parked) came back; the window still holds.
+    if closed && !f.parked.0 && gone_for > CLOSE_GRACE.min(l.resume_window) {
+        return Some(End::terminated(CLIENT_CLOSED));
     }
     (gone_for > l.resume_window)
         .then(|| End::terminated("the session's streams were gone past the resume window"))
@@ -269,12 +270,14 @@ mod tests {
             client_closed: true,
         });
         f.parked = (false, true);
-        assert_eq!(
-            decide(&f, &limits()).unwrap().reason,
-            "the client closed the session"
-        );
+        assert_eq!(decide(&f, &limits()).unwrap().reason, CLIENT_CLOSED);
         f.parked = (true, true);
         assert_eq!(decide(&f, &limits()), None, "the client redialled");
+        f.now = at(62);
+        assert!(
+            decide(&f, &limits()).is_some(),
+            "redials do not stretch the window"
+        );
     }
 
     #[test]

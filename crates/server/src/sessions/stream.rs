@@ -107,7 +107,15 @@ pub async fn join(state: Shared, session: store::Session, is_client: bool, io: I
             let wait = if ever_paired {
                 lifecycle::resume_window()
             } else {
-                lifecycle::pairing_timeout()
+                // From the session's start (or the restart), so that
+                // redials do not stretch it.
+                let restart = std::time::SystemTime::now() - state.started.elapsed();
+                let from = super::clocks::parse(&session.start_date)
+                    .unwrap_or(restart)
+                    .max(restart);
+                (from + lifecycle::pairing_timeout())
+                    .duration_since(std::time::SystemTime::now())
+                    .unwrap_or_default()
             };
             tokio::time::sleep(wait).await;
             if state.broker.expire(&id, is_client, generation) {
@@ -165,11 +173,16 @@ async fn pipe(
     let mut eof = false;
     loop {
         let n = match from.read(&mut buf).await {
+            // A TLS peer that closes without close_notify (killed, or
+            // simply exiting) shows as UnexpectedEof: its FIN arrived.
             Ok(0) => {
                 eof = true;
                 break;
             }
-            Err(_) => break,
+            Err(e) => {
+                eof = e.kind() == std::io::ErrorKind::UnexpectedEof;
+                break;
+            }
             Ok(n) => n,
         };
         state.broker.touch(&id);

@@ -1,0 +1,343 @@
+//! A session's state follows its streams (issue 15): a session whose
+//! client exits, whose streams are gone past the resume window (also across
+//! a server restart, from the clocks stored in the database) ends as
+//! Terminated; one that never pairs ends as Failed with its reason; each
+//! end is audited. And a full state disk: reads keep working, writes fail
+//! saying so, and the server recovers by itself.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use support::forge;
+use support::{Agent, Env, Server, instance, register_agent, wait_for};
+
+/// A TCP echo server on loopback; returns its port.
+fn echo_server() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = l.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        for s in l.incoming().flatten() {
+            std::thread::spawn(move || {
+                let Ok(mut r) = s.try_clone() else { return };
+                let mut w = s;
+                let _ = std::io::copy(&mut r, &mut w);
+                let _ = w.shutdown(std::net::Shutdown::Write);
+            });
+        }
+    });
+    port
+}
+
+/// A node: a server started with `vars` (its log in the temporary
+/// directory), one registered agent, online.
+fn node(vars: &[(&str, &str)]) -> (Env, Server, Agent, String) {
+    let env = Env::new();
+    let server = start_server(&env, vars);
+    let dir = env.tmp.path().join("agent");
+    let id = register_agent(&env, "NodeRole", true, &dir);
+    let agent = Agent::start(&env, &dir);
+    wait_for(20, "the node to come online", || {
+        (instance(&env, &id)["PingStatus"] == "Online").then_some(())
+    });
+    (env, server, agent, id)
+}
+
+/// `airlock server run`, logging at info level to `server.log`.
+fn start_server(env: &Env, vars: &[(&str, &str)]) -> Server {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(env.tmp.path().join("server.log"))
+        .expect("server log");
+    let child = env
+        .cmd()
+        .envs(vars.iter().copied())
+        .args(["--log-level", "info", "server", "run"])
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("spawn server");
+    let s = Server::adopt(child);
+    support::wait_healthy(env);
+    s
+}
+
+/// The server's log, for a failure's message.
+fn server_log(env: &Env) -> String {
+    support::read(&env.tmp.path().join("server.log"))
+}
+
+/// One session as DescribeSessions shows it.
+fn session(env: &Env, id: &str) -> Value {
+    let (st, v) = forge::call(
+        env,
+        "default",
+        "ssm",
+        "DescribeSessions",
+        &json!({ "SessionId": id }),
+    );
+    assert_eq!(st, 200, "DescribeSessions: {v}");
+    v["Sessions"][0].clone()
+}
+
+fn active_sessions(env: &Env) -> Vec<Value> {
+    let (st, v) = forge::call(
+        env,
+        "default",
+        "ssm",
+        "DescribeSessions",
+        &json!({ "State": "Active" }),
+    );
+    assert_eq!(st, 200, "DescribeSessions: {v}");
+    v["Sessions"].as_array().cloned().unwrap_or_default()
+}
+
+/// Waits for the session to end; returns its record.
+fn ended(env: &Env, id: &str, secs: u64) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let s = session(env, id);
+        if s["EndDate"].is_string() {
+            return s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "session {id} did not end within {secs} s: {s}\nserver log:\n{}",
+            server_log(env)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// The audit log's `ssm:TerminateSession` details for a session.
+fn end_audit(env: &Env, id: &str) -> Vec<String> {
+    let v: Value =
+        serde_json::from_str(&env.ok(&["--json", "audit", "--action", "ssm:TerminateSession"]))
+            .expect("audit json");
+    v["Events"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .filter(|e| e["Resource"] == id)
+        .filter_map(|e| e["Detail"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// `airlock proxy NODE PORT` to the echo server, checked to carry bytes;
+/// returns the process and its session id.
+fn proxy(env: &Env, node: &str, port: u16) -> (Child, String) {
+    let mut p = env
+        .cmd()
+        .args(["proxy", node, &port.to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn airlock proxy");
+    let mut stdin = p.stdin.take().expect("stdin");
+    stdin.write_all(b"ping\n").expect("write");
+    let mut got = [0u8; 5];
+    p.stdout
+        .as_mut()
+        .expect("stdout")
+        .read_exact(&mut got)
+        .expect("echo through the proxy");
+    assert_eq!(&got, b"ping\n");
+    p.stdin = Some(stdin);
+    let id = wait_for(10, "the proxy's session to be Connected", || {
+        active_sessions(env)
+            .into_iter()
+            .find(|s| s["Status"] == "Connected")
+            .and_then(|s| s["SessionId"].as_str().map(str::to_owned))
+    });
+    (p, id)
+}
+
+#[test]
+fn a_session_through_airlock_proxy_ends_when_the_client_exits() {
+    let (env, _server, _agent, node) = node(&[]);
+    let echo = echo_server();
+
+    // ssh closes the ProxyCommand's stdin when it is done.
+    let (mut p, id) = proxy(&env, &node, echo);
+    drop(p.stdin.take());
+    wait_for(10, "airlock proxy to exit after its stdin closed", || {
+        p.try_wait().ok().flatten()
+    });
+    let s = ended(&env, &id, 30);
+    assert_eq!(s["Status"], "Terminated", "{s}");
+
+    // A client killed outright cannot say goodbye: its stream just closes.
+    let (mut p, id) = proxy(&env, &node, echo);
+    let _ = p.kill();
+    let _ = p.wait();
+    let s = ended(&env, &id, 30);
+    assert_eq!(s["Status"], "Terminated", "{s}");
+    let why = "the client closed its stream and did not resume";
+    assert_eq!(s["StatusReason"], why, "{s}");
+    let audit = end_audit(&env, &id);
+    assert!(
+        audit.iter().any(|d| *d == format!("Terminated: {why}")),
+        "{audit:?}"
+    );
+    assert!(active_sessions(&env).is_empty());
+}
+
+#[test]
+fn a_session_whose_agent_is_gone_past_the_resume_window_ends() {
+    let (env, _server, mut agent, node) = node(&[("AIRLOCK_RESUME_WINDOW_SECS", "4")]);
+    let (mut p, id) = proxy(&env, &node, echo_server());
+    let killed = Instant::now();
+    agent.kill();
+    kill_worker(&id);
+    // The client redials and waits for an agent that never comes back.
+    let s = ended(&env, &id, 30);
+    assert_eq!(s["Status"], "Terminated", "{s}");
+    assert_eq!(
+        s["StatusReason"], "the session's streams were gone past the resume window",
+        "{s}"
+    );
+    assert!(
+        killed.elapsed() >= Duration::from_secs(4),
+        "ended before the resume window"
+    );
+    let audit = end_audit(&env, &id);
+    assert!(
+        audit.iter().any(|d| d.contains("past the resume window")),
+        "{audit:?}"
+    );
+    let _ = p.kill();
+    let _ = p.wait();
+}
+
+/// SIGKILLs the agent's session worker for `session` (a process of its
+/// own, which outlives the agent), found by its exact command line.
+fn kill_worker(session: &str) {
+    let entries = std::fs::read_dir("/proc").expect("/proc");
+    for e in entries.flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+        let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+        let is_worker = args.iter().any(|a| *a == b"session-worker")
+            && args.iter().any(|a| *a == session.as_bytes());
+        if is_worker {
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+        }
+    }
+}
+
+/// The session's stored clock, read from the state database.
+fn streams_seen_at(env: &Env, id: &str) -> Option<String> {
+    let (conn, _) = airlock_server::db::open(&env.state_dir().join("airlock.db")).ok()?;
+    conn.query_row(
+        "SELECT streams_seen_at FROM sessions WHERE session_id = ?1",
+        [id],
+        |r| r.get::<_, Option<String>>(0),
+    )
+    .ok()
+    .flatten()
+}
+
+#[test]
+fn sessions_left_connected_by_a_crash_end_by_their_stored_clocks_after_a_restart() {
+    let window = 24;
+    let w = window.to_string();
+    let vars = [("AIRLOCK_RESUME_WINDOW_SECS", w.as_str())];
+    let (env, server, mut agent, node) = node(&vars);
+    let (mut p, id) = proxy(&env, &node, echo_server());
+    wait_for(15, "the session's clocks to be stored", || {
+        streams_seen_at(&env, &id)
+    });
+    // Everything dies at once: nobody is left to resume the session.
+    server.crash();
+    agent.kill();
+    kill_worker(&id);
+    let _ = p.kill();
+    let _ = p.wait();
+    let down = Instant::now();
+    std::thread::sleep(Duration::from_secs(12));
+    let _server = start_server(&env, &vars);
+    let restarted = Instant::now();
+    assert_eq!(session(&env, &id)["Status"], "Connected");
+    let s = ended(&env, &id, 40);
+    let after = restarted.elapsed();
+    assert_eq!(s["Status"], "Terminated", "{s}");
+    assert_eq!(
+        s["StatusReason"], "the session's streams were gone past the resume window",
+        "{s}"
+    );
+    // Counted from when the streams were last seen (at most 5 s before the
+    // crash), not from the restart.
+    assert!(
+        after < Duration::from_secs(window - 4),
+        "ended {after:?} after the restart ({:?} after the crash): the window restarted with the server",
+        down.elapsed()
+    );
+}
+
+#[test]
+fn a_session_that_never_pairs_fails_with_its_reason() {
+    let (env, _server, agent, node) = node(&[("AIRLOCK_PAIRING_TIMEOUT_SECS", "3")]);
+
+    // The agent joins; the client never dials.
+    let (st, v) = forge::call(
+        &env,
+        "default",
+        "ssm",
+        "StartSession",
+        &json!({ "Target": node }),
+    );
+    assert_eq!(st, 200, "{v}");
+    let lonely = v["SessionId"].as_str().expect("SessionId").to_owned();
+    let s = ended(&env, &lonely, 30);
+    assert_eq!(s["Status"], "Failed", "{s}");
+    assert_eq!(
+        s["StatusReason"], "the client never joined the session within 3 s",
+        "{s}"
+    );
+    assert!(
+        end_audit(&env, &lonely)
+            .iter()
+            .any(|d| d == "Failed: the client never joined the session within 3 s")
+    );
+
+    // The client dials; the agent is stopped and never joins.
+    agent.signal("STOP");
+    let mut exec = env
+        .cmd()
+        .args(["exec", &node, "--", "true"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn exec");
+    let id = wait_for(10, "the exec's session", || {
+        active_sessions(&env)
+            .into_iter()
+            .find(|s| s["SessionId"] != lonely.as_str())
+            .and_then(|s| s["SessionId"].as_str().map(str::to_owned))
+    });
+    let s = ended(&env, &id, 30);
+    agent.signal("CONT");
+    let _ = exec.kill();
+    let _ = exec.wait();
+    assert_eq!(s["Status"], "Failed", "{s}");
+    assert_eq!(
+        s["StatusReason"], "the node's agent never joined the session within 3 s",
+        "{s}"
+    );
+    assert!(
+        end_audit(&env, &id)
+            .iter()
+            .any(|d| d.starts_with("Failed: the node's agent never joined"))
+    );
+}
