@@ -341,3 +341,118 @@ fn a_session_that_never_pairs_fails_with_its_reason() {
             .any(|d| d.starts_with("Failed: the node's agent never joined"))
     );
 }
+
+/// A tmpfs mounted on a directory, unmounted on drop.
+struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    fn mount(dir: &std::path::Path, size: &str) -> Self {
+        std::fs::create_dir_all(dir).expect("mkdir");
+        let st = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .status()
+            .expect("mount");
+        assert!(st.success(), "cannot mount a tmpfs on {}", dir.display());
+        Tmpfs(dir.to_owned())
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+fn is_root() -> bool {
+    std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+/// Fills the filesystem holding `file` until it is full.
+fn fill(file: &std::path::Path) {
+    let mut f = std::fs::File::create(file).expect("create filler");
+    let block = vec![0u8; 64 * 1024];
+    let mut small = [0u8; 512];
+    small.fill(1);
+    while f.write_all(&block).is_ok() {}
+    while f.write_all(&small).is_ok() {}
+    let _ = f.sync_all();
+}
+
+#[test]
+#[ignore = "needs root"]
+fn a_full_state_disk_keeps_reads_working_refuses_writes_clearly_and_recovers() {
+    if !is_root() {
+        eprintln!("skipped: mounting a tmpfs as the state directory needs root");
+        return;
+    }
+    let env = Env::new();
+    let state = env.state_dir();
+    let _disk = Tmpfs::mount(&state, "4m");
+    let _server = start_server(&env, &[]);
+    env.ok(&["iam", "create-user", "--user-name", "before"]);
+    let filler = state.join("filler");
+    fill(&filler);
+
+    // Writes fail, saying why and where.
+    let mut refused = None;
+    for i in 0..200 {
+        let o = env.run(&["iam", "create-user", "--user-name", &format!("u{i}")]);
+        if !o.status.success() {
+            refused = Some(String::from_utf8_lossy(&o.stderr).into_owned());
+            break;
+        }
+    }
+    let refused = refused.expect("a write failed on the full disk");
+    let want = format!("the state directory's disk is full ({})", state.display());
+    assert!(
+        refused.contains(&want) && refused.contains("InsufficientStorageException"),
+        "{refused}\nserver log:\n{}",
+        server_log(&env)
+    );
+    assert!(refused.contains("free space"), "a hint: {refused}");
+
+    // Reads answer.
+    let users = env.run(&["--json", "iam", "list-users"]);
+    assert!(
+        users.status.success() && String::from_utf8_lossy(&users.stdout).contains("before"),
+        "{}",
+        String::from_utf8_lossy(&users.stderr)
+    );
+    let (st, v) = forge::call(&env, "default", "ssm", "DescribeSessions", &json!({}));
+    assert_eq!(st, 200, "{v}");
+    let (st, v) = forge::call(&env, "default", "airlock", "DescribeServer", &json!({}));
+    assert_eq!(st, 200, "{v}");
+    assert!(
+        v["DiskFull"]["AuditRecordsDeferred"].as_u64() >= Some(1),
+        "the reads' audit records wait in memory: {v}"
+    );
+
+    // Space returns: writes work again, with no restart, and the audit
+    // records of the reads made meanwhile are written.
+    std::fs::remove_file(&filler).expect("remove filler");
+    wait_for(15, "writes to work again", || {
+        env.run(&["iam", "create-user", "--user-name", "after"])
+            .status
+            .success()
+            .then_some(())
+    });
+    let audit: Value =
+        serde_json::from_str(&env.ok(&["--json", "audit", "--action", "airlock:DescribeServer"]))
+            .expect("audit json");
+    assert!(
+        !audit["Events"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .is_empty(),
+        "the read made while the disk was full is audited: {audit}"
+    );
+}

@@ -34,10 +34,43 @@ pub struct Record<'a> {
     pub detail: Option<&'a str>,
 }
 
+/// Appends a decision. When the disk is full the record is kept in memory
+/// (and logged in full) and written as soon as the database takes writes
+/// again; the call goes on if it only reads or was refused, and fails
+/// with the disk-full error otherwise (nothing is changed unaudited).
 pub fn append(conn: &Connection, r: &Record<'_>) -> Result<(), ApiError> {
+    pending::flush(conn);
+    match insert(conn, None, r) {
+        Ok(()) => {
+            log(r);
+            Ok(())
+        }
+        Err(e) if crate::api_error::is_disk_full(&e) => {
+            pending::defer(conn, r);
+            if r.decision != "Allow" || is_read_only(r.action) {
+                Ok(())
+            } else {
+                Err(e.into())
+            }
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Actions that change nothing: `Describe*`, `List*`, `Get*`, `Lookup*`,
+/// `Simulate*` and recording replay.
+pub fn is_read_only(action: &str) -> bool {
+    let verb = action.rsplit(':').next().unwrap_or(action);
+    ["Describe", "List", "Get", "Lookup", "Simulate"]
+        .iter()
+        .any(|p| verb.starts_with(p))
+        || verb == "ReplaySession"
+}
+
+fn insert(conn: &Connection, time: Option<&str>, r: &Record<'_>) -> rusqlite::Result<()> {
     conn.execute(
         "INSERT INTO audit_log(time, request_id, principal, action, resource, decision, statement, source_ip, detail)
-         VALUES (strftime('%Y-%m-%dT%H:%M:%fZ','now'), ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+         VALUES (COALESCE(?9, strftime('%Y-%m-%dT%H:%M:%fZ','now')), ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         rusqlite::params![
             r.request_id,
             r.principal,
@@ -46,9 +79,14 @@ pub fn append(conn: &Connection, r: &Record<'_>) -> Result<(), ApiError> {
             r.decision,
             r.statement,
             r.source_ip,
-            r.detail
+            r.detail,
+            time
         ],
     )?;
+    Ok(())
+}
+
+fn log(r: &Record<'_>) {
     tracing::info!(
         target: "audit",
         request_id = r.request_id,
@@ -59,7 +97,114 @@ pub fn append(conn: &Connection, r: &Record<'_>) -> Result<(), ApiError> {
         statement = r.statement,
         "decision"
     );
-    Ok(())
+}
+
+/// Audit records waiting for disk space, per database file.
+pub mod pending {
+    use std::collections::VecDeque;
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+    use rusqlite::Connection;
+
+    use super::Record;
+
+    /// At most this many records wait; more are lost (and counted).
+    pub const MAX: usize = 10_000;
+
+    /// Records deferred since start, and records lost because too many waited.
+    pub static DEFERRED: AtomicU64 = AtomicU64::new(0);
+    pub static LOST: AtomicU64 = AtomicU64::new(0);
+    static WAITING: AtomicUsize = AtomicUsize::new(0);
+    static QUEUE: Mutex<VecDeque<Owned>> = Mutex::new(VecDeque::new());
+
+    struct Owned {
+        db: String,
+        time: String,
+        fields: [String; 5],
+        optional: [Option<String>; 3],
+    }
+
+    /// Records waiting now.
+    pub fn waiting() -> usize {
+        WAITING.load(Ordering::Relaxed)
+    }
+
+    fn now() -> String {
+        let t = time::OffsetDateTime::now_utc();
+        let ms = t.millisecond();
+        let fmt =
+            time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]");
+        format!("{}.{ms:03}Z", t.format(&fmt).unwrap_or_default())
+    }
+
+    pub(super) fn defer(conn: &Connection, r: &Record<'_>) {
+        let n = DEFERRED.fetch_add(1, Ordering::Relaxed) + 1;
+        tracing::error!(
+            target: "audit",
+            request_id = r.request_id,
+            principal = r.principal,
+            action = r.action,
+            resource = r.resource,
+            decision = r.decision,
+            statement = r.statement,
+            detail = r.detail,
+            deferred = n,
+            "cannot write this audit record: the state directory's disk is full; it is kept in memory and written when space returns"
+        );
+        let Ok(mut q) = QUEUE.lock() else { return };
+        if q.len() >= MAX {
+            let lost = LOST.fetch_add(1, Ordering::Relaxed) + 1;
+            tracing::error!(target: "audit", lost, "audit record lost: {MAX} records already wait for disk space");
+            return;
+        }
+        q.push_back(Owned {
+            db: conn.path().unwrap_or_default().to_owned(),
+            time: now(),
+            fields: [r.request_id, r.principal, r.action, r.resource, r.decision]
+                .map(str::to_owned),
+            optional: [r.statement, r.source_ip, r.detail].map(|o| o.map(str::to_owned)),
+        });
+        WAITING.store(q.len(), Ordering::Relaxed);
+    }
+
+    /// Writes the records waiting for this database, oldest first, until
+    /// one fails. Cheap when none wait.
+    pub fn flush(conn: &Connection) {
+        if waiting() == 0 {
+            return;
+        }
+        let db = conn.path().unwrap_or_default().to_owned();
+        let Ok(mut q) = QUEUE.lock() else { return };
+        let mut written = 0;
+        let mut i = 0;
+        while i < q.len() {
+            if q[i].db != db {
+                i += 1;
+                continue;
+            }
+            let o = &q[i];
+            let r = Record {
+                request_id: &o.fields[0],
+                principal: &o.fields[1],
+                action: &o.fields[2],
+                resource: &o.fields[3],
+                decision: &o.fields[4],
+                statement: o.optional[0].as_deref(),
+                source_ip: o.optional[1].as_deref(),
+                detail: o.optional[2].as_deref(),
+            };
+            if super::insert(conn, Some(&o.time), &r).is_err() {
+                break;
+            }
+            q.remove(i);
+            written += 1;
+        }
+        WAITING.store(q.len(), Ordering::Relaxed);
+        if written > 0 {
+            tracing::warn!(target: "audit", written, waiting = q.len(), "audit records kept while the disk was full are written");
+        }
+    }
 }
 
 /// Filters for `airlock audit`.
@@ -127,6 +272,22 @@ pub fn query(conn: &Connection, q: &Query) -> Result<Vec<AuditEvent>, ApiError> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_are_told_from_writes_by_their_verb() {
+        for a in [
+            "ssm:DescribeSessions",
+            "iam:ListUsers",
+            "iam:GetUser",
+            "cloudtrail:LookupEvents",
+            "airlock:ReplaySession",
+        ] {
+            assert!(is_read_only(a), "{a}");
+        }
+        for a in ["iam:CreateUser", "ssm:StartSession", "ssm:TerminateSession"] {
+            assert!(!is_read_only(a), "{a}");
+        }
+    }
 
     #[test]
     fn appended_decisions_are_found_by_principal_action_and_time() {

@@ -115,6 +115,9 @@ pub fn open(path: &Path) -> Result<(Connection, bool), DbError> {
 /// connection gets the same pragmas and a busy timeout, so writers queue on
 /// SQLite's own lock instead of a process-wide mutex.
 pub fn pool(path: &Path) -> Result<Pool, DbError> {
+    if let Some(dir) = path.parent() {
+        crate::api_error::note_state_dir(dir);
+    }
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let manager = r2d2_sqlite::SqliteConnectionManager::file(path)
         .with_flags(flags)

@@ -3,7 +3,7 @@
 
 pub mod signature;
 
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::api_error::ApiError;
 use crate::audit;
@@ -121,24 +121,19 @@ fn check(
             "The security token included in the request is invalid.",
         ));
     }
-    conn.execute(
-        "DELETE FROM request_nonces WHERE expires_at < ?1",
-        params![now],
-    )?;
-    let fresh = conn.execute(
-        "INSERT OR IGNORE INTO request_nonces(nonce, expires_at) VALUES (?1, ?2)",
-        params![
-            format!("{}:{nonce}", cred.access_key_id),
-            now.saturating_add(2 * signature::MAX_SKEW_SECS + 1)
-        ],
-    )?;
-    if fresh == 0 {
+    let key = format!("{}:{nonce}", cred.access_key_id);
+    let expires = now.saturating_add(2 * signature::MAX_SKEW_SECS + 1);
+    if !nonce_fresh(conn, &key, now, expires)? {
         return Err(invalid_signature(
             "This request has already been used (replayed nonce).",
         ));
     }
     let user = iam.get_user(&record.user_name)?;
-    iam.touch_access_key(&cred.access_key_id)?;
+    match iam.touch_access_key(&cred.access_key_id) {
+        // Last-used is advisory: a full disk must not refuse reads.
+        Err(e) if !e.is_disk_full() => return Err(e),
+        _ => {}
+    }
     Ok(Caller {
         arn: user.arn,
         user_name: user.user_name,
@@ -147,4 +142,51 @@ fn check(
         access_key_id: cred.access_key_id,
         source_ip: req.source_ip.clone(),
     })
+}
+
+/// Records a request's nonce; false if it was seen before (a replay).
+/// While the disk is full, nonces are kept in memory instead, and checked
+/// there until they expire, so reads still answer and replays still fail.
+fn nonce_fresh(conn: &Connection, key: &str, now: i64, expires: i64) -> Result<bool, ApiError> {
+    static HELD: std::sync::Mutex<Vec<(String, i64)>> = std::sync::Mutex::new(Vec::new());
+    let held_has = |add: bool| -> Result<bool, ApiError> {
+        let mut held = HELD
+            .lock()
+            .map_err(|_| ApiError::internal("the nonce table is poisoned"))?;
+        held.retain(|(_, exp)| *exp >= now);
+        let has = held.iter().any(|(k, _)| k == key);
+        if add && !has {
+            held.push((key.to_owned(), expires));
+        }
+        Ok(has)
+    };
+    if held_has(false)? {
+        return Ok(false);
+    }
+    let full = |e: &rusqlite::Error| crate::api_error::is_disk_full(e);
+    match conn.execute(
+        "DELETE FROM request_nonces WHERE expires_at < ?1",
+        params![now],
+    ) {
+        Err(e) if !full(&e) => return Err(e.into()),
+        _ => {}
+    }
+    match conn.execute(
+        "INSERT OR IGNORE INTO request_nonces(nonce, expires_at) VALUES (?1, ?2)",
+        params![key, expires],
+    ) {
+        Ok(n) => Ok(n > 0 && !held_has(false)?),
+        Err(e) if full(&e) => {
+            let stored = conn
+                .query_row(
+                    "SELECT 1 FROM request_nonces WHERE nonce = ?1",
+                    params![key],
+                    |_| Ok(()),
+                )
+                .optional()?
+                .is_some();
+            Ok(!stored && !held_has(true)?)
+        }
+        Err(e) => Err(e.into()),
+    }
 }

@@ -29,6 +29,14 @@ pub fn call(ctx: &Ctx<'_>, service: &str, op: &str, body: &Value) -> Result<Valu
                     "Instances": iam.count("instances")?,
                     "InstancesOnline": ctx.state.hub.count(),
                 },
+                // A full state disk: writes refused, audit records waiting
+                // in memory for space, and those lost past the limit.
+                "DiskFull": {
+                    "RefusedWrites": crate::api_error::DISK_FULL_ERRORS.load(std::sync::atomic::Ordering::Relaxed),
+                    "AuditRecordsWaiting": audit::pending::waiting(),
+                    "AuditRecordsDeferred": audit::pending::DEFERRED.load(std::sync::atomic::Ordering::Relaxed),
+                    "AuditRecordsLost": audit::pending::LOST.load(std::sync::atomic::Ordering::Relaxed),
+                },
             }))
         }
         ("cloudtrail", "LookupEvents") => {

@@ -23,6 +23,8 @@ pub async fn run(state: Shared) {
             flush(&state).await;
         }
         let found = db(&state, |c| {
+            // Audit records kept while the disk was full, if space returned.
+            crate::audit::pending::flush(c);
             let prefs = preferences::load(c)?;
             let mut out = Vec::new();
             for s in store::list(c, true)? {
