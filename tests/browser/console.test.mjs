@@ -252,6 +252,28 @@ async function main() {
     await waitScreen(page, /still here 42/, 'the replay shows what the session printed', '#replay-term', 5000);
     await shot(page, 'replay');
 
+    // 8. An active session is ended from the sessions page's Terminate button.
+    const other = await admin.newPage();
+    watch(other, 'admin-2');
+    await other.goto(`${BASE}/console/#/terminal/${NODE_A}`);
+    await other.waitForFunction(() => /^[a-z0-9]+-[0-9a-f]{17}$/.test(document.querySelector('#term-session-id').textContent), null, { timeout: 30000 });
+    const activeId = await other.textContent('#term-session-id');
+    await page.click('#nav-nodes');
+    await page.click('#nav-sessions');
+    const arow = page.locator(`#sessions-active tbody tr[data-session-id="${activeId}"]`);
+    await arow.waitFor({ timeout: 10000 });
+    ok(await arow.locator('button.terminate').count() === 1, 'an active session has a Terminate button');
+    ok(await page.locator('#sessions-history tbody button.terminate').count() === 0, 'ended sessions have none');
+    await shot(page, 'sessions-active');
+    await arow.locator('button.terminate').click();
+    await arow.waitFor({ state: 'detached', timeout: 15000 }).catch(() => {});
+    ok(await arow.count() === 0, 'Terminate removes the session from the Active table');
+    const trow = page.locator(`#sessions-history tbody tr[data-session-id="${activeId}"]`);
+    await trow.waitFor({ timeout: 10000 }).catch(() => {});
+    ok(await trow.count() === 1 && (await trow.locator('td').nth(6).textContent()) === 'Terminated',
+      'the terminated session is in the history as Terminated');
+    await other.close();
+
     // The clusters page.
     await page.click('#nav-clusters');
     await page.locator('#clusters-empty').waitFor({ state: 'visible', timeout: 10000 }).catch(() => {});

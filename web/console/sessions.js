@@ -1,9 +1,11 @@
 // Sessions: active and past sessions (owner, target, document, start, end,
-// status), each recorded one with a Replay button.
+// status), each recorded one with a Replay button, each active one with a
+// Terminate button (ssm:TerminateSession).
 import * as api from './api.js';
 import * as replay from './replay.js';
 
 const $ = (s) => document.querySelector(s);
+let errorSink = () => {};
 
 function when(iso) {
   if (!iso) return '';
@@ -11,7 +13,20 @@ function when(iso) {
   return Number.isNaN(d.getTime()) ? iso : d.toLocaleString();
 }
 
-function fill(table, list) {
+async function terminate(button, sessionId) {
+  button.disabled = true;
+  button.textContent = 'Terminating…';
+  try {
+    await api.call('ssm', 'TerminateSession', { SessionId: sessionId });
+    await show(errorSink);
+  } catch (e) {
+    button.disabled = false;
+    button.textContent = 'Terminate';
+    errorSink(e);
+  }
+}
+
+function fill(table, list, active) {
   const body = table.querySelector('tbody');
   body.replaceChildren();
   for (const s of list) {
@@ -33,6 +48,15 @@ function fill(table, list) {
       b.addEventListener('click', () => replay.open(s.SessionId));
       td.appendChild(b);
     }
+    if (active) {
+      const b = document.createElement('button');
+      b.type = 'button';
+      b.className = 'terminate';
+      b.textContent = 'Terminate';
+      b.title = `End session ${s.SessionId}`;
+      b.addEventListener('click', () => terminate(b, s.SessionId));
+      td.appendChild(b);
+    }
     tr.appendChild(td);
     body.appendChild(tr);
   }
@@ -48,14 +72,15 @@ function fill(table, list) {
 }
 
 export async function show(showError) {
+  errorSink = showError;
   replay.setErrorSink(showError);
   try {
     const [active, history] = await Promise.all([
       api.call('ssm', 'DescribeSessions', { State: 'Active' }),
       api.call('ssm', 'DescribeSessions', { State: 'History' }),
     ]);
-    fill($('#sessions-active'), active.Sessions || []);
-    fill($('#sessions-history'), history.Sessions || []);
+    fill($('#sessions-active'), active.Sessions || [], true);
+    fill($('#sessions-history'), history.Sessions || [], false);
   } catch (e) {
     showError(e);
   }
