@@ -54,6 +54,8 @@ IAM_KILLS = knob("IAM_KILLS", 3, 20, int)
 RESTARTS = knob("RESTARTS", 2, 3, int)
 AGENTS = os.environ.get("AGENTS") or ("5" if QUICK else "20 1000")
 BACK_TARGET = 2.0  # seconds: every agent back after a short restart
+LONG_CAP = 30  # seconds: the agent's backoff cap once an outage passed a minute (crates/agent/src/control.rs)
+AGENT_BACK_LONG = 150  # how long a past-window row waits for the agent
 ALL = ("server-kill agent-kill partition server-stop agent-stop recording-kill disk-full "
        "iam-kill server-kill-long partition-long reconnect")
 QUICK_ROWS = "server-kill agent-kill partition server-stop agent-stop recording-kill disk-full iam-kill reconnect"
@@ -451,7 +453,7 @@ def gaps_of(side):
     return [(a, b) for a, b in (side or {}).get("gaps", [])]
 
 
-def transfer_row(m, label, fault, past_window=False, kinds=("pf",)):
+def transfer_row(m, label, fault, past_window=False, kinds=("pf",), back_target=None):
     """Runs transfers of kinds, injects fault (a function returning
     (t_fault, t_clear, notes)) once every transfer has moved LEAD seconds of
     data, and checks what each end got."""
@@ -495,11 +497,17 @@ def transfer_row(m, label, fault, past_window=False, kinds=("pf",)):
         if open_left == 0:
             break
         time.sleep(0.5)
+    # The agent's figure: wait for it to be back (its backoff is up to 30 s
+    # once an outage passed a minute).
+    while watch.agent_down is not None and watch.agent_back is None and \
+            now() < t_clear + (AGENT_BACK_LONG + 5 if past_window else 45):
+        time.sleep(0.2)
     watch.stop.set()
     watch.join()
     time.sleep(0.3)
     nodes = node_logs(m.logdir, before)
-    return judge(label, ts, nodes, t_fault, t_clear, notes, watch, past_window, pf_exit, pf_alive, open_left)
+    return judge(label, ts, nodes, t_fault, t_clear, notes, watch, past_window, pf_exit, pf_alive, open_left,
+                 back_target)
 
 
 def last_line(text):
@@ -514,7 +522,8 @@ def reason_line(stderr):
     return lines[-1] if lines else ""
 
 
-def judge(label, ts, nodes, t_fault, t_clear, notes, watch, past_window, pf_exit, pf_alive, open_left):
+def judge(label, ts, nodes, t_fault, t_clear, notes, watch, past_window, pf_exit, pf_alive, open_left,
+          back_target=None):
     fails, stalls, resumes = [], [], []
     lost = dup = corrupt = truncated = 0
     reported = []
@@ -560,7 +569,8 @@ def judge(label, ts, nodes, t_fault, t_clear, notes, watch, past_window, pf_exit
             if whole:
                 fails.append(f"{t.kind}: completed although the outage outlasted the resume window")
             if t.kind == "pf":
-                how = down["end"]
+                # A reset may reach the writer first; then the reader sees a zero-byte read.
+                how = "reset" if "reset" in (down["end"], up_sent["end"]) else down["end"]
                 ok = how == "reset" and pf_exit not in (None, 0) and not pf_alive
                 why = reason_line(open(t.d / "pf.stderr", errors="replace").read())
                 reported.append(f"pf: local socket {'reset' if how == 'reset' else how}, exit "
@@ -572,8 +582,10 @@ def judge(label, ts, nodes, t_fault, t_clear, notes, watch, past_window, pf_exit
                 reported.append(f"proxy: exit {r.get('exit')}, reason: {why or '(none)'}")
                 if r.get("exit") in (None, 0) or not why:
                     fails.append("proxy did not report the truncation (non-zero exit and a reason)")
-            if up is not None:
-                reported.append(f"node side saw {up['end']}")
+            mb = lambda b: f"{b / 1e6:.0f}"
+            reported.append(f"{mb(down['expected'] - down['truncated'])} of {mb(down['expected'])} MB down, "
+                            f"{mb(up['expected'] - up['truncated']) if up else '?'} MB up delivered; "
+                            f"node side saw {up['end'] if up else 'no log'}")
         else:
             if not whole:
                 fails.append(f"{t.kind}: incomplete (down {down['end']}, {down['truncated']} B short; up "
@@ -592,6 +604,12 @@ def judge(label, ts, nodes, t_fault, t_clear, notes, watch, past_window, pf_exit
     if watch.agent_back is not None:
         agent_back = watch.agent_back - t_clear
     api_back = watch.api_back - t_clear if watch.api_back is not None else None
+    if past_window and watch.agent_down is not None and (agent_back is None or agent_back > LONG_CAP + 5):
+        fails.append(f"the agent came back {'only ' + fmt(agent_back) + ' s' if agent_back else 'not within ' + str(AGENT_BACK_LONG) + ' s'} "
+                     f"after the fault ended (its backoff is capped at {LONG_CAP} s)")
+    if back_target is not None:
+        if watch.agent_down is not None and (agent_back is None or agent_back > back_target + 1):
+            fails.append(f"the agent came back {fmt(agent_back)} s after the server (target about {back_target:g} s)")
     return {
         "fault": label,
         "stall": max(stalls) if stalls else None,
@@ -688,8 +706,11 @@ def fault_agent_stop(m, secs):
         m.stop_execs = execs
         notes = [f"{len(execs)} execs during the stop: " + ", ".join(
             f"at {a:.0f} s: exit {c} after {d:.1f} s" for a, d, c, _ in execs)]
+        slow = [e for e in execs if e[1] > 5]
+        if slow:
+            notes.append(f"the first slow exec said: {slow[0][3][:160]}")
         if execs:
-            notes.append(f"last exec said: {execs[-1][3][:120]}")
+            notes.append(f"the last exec said: {execs[-1][3][:160]}")
         return t0, t1, notes
     return f
 
@@ -727,7 +748,7 @@ def run_transfer_rows(rows):
             rows.append({"fault": label, "fails": ["the node was not Online before the fault"], "notes": []})
             continue
         try:
-            row = transfer_row(m, label, mk(), past, kinds)
+            row = transfer_row(m, label, mk(), past, kinds, BACK_TARGET if name == "server-kill" else None)
         except Exception as e:  # noqa: BLE001 — a broken row is a failed row
             row = {"fault": label, "fails": [f"harness: {e}"], "notes": []}
         if name == "agent-stop":
@@ -919,27 +940,16 @@ def row_disk_full(rows):
     wc, werr = probe.get("write", (None, ""))
     if wc == 0:
         notes.append("a write succeeded while the disk was full")
-    elif "disk is full" not in werr:
+    elif "the state directory's disk is full" not in werr:
         fails.append(f"a write on a full disk said: {werr[:160]!r} (expected “the state directory's disk is full”)")
-    show = {}
-    try:
-        show = json.loads(w.cli("session", "show", sid).stdout) if sid else {}
-    except Exception as e:  # noqa: BLE001
-        fails.append(f"session show failed on a full disk: {e}")
-    rs, rr = show.get("RecordingStatus"), show.get("RecordingStatusReason")
-    if rs not in ("Failed", "Truncated"):
-        fails.append(f"RecordingStatus {rs} (the recording ran out of space: Failed or Truncated expected)")
-    if show.get("Status") in ("Connected", "Connecting"):
-        fails.append(f"the session is still {show.get('Status')} after it ended")
-    rc, rep, cast = replayed(w, sid, d) if sid else (None, 0, "")
-    broken = 0
-    for line in cast.splitlines():
+    def show_session():
         try:
-            json.loads(line)
-        except ValueError:
-            broken += 1
-    if broken:
-        fails.append(f"the recording has {broken} broken line(s)")
+            return json.loads(w.cli("session", "show", sid).stdout) if sid else {}
+        except Exception as e:  # noqa: BLE001
+            fails.append(f"session show failed: {e}")
+            return {}
+
+    full = show_session()  # the disk is still full
     # Space returns: writes work again without a restart.
     filler.unlink()
     t0 = now()
@@ -951,8 +961,28 @@ def row_disk_full(rows):
         time.sleep(0.5)
     if recovered is None:
         fails.append("writes still fail 15 s after the space returned")
-    notes.append(f"write while full: exit {wc}, {werr[:100]!r}; recording {rs} ({rr}); replay {rep} of {LINES} lines; "
-                 f"session {show.get('Status')}; writes back {fmt(recovered)} s after space returned")
+    # The session's record once space is back: it ended, and its recording says it failed.
+    show = show_session()
+    while show.get("Status") in ("Connected", "Connecting") and now() - t0 < 15:
+        time.sleep(0.5)
+        show = show_session()
+    rs, rr = show.get("RecordingStatus"), show.get("RecordingStatusReason")
+    if rs not in ("Failed", "Truncated"):
+        fails.append(f"RecordingStatus {rs} (the recording ran out of space: Failed or Truncated expected)")
+    if show.get("Status") in ("Connected", "Connecting"):
+        fails.append(f"the session is still {show.get('Status')} 15 s after it ended and space returned")
+    rc, rep, cast = replayed(w, sid, d) if sid else (None, 0, "")
+    broken = 0
+    for line in cast.splitlines():
+        try:
+            json.loads(line)
+        except ValueError:
+            broken += 1
+    if broken:
+        fails.append(f"the recording has {broken} broken line(s)")
+    notes.append(f"write while full: exit {wc}, {werr[:110]!r}; while full the session showed {full.get('Status')}, "
+                 f"recording {full.get('RecordingStatus')}; after: session {show.get('Status')}, recording {rs} ({rr}); "
+                 f"replay {rep} of {LINES} lines; writes back {fmt(recovered)} s after space returned")
     rows.append({"fault": label, "key": "disk-full", "fails": fails, "notes": notes,
                  "lost": LINES - got, "dup": 0,
                  "reported": f"recording {rs}: {rr}" if rs else "",

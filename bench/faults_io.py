@@ -133,6 +133,7 @@ class Sender:
         self.sha = hashlib.sha256()
         self.end = None
         self.t_end = None
+        self.fin = False
 
     def run(self):
         t0 = now()
@@ -147,6 +148,7 @@ class Sender:
                 self.write(data)
                 self.sha.update(data)
                 self.sent += k
+            self.fin = True  # before the FIN leaves: the reader may see the peer's FIN at once
             if self.done:
                 self.done()
             self.end = "complete"
@@ -156,6 +158,26 @@ class Sender:
 
     def result(self):
         return {"expected": self.n, "sent": self.sent, "sha256": self.sha.hexdigest(), "end": self.end, "t_end": self.t_end}
+
+
+TCP_CLOSE = 7
+
+
+def eof_or_reset(c, fin_sent):
+    """At a zero-byte read: was it the peer's FIN or a reset? A reset's error
+    goes to whichever call comes first (often the writer), after which reads
+    return 0. Until this side sent its own FIN, the socket's state tells them
+    apart: CLOSE after a reset, CLOSE_WAIT after a FIN. (Once both FINs have
+    passed, Linux shows CLOSE too, so then the writer's error is the sign.)"""
+    if fin_sent():
+        return b""
+    try:
+        state = c.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 1)[0]
+    except OSError:
+        return b""
+    if state == TCP_CLOSE:
+        raise ConnectionResetError("connection reset (seen as a zero-byte read)")
+    return b""
 
 
 def open_blob(path):
@@ -220,7 +242,7 @@ def serve_one(c, blob, log):
 
     def read():
         k = c.recv_into(buf)
-        return bytes(buf[:k]) if k else b""
+        return bytes(buf[:k]) if k else eof_or_reset(c, lambda: snd.fin)
 
     how = recv_all(read, check)
     th.join()
@@ -276,7 +298,7 @@ def client(argv):
 
         def read():
             k = c.recv_into(buf)
-            return bytes(buf[:k]) if k else b""
+            return bytes(buf[:k]) if k else eof_or_reset(c, lambda: snd.fin)
 
     write(struct.pack(">QQd", up, down, rate))
     check = Check(blob, down)

@@ -26,6 +26,7 @@ packages=(
   ca-certificates
   git
   chromium       # the web console's browser test (driven by Playwright)
+  sqlite3        # bench/faults.sh checks the database after its kill -9s (PRAGMA integrity_check)
 )
 # node runs that test, and npm vendors xterm.js at build time. A node from
 # elsewhere (NodeSource bundles npm) is kept: Debian's npm would conflict.
