@@ -1240,8 +1240,9 @@ def main():
     build = "release" if "/release/" in AIRLOCK else "debug"
     print(f"<!-- took {took:.0f} s, {build} build, MODE={MODE}, RATE={RATE:g} MB/s, LEAD={LEAD:g} s, "
           f"TAIL={TAIL:g} s, PING_INTERVAL={PING} s -->")
-    print("## faults\n")
-    print(table([r for r in rows if "fault" in r]))
+    if rows:
+        print("## faults\n")
+        print(table(rows))
     if rec:
         print("\n## reconnect\n")
         print(reconnect_table(rec))

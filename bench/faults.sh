@@ -32,6 +32,8 @@ for t in ip nft mount python3; do command -v "$t" >/dev/null || { echo "missing 
 # Agents and their sockets: raise the open-file limit for the 1,000-agent rows.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 work=$(mktemp -d /tmp/airlock-faults.XXXXXX)
+# Every process of this run carries the mark; cleanup ends those, by pid.
+export FAULTS_RUN="$work"
 # Whatever happens: end every process this run started, delete its
 # namespace, veth, nftables table (inside the namespace) and mounts.
 trap 'python3 bench/faults.py cleanup "$work"; [ "${KEEP:-0}" = 1 ] && echo "kept $work" >&2 || rm -rf "$work"' EXIT
