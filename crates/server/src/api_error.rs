@@ -93,7 +93,20 @@ impl From<rusqlite::Error> for ApiError {
         if is_disk_full(&e) {
             let n = DISK_FULL_ERRORS.fetch_add(1, Ordering::Relaxed) + 1;
             let err = ApiError::disk_full();
-            tracing::error!(error = %e, refused_writes = n, "{}", err.message);
+            // Once per 10 s at most: every background write fails too.
+            static LAST: AtomicU64 = AtomicU64::new(0);
+            let now = std::time::UNIX_EPOCH
+                .elapsed()
+                .map(|d| d.as_secs())
+                .unwrap_or_default();
+            let last = LAST.load(Ordering::Relaxed);
+            if now >= last + 10
+                && LAST
+                    .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                    .is_ok()
+            {
+                tracing::error!(error = %e, refused_writes = n, "{}", err.message);
+            }
             return err;
         }
         tracing::error!(error = %e, "database error");

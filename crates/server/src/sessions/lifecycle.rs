@@ -155,7 +155,11 @@ pub fn decide(f: &Facts, l: &Limits) -> Option<End> {
     }
     // Gone since this process saw the relay end; after a restart, since the
     // streams were last seen, or else since the restart.
-    let gone_at = f.gone.map(|g| g.at).or(f.seen).unwrap_or(f.restart);
+    let gone_at = f
+        .gone
+        .map(|g| g.at)
+        .or(f.seen)
+        .unwrap_or(f.restart.max(f.started));
     let closed = f.gone.is_some_and(|g| g.client_closed);
     let gone_for = since(f.now, gone_at);
     // A client that redialled (parked) came back; the window still holds.
@@ -194,7 +198,9 @@ pub async fn end(state: &Shared, session_id: &str, target: &str, why: End) -> bo
     let ended = match ended {
         Ok(e) => e,
         Err(e) => {
-            tracing::warn!(session = %session_id, error = %e.message, "cannot end the session");
+            if !e.is_disk_full() {
+                tracing::warn!(session = %session_id, error = %e.message, "cannot end the session");
+            }
             return false;
         }
     };
