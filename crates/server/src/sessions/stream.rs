@@ -2,6 +2,7 @@
 //! its token; the agent with its token and the target's node certificate)
 //! upgrades to a raw byte stream, and the broker relays between the two.
 //! With a recording token instead, it streams the session's recording.
+//! A side left waiting alone ends its session ([`super::lifecycle`]).
 
 use std::net::SocketAddr;
 
@@ -109,7 +110,9 @@ pub async fn join(state: Shared, session: store::Session, is_client: bool, io: I
             } else {
                 // From the session's start (or the restart), so that
                 // redials do not stretch it.
-                let restart = std::time::SystemTime::now() - state.started.elapsed();
+                let restart = std::time::SystemTime::now()
+                    .checked_sub(state.started.elapsed())
+                    .unwrap_or(std::time::UNIX_EPOCH);
                 let from = super::clocks::parse(&session.start_date)
                     .unwrap_or(restart)
                     .max(restart);
