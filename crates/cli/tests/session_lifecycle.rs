@@ -435,6 +435,12 @@ fn a_full_state_disk_keeps_reads_working_refuses_writes_clearly_and_recovers() {
         "the reads' audit records wait in memory: {v}"
     );
 
+    let status = env.ok(&["server", "status"]);
+    assert!(
+        status.contains("Disk full:") && status.contains("writes refused"),
+        "{status}"
+    );
+
     // Space returns: writes work again, with no restart, and the audit
     // records of the reads made meanwhile are written.
     std::fs::remove_file(&filler).expect("remove filler");

@@ -235,6 +235,16 @@ fn status(g: &Global, dir: &StateDir) -> anyhow::Result<i32> {
         let parts: Vec<String> = counts.iter().map(|(k, n)| format!("{k} {n}")).collect();
         println!("Objects:         {}", parts.join(", "));
     }
+    let full = &v["DiskFull"];
+    let n = |k: &str| full[k].as_u64().unwrap_or(0);
+    if n("RefusedWrites") + n("AuditRecordsWaiting") + n("AuditRecordsLost") > 0 {
+        println!(
+            "Disk full:       {} writes refused, {} audit records waiting for space, {} lost",
+            n("RefusedWrites"),
+            n("AuditRecordsWaiting"),
+            n("AuditRecordsLost")
+        );
+    }
     Ok(0)
 }
 
