@@ -44,6 +44,10 @@ pub fn pairing_timeout() -> Duration {
     })
 }
 
+/// How long after the pairing timeout the reaper fails a session that no
+/// side joined: a side parked late still gets to end it with its reason.
+const LONE_SIDE_MARGIN: Duration = Duration::from_secs(5);
+
 /// Why a session whose client closed its stream (and did not redial) ends.
 pub const CLIENT_CLOSED: &str = "the client closed its stream and did not resume";
 
@@ -146,7 +150,10 @@ pub fn decide(f: &Facts, l: &Limits) -> Option<End> {
     if !f.ever_paired {
         // A side that waits ends the session itself (see `unpaired`).
         let from = f.started.max(f.restart);
-        return (f.parked == (false, false) && since(f.now, from) > l.pairing).then(|| {
+        // Later than a waiting side's own deadline, so that one says which
+        // side never came.
+        let late = since(f.now, from) > l.pairing + LONE_SIDE_MARGIN;
+        return (f.parked == (false, false) && late).then(|| {
             End::failed(format!(
                 "neither the client nor the node's agent joined the session within {} s",
                 l.pairing.as_secs()
@@ -317,7 +324,11 @@ mod tests {
 
     #[test]
     fn a_session_that_never_paired_fails_with_its_reason() {
-        let mut f = connected(61);
+        let mut f = connected(64);
+        f.ever_paired = false;
+        f.last_activity = None;
+        assert_eq!(decide(&f, &limits()), None, "a late side may still come");
+        let mut f = connected(66);
         f.ever_paired = false;
         f.last_activity = None;
         let end = decide(&f, &limits()).unwrap();
