@@ -236,6 +236,26 @@ fn kill_worker(session: &str) {
     }
 }
 
+#[test]
+fn a_session_on_a_node_that_is_deleted_ends() {
+    let (env, _server, _agent, node) = node(&[]);
+    let (mut p, id) = proxy(&env, &node, echo_server());
+    // As `airlock delete` forgets a cluster's instances (the session's
+    // streams may linger: the node's processes are killed separately).
+    let (conn, _) =
+        airlock_server::db::open(&env.state_dir().join("airlock.db")).expect("state database");
+    conn.execute("DELETE FROM instances WHERE instance_id = ?1", [&node])
+        .expect("delete the instance");
+    let s = ended(&env, &id, 20);
+    assert_eq!(s["Status"], "Terminated", "{s}");
+    assert_eq!(
+        s["StatusReason"], "the session's node was deregistered or deleted",
+        "{s}"
+    );
+    let _ = p.kill();
+    let _ = p.wait();
+}
+
 /// The session's stored clock, read from the state database.
 fn streams_seen_at(env: &Env, id: &str) -> Option<String> {
     let (conn, _) = airlock_server::db::open(&env.state_dir().join("airlock.db")).ok()?;
