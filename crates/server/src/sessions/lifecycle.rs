@@ -74,8 +74,9 @@ impl End {
     }
 }
 
-/// Why a side that waited [`pairing_timeout`] alone ends its session:
-/// `None` if the session had paired before (a redial: the resume rules).
+/// Why a side that waited alone ends its session: Failed, naming the side
+/// that never joined; or, for a redial of a session that had paired, the
+/// streams gone past the resume window.
 pub fn unpaired(waiting_client: bool, ever_paired: bool) -> End {
     let secs = pairing_timeout().as_secs();
     if ever_paired {
