@@ -226,8 +226,8 @@ fn kill_worker(session: &str) {
         };
         let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
         let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-        let is_worker = args.iter().any(|a| *a == b"session-worker")
-            && args.iter().any(|a| *a == session.as_bytes());
+        let is_worker =
+            args.contains(&&b"session-worker"[..]) && args.contains(&session.as_bytes());
         if is_worker {
             let _ = std::process::Command::new("kill")
                 .args(["-KILL", &pid.to_string()])
