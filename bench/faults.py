@@ -459,6 +459,8 @@ def transfer_row(m, label, fault, past_window=False, kinds=("pf",), back_target=
     data, and checks what each end got."""
     log(f"{label}: starting")
     before = {f.name for f in Path(m.logdir).glob("conn-*.json")}
+    # Sessions of earlier rows do not count against this one.
+    m.sessions_before = {x.get("SessionId") for x in (m.w.active_sessions() or [])}
     size = size_for()
     ts = [Transfer(m, k, size) for k in kinds]
     lead_bytes = min(size // 3, int(RATE * 1e6 * LEAD)) if RATE > 0 else size // 4
@@ -493,7 +495,7 @@ def transfer_row(m, label, fault, past_window=False, kinds=("pf",), back_target=
     open_left = None
     while now() < t_end + 10:
         s = m.w.active_sessions()
-        open_left = None if s is None else len(s)
+        open_left = None if s is None else len([x for x in s if x.get("SessionId") not in m.sessions_before])
         if open_left == 0:
             break
         time.sleep(0.5)
@@ -775,7 +777,8 @@ def agent_stop_checks(m, row):
     ok = [e for e in m.stop_execs if e[2] == 0]
     if ok:
         fails.append(f"{len(ok)} exec(s) succeeded on a stopped agent?")
-    stuck = [s for s in (m.w.active_sessions() or []) if s.get("Status") in ("Connecting", "Connected")]
+    stuck = [s for s in (m.w.active_sessions() or []) if s.get("Status") in ("Connecting", "Connected")
+             and s.get("SessionId") not in m.sessions_before]
     hist = []
     try:
         hist = m.w.json("session", "list", "--history", timeout=10).get("Sessions", [])
@@ -1193,7 +1196,7 @@ def main():
     if cmd == "cleanup":
         cleanup(WORK)
         return 0
-    RUN_ENV = dict(os.environ, FAULTS_RUN=str(WORK))
+    RUN_ENV = dict(os.environ, FAULTS_RUN=str(WORK))  # the mark cleanup looks for
     # Orphans (an agent's session workers) come back to us, for cleanup.
     try:
         ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)

@@ -32,15 +32,15 @@ for t in ip nft mount python3; do command -v "$t" >/dev/null || { echo "missing 
 # Agents and their sockets: raise the open-file limit for the 1,000-agent rows.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 work=$(mktemp -d /tmp/airlock-faults.XXXXXX)
-# Every process of this run carries the mark; cleanup ends those, by pid.
-export FAULTS_RUN="$work"
+# Every process of this run carries the mark FAULTS_RUN=$work in its
+# environment (tee does not); cleanup ends those, by pid.
 # Whatever happens: end every process this run started, delete its
 # namespace, veth, nftables table (inside the namespace) and mounts.
-trap 'python3 bench/faults.py cleanup "$work"; [ "${KEEP:-0}" = 1 ] && echo "kept $work" >&2 || rm -rf "$work"' EXIT
+trap 'FAULTS_RUN="$work" python3 bench/faults.py cleanup "$work"; [ "${KEEP:-0}" = 1 ] && echo "kept $work" >&2 || rm -rf "$work"' EXIT
 out=target/faults
 mkdir -p "$out"
 rc=0
-python3 bench/faults.py run "$work" | tee "$out/faults.md" || rc=$?
+FAULTS_RUN="$work" python3 bench/faults.py run "$work" | tee "$out/faults.md" || rc=$?
 if [ "${RECORD:-0}" = 1 ]; then
   bench/faults_record.py "$out/faults.md" "${RECORD_COMMAND:-make faults}"
 fi
