@@ -274,6 +274,10 @@ fn deregistering_a_node_closes_its_control_channel_and_ends_its_sessions() {
         &json!({"SessionId": session_id}),
     );
     assert_eq!(v["Sessions"][0]["Status"], "Terminated", "{v}");
+    assert_eq!(
+        v["Sessions"][0]["StatusReason"], "its instance was deregistered",
+        "{v}"
+    );
     support::wait_for(5, "the agent to see its control channel closed", || {
         agent.log().contains("control channel lost").then_some(())
     });

@@ -127,7 +127,12 @@ pub fn call(ctx: &Ctx<'_>, op: &str, body: &Value) -> Result<Value, ApiError> {
                 },
             );
             if !sent {
-                store::end(ctx.conn, &session_id, "Failed")?;
+                store::end_because(
+                    ctx.conn,
+                    &session_id,
+                    "Failed",
+                    Some("the node's agent was not connected when the session started"),
+                )?;
                 return Err(ApiError::new(
                     400,
                     "TargetNotConnected",
@@ -153,7 +158,8 @@ pub fn call(ctx: &Ctx<'_>, op: &str, body: &Value) -> Result<Value, ApiError> {
                 &session_arn(ctx, &iam.account, &s.session_id),
                 &[],
             )?;
-            store::end(ctx.conn, &s.session_id, "Terminated")?;
+            let why = format!("terminated by {}", ctx.caller.arn);
+            store::end_because(ctx.conn, &s.session_id, "Terminated", Some(&why))?;
             ctx.state.broker.terminate(&s.session_id);
             ctx.state.hub.send(
                 &s.target,

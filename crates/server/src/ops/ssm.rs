@@ -176,7 +176,12 @@ fn disconnect(ctx: &Ctx<'_>, instance_id: &str) -> Result<(), ApiError> {
         .into_iter()
         .filter(|s| s.target == instance_id)
     {
-        sessions::end(ctx.conn, &s.session_id, "Terminated")?;
+        sessions::end_because(
+            ctx.conn,
+            &s.session_id,
+            "Terminated",
+            Some("its instance was deregistered"),
+        )?;
         ctx.state.broker.terminate(&s.session_id);
         tracing::info!(session = %s.session_id, instance = %instance_id, "session ended: its instance was deregistered");
     }
