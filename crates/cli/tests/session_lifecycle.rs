@@ -482,3 +482,37 @@ fn a_full_state_disk_keeps_reads_working_refuses_writes_clearly_and_recovers() {
         "the read made while the disk was full is audited: {audit}"
     );
 }
+
+#[test]
+fn an_idle_session_ends_although_heartbeats_keep_flowing() {
+    let (env, _server, _agent, id) = node(&[]);
+    // The wire protocol pings every 10 s; an idle timeout of 12 s only
+    // fires if those pings do not count as activity.
+    env.ok(&["session", "preferences", "--idle-session-timeout", "12s"]);
+    let s = forge::Forged::start(
+        &env,
+        "default",
+        &id,
+        "AWS-StartNonInteractiveCommand",
+        json!({"command": ["sleep 300"]}),
+    );
+    let kind = airlock_wire::ChannelKind::Exec {
+        command: "sleep 300".into(),
+        stdin: false,
+    };
+    let sid = s.session_id.clone();
+    std::thread::spawn(move || {
+        let _ = s.open(kind, None, None);
+    });
+    let started = Instant::now();
+    let rec = ended(&env, &sid, 40);
+    assert_eq!(rec["Status"], "Terminated", "{rec}");
+    assert!(
+        rec["StatusReason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("idle"),
+        "{rec}"
+    );
+    assert!(started.elapsed() >= Duration::from_secs(10), "{rec}");
+}

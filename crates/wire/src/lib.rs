@@ -55,6 +55,7 @@ pub mod frame;
 pub mod handshake;
 pub mod liveness;
 pub mod resume;
+pub mod scan;
 
 pub use channel::{Action, Channel, ChannelError, ChannelEvent, ChannelState};
 pub use codec::{DecodeError, Decoder, EncodeError, Encoder, PayloadError};
@@ -67,3 +68,4 @@ pub use frame::{
 pub use handshake::{HandshakeError, Negotiated};
 pub use liveness::{DEAD_AFTER, Liveness, LivenessAction, MAX_MISSED_PINGS, PING_INTERVAL};
 pub use resume::{RESUME_WINDOW, ResumeError};
+pub use scan::FrameScanner;

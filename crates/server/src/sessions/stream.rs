@@ -174,6 +174,9 @@ async fn pipe(
 ) -> bool {
     let mut buf = vec![0u8; 256 * 1024];
     let mut eof = false;
+    // Heartbeats, acks and window updates are not activity: only they
+    // flow while a user is idle.
+    let mut frames = airlock_wire::FrameScanner::default();
     loop {
         let n = match from.read(&mut buf).await {
             // A TLS peer that closes without close_notify (killed, or
@@ -188,7 +191,11 @@ async fn pipe(
             }
             Ok(n) => n,
         };
-        state.broker.touch(&id);
+        let mut active = false;
+        frames.feed(&buf[..n], |t| active |= t.is_none_or(|t| t.is_activity()));
+        if active {
+            state.broker.touch(&id);
+        }
         let stop = rec
             .as_ref()
             .and_then(|(r, _)| r.lock().ok()?.feed(from_client, &buf[..n]));
