@@ -991,6 +991,8 @@ def row_disk_full(rows):
     notes.append(f"write while full: exit {wc}, {werr[:110]!r}; while full the session showed {full.get('Status')}, "
                  f"recording {full.get('RecordingStatus')}; after: session {show.get('Status')}, recording {rs} ({rr}); "
                  f"replay {rep} of {LINES} lines; writes back {fmt(recovered)} s after space returned")
+    # Keep a copy of the state (the tmpfs goes at cleanup) for KEEP=1.
+    shutil.copytree(w.state, w.dir / "state-copy", ignore=shutil.ignore_patterns("filler"), dirs_exist_ok=True)
     rows.append({"fault": label, "key": "disk-full", "fails": fails, "notes": notes,
                  "lost": LINES - got, "dup": 0,
                  "reported": f"recording {rs}: {rr}" if rs else "",
