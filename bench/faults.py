@@ -400,6 +400,54 @@ class Transfer:
             return None
 
 
+class Scp:
+    """scp of `size` bytes of the blob to the node through `airlock proxy`
+    (ssh's own integrity checks inside; the file is compared at the end)."""
+
+    kind = "scp"
+
+    def __init__(self, main, size):
+        self.m, self.size = main, size
+        d = main.w.dir / f"t{main.seq}-scp"
+        main.seq += 1
+        d.mkdir()
+        self.d = d
+        self.src, self.dst = d / "src", d / "dst"
+        with open(main.blob, "rb") as f, open(self.src, "wb") as o:
+            left = size
+            while left > 0:
+                b = f.read(min(left, 16 << 20))
+                o.write(b)
+                left -= len(b)
+        limit = ["-l", str(int(RATE * 8000))] if RATE > 0 else []
+        self.t0 = now()
+        self.client = spawn(["scp", "-q", *limit, "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+                             "-o", "LogLevel=ERROR", "-o", f"ProxyCommand={AIRLOCK} proxy %h %p", "-i", str(main.ssh_key),
+                             "-P", str(main.sshd_port), str(self.src), f"{os.environ.get('USER', 'root')}@{main.iid}:{self.dst}"],
+                            d / "scp.log", main.w.env)
+
+    def moved(self):
+        try:
+            return self.dst.stat().st_size
+        except OSError:
+            return 0
+
+    def result(self):
+        import hashlib
+
+        def sha(p):
+            h = hashlib.sha256()
+            try:
+                with open(p, "rb") as f:
+                    for b in iter(lambda: f.read(1 << 20), b""):
+                        h.update(b)
+            except OSError:
+                return None
+            return h.hexdigest()
+        return {"exit": self.client.returncode, "same": sha(self.src) == sha(self.dst), "got": self.moved(),
+                "log": (self.d / "scp.log").read_text(errors="replace")[-500:]}
+
+
 def node_logs(logdir, before):
     out = []
     for f in sorted(Path(logdir).glob("conn-*.json")):
@@ -437,7 +485,25 @@ class Main:
         self.logdir.mkdir()
         self.sink = spawn(self.w.in_ns([PY, IO, "serve", str(self.sink_port), self.blob, str(self.logdir)]),
                           self.w.dir / "sink.log", self.w.env)
+        self.sshd_port = None
+        if shutil.which("scp") and os.path.exists("/usr/sbin/sshd"):
+            self.start_sshd()
         time.sleep(0.5)
+
+    def start_sshd(self):
+        """A throwaway sshd on the node's loopback, for scp through `airlock proxy`."""
+        d = self.w.dir / "sshd"
+        d.mkdir()
+        for k in ("host", "user"):
+            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(d / k)], check=True)
+        shutil.copy(d / "user.pub", d / "auth")
+        self.sshd_port = free_port()
+        (d / "config").write_text(f"Port {self.sshd_port}\nListenAddress 127.0.0.1\nHostKey {d}/host\n"
+                                  f"AuthorizedKeysFile {d}/auth\nStrictModes no\nUsePAM no\n"
+                                  f"PasswordAuthentication no\nPidFile none\nSubsystem sftp /usr/lib/openssh/sftp-server\n")
+        os.makedirs("/run/sshd", exist_ok=True)
+        self.sshd = spawn(self.w.in_ns(["/usr/sbin/sshd", "-D", "-e", "-f", str(d / "config")]), d / "log", self.w.env)
+        self.ssh_key = d / "user"
 
     def restart_agent(self):
         self.agent = self.w.start_agent(self.agent_dir)
@@ -462,7 +528,17 @@ def transfer_row(m, label, fault, past_window=False, kinds=("pf",), back_target=
     # Sessions of earlier rows do not count against this one.
     m.sessions_before = {x.get("SessionId") for x in (m.w.active_sessions() or [])}
     size = size_for()
-    ts = [Transfer(m, k, size) for k in kinds]
+    # Slow starters first (scp: an ssh handshake through a new session), each
+    # moving data before the next starts, so that all run when the fault hits.
+    ts = []
+    for k in sorted((k for k in kinds if k != "scp" or m.sshd_port), key=lambda k: k != "scp"):
+        t = Scp(m, size) if k == "scp" else Transfer(m, k, size)
+        ts.append(t)
+        deadline = now() + 30
+        while t.moved() == 0 and t.client.poll() is None and now() < deadline:
+            time.sleep(0.02)
+    if "scp" in kinds and not m.sshd_port:
+        log(f"{label}: no scp/sshd here: the scp transfer is skipped")
     lead_bytes = min(size // 3, int(RATE * 1e6 * LEAD)) if RATE > 0 else size // 4
     deadline = now() + 60
     while any(t.moved() < lead_bytes for t in ts):
@@ -482,7 +558,7 @@ def transfer_row(m, label, fault, past_window=False, kinds=("pf",), back_target=
     # port-forward: past the window it must exit by itself; else it keeps listening.
     pf_exit = pf_alive = None
     for t in ts:
-        if t.pf is None:
+        if getattr(t, "pf", None) is None:
             continue
         if past_window:
             end = now() + 20
@@ -537,6 +613,16 @@ def judge(label, ts, nodes, t_fault, t_clear, notes, watch, past_window, pf_exit
     # whose upload length and first byte time fit (one connection per transfer).
     for t in ts:
         r = t.result()
+        if t.kind == "scp":
+            if past_window:
+                ok = r["exit"] not in (0, None)
+                reported.append(f"scp: exit {r['exit']}, {last_line(r['log'])[:100] or '(nothing on stderr)'}")
+                if not ok:
+                    fails.append("scp did not report the truncation")
+            elif r["exit"] != 0 or not r["same"]:
+                fails.append(f"scp: exit {r['exit']}, {r['got']} of {t.size} B, "
+                             f"{'identical' if r['same'] else 'different'}: {last_line(r['log'])[:120]}")
+            continue
         if r is None:
             fails.append(f"{t.kind}: the client wrote no result")
             continue
@@ -737,9 +823,9 @@ def run_transfer_rows(rows):
     m = Main(blob)
     m.stop_execs = []
     plan = {
-        "server-kill": (f"server kill -9, {SHORT_DOWN:g} s down", lambda: fault_server_kill(m, SHORT_DOWN), False, ("pf", "proxy")),
+        "server-kill": (f"server kill -9, {SHORT_DOWN:g} s down", lambda: fault_server_kill(m, SHORT_DOWN), False, ("pf", "proxy", "scp")),
         "agent-kill": ("agent kill -9 (restarted after 1 s)", lambda: fault_agent_kill(m), False, ("pf",)),
-        "partition": (f"partition agent ↔ server, {SHORT_PARTITION:g} s", lambda: fault_partition(m, SHORT_PARTITION), False, ("pf",)),
+        "partition": (f"partition agent ↔ server, {SHORT_PARTITION:g} s", lambda: fault_partition(m, SHORT_PARTITION), False, ("pf", "scp")),
         "server-stop": (f"server SIGSTOP, {SERVER_STOP:g} s", lambda: fault_server_stop(m, SERVER_STOP), False, ("pf",)),
         "agent-stop": (f"agent SIGSTOP, {AGENT_STOP:g} s, with traffic and an exec every 4 s", lambda: fault_agent_stop(m, AGENT_STOP), False, ("pf",)),
         "server-kill-long": (f"server kill -9, {LONG_DOWN:g} s down (past the {RESUME_WINDOW} s resume window)", lambda: fault_server_kill(m, LONG_DOWN), True, ("pf", "proxy")),
