@@ -674,6 +674,9 @@ def judge(label, ts, nodes, t_fault, t_clear, notes, watch, past_window, pf_exit
                 reported.append(f"proxy: exit {r.get('exit')}, reason: {why or '(none)'}")
                 if r.get("exit") in (None, 0) or not why:
                     fails.append("proxy did not report the truncation (non-zero exit and a reason)")
+            if up is not None and up["end"] == "eof" and not whole:
+                fails.append(f"{t.kind}: the node-side connection got a clean end of stream (FIN), so a reader "
+                             f"on the node takes the cut stream for a whole one")
             mb = lambda b: f"{b / 1e6:.0f}"
             reported.append(f"{mb(down['expected'] - down['truncated'])} of {mb(down['expected'])} MB down, "
                             f"{mb(up['expected'] - up['truncated']) if up else '?'} MB up delivered; "
@@ -828,8 +831,8 @@ def run_transfer_rows(rows):
         "partition": (f"partition agent ↔ server, {SHORT_PARTITION:g} s", lambda: fault_partition(m, SHORT_PARTITION), False, ("pf", "scp")),
         "server-stop": (f"server SIGSTOP, {SERVER_STOP:g} s", lambda: fault_server_stop(m, SERVER_STOP), False, ("pf",)),
         "agent-stop": (f"agent SIGSTOP, {AGENT_STOP:g} s, with traffic and an exec every 4 s", lambda: fault_agent_stop(m, AGENT_STOP), False, ("pf",)),
-        "server-kill-long": (f"server kill -9, {LONG_DOWN:g} s down (past the {RESUME_WINDOW} s resume window)", lambda: fault_server_kill(m, LONG_DOWN), True, ("pf", "proxy")),
-        "partition-long": (f"partition agent ↔ server, {LONG_PARTITION:g} s (past the resume window)", lambda: fault_partition(m, LONG_PARTITION), True, ("pf", "proxy")),
+        "server-kill-long": (f"server kill -9, {LONG_DOWN:g} s down (past the {RESUME_WINDOW} s resume window)", lambda: fault_server_kill(m, LONG_DOWN), True, ("pf", "proxy", "scp")),
+        "partition-long": (f"partition agent ↔ server, {LONG_PARTITION:g} s (past the resume window)", lambda: fault_partition(m, LONG_PARTITION), True, ("pf", "proxy", "scp")),
     }
     for name in wanted:
         label, mk, past, kinds = plan[name]
