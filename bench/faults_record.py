@@ -33,7 +33,7 @@ text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstr
 doc.write_text(text)
 print(f"recorded the fault table in {doc}")
 if reconnect:
-    note = (f"{meta.group(1) if meta else ''}. Real agents (`airlock agent run`, each its own process and "
+    note = (f"Run: {meta.group(1) if meta else ''}. Real agents (`airlock agent run`, each its own process and "
             "backoff) on loopback; the server is killed with SIGKILL, stays down the time shown, and a new one "
             "starts on the same state directory. \"Back\" is the server's `agent online` log line (Hello "
             "acknowledged) after the new server first accepted a connection.\n\n")
