@@ -11,7 +11,7 @@ test:
 	cd tests/browser && npm ci --ignore-scripts --no-audit --no-fund
 	# Root-only tests are #[ignore = "needs root"]; run them too (as root), so nothing passes by skipping.
 	cargo test --workspace --lib --bins --tests --examples -- --include-ignored
-	cargo test --workspace --benches
+	cargo test --workspace --bench '*'
 	cargo test --workspace --doc
 
 build:
