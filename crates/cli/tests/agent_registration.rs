@@ -248,3 +248,32 @@ fn a_frozen_agent_is_noticed_even_while_the_server_keeps_writing_to_it() {
         "a frozen agent stayed Online while sessions were started"
     );
 }
+
+#[test]
+fn agents_follow_a_server_that_restarts_again_and_again() {
+    let env = Env::new();
+    let mut s = Server::start(&env);
+    let dir = env.tmp.path().join("agent");
+    let id = register_agent(&env, "NodeRole", true, &dir);
+    let _agent = Agent::start(&env, &dir);
+    wait_for(15, "Online", || {
+        (instance(&env, &id)["PingStatus"] == "Online").then_some(())
+    });
+    // Three restarts a few seconds apart: the backoff must reset as soon as
+    // a Hello is acknowledged, and stay short while the outage is short.
+    let mut back = Vec::new();
+    for _ in 0..3 {
+        s.stop();
+        std::thread::sleep(std::time::Duration::from_secs(3));
+        s = Server::start(&env);
+        let up = std::time::Instant::now();
+        wait_for(30, "the agent to reconnect", || {
+            (instance(&env, &id)["PingStatus"] == "Online").then_some(())
+        });
+        back.push(up.elapsed());
+    }
+    assert!(
+        back.iter().all(|d| *d < std::time::Duration::from_secs(6)),
+        "agents came back {back:?} after the server did (the backoff is capped at 2 s for short outages)"
+    );
+}
