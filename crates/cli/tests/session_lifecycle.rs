@@ -516,3 +516,57 @@ fn an_idle_session_ends_although_heartbeats_keep_flowing() {
     );
     assert!(started.elapsed() >= Duration::from_secs(10), "{rec}");
 }
+
+#[test]
+fn the_recording_of_a_session_cut_short_says_so() {
+    let (env, _server, mut agent, node) = node(&[("AIRLOCK_RESUME_WINDOW_SECS", "4")]);
+    let command = "echo recorded-line; sleep 300";
+    let s = forge::Forged::start(
+        &env,
+        "default",
+        &node,
+        "AWS-StartInteractiveCommand",
+        json!({"command": [command]}),
+    );
+    let id = s.session_id.clone();
+    let shell = airlock_wire::ChannelKind::Shell {
+        term: "xterm".into(),
+        cols: 80,
+        rows: 24,
+        env: vec![],
+        command: Some(command.into()),
+    };
+    std::thread::spawn(move || {
+        let _ = s.open(shell, None, None);
+    });
+    let cast = env
+        .state_dir()
+        .join("recordings")
+        .join(format!("{id}.cast"));
+    wait_for(20, "the output in the recording", || {
+        std::fs::read_to_string(&cast)
+            .ok()
+            .filter(|c| c.contains("recorded-line"))
+    });
+    agent.kill();
+    kill_worker(&id);
+    let rec = ended(&env, &id, 30);
+    assert_eq!(rec["RecordingStatus"], "Truncated", "{rec}");
+    assert!(
+        rec["RecordingStatusReason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("ended abnormally"),
+        "{rec}"
+    );
+    let text = std::fs::read_to_string(&cast).unwrap();
+    let last: Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    assert_eq!(last[1], "m", "{last}");
+    assert!(
+        last[2]
+            .as_str()
+            .unwrap_or_default()
+            .contains("past the resume window"),
+        "{last}"
+    );
+}

@@ -57,6 +57,8 @@ pub struct End {
     /// `Terminated` or `Failed`.
     pub status: &'static str,
     pub reason: String,
+    /// Cut short (streams lost, node gone): its recording says so.
+    pub lost: bool,
 }
 
 impl End {
@@ -64,12 +66,20 @@ impl End {
         End {
             status: "Terminated",
             reason: reason.into(),
+            lost: false,
+        }
+    }
+    fn lost(reason: impl Into<String>) -> Self {
+        End {
+            lost: true,
+            ..End::terminated(reason)
         }
     }
     fn failed(reason: impl Into<String>) -> Self {
         End {
             status: "Failed",
             reason: reason.into(),
+            lost: true,
         }
     }
 }
@@ -80,7 +90,7 @@ impl End {
 pub fn unpaired(waiting_client: bool, ever_paired: bool) -> End {
     let secs = pairing_timeout().as_secs();
     if ever_paired {
-        End::terminated("the session's streams were gone past the resume window")
+        End::lost("the session's streams were gone past the resume window")
     } else if waiting_client {
         End::failed(format!(
             "the node's agent never joined the session within {secs} s"
@@ -133,9 +143,7 @@ pub fn decide(f: &Facts, l: &Limits) -> Option<End> {
         return Some(End::terminated("maximum session duration reached"));
     }
     if !f.target_exists {
-        return Some(End::terminated(
-            "the session's node was deregistered or deleted",
-        ));
+        return Some(End::lost("the session's node was deregistered or deleted"));
     }
     // Unknown activity (a session older than these clocks) counts from
     // the restart, as it did before they were stored.
@@ -175,7 +183,7 @@ pub fn decide(f: &Facts, l: &Limits) -> Option<End> {
         return Some(End::terminated(CLIENT_CLOSED));
     }
     (gone_for > l.resume_window)
-        .then(|| End::terminated("the session's streams were gone past the resume window"))
+        .then(|| End::lost("the session's streams were gone past the resume window"))
 }
 
 /// Ends a session (once): its record (status, end time, reason), an audit
@@ -214,6 +222,9 @@ pub async fn end(state: &Shared, session_id: &str, target: &str, why: End) -> bo
     };
     if ended {
         tracing::info!(session = %session_id, status = why.status, reason = %why.reason, "session ended");
+        if why.lost {
+            mark_recording_cut(state, session_id, &why.reason).await;
+        }
         state.broker.terminate(session_id);
         state.hub.send(
             target,
@@ -223,6 +234,22 @@ pub async fn end(state: &Shared, session_id: &str, target: &str, why: End) -> bo
         );
     }
     ended
+}
+
+/// A recording of a session that was cut short ends with a marker event
+/// (when this process holds it) and the status `Truncated` (a session
+/// without a recording shows no recording status either way).
+async fn mark_recording_cut(state: &Shared, session_id: &str, why: &str) {
+    let reason = format!("the session ended abnormally: {why}");
+    let _ = state.broker.cut_recording(session_id, &reason);
+    let (id, r) = (session_id.to_owned(), reason);
+    if let Err(e) = db(state, move |c| {
+        store::set_recording_stopped(c, &id, "Truncated", &r)
+    })
+    .await
+    {
+        tracing::warn!(session = %session_id, error = %e.message, "cannot note the cut recording");
+    }
 }
 
 #[cfg(test)]

@@ -205,6 +205,14 @@ impl Broker {
     }
 
     /// Drops everything of a session: parked streams, the relay, the recorder.
+    /// Ends the live recording of a session cut short with a marker naming
+    /// `why`; None when this process holds no recording of it.
+    pub fn cut_recording(&self, session: &str, why: &str) -> Option<()> {
+        let m = self.recorders.lock().ok()?;
+        let mut r = m.get(session)?.lock().ok()?;
+        r.cut_short(why).map(drop)
+    }
+
     pub fn terminate(&self, session: &str) {
         self.clocks.forget(session);
         if let Ok(mut m) = self.recorders.lock()

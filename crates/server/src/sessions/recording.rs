@@ -244,6 +244,15 @@ impl Recorder {
         }
     }
 
+    /// Ends a recording whose session was cut short (unless it already
+    /// stopped): a marker event naming `why`, status `Truncated`.
+    pub fn cut_short(&mut self, why: &str) -> Option<&Stopped> {
+        if self.stopped.is_none() {
+            self.cut(StopKind::Truncated, why.to_owned());
+        }
+        self.stopped.as_ref()
+    }
+
     /// Ends the recording with a marker event naming `why`.
     fn cut(&mut self, kind: StopKind, why: String) {
         let text = format!("recording stopped: {why}");
