@@ -307,11 +307,16 @@ class World:
                            check=True)
 
 
-def agent_state(agent_dir):
+def agent_status(agent_dir):
     try:
-        return json.loads((Path(agent_dir) / "status.json").read_text()).get("State")
+        v = json.loads((Path(agent_dir) / "status.json").read_text())
+        return v.get("State"), v.get("Pid")
     except (OSError, ValueError):
-        return None
+        return None, None
+
+
+def agent_state(agent_dir):
+    return agent_status(agent_dir)[0]
 
 
 def agent_pid(agent_dir):
@@ -335,10 +340,12 @@ class Watch(threading.Thread):
 
     def run(self):
         last_api = 0
+        pid0 = agent_status(self.dir)[1]
         while not self.stop.is_set():
             t = now()
-            s = agent_state(self.dir)
-            if s != "Online" and self.agent_down is None:
+            s, pid = agent_status(self.dir)
+            # A new agent process (restarted after a kill) counts as back once Online.
+            if (s != "Online" or pid != pid0) and self.agent_down is None:
                 self.agent_down = t
             if s == "Online" and self.agent_down is not None and self.agent_back is None:
                 self.agent_back = t
@@ -836,9 +843,8 @@ def run_transfer_rows(rows):
     }
     for name in wanted:
         label, mk, past, kinds = plan[name]
-        # Each row starts from a connected node.
-        if m.agent.poll() is not None:
-            m.restart_agent()
+        # Each row starts from a connected node, whatever the last one left.
+        heal(m)
         if not m.w.wait_online(m.iid, 90):
             rows.append({"fault": label, "fails": ["the node was not Online before the fault"], "notes": []})
             continue
@@ -852,6 +858,21 @@ def run_transfer_rows(rows):
         rows.append(row)
         log(f"{label}: {'PASS' if not row['fails'] else 'FAIL: ' + '; '.join(row['fails'])}")
     return m
+
+
+def heal(m):
+    """Undoes any fault a failed row may have left: a stopped or dead server
+    or agent, a partition."""
+    signal_pid(m.w.server.pid, signal.SIGCONT)
+    if m.w.server.poll() is not None:
+        m.w.start_server()
+    subprocess.run(["ip", "netns", "exec", m.w.ns, "nft", "delete", "table", "inet", "airlock_faults"],
+                   stderr=subprocess.DEVNULL)
+    pid = agent_pid(m.agent_dir)
+    if pid:
+        signal_pid(pid, signal.SIGCONT)
+    if m.agent.poll() is not None:
+        m.restart_agent()
 
 
 def agent_stop_checks(m, row):
@@ -1192,6 +1213,14 @@ def online_times(logfile, since):
     return out
 
 
+def cpu_ticks(pid):
+    try:
+        f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+        return int(f[11]) + int(f[12])
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
 def reconnect(n):
     """n real agents (`airlock agent run`, their own backoff) against one
     server killed -9 and restarted RESTARTS times, 3 s down, a few seconds
@@ -1222,12 +1251,14 @@ def reconnect(n):
         w.kill_server()
         time.sleep(SHORT_DOWN)
         t_back = w.start_server()
+        c0 = cpu_ticks(w.server.pid)
         deadline = t_back + 90
         while now() < deadline:
             times = online_times(w.server_log, t_back - 0.5)
             if len(times) >= n:
                 break
             time.sleep(0.25)
+        c1, t1 = cpu_ticks(w.server.pid), now()
         times = online_times(w.server_log, t_back - 0.5)
         after = sorted(max(0.0, t - t_back) for t in times.values())
         per_s = {}
@@ -1240,6 +1271,7 @@ def reconnect(n):
             "p99": after[min(len(after) - 1, int(len(after) * 0.99))] if after else None,
             "peak_rate": max(per_s.values()) if per_s else 0,
             "mean_rate": len(after) / after[-1] if after and after[-1] > 0 else None,
+            "cpu": 100 * (c1 - c0) / os.sysconf("SC_CLK_TCK") / max(t1 - t_back, 1e-3),
         })
         log(f"reconnect: restart {k + 1}: {len(after)} of {n} back, all within {fmt(out[-1]['all'], 2)} s")
     w.kill_server()
@@ -1262,7 +1294,7 @@ def table(rows):
         if ab is None and r.get("agent_dropped") is False:
             ab_s = "stayed connected"
         else:
-            ab_s = fmt(ab)
+            ab_s = fmt(ab, 2)
         if r.get("past_window"):
             rep = ("yes" if not any("report" in f for f in r["fails"]) else "**no**") + f" ({r.get('reported')})"
         else:
@@ -1277,12 +1309,12 @@ def table(rows):
 
 def reconnect_table(results):
     out = ["| agents | restart | server down, s | back / agents | p50 back, s | p99 back, s | all back, s | "
-           "peak agents online per second | mean per second until all back |",
-           "|---|---|---|---|---|---|---|---|---|"]
+           "peak agents online per second | mean per second until all back | server CPU until all back, % of a core |",
+           "|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         out.append(f"| {r['agents']} | {r['restart']} | {r['down']:.1f} | {r['back']} / {r['agents']} | "
                    f"{fmt(r['p50'], 2)} | {fmt(r['p99'], 2)} | {fmt(r['all'], 2)} | {r['peak_rate']} | "
-                   f"{fmt(r['mean_rate'], 0)} |")
+                   f"{fmt(r['mean_rate'], 0)} | {fmt(r['cpu'], 0)} |")
     return "\n".join(out)
 
 
