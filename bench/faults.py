@@ -124,7 +124,16 @@ def cleanup(work):
         lines = []
     for line in reversed(lines):
         kind, _, value = line.partition(" ")
-        if kind == "mount":
+        if kind == "pid":
+            # A process that cleared its environment (sshd re-executes itself)
+            # but still names this run's directory on its command line.
+            try:
+                if str(work).encode() in open(f"/proc/{value}/cmdline", "rb").read():
+                    os.kill(int(value), signal.SIGCONT)
+                    os.kill(int(value), signal.SIGKILL)
+            except OSError:
+                pass
+        elif kind == "mount":
             subprocess.run(["umount", "-l", value], stderr=subprocess.DEVNULL)
         elif kind == "netns":
             subprocess.run(["ip", "netns", "del", value], stderr=subprocess.DEVNULL)
