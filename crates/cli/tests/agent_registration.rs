@@ -277,3 +277,39 @@ fn agents_follow_a_server_that_restarts_again_and_again() {
         "agents came back {back:?} after the server did (the backoff is capped at 2 s for short outages)"
     );
 }
+
+#[test]
+fn an_exec_waiting_on_a_frozen_agent_fails_once_the_node_is_known_lost() {
+    let env = Env::new();
+    let _s = Server::start(&env);
+    let dir = env.tmp.path().join("agent");
+    let id = register_agent(&env, "NodeRole", true, &dir);
+    let agent = Agent::start(&env, &dir);
+    wait_for(15, "Online", || {
+        (instance(&env, &id)["PingStatus"] == "Online").then_some(())
+    });
+    agent.signal("STOP");
+    let started = std::time::Instant::now();
+    // Heartbeats every second: the node is lost after three missed ones,
+    // well before the client's own 30 s wait for an answer.
+    let o = env.run(&["exec", &id, "--", "true"]);
+    let waited = started.elapsed();
+    agent.signal("CONT");
+    assert!(!o.status.success());
+    assert!(
+        waited < std::time::Duration::from_secs(15),
+        "the exec waited {waited:?} on a node known lost: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&env.ok(&["--json", "session", "list", "--history"])).unwrap();
+    let s = &v["Sessions"][0];
+    assert_eq!(s["Status"], "Failed", "{v}");
+    assert!(
+        s["StatusReason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("lost its control channel"),
+        "{v}"
+    );
+}

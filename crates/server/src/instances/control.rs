@@ -296,5 +296,25 @@ async fn run_channel(state: Shared, id: InstanceIdentity, peer: SocketAddr, mut 
             store::set_status(c, &i2, "ConnectionLost", None, None)
         })
         .await;
+        fail_unstarted_sessions(&state, &iid).await;
+    }
+}
+
+/// Sessions on a node whose control channel was lost, and that its agent
+/// never joined, fail now: their clients stop waiting at once.
+async fn fail_unstarted_sessions(state: &Shared, instance_id: &str) {
+    let i2 = instance_id.to_owned();
+    let waiting = db(state, move |c| {
+        Ok(crate::sessions::store::list(c, true)?
+            .into_iter()
+            .filter(|s| s.target == i2 && s.status == "Connecting")
+            .map(|s| s.session_id)
+            .collect::<Vec<_>>())
+    })
+    .await
+    .unwrap_or_default();
+    for id in waiting {
+        let why = crate::sessions::lifecycle::agent_lost();
+        crate::sessions::lifecycle::end(state, &id, instance_id, why).await;
     }
 }

@@ -102,6 +102,12 @@ pub fn unpaired(waiting_client: bool, ever_paired: bool) -> End {
     }
 }
 
+/// Why a session that had not reached its node ends when the node's
+/// control channel is lost: its agent will not start it.
+pub fn agent_lost() -> End {
+    End::failed("the node's agent lost its control channel before the session started")
+}
+
 /// The limits the rules apply.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {

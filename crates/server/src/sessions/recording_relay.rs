@@ -94,6 +94,11 @@ pub async fn sync_loop(rec: SharedRecorder) {
     }
 }
 
+/// How often, and for how long, a stop that could not be noted (full
+/// disk) is retried.
+const NOTE_RETRY_EVERY: Duration = Duration::from_secs(1);
+const NOTE_RETRY_FOR: Duration = Duration::from_secs(3600);
+
 /// A recording stopped early: notes it on the session, audits it, and
 /// ends the session if `action` says so (returning true if it did).
 pub async fn stopped(state: Shared, id: String, stop: Stopped, action: CapAction) -> bool {
@@ -103,20 +108,34 @@ pub async fn stopped(state: Shared, id: String, stop: Stopped, action: CapAction
     };
     let detail = format!("{}; {} bytes written; {then}", stop.reason, stop.bytes);
     tracing::warn!(session = %id, %detail, "session recording stopped");
-    let (i2, status, reason) = (id.clone(), stop.kind.status(), stop.reason.clone());
     let terminate = action == CapAction::Terminate;
-    let ended = db(&state, move |c| {
-        store::set_recording_stopped(c, &i2, status, &reason)?;
-        audit(c, "airlock:StopSessionRecording", &i2, &detail)?;
-        let ended = terminate && store::end(c, &i2, "Terminated")?;
-        if ended {
-            audit(c, "ssm:TerminateSession", &i2, &reason)?;
+    // A full state disk is the likely reason a recording stopped, and the
+    // note lives on that disk: retry (each step is idempotent) until space
+    // returns, so the session never reads as completely recorded.
+    let mut waited = Duration::ZERO;
+    let ended = loop {
+        let (i2, status, reason) = (id.clone(), stop.kind.status(), stop.reason.clone());
+        let detail = detail.clone();
+        let r = db(&state, move |c| {
+            store::set_recording_stopped(c, &i2, status, &reason)?;
+            audit(c, "airlock:StopSessionRecording", &i2, &detail)?;
+            let ended = terminate && store::end(c, &i2, "Terminated")?;
+            if ended {
+                audit(c, "ssm:TerminateSession", &i2, &reason)?;
+            }
+            ended
+                .then(|| store::get(c, &i2).map(|s| s.target))
+                .transpose()
+        })
+        .await;
+        match r {
+            Err(e) if e.is_disk_full() && waited < NOTE_RETRY_FOR => {
+                tokio::time::sleep(NOTE_RETRY_EVERY).await;
+                waited += NOTE_RETRY_EVERY;
+            }
+            r => break r,
         }
-        ended
-            .then(|| store::get(c, &i2).map(|s| s.target))
-            .transpose()
-    })
-    .await;
+    };
     match ended {
         Ok(Some(target)) => {
             state.hub.send(
