@@ -105,6 +105,19 @@ def my_processes(work):
     return out
 
 
+def reap():
+    """Waits for our dead children, orphans included (we are their subreaper),
+    so none is left a zombie under init."""
+    deadline = time.time() + 2
+    while time.time() < deadline:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            time.sleep(0.05)
+
+
 def cleanup(work):
     work = Path(work)
     for _ in range(3):
@@ -118,6 +131,7 @@ def cleanup(work):
                 except OSError:
                     pass
         time.sleep(0.2)
+    reap()
     try:
         lines = (work / "registry").read_text().splitlines()
     except OSError:
