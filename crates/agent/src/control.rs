@@ -162,6 +162,26 @@ fn start_worker(dir: &AgentDir, opts: &AgentOptions, v: &Value, workers: &mut Wo
     }
 }
 
+/// How long a worker told to end (SIGTERM: it resets its forwarded
+/// connections first) has before it is killed.
+const WORKER_GRACE: Duration = Duration::from_secs(5);
+
+/// Ends a session worker: SIGTERM, then SIGKILL after [`WORKER_GRACE`].
+fn stop_worker(mut c: tokio::process::Child) {
+    if let Some(pid) = c.id().and_then(|p| i32::try_from(p).ok()) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+    }
+    tokio::spawn(async move {
+        if tokio::time::timeout(WORKER_GRACE, c.wait()).await.is_err() {
+            let _ = c.start_kill();
+            let _ = c.wait().await;
+        }
+    });
+}
+
 /// The control channel after the handshake: JSON lines over mTLS.
 pub type ControlIo = Framed<dial::Tls, LinesCodec>;
 
@@ -266,8 +286,8 @@ async fn session(
                         }
                         Some("StartSession") => start_worker(dir, opts, &v, workers),
                         Some("TerminateSession") => {
-                            if let Some(mut c) = v["SessionId"].as_str().and_then(|id| workers.remove(id)) {
-                                let _ = c.start_kill();
+                            if let Some(c) = v["SessionId"].as_str().and_then(|id| workers.remove(id)) {
+                                stop_worker(c);
                             }
                         }
                         _ => tracing::debug!(message = %line, "ignored control message"),

@@ -4,10 +4,11 @@
 //! a lost one resets the local TCP connection, never a FIN that reads as a
 //! complete transfer.
 
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::AsFd;
 use std::time::Duration;
 
 use airlock_agent::mux::{Channel, Mux};
+use airlock_agent::session::forward::reset_on_close;
 use airlock_wire::{ChannelEvent, ChannelKind, Stream};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::watch;
@@ -70,18 +71,6 @@ struct AbortOnDrop(tokio::task::JoinHandle<()>);
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.0.abort();
-    }
-}
-
-/// Makes the socket behind `fd` close with a reset (RST) rather than a FIN.
-pub fn reset_on_close(fd: &OwnedFd) {
-    let abort = nix::sys::socket::sockopt::Linger;
-    let linger = libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
-    if let Err(e) = nix::sys::socket::setsockopt(fd, abort, &linger) {
-        tracing::warn!(error = %e, "cannot make a local connection close with a reset");
     }
 }
 

@@ -351,14 +351,18 @@ fn a_session_that_never_pairs_fails_with_its_reason() {
     let _ = exec.kill();
     let _ = exec.wait();
     assert_eq!(s["Status"], "Failed", "{s}");
-    assert_eq!(
-        s["StatusReason"], "the node's agent never joined the session within 3 s",
+    // Whichever the server sees first: the pairing timeout, or the stopped
+    // agent's missed heartbeats (1 s apart here).
+    let why = s["StatusReason"].as_str().unwrap_or_default();
+    assert!(
+        why == "the node's agent never joined the session within 3 s"
+            || why == "the node's agent lost its control channel before the session started",
         "{s}"
     );
     assert!(
         end_audit(&env, &id)
             .iter()
-            .any(|d| d.starts_with("Failed: the node's agent never joined"))
+            .any(|d| d.starts_with("Failed: the node's agent"))
     );
 }
 

@@ -186,3 +186,67 @@ fn a_proxy_whose_session_ends_exits_non_zero_with_the_reason() {
     assert!(!st.success(), "proxy exited 0 after its session was lost");
     assert!(rest.contains("was lost before the stream ended"), "{rest}");
 }
+
+/// A TCP server that reads each client to its end; sends how it ended
+/// (`Ok(bytes)` for a clean end of stream) on the returned channel.
+fn sink() -> (u16, std::sync::mpsc::Receiver<std::io::Result<usize>>) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for s in l.incoming().flatten() {
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                let mut s = s;
+                let mut buf = vec![0u8; 64 * 1024];
+                let mut got = 0usize;
+                let end = loop {
+                    match s.read(&mut buf) {
+                        Ok(0) => break Ok(got),
+                        Ok(k) => got += k,
+                        Err(e) => break Err(e),
+                    }
+                };
+                let _ = tx.send(end);
+            });
+        }
+    });
+    (port, rx)
+}
+
+#[test]
+fn an_upload_cut_short_reaches_the_node_side_as_a_reset_not_an_end_of_stream() {
+    let n = node();
+    let (port_on_node, ends) = sink();
+    let mut pf = n
+        .env
+        .cmd()
+        .args([
+            "port-forward",
+            &n.id,
+            "--remote-port",
+            &port_on_node.to_string(),
+            "--local-port",
+            "0",
+        ])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = pf.stderr.take().unwrap();
+    let text = read_until(&mut err, "Waiting for connections...");
+    let sid = word_after(&text, "SessionId: ").to_owned();
+    let port: u16 = word_after(&text, "Port ").parse().unwrap();
+    let mut c = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let chunk = vec![7u8; 64 * 1024];
+    for _ in 0..16 {
+        c.write_all(&chunk).unwrap();
+    }
+    terminate(&n, &sid);
+    let end = ends
+        .recv_timeout(Duration::from_secs(15))
+        .expect("the node side never saw its connection end");
+    let e = end.expect_err("the node side read a cut upload as a complete one");
+    assert_eq!(e.kind(), ErrorKind::ConnectionReset, "{e}");
+    drop(c);
+    let _ = exit_of(pf, err, 15);
+}

@@ -180,7 +180,7 @@ pub fn set_recording_stopped(
     reason: &str,
 ) -> Result<(), ApiError> {
     conn.execute(
-        "UPDATE sessions SET recording_status = ?2, recording_status_reason = ?3 WHERE session_id = ?1",
+        "UPDATE sessions SET recording_status = ?2, recording_status_reason = ?3 WHERE session_id = ?1 AND recording IS NOT NULL",
         params![id, status, reason],
     )?;
     Ok(())
