@@ -286,8 +286,13 @@ async fn session(
                         }
                         Some("StartSession") => start_worker(dir, opts, &v, workers),
                         Some("TerminateSession") => {
-                            if let Some(c) = v["SessionId"].as_str().and_then(|id| workers.remove(id)) {
-                                stop_worker(c);
+                            let id = v["SessionId"].as_str().unwrap_or_default();
+                            match workers.remove(id) {
+                                Some(c) => {
+                                    tracing::info!(session = %id, "the server ended the session; ending its worker");
+                                    stop_worker(c);
+                                }
+                                None => tracing::info!(session = %id, "the server ended a session with no worker here"),
                             }
                         }
                         _ => tracing::debug!(message = %line, "ignored control message"),

@@ -191,6 +191,26 @@ pub async fn upgrade(
     protocol: &str,
     headers: &[(&str, &str)],
 ) -> anyhow::Result<Tls> {
+    // A dial into a partition would otherwise hang in the kernel's SYN
+    // retries (about 2 min), long after the network is back.
+    tokio::time::timeout(
+        DIAL_TIMEOUT,
+        dial_upgrade(cfg, endpoint, path, protocol, headers),
+    )
+    .await
+    .map_err(|_| anyhow!("no answer from {endpoint} within {DIAL_TIMEOUT:?}"))?
+}
+
+/// Longest a connection, its TLS handshake and the upgrade may take.
+pub const DIAL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+async fn dial_upgrade(
+    cfg: Arc<rustls::ClientConfig>,
+    endpoint: &str,
+    path: &str,
+    protocol: &str,
+    headers: &[(&str, &str)],
+) -> anyhow::Result<Tls> {
     let (host, port) = host_port(endpoint)?;
     let tcp = tcp(&host, port).await?;
     let name = ServerName::try_from(host.clone()).map_err(|_| anyhow!("bad server name {host}"))?;

@@ -482,8 +482,11 @@ async fn run(
             if tokio::time::Instant::now() + backoff > deadline {
                 break Err(window());
             }
-            tokio::time::sleep(backoff).await;
-            backoff = (backoff * 2).min(Duration::from_secs(5));
+            // Short and jittered: a session should resume soon after the
+            // server is back, and its many redials should not come in step.
+            let half = backoff / 2;
+            tokio::time::sleep(half + half.mul_f64(rand::random::<f64>())).await;
+            backoff = (backoff * 2).min(Duration::from_secs(1));
         };
         match next {
             Ok((t, peer_max)) => {

@@ -8,7 +8,7 @@ use std::os::fd::AsFd;
 use std::time::Duration;
 
 use airlock_agent::mux::{Channel, Mux};
-use airlock_agent::session::forward::reset_on_close;
+use airlock_agent::session::forward::abort_on_close;
 use airlock_wire::{ChannelEvent, ChannelKind, Stream};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::watch;
@@ -85,7 +85,9 @@ pub async fn one_connection(
     mut stop: watch::Receiver<Option<String>>,
 ) {
     let _ = tcp.set_nodelay(true);
-    // A second handle on the socket, to set SO_LINGER when it is lost.
+    // Until the stream finishes cleanly, however this process ends, the
+    // local connection closes with a reset, never a FIN.
+    abort_on_close(&tcp, true);
     let Ok(handle) = tcp.as_fd().try_clone_to_owned() else {
         return;
     };
@@ -95,7 +97,6 @@ pub async fn one_connection(
         Ok(ch) => ch,
         Err(e) => {
             eprintln!("connection refused by the node: {e}");
-            reset_on_close(&handle);
             return;
         }
     };
@@ -107,10 +108,9 @@ pub async fn one_connection(
         }
     };
     match end {
-        PipeEnd::Finished => {}
+        PipeEnd::Finished => abort_on_close(&handle, false),
         PipeEnd::Local(e) => tracing::debug!(error = %e, "the local connection went away"),
         PipeEnd::Lost(why) => {
-            reset_on_close(&handle);
             let why = if why.is_empty() {
                 "the session was lost".into()
             } else {

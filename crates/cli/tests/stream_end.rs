@@ -7,6 +7,8 @@ mod support;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, ChildStderr, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
@@ -40,7 +42,8 @@ fn node() -> Node {
     let server = Server::start(&env);
     let dir = env.tmp.path().join("agent");
     let id = register_agent(&env, "NodeRole", true, &dir);
-    let agent = Agent::start(&env, &dir);
+    // Its session workers log at info too (into the agent's log).
+    let agent = Agent::start_with(&env, &dir, &[("AIRLOCK_LOG", "info")]);
     wait_for(15, "the node to come online", || {
         (instance(&env, &id)["PingStatus"] == "Online").then_some(())
     });
@@ -187,15 +190,20 @@ fn a_proxy_whose_session_ends_exits_non_zero_with_the_reason() {
     assert!(rest.contains("was lost before the stream ended"), "{rest}");
 }
 
+type Ends = std::sync::mpsc::Receiver<std::io::Result<usize>>;
+
 /// A TCP server that reads each client to its end; sends how it ended
-/// (`Ok(bytes)` for a clean end of stream) on the returned channel.
-fn sink() -> (u16, std::sync::mpsc::Receiver<std::io::Result<usize>>) {
+/// (`Ok(bytes)` for a clean end of stream) on the returned channel, and
+/// counts the bytes read so far.
+fn sink() -> (u16, Ends, Arc<AtomicUsize>) {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = l.local_addr().unwrap().port();
     let (tx, rx) = std::sync::mpsc::channel();
+    let seen = Arc::new(AtomicUsize::new(0));
+    let seen2 = seen.clone();
     std::thread::spawn(move || {
         for s in l.incoming().flatten() {
-            let tx = tx.clone();
+            let (tx, seen) = (tx.clone(), seen2.clone());
             std::thread::spawn(move || {
                 let mut s = s;
                 let mut buf = vec![0u8; 64 * 1024];
@@ -203,7 +211,10 @@ fn sink() -> (u16, std::sync::mpsc::Receiver<std::io::Result<usize>>) {
                 let end = loop {
                     match s.read(&mut buf) {
                         Ok(0) => break Ok(got),
-                        Ok(k) => got += k,
+                        Ok(k) => {
+                            got += k;
+                            seen.fetch_add(k, Ordering::SeqCst);
+                        }
                         Err(e) => break Err(e),
                     }
                 };
@@ -211,13 +222,13 @@ fn sink() -> (u16, std::sync::mpsc::Receiver<std::io::Result<usize>>) {
             });
         }
     });
-    (port, rx)
+    (port, rx, seen)
 }
 
 #[test]
 fn an_upload_cut_short_reaches_the_node_side_as_a_reset_not_an_end_of_stream() {
     let n = node();
-    let (port_on_node, ends) = sink();
+    let (port_on_node, ends, seen) = sink();
     let mut pf = n
         .env
         .cmd()
@@ -241,10 +252,19 @@ fn an_upload_cut_short_reaches_the_node_side_as_a_reset_not_an_end_of_stream() {
     for _ in 0..16 {
         c.write_all(&chunk).unwrap();
     }
+    // Cut the upload once part of it has reached the node side.
+    wait_for(15, "the upload to reach the node side", || {
+        (seen.load(Ordering::SeqCst) > 0).then_some(())
+    });
     terminate(&n, &sid);
     let end = ends
         .recv_timeout(Duration::from_secs(15))
-        .expect("the node side never saw its connection end");
+        .unwrap_or_else(|_| {
+            panic!(
+                "the node side never saw its connection end; agent log:\n{}",
+                n._agent.log()
+            )
+        });
     let e = end.expect_err("the node side read a cut upload as a complete one");
     assert_eq!(e.kind(), ErrorKind::ConnectionReset, "{e}");
     drop(c);
