@@ -7,31 +7,7 @@ mod support;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use support::{Agent, Env, Server, instance, register_agent, wait_for};
-
-struct Node {
-    env: Env,
-    _server: Server,
-    _agent: Agent,
-    id: String,
-}
-
-fn node() -> Node {
-    let env = Env::new();
-    let server = Server::start(&env);
-    let dir = env.tmp.path().join("agent");
-    let id = register_agent(&env, "NodeRole", true, &dir);
-    let agent = Agent::start(&env, &dir);
-    wait_for(15, "the node to come online", || {
-        (instance(&env, &id)["PingStatus"] == "Online").then_some(())
-    });
-    Node {
-        env,
-        _server: server,
-        _agent: agent,
-        id,
-    }
-}
+use support::{Env, Node, Server, node, wait_for};
 
 /// What an interactive-command session printed and how it ended.
 struct Run {
@@ -269,8 +245,8 @@ fn replay_streams_or_pages_a_recording_larger_than_one_page_byte_for_byte() {
 fn a_recording_is_on_disk_while_the_session_runs_and_is_appended_to_after_a_server_restart() {
     let Node {
         env,
-        _server: server,
-        _agent,
+        server,
+        agent: _agent,
         id,
     } = node();
     let err = env.tmp.path().join("restart-stderr");

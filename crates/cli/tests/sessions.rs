@@ -9,31 +9,7 @@ use std::net::{TcpListener, TcpStream};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use support::{Agent, Env, Server, Terminal, instance, register_agent, wait_for};
-
-struct Node {
-    env: Env,
-    server: Server,
-    _agent: Agent,
-    id: String,
-}
-
-fn node() -> Node {
-    let env = Env::new();
-    let server = Server::start(&env);
-    let dir = env.tmp.path().join("agent");
-    let id = register_agent(&env, "NodeRole", true, &dir);
-    let agent = Agent::start(&env, &dir);
-    wait_for(15, "the node to come online", || {
-        (instance(&env, &id)["PingStatus"] == "Online").then_some(())
-    });
-    Node {
-        env,
-        server,
-        _agent: agent,
-        id,
-    }
-}
+use support::{Env, Node, Server, Terminal, node, register_agent, wait_for};
 
 #[test]
 fn exec_returns_the_exit_code_and_keeps_stderr_apart() {
@@ -565,7 +541,7 @@ fn a_500_mib_transfer_survives_a_server_restart_byte_exact() {
     let Node {
         env,
         server,
-        _agent,
+        agent: _agent,
         id: _,
     } = n;
     server.stop();
@@ -643,7 +619,7 @@ fn the_shell_profile_runs_at_the_start_of_shell_sessions() {
         "agent",
         "status",
         "--agent-dir",
-        n._agent.dir.to_str().unwrap(),
+        n.agent.dir.to_str().unwrap(),
     ]);
     assert!(
         status.contains("Active: active (running)") && status.contains("agent session-worker"),

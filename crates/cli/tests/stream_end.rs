@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use support::{Agent, Env, Server, forge, instance, register_agent, wait_for};
+use support::{Node, forge, wait_for};
 
 /// A TCP server that sends zeros to each client until it goes away.
 fn endless_source() -> u16 {
@@ -30,29 +30,9 @@ fn endless_source() -> u16 {
     port
 }
 
-struct Node {
-    env: Env,
-    id: String,
-    _server: Server,
-    _agent: Agent,
-}
-
+/// A node whose session workers log at info too (into the agent's log).
 fn node() -> Node {
-    let env = Env::new();
-    let server = Server::start(&env);
-    let dir = env.tmp.path().join("agent");
-    let id = register_agent(&env, "NodeRole", true, &dir);
-    // Its session workers log at info too (into the agent's log).
-    let agent = Agent::start_with(&env, &dir, &[("AIRLOCK_LOG", "info")]);
-    wait_for(15, "the node to come online", || {
-        (instance(&env, &id)["PingStatus"] == "Online").then_some(())
-    });
-    Node {
-        env,
-        id,
-        _server: server,
-        _agent: agent,
-    }
+    support::node_with(&[("AIRLOCK_LOG", "info")])
 }
 
 /// Reads `child`'s stderr until it contains `marker`; returns what was read.
@@ -262,7 +242,7 @@ fn an_upload_cut_short_reaches_the_node_side_as_a_reset_not_an_end_of_stream() {
         .unwrap_or_else(|_| {
             panic!(
                 "the node side never saw its connection end; agent log:\n{}",
-                n._agent.log()
+                n.agent.log()
             )
         });
     let e = end.expect_err("the node side read a cut upload as a complete one");

@@ -370,3 +370,34 @@ pub fn session_user(env: &Env, name: &str, tags: &[&str]) {
         name,
     ]);
 }
+
+/// A server and one registered agent, online; all stopped on drop.
+pub struct Node {
+    pub env: Env,
+    pub server: Server,
+    pub agent: Agent,
+    pub id: String,
+}
+
+/// Starts a [`Node`]; the agent gets `agent_vars` in its environment.
+pub fn node_with(agent_vars: &[(&str, &str)]) -> Node {
+    let env = Env::new();
+    let server = Server::start(&env);
+    let dir = env.tmp.path().join("agent");
+    let id = register_agent(&env, "NodeRole", true, &dir);
+    let agent = Agent::start_with(&env, &dir, agent_vars);
+    wait_for(15, "the node to come online", || {
+        (instance(&env, &id)["PingStatus"] == "Online").then_some(())
+    });
+    Node {
+        env,
+        server,
+        agent,
+        id,
+    }
+}
+
+/// A [`Node`] with the agent's default environment.
+pub fn node() -> Node {
+    node_with(&[])
+}
