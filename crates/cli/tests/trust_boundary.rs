@@ -278,6 +278,11 @@ fn deregistering_a_node_closes_its_control_channel_and_ends_its_sessions() {
         v["Sessions"][0]["StatusReason"], "its instance was deregistered",
         "{v}"
     );
+    let audit = env.ok(&["--json", "audit", "--action", "ssm:TerminateSession"]);
+    assert!(
+        audit.contains("its instance was deregistered"),
+        "the end is audited: {audit}"
+    );
     support::wait_for(5, "the agent to see its control channel closed", || {
         agent.log().contains("control channel lost").then_some(())
     });

@@ -172,18 +172,14 @@ pub fn call(ctx: &Ctx<'_>, op: &str, body: &Value) -> Result<Value, ApiError> {
 /// Ends a deregistered instance's sessions and closes its control channel:
 /// its certificate no longer names an instance, so neither comes back.
 fn disconnect(ctx: &Ctx<'_>, instance_id: &str) -> Result<(), ApiError> {
+    let why = crate::sessions::lifecycle::deregistered();
     for s in sessions::list(ctx.conn, true)?
         .into_iter()
         .filter(|s| s.target == instance_id)
     {
-        sessions::end_because(
-            ctx.conn,
-            &s.session_id,
-            "Terminated",
-            Some("its instance was deregistered"),
-        )?;
-        ctx.state.broker.terminate(&s.session_id);
-        tracing::info!(session = %s.session_id, instance = %instance_id, "session ended: its instance was deregistered");
+        if crate::sessions::lifecycle::record_end(ctx.conn, &s.session_id, &why)? {
+            ctx.state.broker.terminate(&s.session_id);
+        }
     }
     if ctx.state.hub.disconnect(instance_id) {
         tracing::info!(instance = %instance_id, "control channel closed: the instance was deregistered");

@@ -197,26 +197,7 @@ pub fn decide(f: &Facts, l: &Limits) -> Option<End> {
 /// Returns whether this call ended it.
 pub async fn end(state: &Shared, session_id: &str, target: &str, why: End) -> bool {
     let (id, w) = (session_id.to_owned(), why.clone());
-    let ended = db(state, move |c| {
-        let ended = store::end_because(c, &id, w.status, Some(&w.reason))?;
-        if ended {
-            let detail = format!("{}: {}", w.status, w.reason);
-            crate::audit::append(
-                c,
-                &crate::audit::Record {
-                    request_id: "session-lifecycle",
-                    principal: "airlock",
-                    action: "ssm:TerminateSession",
-                    resource: &id,
-                    decision: "Allow",
-                    detail: Some(&detail),
-                    ..Default::default()
-                },
-            )?;
-        }
-        Ok(ended)
-    })
-    .await;
+    let ended = db(state, move |c| record_end(c, &id, &w)).await;
     let ended = match ended {
         Ok(e) => e,
         Err(e) => {
@@ -240,6 +221,37 @@ pub async fn end(state: &Shared, session_id: &str, target: &str, why: End) -> bo
         );
     }
     ended
+}
+
+/// Ends a session's record (once) with its reason, audited; returns
+/// whether this call ended it. The caller drops its streams.
+pub fn record_end(
+    c: &rusqlite::Connection,
+    id: &str,
+    why: &End,
+) -> Result<bool, crate::api_error::ApiError> {
+    let ended = store::end_because(c, id, why.status, Some(&why.reason))?;
+    if ended {
+        let detail = format!("{}: {}", why.status, why.reason);
+        crate::audit::append(
+            c,
+            &crate::audit::Record {
+                request_id: "session-lifecycle",
+                principal: "airlock",
+                action: "ssm:TerminateSession",
+                resource: id,
+                decision: "Allow",
+                detail: Some(&detail),
+                ..Default::default()
+            },
+        )?;
+    }
+    Ok(ended)
+}
+
+/// Why sessions end when their node is deregistered.
+pub fn deregistered() -> End {
+    End::lost("its instance was deregistered")
 }
 
 /// A recording of a session that was cut short ends with a marker event
