@@ -214,14 +214,12 @@ fn a_frozen_agent_is_noticed_by_missed_heartbeats_and_recovers() {
 
 #[test]
 fn a_frozen_agent_is_noticed_even_while_the_server_keeps_writing_to_it() {
-    let env = Env::new();
-    let _s = Server::start(&env);
-    let dir = env.tmp.path().join("agent");
-    let id = register_agent(&env, "NodeRole", true, &dir);
-    let agent = Agent::start(&env, &dir);
-    wait_for(15, "Online", || {
-        (instance(&env, &id)["PingStatus"] == "Online").then_some(())
-    });
+    let support::Node {
+        env,
+        agent,
+        id,
+        server: _server,
+    } = support::node();
     agent.signal("STOP");
     // Each exec sends StartSession down the frozen agent's control channel;
     // those writes must not count as signs of life.
@@ -280,14 +278,12 @@ fn agents_follow_a_server_that_restarts_again_and_again() {
 
 #[test]
 fn an_exec_waiting_on_a_frozen_agent_fails_once_the_node_is_known_lost() {
-    let env = Env::new();
-    let _s = Server::start(&env);
-    let dir = env.tmp.path().join("agent");
-    let id = register_agent(&env, "NodeRole", true, &dir);
-    let agent = Agent::start(&env, &dir);
-    wait_for(15, "Online", || {
-        (instance(&env, &id)["PingStatus"] == "Online").then_some(())
-    });
+    let support::Node {
+        env,
+        agent,
+        id,
+        server: _server,
+    } = support::node();
     agent.signal("STOP");
     let started = std::time::Instant::now();
     // Heartbeats every second: the node is lost after three missed ones,

@@ -66,6 +66,30 @@ fn terminate(n: &Node, sid: &str) {
     assert_eq!(st, 200, "{v}");
 }
 
+/// `airlock port-forward` to `remote_port` on the node, on a local port
+/// it picks; returns the process, its stderr, the session id and the port.
+fn port_forward(n: &Node, remote_port: u16) -> (Child, ChildStderr, String, u16) {
+    let mut pf = n
+        .env
+        .cmd()
+        .args([
+            "port-forward",
+            &n.id,
+            "--remote-port",
+            &remote_port.to_string(),
+            "--local-port",
+            "0",
+        ])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = pf.stderr.take().unwrap();
+    let text = read_until(&mut err, "Waiting for connections...");
+    let sid = word_after(&text, "SessionId: ").to_owned();
+    let port = word_after(&text, "Port ").parse().unwrap();
+    (pf, err, sid, port)
+}
+
 /// Waits for `child` to exit (up to `secs`); returns its status and stderr.
 fn exit_of(
     mut child: Child,
@@ -91,24 +115,7 @@ fn exit_of(
 fn a_port_forward_whose_session_ends_resets_its_connections_and_exits_non_zero() {
     let n = node();
     let source = endless_source();
-    let mut pf = n
-        .env
-        .cmd()
-        .args([
-            "port-forward",
-            &n.id,
-            "--remote-port",
-            &source.to_string(),
-            "--local-port",
-            "0",
-        ])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = pf.stderr.take().unwrap();
-    let text = read_until(&mut err, "Waiting for connections...");
-    let sid = word_after(&text, "SessionId: ").to_owned();
-    let port: u16 = word_after(&text, "Port ").parse().unwrap();
+    let (pf, err, sid, port) = port_forward(&n, source);
 
     let mut c = TcpStream::connect(("127.0.0.1", port)).unwrap();
     c.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
@@ -209,24 +216,7 @@ fn sink() -> (u16, Ends, Arc<AtomicUsize>) {
 fn an_upload_cut_short_reaches_the_node_side_as_a_reset_not_an_end_of_stream() {
     let n = node();
     let (port_on_node, ends, seen) = sink();
-    let mut pf = n
-        .env
-        .cmd()
-        .args([
-            "port-forward",
-            &n.id,
-            "--remote-port",
-            &port_on_node.to_string(),
-            "--local-port",
-            "0",
-        ])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = pf.stderr.take().unwrap();
-    let text = read_until(&mut err, "Waiting for connections...");
-    let sid = word_after(&text, "SessionId: ").to_owned();
-    let port: u16 = word_after(&text, "Port ").parse().unwrap();
+    let (pf, err, sid, port) = port_forward(&n, port_on_node);
     let mut c = TcpStream::connect(("127.0.0.1", port)).unwrap();
     let chunk = vec![7u8; 64 * 1024];
     for _ in 0..16 {
