@@ -116,10 +116,9 @@ fn bootstrap_admin(conn: &rusqlite::Connection, pki: &Pki, endpoint: &str) -> an
 
 /// Runs the server until a signal stops it.
 pub async fn run(opts: ServerOptions) -> anyhow::Result<()> {
-    let first = *opts
-        .listen
-        .first()
-        .ok_or_else(|| anyhow!("no listen address given"))?;
+    if opts.listen.is_empty() {
+        return Err(anyhow!("no listen address given"));
+    }
     let dir = StateDir::new(&opts.state_dir);
     dir.prepare()?;
     let _lock = dir.lock()?;
@@ -128,13 +127,23 @@ pub async fn run(opts: ServerOptions) -> anyhow::Result<()> {
         .iter()
         .map(|a| bind(*a))
         .collect::<anyhow::Result<Vec<_>>>()?;
+    // Port 0 means "any": from here on, the addresses are the bound ones.
+    let listen = listeners
+        .iter()
+        .map(TcpListener::local_addr)
+        .collect::<std::io::Result<Vec<_>>>()
+        .context("reading the bound addresses")?;
+    let first = listen[0];
     let (conn, _) = db::open(&dir.database())?;
-    let pki = Pki::load_or_create(&dir.pki(), &cert_names(&opts.listen))?;
+    let pki = Pki::load_or_create(&dir.pki(), &cert_names(&listen))?;
     let endpoint = endpoint_url(first);
     let users: i64 = conn.query_row("SELECT count(*) FROM users", [], |r| r.get(0))?;
     if users == 0 {
         bootstrap_admin(&conn, &pki, &endpoint)?;
     }
+    let listen_lines: String = listen.iter().map(|a| format!("{a}\n")).collect();
+    std::fs::write(dir.listen_file(), listen_lines)
+        .with_context(|| format!("writing {}", dir.listen_file().display()))?;
     std::fs::write(dir.endpoint_file(), format!("{endpoint}\n"))
         .with_context(|| format!("writing {}", dir.endpoint_file().display()))?;
     std::fs::write(dir.pid_file(), format!("{}\n", std::process::id()))
@@ -146,7 +155,7 @@ pub async fn run(opts: ServerOptions) -> anyhow::Result<()> {
         db: db::pool(&dir.database())?,
         started: Instant::now(),
         state_dir: opts.state_dir.clone(),
-        listen: opts.listen.clone(),
+        listen: listen.clone(),
         pki,
         hub: crate::instances::Hub::default(),
         ping_interval: opts.ping_interval,
@@ -176,7 +185,7 @@ pub async fn run(opts: ServerOptions) -> anyhow::Result<()> {
     tracing::info!(
         version = crate::VERSION,
         endpoint = %endpoint,
-        listen = ?opts.listen,
+        listen = ?listen,
         state_dir = %opts.state_dir.display(),
         "airlock server ready"
     );

@@ -63,6 +63,11 @@ impl StateDir {
     pub fn log_file(&self) -> PathBuf {
         self.root.join("server.log")
     }
+    /// Every address a running server listens on, one per line (ports as bound),
+    /// written just before the endpoint file.
+    pub fn listen_file(&self) -> PathBuf {
+        self.root.join("server.listen")
+    }
     /// The address file: where a running server says where it listens.
     pub fn endpoint_file(&self) -> PathBuf {
         self.root.join("server.endpoint")
