@@ -12,6 +12,7 @@ cleanup ends those (and only those) by pid.
 """
 import ctypes
 import datetime
+import http.client
 import json
 import os
 import random
@@ -19,6 +20,7 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
@@ -73,12 +75,26 @@ def now():
     return time.time()
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
+# The node side (faults_io.py serve, sshd) listens on the loopback of the
+# main world's own network namespace, which nothing else uses: fixed ports
+# there cannot collide.
+SINK_PORT = 7000
+SSHD_PORT = 2222
+
+
+def healthz(port, ca):
+    """Whether the server on 127.0.0.1:port answers GET /healthz over TLS
+    (trusting the CA at ca)."""
+    try:
+        c = http.client.HTTPSConnection("127.0.0.1", port, timeout=1,
+                                        context=ssl.create_default_context(cafile=str(ca)))
+        try:
+            c.request("GET", "/healthz")
+            return c.getresponse().status == 200
+        finally:
+            c.close()
+    except (OSError, ssl.SSLError, http.client.HTTPException):
+        return False
 
 
 # ---------------------------------------------------------------- cleanup
@@ -215,9 +231,11 @@ class World:
             self.state.mkdir()
             registry("mount", self.state)
             subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={tmpfs}", "tmpfs", str(self.state)], check=True)
-        self.port = free_port()
+        # Port 0: the server picks its ports and announces them (server.listen,
+        # server.endpoint); start_server reads them and pins them for restarts.
+        self.port = None
         self.ns = None
-        listen = f"127.0.0.1:{self.port}"
+        listen = "127.0.0.1:0"
         self.server_ip = "127.0.0.1"
         if netns:
             k = (os.getpid() * 7 + World.count) % 250 + 2
@@ -234,8 +252,8 @@ class World:
                       ["ip", "netns", "exec", self.ns, "ip", "link", "set", node, "up"],
                       ["ip", "netns", "exec", self.ns, "ip", "link", "set", "lo", "up"]):
                 subprocess.run(c, check=True)
-            listen += f",{self.server_ip}:{self.port}"
-        self.endpoint = f"https://{self.server_ip}:{self.port}"
+            listen += f",{self.server_ip}:0"
+        self.endpoint = None  # the agents' endpoint, once the server announced it
         self.env = dict(RUN_ENV, AIRLOCK_STATE_DIR=str(self.state), AIRLOCK_CONFIG_DIR=str(self.dir / "cfg"),
                         AIRLOCK_LISTEN=listen, AIRLOCK_PING_INTERVAL=str(PING))
         for k in ("AIRLOCK_PROFILE", "AIRLOCK_ENDPOINT", "HTTPS_PROXY", "https_proxy", "AIRLOCK_LOG"):
@@ -247,26 +265,45 @@ class World:
     def in_ns(self, cmd):
         return ["ip", "netns", "exec", self.ns] + cmd if self.ns else cmd
 
-    def up(self):
-        """The server accepts connections."""
+    def announced(self):
+        """The addresses the running server announced (server.listen), once
+        its endpoint file is there too; else None."""
         try:
-            socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-            return True
+            (self.state / "server.endpoint").read_text()
+            lines = (self.state / "server.listen").read_text().split()
         except OSError:
-            return False
+            return None
+        return lines or None
 
     def start_server(self, timeout=30):
-        """Starts the server; returns when it first accepted a connection."""
+        """Starts the server; returns when it has announced its addresses and
+        answers /healthz. The first start learns the ports it picked; later
+        ones ask for the same (the agents and the profile point at them)."""
+        for f in ("server.endpoint", "server.listen"):
+            try:
+                (self.state / f).unlink()
+            except OSError:
+                pass
         self.server = spawn([AIRLOCK, "--log-format", "json", "--log-level", "info", "server", "run"],
                             self.server_log, self.env)
+        ca = self.dir / "cfg" / "ca.pem"
         deadline = now() + timeout
         while now() < deadline:
-            if self.up() and (self.dir / "cfg" / "ca.pem").exists():
-                return now()
+            addrs = self.announced()
+            if addrs and ca.exists():
+                port = int(addrs[0].rsplit(":", 1)[1])
+                if healthz(port, ca):
+                    if self.port is None:
+                        self.port = port
+                        self.env["AIRLOCK_LISTEN"] = ",".join(addrs)
+                        mine = [a for a in addrs if a.rsplit(":", 1)[0] == self.server_ip]
+                        self.endpoint = f"https://{mine[0]}"
+                    return now()
             if self.server.poll() is not None:
                 raise RuntimeError(f"the server exited with {self.server.returncode}; see {self.server_log}")
             time.sleep(0.01)
-        raise RuntimeError(f"the server did not start within {timeout} s; see {self.server_log}")
+        raise RuntimeError(f"the server did not announce its addresses and answer /healthz within {timeout} s; "
+                           f"see {self.server_log}")
 
     def kill_server(self, sig=signal.SIGKILL):
         return stop_proc(self.server, sig)
@@ -400,15 +437,18 @@ class Transfer:
         self.pf = None
         cmd = [PY, IO, "client"]
         if kind == "pf":
-            lp = free_port()
+            # --local-port 0: it binds a port itself and reports which.
             self.pf = spawn([AIRLOCK, "port-forward", main.iid, "--remote-port", str(main.sink_port),
-                             "--local-port", str(lp)], d / "pf.stderr", main.w.env)
+                             "--local-port", "0"], d / "pf.stderr", main.w.env)
             deadline = now() + 30
             while "Waiting for connections" not in (d / "pf.stderr").read_text(errors="replace"):
                 if now() > deadline or self.pf.poll() is not None:
                     raise RuntimeError(f"port-forward did not start: {(d / 'pf.stderr').read_text()}")
                 time.sleep(0.05)
-            cmd += [str(lp), main.blob, str(size), str(size), str(self.out)]
+            m = re.search(r"Port (\d+) opened for sessionId", (d / "pf.stderr").read_text(errors="replace"))
+            if not m:
+                raise RuntimeError(f"port-forward did not say its port: {(d / 'pf.stderr').read_text()}")
+            cmd += [m.group(1), main.blob, str(size), str(size), str(self.out)]
         else:
             cmd += ["0", main.blob, str(size), str(size), str(self.out)]
         cmd += ["--rate", str(RATE), "--progress", str(self.progress)]
@@ -510,7 +550,7 @@ class Main:
                 k = min(left, 64 << 20)
                 f.write(os.urandom(k))
                 left -= k
-        self.sink_port = free_port()
+        self.sink_port = SINK_PORT
         self.logdir = self.w.dir / "node-logs"
         self.logdir.mkdir()
         self.sink = spawn(self.w.in_ns([PY, IO, "serve", str(self.sink_port), self.blob, str(self.logdir)]),
@@ -518,7 +558,27 @@ class Main:
         self.sshd_port = None
         if shutil.which("scp") and os.path.exists("/usr/sbin/sshd"):
             self.start_sshd()
-        time.sleep(0.5)
+        self.wait_listening([p for p in (self.sink_port, self.sshd_port) if p])
+
+    def wait_listening(self, ports, timeout=20):
+        """Waits until the node side accepts connections on every port (on
+        the namespace's loopback)."""
+        probe = ("import socket, sys, time\n"
+                 "end = time.time() + float(sys.argv[1])\n"
+                 "for p in sys.argv[2:]:\n"
+                 "    while True:\n"
+                 "        try:\n"
+                 "            socket.create_connection(('127.0.0.1', int(p)), timeout=0.5).close()\n"
+                 "            break\n"
+                 "        except OSError:\n"
+                 "            if time.time() > end:\n"
+                 "                sys.exit(f'nothing listens on 127.0.0.1:{p}')\n"
+                 "            time.sleep(0.02)\n")
+        r = subprocess.run(self.w.in_ns([PY, "-c", probe, str(timeout), *map(str, ports)]),
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            raise RuntimeError(f"the node side did not listen within {timeout} s: {r.stderr.strip()} "
+                               f"(see {self.w.dir / 'sink.log'})")
 
     def start_sshd(self):
         """A throwaway sshd on the node's loopback, for scp through `airlock proxy`."""
@@ -527,7 +587,7 @@ class Main:
         for k in ("host", "user"):
             subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(d / k)], check=True)
         shutil.copy(d / "user.pub", d / "auth")
-        self.sshd_port = free_port()
+        self.sshd_port = SSHD_PORT
         (d / "config").write_text(f"Port {self.sshd_port}\nListenAddress 127.0.0.1\nHostKey {d}/host\n"
                                   f"AuthorizedKeysFile {d}/auth\nStrictModes no\nUsePAM no\n"
                                   f"PasswordAuthentication no\nPidFile none\nSubsystem sftp /usr/lib/openssh/sftp-server\n")

@@ -233,6 +233,7 @@ fn a_frozen_agent_is_noticed_even_while_the_server_keeps_writing_to_it() {
                 .spawn()
                 .expect("spawn exec"),
         );
+        // The pace of the attempts, which go on while the agent is frozen.
         std::thread::sleep(std::time::Duration::from_millis(250));
         instance(&env, &id)["PingStatus"] == "ConnectionLost"
     });
@@ -262,6 +263,7 @@ fn agents_follow_a_server_that_restarts_again_and_again() {
     let mut back = Vec::new();
     for _ in 0..3 {
         s.stop();
+        // On purpose: a 3 s outage, what the agent's backoff must ride out.
         std::thread::sleep(std::time::Duration::from_secs(3));
         s = Server::start(&env);
         let up = std::time::Instant::now();

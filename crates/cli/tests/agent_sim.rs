@@ -70,7 +70,8 @@ fn twenty_simulated_agents_show_online_and_heartbeat() {
         let online = list.iter().filter(|i| i["PingStatus"] == "Online").count();
         (list.len() == 20 && online == 20).then_some(())
     });
-    // The server's interval is 1 s here: let every agent beat a few times.
+    // On purpose (the report counts heartbeats): the server's interval is
+    // 1 s here, so every agent beats a few times.
     std::thread::sleep(Duration::from_secs(3));
     let _ = stop.send(());
     let report = sim.join().expect("sim thread").expect("sim report");

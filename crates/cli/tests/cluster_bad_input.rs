@@ -21,7 +21,7 @@ const NO_POLICY: &str = "[aws]\naws_region_name = us-east-1\n[global]\ncluster_t
 #[ignore = "needs root"]
 fn bad_input_is_refused_before_anything_is_created() {
     clusters::require();
-    let _serial = clusters::SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let _root = support::root_lock();
     let lab = Lab::start();
     let env = &lab.env;
     let good = lab.write("np.ini", NO_POLICY);
@@ -106,6 +106,7 @@ fn bad_input_is_refused_before_anything_is_created() {
 #[ignore = "needs root"]
 fn create_without_root_says_so() {
     clusters::require();
+    let _root = support::root_lock();
     // A server running as nobody cannot use the local provider.
     let env = Env::new();
     for d in [env.state_dir(), env.config_dir()] {
@@ -144,7 +145,7 @@ fn create_without_root_says_so() {
 #[ignore = "needs root"]
 fn a_failed_creation_rolls_back_and_names_the_failed_resource() {
     clusters::require();
-    let _serial = clusters::SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let _root = support::root_lock();
     let lab = Lab::start_with(&[("AIRLOCK_FAIL_RESOURCE", "SlurmController")]);
     let env = &lab.env;
     let cfg = lab.write("np.ini", NO_POLICY);
@@ -187,7 +188,7 @@ fn a_failed_creation_rolls_back_and_names_the_failed_resource() {
 #[ignore = "needs root"]
 fn a_server_killed_mid_create_rolls_the_stack_back_when_it_starts_again() {
     clusters::require();
-    let _serial = clusters::SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let _root = support::root_lock();
     let mut lab = Lab::start_with(&[("AIRLOCK_HANG_RESOURCE", "ComputeFleet")]);
     let cfg = lab.write("np.ini", NO_POLICY);
     lab.env

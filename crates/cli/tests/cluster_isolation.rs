@@ -46,7 +46,7 @@ fn seen_on(lab: &Lab, target: &str, path: &str) -> String {
 #[ignore = "needs root"]
 fn a_users_dev_shm_file_stays_in_its_node() {
     clusters::require();
-    let _serial = clusters::SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let _root = support::root_lock();
     let lab = Lab::start();
     let a = create(&lab, "isoa", 1);
     let b = create(&lab, "isob", 0);
@@ -93,7 +93,7 @@ fn a_users_dev_shm_file_stays_in_its_node() {
 #[ignore = "needs root"]
 fn root_in_a_node_is_not_root_on_the_host() {
     clusters::require();
-    let _serial = clusters::SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let _root = support::root_lock();
     let lab = Lab::start();
     let idx = create(&lab, "isou", 0);
 

@@ -30,7 +30,7 @@ fn running(lab: &Lab, cluster: &str) -> Vec<airlock_cluster::local::node::NodeRe
 #[ignore = "needs root"]
 fn scale_up_requeue_scale_down_and_isolation() {
     clusters::require();
-    let _serial = clusters::SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let _root = support::root_lock();
     let lab = Lab::start();
     let env = &lab.env;
     let cfg = lab.write("small.ini", SMALL);
@@ -117,8 +117,29 @@ fn scale_up_requeue_scale_down_and_isolation() {
         "-c",
         "for i in $(seq 1 30); do echo line$i; sleep 1; done",
     ]);
-    let streaming = std::thread::spawn(move || cmd.output().expect("exec"));
-    std::thread::sleep(std::time::Duration::from_secs(3));
+    let mut child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("exec");
+    // The network goes down once the stream carries its first line.
+    let mut out = std::io::BufReader::new(child.stdout.take().expect("stdout"));
+    let mut first = String::new();
+    std::io::BufRead::read_line(&mut out, &mut first).expect("read the first line");
+    assert_eq!(first, "line1\n", "the exec's first line");
+    let streaming = std::thread::spawn(move || {
+        let reader = std::thread::spawn(move || {
+            let mut rest = String::new();
+            std::io::Read::read_to_string(&mut out, &mut rest).map(|_| rest)
+        });
+        // Reads stderr meanwhile; stdout is the reader's.
+        let o = child.wait_with_output().expect("exec");
+        let rest = reader.join().expect("reader").expect("read the stream");
+        std::process::Output {
+            stdout: format!("{first}{rest}").into_bytes(),
+            ..o
+        }
+    });
     let veth = format!("alk{a}-2");
     let link = |state: &str| {
         std::process::Command::new("ip")

@@ -58,7 +58,7 @@ fn wait_idle(lab: &Lab, what: &str) {
 #[ignore = "needs root"]
 fn static_nodes_run_from_create_and_are_replaced_when_they_die() {
     clusters::require();
-    let _serial = clusters::SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let _root = support::root_lock();
     let lab = Lab::start();
     let env = &lab.env;
     let cfg = lab.write("static.ini", STATIC);

@@ -22,7 +22,7 @@ const SEED: &str = include_str!("../../../examples/ssm.ini");
 #[ignore = "needs root"]
 fn walkthrough_on_the_seed_config_with_real_clients() {
     clusters::require();
-    let _serial = clusters::SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let _root = support::root_lock();
     let host_passwd = std::fs::read("/etc/passwd").unwrap();
     let mut lab = Lab::start();
     let env = &lab.env;
@@ -97,8 +97,9 @@ fn walkthrough_on_the_seed_config_with_real_clients() {
         seen.contains(" CF ") || seen.contains("mix") || seen.contains("alloc"),
         "{seen}"
     );
+    // Out of ubuntu's login shell (it says "logout"), then out of the session.
     t.send("exit\r");
-    std::thread::sleep(Duration::from_millis(500));
+    t.expect("logout");
     t.send("exit\r");
     wait_for(10, "the shell session to end", || {
         t.child.try_wait().ok().flatten()
@@ -165,7 +166,7 @@ fn walkthrough_on_the_seed_config_with_real_clients() {
             &format!("timeout 2 bash -c '</dev/tcp/{addr}' && echo OPEN || echo CLOSED"),
         )
     };
-    assert!(probe("ssm/head", &format!("10.77.{index}.1/{}", env.port)).contains("OPEN"));
+    assert!(probe("ssm/head", &format!("10.77.{index}.1/{}", env.port())).contains("OPEN"));
     assert!(probe("ssm/head", &format!("10.77.{index}.1/22")).contains("CLOSED"));
     assert!(
         probe("ssm/head", "127.0.0.1/22").contains("OPEN"),

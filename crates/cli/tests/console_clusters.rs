@@ -19,7 +19,7 @@ fn the_clusters_page_shows_stack_status_and_slurm_node_states() {
     if let Some(why) = missing_tools(&browser_dir) {
         panic!("the clusters page test needs {why}");
     }
-    let _serial = clusters::SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let _root = support::root_lock();
     let lab = Lab::start();
     let env = &lab.env;
     lab.import_key("sandbox-key-useast1");

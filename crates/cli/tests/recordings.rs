@@ -404,10 +404,8 @@ impl Drop for SmallDisk {
 #[test]
 #[ignore = "needs root"]
 fn a_full_disk_stops_recording_at_the_floor_or_as_failed_and_the_session_goes_on() {
-    assert!(
-        nix::unistd::geteuid().is_root(),
-        "needs root to mount a small tmpfs"
-    );
+    support::require_root("mounting a small tmpfs");
+    let _root = support::root_lock();
     let n = node();
     let _disk = SmallDisk::mount(n.env.state_dir().join("recordings"), "2m");
 

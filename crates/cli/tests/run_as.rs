@@ -12,6 +12,8 @@ use support::{Env, Server, register_agent, session_user};
 #[test]
 #[ignore = "needs root"]
 fn root_agent_runs_sessions_as_ssm_user_or_the_run_as_tag() {
+    support::require_root("the agent creates ssm-user and runs sessions as other users");
+    let _root = support::root_lock();
     let env = Env::new();
     let _s = Server::start(&env);
     let dir = env.tmp.path().join("agent");

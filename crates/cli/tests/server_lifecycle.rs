@@ -10,6 +10,12 @@ fn start_status_stop_and_restart_keep_the_ca_and_identities() {
     let _guard = DaemonGuard(&env);
     let out = env.ok(&["server", "start"]);
     assert!(out.contains("airlock server started"), "{out}");
+    // Learn the port it picked: the restart below asks for it again.
+    support::wait_healthy(&env);
+    assert!(
+        out.contains(&format!("endpoint {}", env.endpoint())),
+        "{out}"
+    );
     let status = env.ok(&["server", "status"]);
     assert!(status.contains("Status:          running"), "{status}");
     assert!(
@@ -70,19 +76,25 @@ fn status_of_a_stopped_server_says_how_to_start_it() {
 #[test]
 fn port_in_use_is_a_one_line_error() {
     let env = Env::new();
-    let _held = std::net::TcpListener::bind(env.listen()).unwrap();
-    let o = env.run(&["server", "run"]);
+    let held = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = held.local_addr().unwrap().to_string();
+    let o = env
+        .cmd()
+        .args(["server", "run", "--listen", &addr])
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(1));
     let err = String::from_utf8_lossy(&o.stderr);
     let line = err
         .lines()
         .find(|l| l.starts_with("error:"))
         .unwrap_or_default();
-    assert!(
-        line.contains(&format!("{} is already in use", env.listen())),
-        "{err}"
-    );
-    let o = env.run(&["server", "start"]);
+    assert!(line.contains(&format!("{addr} is already in use")), "{err}");
+    let o = env
+        .cmd()
+        .args(["server", "start", "--listen", &addr])
+        .output()
+        .unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success());
     assert!(err.contains("is already in use"), "{err}");

@@ -285,6 +285,7 @@ fn sessions_left_connected_by_a_crash_end_by_their_stored_clocks_after_a_restart
     let _ = p.kill();
     let _ = p.wait();
     let down = Instant::now();
+    // On purpose: down for half the resume window, which counts on.
     std::thread::sleep(Duration::from_secs(12));
     let _server = start_server(&env, &vars);
     let restarted = Instant::now();
@@ -391,14 +392,6 @@ impl Drop for Tmpfs {
     }
 }
 
-fn is_root() -> bool {
-    std::process::Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false)
-}
-
 /// Fills the filesystem holding `file` until it is full.
 fn fill(file: &std::path::Path) {
     let mut f = std::fs::File::create(file).expect("create filler");
@@ -413,10 +406,8 @@ fn fill(file: &std::path::Path) {
 #[test]
 #[ignore = "needs root"]
 fn a_full_state_disk_keeps_reads_working_refuses_writes_clearly_and_recovers() {
-    if !is_root() {
-        eprintln!("skipped: mounting a tmpfs as the state directory needs root");
-        return;
-    }
+    support::require_root("mounting a tmpfs as the state directory");
+    let _root = support::root_lock();
     let env = Env::new();
     let state = env.state_dir();
     let _disk = Tmpfs::mount(&state, "4m");

@@ -71,12 +71,25 @@ fn shell_on_a_pty_resizes_forwards_ctrl_c_takes_a_paste_and_returns_the_exit_cod
 
     t.pty.resize(pty_process::Size::new(40, 120)).unwrap();
     let _ = nix_kill_winch(&t.child);
-    std::thread::sleep(Duration::from_millis(300));
-    t.send("stty size\r");
-    t.expect("40 120");
+    // Asks again until the node's terminal has the new size.
+    wait_for(20, "the node's terminal to be resized to 40 120", || {
+        t.send("stty size\r");
+        let deadline = std::time::Instant::now() + Duration::from_millis(500);
+        while std::time::Instant::now() < deadline {
+            if t.text().contains("40 120") {
+                return Some(());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    });
 
     t.send("sleep 100; echo SLEPT\r");
-    std::thread::sleep(Duration::from_millis(500));
+    // Ctrl-C once `sleep 100` runs (the agent runs sessions as this user,
+    // on this host), not while the line is still being read.
+    wait_for(20, "`sleep 100` to run in the session", || {
+        support::runs("sleep 100").then_some(())
+    });
     t.send("\x03");
     t.send("echo AFTER-INT-$((1+1))\r");
     t.expect("AFTER-INT-2");
@@ -85,8 +98,9 @@ fn shell_on_a_pty_resizes_forwards_ctrl_c_takes_a_paste_and_returns_the_exit_cod
         "Ctrl-C did not stop sleep"
     );
 
-    t.send("stty -echo; cat > paste.txt\r");
-    std::thread::sleep(Duration::from_millis(300));
+    t.send("stty -echo; echo READY-$((3+4)); cat > paste.txt\r");
+    // Echo is off once READY-7 shows; cat reads what is typed after it.
+    t.expect("READY-7");
     let mut paste = String::new();
     for i in 0..10_000 {
         paste.push_str(&format!("line {i} of the paste\r"));
@@ -167,7 +181,6 @@ fn echo_server() -> u16 {
 fn port_forward_carries_fifty_concurrent_connections_byte_exact() {
     let n = node();
     let echo = echo_server();
-    let local = support::free_port();
     let mut pf = n
         .env
         .cmd()
@@ -177,7 +190,7 @@ fn port_forward_carries_fifty_concurrent_connections_byte_exact() {
             "--remote-port",
             &echo.to_string(),
             "--local-port",
-            &local.to_string(),
+            "0",
         ])
         .stderr(Stdio::piped())
         .spawn()
@@ -195,10 +208,13 @@ fn port_forward_carries_fifty_concurrent_connections_byte_exact() {
         seen.extend_from_slice(&buf[..k]);
     }
     let text = String::from_utf8_lossy(&seen).into_owned();
-    assert!(
-        text.contains(&format!("Port {local} opened for sessionId admin-")),
-        "{text}"
-    );
+    // `--local-port 0`: the port it bound is the one it reports.
+    let local: u16 = text
+        .split("Port ")
+        .nth(1)
+        .and_then(|r| r.split_once(" opened for sessionId admin-"))
+        .and_then(|(p, _)| p.parse().ok())
+        .unwrap_or_else(|| panic!("no \"Port N opened for sessionId admin-...\" in {text:?}"));
     std::thread::spawn(move || {
         let mut sink = Vec::new();
         let _ = err.read_to_end(&mut sink);
@@ -235,17 +251,25 @@ fn port_forward_carries_fifty_concurrent_connections_byte_exact() {
     let _ = pf.wait();
 }
 
-/// A throwaway sshd on a loopback port, killed on drop.
+/// A throwaway sshd on a loopback port: this test's listener, bound first,
+/// hands each connection to `sshd -i` (inetd mode), so no port is guessed.
+/// Its sshd processes are killed on drop.
 struct Sshd {
-    child: std::process::Child,
     port: u16,
     key: std::path::PathBuf,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    children: std::sync::Arc<std::sync::Mutex<Vec<std::process::Child>>>,
 }
 
 impl Drop for Sshd {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        // Wakes the accepting thread, which then sees `stop`.
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+        for mut c in self.children.lock().unwrap().drain(..) {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
     }
 }
 
@@ -270,27 +294,42 @@ fn sshd(dir: &std::path::Path) -> Option<Sshd> {
         assert!(st.success());
     }
     std::fs::copy(dir.join("user_key.pub"), dir.join("authorized_keys")).ok()?;
-    let port = support::free_port();
     let user = std::env::var("USER").unwrap_or_else(|_| "root".into());
     let cfg = format!(
-        "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_key\nAuthorizedKeysFile {d}/authorized_keys\nPidFile {d}/pid\nStrictModes no\nUsePAM no\nPasswordAuthentication no\nSubsystem sftp {sftp}\nAllowUsers {user}\n",
+        "HostKey {d}/host_key\nAuthorizedKeysFile {d}/authorized_keys\nPidFile {d}/pid\nStrictModes no\nUsePAM no\nPasswordAuthentication no\nSubsystem sftp {sftp}\nAllowUsers {user}\n",
         d = dir.display()
     );
     std::fs::write(dir.join("sshd_config"), cfg).ok()?;
     let _ = std::fs::create_dir_all("/run/sshd");
-    let child = Command::new(sshd)
-        .args(["-D", "-e", "-f"])
-        .arg(dir.join("sshd_config"))
-        .stderr(Stdio::null())
-        .spawn()
-        .ok()?;
-    wait_for(10, "sshd to listen", || {
-        TcpStream::connect(("127.0.0.1", port)).ok().map(drop)
+    let listener = TcpListener::bind("127.0.0.1:0").ok()?;
+    let port = listener.local_addr().ok()?.port();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let children = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (stop2, children2, config) = (stop.clone(), children.clone(), dir.join("sshd_config"));
+    std::thread::spawn(move || {
+        for s in listener.incoming() {
+            if stop2.load(std::sync::atomic::Ordering::SeqCst) {
+                break;
+            }
+            let Ok(s) = s else { continue };
+            let Ok(out) = s.try_clone() else { continue };
+            let child = Command::new(sshd)
+                .args(["-i", "-e", "-f"])
+                .arg(&config)
+                .stdin(std::os::fd::OwnedFd::from(s))
+                .stdout(std::os::fd::OwnedFd::from(out))
+                .stderr(Stdio::null())
+                .spawn();
+            if let Ok(c) = child {
+                children2.lock().unwrap().push(c);
+            }
+        }
     });
     Some(Sshd {
-        child,
         port,
         key: dir.join("user_key"),
+        stop,
+        children,
     })
 }
 
@@ -545,6 +584,7 @@ fn a_500_mib_transfer_survives_a_server_restart_byte_exact() {
         id: _,
     } = n;
     server.stop();
+    // On purpose: the server stays down a moment, an outage to ride out.
     std::thread::sleep(Duration::from_millis(500));
     let _server = Server::start(&env);
     loop {

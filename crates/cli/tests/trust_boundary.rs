@@ -19,6 +19,8 @@ fn exec(command: &str) -> ChannelKind {
 #[test]
 #[ignore = "needs root"]
 fn a_forged_open_cannot_choose_its_run_as_user_channel_or_forward() {
+    support::require_root("a root agent runs sessions as other users");
+    let _root = support::root_lock();
     let env = Env::new();
     let _s = Server::start(&env);
     let dir = env.tmp.path().join("agent");
@@ -251,7 +253,10 @@ fn deregistering_a_node_closes_its_control_channel_and_ends_its_sessions() {
     std::thread::spawn(move || {
         let _ = tx.send(s.open(exec("sleep 600"), None, None));
     });
-    std::thread::sleep(std::time::Duration::from_secs(1));
+    // Deregistered while the command runs (the agent runs it as this user).
+    support::wait_for(20, "`sleep 600` to run in the session", || {
+        support::runs("sleep 600").then_some(())
+    });
     let (st, v) = forge::call(
         &env,
         "default",

@@ -6,16 +6,14 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::Mutex;
 
 use crate::support::{Env, Server, wait_for};
 
-/// Cluster tests share the 10.77.x.0/24 range: one at a time.
-pub static SERIAL: Mutex<()> = Mutex::new(());
-
 /// Panics unless this runs as root with every tool the local provider
 /// drives. Cluster tests are `#[ignore = "needs root"]`; `make test` runs
-/// them as root with `--include-ignored`, so none passes by skipping.
+/// them as root with `--include-ignored`, so none passes by skipping. They
+/// share the 10.77.x.0/24 range: each holds `support::root_lock()`, one at
+/// a time across test binaries.
 pub fn require() {
     assert!(
         nix::unistd::geteuid().is_root(),

@@ -1,4 +1,5 @@
-//! Test harness: a real `airlock server` on an ephemeral loopback port, in a
+//! Test harness: a real `airlock server` on a port it picks itself
+//! (`--listen 127.0.0.1:0`, read back from the files it announces), in a
 //! temporary state directory and config directory, killed on drop.
 
 #![allow(dead_code)]
@@ -8,9 +9,9 @@ pub mod forge;
 pub mod root_agent;
 
 use std::io::{Read, Write};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -18,24 +19,95 @@ pub fn airlock_bin() -> &'static str {
     env!("CARGO_BIN_EXE_airlock")
 }
 
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("no free port")
+/// Where root tests take turns, across test binaries and processes.
+const ROOT_LOCK: &str = "/run/airlock-tests.lock";
+
+/// An exclusive `flock` on [`ROOT_LOCK`] (or `$TMPDIR/airlock-tests.lock`
+/// where /run is not writable), held for a root test's duration. Cluster
+/// tests share the 10.77.x.0/24 range, the host's nftables and Slurm's
+/// ports; the other root tests mount file systems and add users. The lock
+/// goes with its file descriptor, so a test that panics (or a process that
+/// dies) releases it.
+pub struct RootLock {
+    _file: nix::fcntl::Flock<std::fs::File>,
+}
+
+/// Panics unless this runs as root, saying `why` root is needed. Root tests
+/// are `#[ignore = "needs root"]` and run with `--include-ignored` as root:
+/// none passes by skipping.
+pub fn require_root(why: &str) {
+    assert!(nix::unistd::geteuid().is_root(), "needs root: {why}");
+}
+
+/// Waits for, then takes, the root tests' lock (see [`RootLock`]).
+pub fn root_lock() -> RootLock {
+    use nix::fcntl::{Flock, FlockArg};
+    use std::os::unix::fs::OpenOptionsExt;
+    let open = |p: &Path| {
+        std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o666)
+            .open(p)
+    };
+    let fallback = std::env::temp_dir().join("airlock-tests.lock");
+    let (path, file) = match open(Path::new(ROOT_LOCK)) {
+        Ok(f) => (PathBuf::from(ROOT_LOCK), f),
+        Err(_) => {
+            let f = open(&fallback)
+                .unwrap_or_else(|e| panic!("cannot open {}: {e}", fallback.display()));
+            (fallback, f)
+        }
+    };
+    let lock = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
+        Ok(l) => l,
+        Err((file, nix::errno::Errno::EWOULDBLOCK)) => {
+            eprintln!(
+                "waiting for {} (held by {})",
+                path.display(),
+                read(&path).trim()
+            );
+            Flock::lock(file, FlockArg::LockExclusive)
+                .unwrap_or_else(|(_, e)| panic!("flock {}: {e}", path.display()))
+        }
+        Err((_, e)) => panic!("flock {}: {e}", path.display()),
+    };
+    // Who holds it, for whoever waits next.
+    let me = format!(
+        "pid {} ({})\n",
+        std::process::id(),
+        std::thread::current().name().unwrap_or("?")
+    );
+    let _ = lock.set_len(0);
+    let _ = std::os::unix::fs::FileExt::write_all_at(&*lock, me.as_bytes(), 0);
+    RootLock { _file: lock }
 }
 
 pub struct Env {
     pub tmp: tempfile::TempDir,
-    pub port: u16,
+    /// The server's port: 0 (the server picks one) until a server has
+    /// announced the one it bound; a restarted server asks for that one
+    /// again, as agents and profiles point at it.
+    port: AtomicU16,
 }
 
 impl Env {
     pub fn new() -> Self {
         Self {
             tmp: tempfile::tempdir().expect("tempdir"),
-            port: free_port(),
+            port: AtomicU16::new(0),
         }
+    }
+    /// The port the server announced; panics before one has.
+    pub fn port(&self) -> u16 {
+        let p = self.port.load(Ordering::SeqCst);
+        assert!(
+            p != 0,
+            "no server has announced its port yet (start one with Server::start, or wait for it with wait_healthy)"
+        );
+        p
     }
     pub fn state_dir(&self) -> PathBuf {
         self.tmp.path().join("state")
@@ -43,8 +115,16 @@ impl Env {
     pub fn config_dir(&self) -> PathBuf {
         self.tmp.path().join("dot-airlock")
     }
+    /// The server's `--listen`: port 0 until a server has announced one.
     pub fn listen(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+        format!("127.0.0.1:{}", self.port.load(Ordering::SeqCst))
+    }
+    /// Every address the running server announced (`server.listen`).
+    pub fn listen_addrs(&self) -> Vec<String> {
+        read(&self.state_dir().join("server.listen"))
+            .lines()
+            .map(str::to_owned)
+            .collect()
     }
     /// An `airlock` command with this environment's directories.
     pub fn cmd(&self) -> Command {
@@ -75,7 +155,7 @@ impl Env {
         String::from_utf8_lossy(&o.stdout).into_owned()
     }
     pub fn endpoint(&self) -> String {
-        format!("https://127.0.0.1:{}", self.port)
+        format!("https://127.0.0.1:{}", self.port())
     }
     pub fn ca(&self) -> PathBuf {
         self.config_dir().join("ca.pem")
@@ -92,6 +172,7 @@ impl Server {
         Self::start_with(env, &[])
     }
     pub fn start_with(env: &Env, vars: &[(&str, &str)]) -> Self {
+        forget_announcement(env);
         let child = env
             .cmd()
             .envs(vars.iter().copied())
@@ -100,8 +181,8 @@ impl Server {
             .stderr(Stdio::null())
             .spawn()
             .expect("spawn server");
-        let s = Server { child };
-        wait_healthy(env);
+        let mut s = Server { child };
+        wait_ready(env, Some(&mut s.child));
         s
     }
     /// Takes charge of a server started some other way (e.g. as another user).
@@ -130,15 +211,110 @@ impl Drop for Server {
     }
 }
 
+/// Removes what a previous server in `env`'s state directory announced, so
+/// that only the next one's announcement counts.
+pub fn forget_announcement(env: &Env) {
+    for f in ["server.endpoint", "server.listen"] {
+        let _ = std::fs::remove_file(env.state_dir().join(f));
+    }
+}
+
+/// Waits until the server of `env`'s state directory has announced where it
+/// listens (`server.listen`, then `server.endpoint`), the admin's CA is in
+/// the config directory, and `/healthz` answers there; records the port in
+/// `env`. Panics after 20 s saying what never became ready.
 pub fn wait_healthy(env: &Env) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        if std::net::TcpStream::connect(("127.0.0.1", env.port)).is_ok() && env.ca().exists() {
-            return;
+    wait_ready(env, None);
+}
+
+fn wait_ready(env: &Env, mut child: Option<&mut Child>) {
+    let secs = 20;
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let mut last = String::from("nothing checked yet");
+    loop {
+        if let Some(c) = child.as_deref_mut()
+            && let Ok(Some(st)) = c.try_wait()
+        {
+            panic!("the server exited ({st}) before it was ready; last seen: {last}");
+        }
+        match announced(env).and_then(|port| healthz(env, port).map(|()| port)) {
+            Ok(port) => {
+                env.port.store(port, Ordering::SeqCst);
+                return;
+            }
+            Err(e) => last = e,
+        }
+        if Instant::now() > deadline {
+            panic!(
+                "the server of {} was not ready within {secs} s: {last}",
+                env.state_dir().display()
+            );
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    panic!("server did not come up on {}", env.port);
+}
+
+/// The port the server announced, once `server.listen` lists it, the
+/// endpoint file names it, and the CA the clients need is there.
+fn announced(env: &Env) -> Result<u16, String> {
+    let state = env.state_dir();
+    let endpoint = std::fs::read_to_string(state.join("server.endpoint"))
+        .map_err(|_| "no server.endpoint file yet".to_owned())?;
+    let port: u16 = endpoint
+        .trim()
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .ok_or_else(|| format!("server.endpoint has no port: {endpoint:?}"))?;
+    if port == 0 {
+        return Err("server.endpoint names port 0, not the bound port".into());
+    }
+    let listen = read(&state.join("server.listen"));
+    if !listen.lines().any(|l| l.ends_with(&format!(":{port}"))) {
+        return Err(format!(
+            "server.listen does not list port {port}: {listen:?}"
+        ));
+    }
+    let known = env.port.load(Ordering::SeqCst);
+    if known != 0 && known != port {
+        return Err(format!(
+            "server.endpoint names port {port}, not {known}, the port this test's agents and profiles use"
+        ));
+    }
+    if !env.ca().exists() {
+        return Err(format!("no CA at {} yet", env.ca().display()));
+    }
+    Ok(port)
+}
+
+/// One `GET /healthz` on `port`, trusting the CA of `env`.
+fn healthz(env: &Env, port: u16) -> Result<(), String> {
+    let pem = std::fs::read(env.ca()).map_err(|e| format!("{}: {e}", env.ca().display()))?;
+    let ca = reqwest::Certificate::from_pem(&pem).map_err(|e| format!("the CA: {e}"))?;
+    let url = format!("https://127.0.0.1:{port}/healthz");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("runtime: {e}"))?;
+    let st = rt.block_on(async {
+        let http = reqwest::Client::builder()
+            .use_rustls_tls()
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(ca)
+            .timeout(Duration::from_secs(2))
+            .build()
+            .map_err(|e| format!("http client: {e}"))?;
+        http.get(&url)
+            .send()
+            .await
+            .map(|r| r.status())
+            .map_err(|e| format!("{url}: {e}"))
+    })?;
+    if st.is_success() {
+        Ok(())
+    } else {
+        Err(format!("{url} answered {st}"))
+    }
 }
 
 /// Stops a daemon started with `airlock server start`, whatever happened.
@@ -169,6 +345,25 @@ pub fn wait_for<T>(secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T
         }
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// Whether a process of this host runs `command`: its arguments, joined by
+/// spaces, end with it (`sleep 600` matches `sleep 600` and `sh -c sleep 600`).
+/// For sessions of agents that run them as this user, on this host.
+pub fn runs(command: &str) -> bool {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|p| std::fs::read(p.path().join("cmdline")).ok())
+        .any(|c| {
+            let args: Vec<_> = c
+                .split(|b| *b == 0)
+                .filter(|a| !a.is_empty())
+                .map(String::from_utf8_lossy)
+                .collect();
+            args.join(" ").ends_with(command)
+        })
 }
 
 /// A running `airlock agent run`, killed on drop.
