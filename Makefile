@@ -3,19 +3,21 @@
 
 demo:
 	scripts/install-deps.sh
-	cargo build --bin airlock
+	cargo build --bin airlock --bin airlock-server
 	scripts/walkthrough.sh
 
 test:
 	scripts/install-deps.sh
 	cd tests/browser && npm ci --ignore-scripts --no-audit --no-fund
+	# The tests run `airlock server`, which runs the airlock-server binary beside it.
+	cargo build --bin airlock --bin airlock-server
 	# Root-only tests are #[ignore = "needs root"]; run them too (as root), so nothing passes by skipping.
 	cargo test --workspace --lib --bins --tests --examples -- --include-ignored
 	cargo test --workspace --bench '*'
 	cargo test --workspace --doc
 
 build:
-	cargo build --bin airlock
+	cargo build --bin airlock --bin airlock-server
 
 lint:
 	cargo fmt --all -- --check
@@ -27,5 +29,5 @@ bench:
 # The fault suite, full form (docs/RELIABILITY.md): about 12 minutes, as root; records its tables.
 faults:
 	scripts/install-deps.sh
-	cargo build --release --bin airlock
+	cargo build --release --bin airlock --bin airlock-server
 	RECORD=1 bench/faults.sh

@@ -15,7 +15,7 @@ PING_INTERVAL=${PING_INTERVAL:-10} CONCURRENCY=${CONCURRENCY:-64}
 AIRLOCK=${AIRLOCK:-$PWD/target/release/airlock}
 SIM=${SIM:-$(dirname "$AIRLOCK")/airlock-agent-sim}
 for b in "$AIRLOCK" "$SIM"; do
-  [ -x "$b" ] || { echo "missing $b (cargo build --release --bin airlock --bin airlock-agent-sim)" >&2; exit 1; }
+  [ -x "$b" ] || { echo "missing $b (cargo build --release --bin airlock --bin airlock-server --bin airlock-agent-sim)" >&2; exit 1; }
 done
 # Every agent is a socket in the server and in the simulator.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || ulimit -n 1048576 2>/dev/null || true

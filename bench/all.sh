@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh   # openssh-server/-client, python3 (the TCP and PTY tools), slurm, nftables…
-cargo build --release --bin airlock --bin airlock-agent-sim
+cargo build --release --bin airlock --bin airlock-server --bin airlock-agent-sim
 export AIRLOCK="$PWD/target/release/airlock"
 out=target/bench
 mkdir -p "$out"

@@ -27,7 +27,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "bench/faults.sh needs root (network namespaces, nftables, tmpfs)" >&2; exit 1; }
 export AIRLOCK=${AIRLOCK:-$PWD/target/release/airlock}
-[ -x "$AIRLOCK" ] || { echo "missing $AIRLOCK (cargo build --release --bin airlock, or set AIRLOCK)" >&2; exit 1; }
+[ -x "$AIRLOCK" ] || { echo "missing $AIRLOCK (cargo build --release --bin airlock --bin airlock-server, or set AIRLOCK)" >&2; exit 1; }
 for t in ip nft mount python3; do command -v "$t" >/dev/null || { echo "missing $t (scripts/install-deps.sh)" >&2; exit 1; }; done
 # Agents and their sockets: raise the open-file limit for the 1,000-agent rows.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true

@@ -1,7 +1,7 @@
 //! Many agents in one process, for the agent-scale benchmark. Each one goes
 //! through the agent's own code: it redeems an activation with a fresh key
 //! pair (`register::redeem`), dials the control channel with the certificate
-//! the server issued (`dial::tls_config_from_pem`, `control::open`, the
+//! the server issued (`dial::node_tls_config`, `control::open`, the
 //! agent's Hello), and heartbeats with the agent's `Ping`. The simulator
 //! times each Ping until its Pong; it runs no sessions.
 
@@ -11,12 +11,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use airlock_agent::control::{self, Handshake};
-use airlock_agent::dial;
 use airlock_agent::register::{self, Registration};
+use airlock_proto::control::{self as proto, AgentMessage, Decoded, ServerMessage};
+use airlock_transport::dial;
 use futures_util::{SinkExt, StreamExt};
 use rand::Rng;
 use serde::Serialize;
-use serde_json::Value;
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -352,7 +352,7 @@ async fn agent(
         samples: Vec::new(),
         pending: VecDeque::new(),
     };
-    let cfg = match dial::tls_config_from_pem(
+    let cfg = match dial::node_tls_config(
         &opts.ca_pem,
         reg.cert_pem.as_bytes(),
         reg.key_pem.as_bytes(),
@@ -367,7 +367,9 @@ async fn agent(
     let name = format!("sim-{k:05}");
     let hello = move |ip: Option<String>| {
         let mut h = control::hello(ip);
-        h["ComputerName"] = Value::String(name);
+        if let AgentMessage::Hello { facts } = &mut h {
+            facts.computer_name = name;
+        }
         h
     };
     let opened = {
@@ -412,16 +414,15 @@ async fn agent(
             }
             msg = io.next() => match msg {
                 Some(Ok(line)) => {
-                    let v: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
-                    match v["Type"].as_str() {
+                    match proto::decode::<ServerMessage>(&line) {
                         // The server answers Pings in order.
-                        Some("Pong") => {
+                        Ok(Decoded::Known(ServerMessage::Pong)) => {
                             if let Some(sent) = run.pending.pop_front() {
                                 run.samples.push((sent, sent.elapsed()));
                             }
                         }
-                        Some("Refused") => {
-                            break End::Refused(v["Reason"].as_str().unwrap_or("").to_owned());
+                        Ok(Decoded::Known(ServerMessage::Refused { reason })) => {
+                            break End::Refused(reason);
                         }
                         // StartSession and the like: the simulator runs no sessions.
                         _ => {}

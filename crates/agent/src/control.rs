@@ -7,15 +7,17 @@ use std::time::Duration;
 
 use anyhow::{Context, anyhow};
 use futures_util::{SinkExt, StreamExt};
-use serde_json::{Value, json};
 use tokio_util::codec::{Framed, LinesCodec};
 
-use crate::dial;
+use airlock_proto::control::{
+    self as proto, AgentMessage, Decoded, NodeFacts, ServerMessage, StartSession,
+};
+use airlock_transport::dial;
+
 use crate::identity::AgentDir;
 use crate::status::{AgentStatus, now_rfc3339};
 
-pub const CONTROL_PATH: &str = "/v1/agent/control";
-pub const CONTROL_PROTOCOL: &str = "airlock-control/1";
+pub use airlock_proto::control::{CONTROL_PATH, CONTROL_PROTOCOL};
 /// Reconnect delays: from [`FIRST_RETRY`], doubling up to [`SHORT_CAP`]
 /// while the server has been gone less than [`LONG_OUTAGE`], then up to
 /// [`LONG_CAP`]; each delay is drawn from its upper half at random, so
@@ -71,7 +73,7 @@ enum Outcome {
 }
 
 /// The facts the agent reports about its node: its Hello message.
-pub fn hello(local_ip: Option<String>) -> Value {
+pub fn hello(local_ip: Option<String>) -> AgentMessage {
     let host = nix::unistd::gethostname()
         .ok()
         .and_then(|h| h.into_string().ok())
@@ -83,14 +85,17 @@ pub fn hello(local_ip: Option<String>) -> Value {
         .find_map(|l| l.strip_prefix("PRETTY_NAME="))
         .map(|v| v.trim_matches('"').to_owned())
         .unwrap_or_else(|| "Linux".into());
-    json!({
-        "Type": "Hello",
-        "ComputerName": host,
-        "IPAddress": local_ip.or_else(primary_ip).unwrap_or_default(),
-        "PlatformType": uname.map(|u| u.sysname().to_string_lossy().into_owned()).unwrap_or_else(|| "Linux".into()),
-        "PlatformName": pretty,
-        "AgentVersion": crate::VERSION,
-    })
+    AgentMessage::Hello {
+        facts: NodeFacts {
+            computer_name: host,
+            ip_address: local_ip.or_else(primary_ip).unwrap_or_default(),
+            platform_type: uname
+                .map(|u| u.sysname().to_string_lossy().into_owned())
+                .unwrap_or_else(|| "Linux".into()),
+            platform_name: pretty,
+            agent_version: crate::VERSION.into(),
+        },
+    }
 }
 
 /// The address the kernel would use to leave this host (no packet is sent).
@@ -110,20 +115,13 @@ pub struct AgentOptions {
 /// Session workers by session id.
 type Workers = std::collections::HashMap<String, tokio::process::Child>;
 
-fn start_worker(dir: &AgentDir, opts: &AgentOptions, v: &Value, workers: &mut Workers) {
+fn start_worker(dir: &AgentDir, opts: &AgentOptions, session: StartSession, workers: &mut Workers) {
     use tokio::io::AsyncWriteExt;
     let spec = crate::worker::WorkerSpec {
-        session_id: v["SessionId"].as_str().unwrap_or_default().to_owned(),
-        token: v["Token"].as_str().unwrap_or_default().to_owned(),
-        document_name: v["DocumentName"].as_str().unwrap_or_default().to_owned(),
-        parameters: v["Parameters"].clone(),
-        run_as: v["RunAs"].as_str().map(str::to_owned),
+        session,
         as_self: opts.sessions_as_self,
-        shell_profile: v["ShellProfile"].as_str().map(str::to_owned),
-        principal: v["Principal"].as_str().unwrap_or_default().to_owned(),
-        expires_at: v["ExpiresAt"].as_i64(),
     };
-    if spec.session_id.is_empty() || spec.token.is_empty() {
+    if spec.session.session_id.is_empty() || spec.session.token.is_empty() {
         tracing::warn!("StartSession without a session id or token ignored");
         return;
     }
@@ -144,7 +142,7 @@ fn start_worker(dir: &AgentDir, opts: &AgentOptions, v: &Value, workers: &mut Wo
         .arg("--agent-dir")
         .arg(&dir.0)
         .arg("--session-id")
-        .arg(&spec.session_id)
+        .arg(&spec.session.session_id)
         .stdin(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn();
@@ -155,8 +153,8 @@ fn start_worker(dir: &AgentDir, opts: &AgentOptions, v: &Value, workers: &mut Wo
                     let _ = stdin.write_all(&json).await;
                 });
             }
-            tracing::info!(session = %spec.session_id, document = %spec.document_name, pid = ?c.id(), "session worker started");
-            workers.insert(spec.session_id, c);
+            tracing::info!(session = %spec.session.session_id, document = %spec.session.document_name, pid = ?c.id(), "session worker started");
+            workers.insert(spec.session.session_id, c);
         }
         Err(e) => tracing::error!(error = %e, "cannot start a session worker"),
     }
@@ -198,7 +196,7 @@ pub enum Handshake {
 
 /// The heartbeat; the server answers each with `{"Type":"Pong"}`.
 pub fn ping() -> String {
-    json!({"Type": "Ping"}).to_string()
+    proto::encode(&AgentMessage::Ping)
 }
 
 /// Dials the control channel, says Hello (built by `hello` from the local
@@ -206,7 +204,7 @@ pub fn ping() -> String {
 pub async fn open(
     cfg: Arc<rustls::ClientConfig>,
     endpoint: &str,
-    hello: impl FnOnce(Option<String>) -> Value,
+    hello: impl FnOnce(Option<String>) -> AgentMessage,
 ) -> anyhow::Result<Handshake> {
     let tls = dial::upgrade(cfg, endpoint, CONTROL_PATH, CONTROL_PROTOCOL, &[]).await?;
     let local_ip = tls
@@ -216,24 +214,22 @@ pub async fn open(
         .ok()
         .map(|a| a.ip().to_string());
     let mut io = Framed::new(tls, LinesCodec::new_with_max_length(64 * 1024));
-    io.send(hello(local_ip).to_string()).await?;
+    io.send(proto::encode(&hello(local_ip))).await?;
     let first = tokio::time::timeout(Duration::from_secs(15), io.next())
         .await
         .map_err(|_| anyhow!("no answer to Hello within 15 s"))?
         .ok_or_else(|| anyhow!("the server closed the control channel"))?
         .context("reading the control channel")?;
-    let v: Value = serde_json::from_str(&first).context("malformed control message")?;
-    match v["Type"].as_str() {
-        Some("Registered") => Ok(Handshake::Registered {
+    match proto::decode::<ServerMessage>(&first).context("reading the answer to Hello")? {
+        Decoded::Known(ServerMessage::Registered {
+            ping_interval_secs, ..
+        }) => Ok(Handshake::Registered {
             io: Box::new(io),
-            interval: Duration::from_secs(
-                v["PingIntervalSecs"].as_u64().unwrap_or(10).clamp(1, 300),
-            ),
+            interval: Duration::from_secs(ping_interval_secs.clamp(1, 300)),
         }),
-        Some("Refused") => Ok(Handshake::Refused(
-            v["Reason"].as_str().unwrap_or("no reason given").to_owned(),
-        )),
-        _ => Err(anyhow!("unexpected control message {first:?}")),
+        Decoded::Known(ServerMessage::Refused { reason }) => Ok(Handshake::Refused(reason)),
+        Decoded::Known(m) => Err(anyhow!("unexpected answer to Hello: {m:?}")),
+        Decoded::Unknown(kind) => Err(anyhow!("unexpected answer to Hello: a {kind} message")),
     }
 }
 
@@ -275,19 +271,17 @@ async fn session(
             msg = io.next() => match msg {
                 Some(Ok(line)) => {
                     last = tokio::time::Instant::now();
-                    let v: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
-                    match v["Type"].as_str() {
-                        Some("Pong") => {
+                    match proto::decode::<ServerMessage>(&line) {
+                        Ok(Decoded::Known(ServerMessage::Pong)) => {
                             status.last_pong = Some(now_rfc3339());
                             status.save(dir);
                         }
-                        Some("Refused") => {
-                            return Ok(Outcome::Refused(v["Reason"].as_str().unwrap_or("").to_owned()));
+                        Ok(Decoded::Known(ServerMessage::Refused { reason })) => {
+                            return Ok(Outcome::Refused(reason));
                         }
-                        Some("StartSession") => start_worker(dir, opts, &v, workers),
-                        Some("TerminateSession") => {
-                            let id = v["SessionId"].as_str().unwrap_or_default();
-                            match workers.remove(id) {
+                        Ok(Decoded::Known(ServerMessage::StartSession(s))) => start_worker(dir, opts, s, workers),
+                        Ok(Decoded::Known(ServerMessage::TerminateSession { session_id: id })) => {
+                            match workers.remove(&id) {
                                 Some(c) => {
                                     tracing::info!(session = %id, "the server ended the session; ending its worker");
                                     stop_worker(c);
@@ -295,7 +289,13 @@ async fn session(
                                 None => tracing::info!(session = %id, "the server ended a session with no worker here"),
                             }
                         }
-                        _ => tracing::debug!(message = %line, "ignored control message"),
+                        Ok(Decoded::Known(ServerMessage::Registered { .. })) => {
+                            tracing::debug!("ignored a second Registered");
+                        }
+                        Ok(Decoded::Unknown(kind)) => {
+                            tracing::debug!(%kind, "skipped a control message of a type this agent does not know");
+                        }
+                        Err(e) => tracing::warn!(error = %e, "ignored a control message"),
                     }
                 }
                 Some(Err(e)) => return Ok(Outcome::Lost(e.to_string())),
@@ -309,7 +309,7 @@ async fn session(
 pub async fn run(dir: AgentDir, opts: AgentOptions) -> anyhow::Result<()> {
     let mut workers = Workers::new();
     let id = dir.load_identity()?;
-    let cfg = Arc::new(dial::tls_config(&dir)?);
+    let cfg = Arc::new(dir.tls_config()?);
     let pid = std::process::id();
     dir.write_private(&dir.pid_file(), format!("{pid}\n").as_bytes())?;
     let mut status = AgentStatus {

@@ -2,8 +2,7 @@
 //! the client certificate and key (readable only by the agent's user).
 
 use std::fs;
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -90,16 +89,7 @@ impl AgentDir {
             path: path.to_owned(),
             source,
         };
-        let tmp = path.with_extension("tmp");
-        let mut f = fs::OpenOptions::new()
-            .create(true)
-            .truncate(true)
-            .write(true)
-            .mode(0o600)
-            .open(&tmp)
-            .map_err(io)?;
-        f.write_all(data).map_err(io)?;
-        fs::rename(&tmp, path).map_err(io)
+        airlock_proto::profile::write_private(path, data).map_err(io)
     }
 
     pub fn read(&self, path: &Path) -> Result<Vec<u8>, IdentityError> {
@@ -112,6 +102,15 @@ impl AgentDir {
         })
     }
 
+    /// The node's TLS client config: trust only the server's CA, present
+    /// the node certificate.
+    pub fn tls_config(&self) -> anyhow::Result<rustls::ClientConfig> {
+        airlock_transport::dial::node_tls_config(
+            &self.read(&self.ca())?,
+            &self.read(&self.cert())?,
+            &self.read(&self.key())?,
+        )
+    }
     pub fn load_identity(&self) -> Result<Identity, IdentityError> {
         let p = self.identity();
         let bytes = self.read(&p)?;

@@ -2,16 +2,12 @@
 //! its instance id), dials the server outbound, registers, heartbeats, and
 //! reports its state for `airlock agent status`. It listens on no port.
 
-pub mod bufio;
 pub mod control;
-pub mod dial;
 pub mod identity;
 pub mod register;
 pub mod status;
 
 /// This agent's version, reported to the server.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
-pub mod handshake;
-pub mod mux;
 pub mod session;
 pub mod worker;

@@ -12,37 +12,26 @@ use serde::{Deserialize, Serialize};
 
 use crate::identity::AgentDir;
 use crate::session::{self, RunAs, SessionGrant, grant::Grant};
-use crate::{dial, handshake, mux};
+use airlock_transport::{dial, handshake, mux};
 
-pub const STREAM_PROTOCOL: &str = "airlock-session/1";
+use airlock_proto::control::{STREAM_PROTOCOL, StartSession};
 
-/// What the agent hands its worker on stdin (never on the command line).
+/// What the agent hands its worker on stdin (never on the command line):
+/// the server's `StartSession` as it arrived, and how the agent runs.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct WorkerSpec {
-    pub session_id: String,
-    pub token: String,
-    pub document_name: String,
-    pub parameters: serde_json::Value,
-    pub run_as: Option<String>,
+    #[serde(flatten)]
+    pub session: StartSession,
     pub as_self: bool,
-    /// Commands typed into login shells at their start.
-    #[serde(default)]
-    pub shell_profile: Option<String>,
-    /// The user the server authorised the session for (for the log).
-    #[serde(default)]
-    pub principal: String,
-    /// Unix seconds when the session ends (`maxSessionDuration`).
-    #[serde(default)]
-    pub expires_at: Option<i64>,
 }
 
 pub async fn run(dir: AgentDir, spec: WorkerSpec) -> anyhow::Result<()> {
     let id = dir.load_identity()?;
-    let cfg = Arc::new(dial::tls_config(&dir)?);
-    let grant =
-        Grant::for_document(&spec.document_name, &spec.parameters).map_err(anyhow::Error::msg)?;
-    let path = format!("/v1/session/{}/stream", spec.session_id);
+    let cfg = Arc::new(dir.tls_config()?);
+    let grant = Grant::for_document(&spec.session.document_name, &spec.session.parameters)
+        .map_err(anyhow::Error::msg)?;
+    let path = format!("/v1/session/{}/stream", spec.session.session_id);
     let mut bytes = [0u8; 32];
     rand::thread_rng().fill_bytes(&mut bytes);
     let resume = ResumeToken::from_bytes(bytes);
@@ -51,14 +40,14 @@ pub async fn run(dir: AgentDir, spec: WorkerSpec) -> anyhow::Result<()> {
         &id.endpoint,
         &path,
         STREAM_PROTOCOL,
-        &[("X-Airlock-Session-Token", &spec.token)],
+        &[("X-Airlock-Session-Token", &spec.session.token)],
     )
     .await
     .context("opening the session stream")?;
     let first = resume.clone();
     let (n, _) = handshake::accept(&mut tls, move |_| (false, first)).await?;
     let conn = Connection::new(Config::new(Side::Acceptor), n.peer_max_payload);
-    let (endpoint, token) = (id.endpoint.clone(), spec.token.clone());
+    let (endpoint, token) = (id.endpoint.clone(), spec.session.token.clone());
     let redial: mux::Redial = Box::new(move || {
         let (cfg, endpoint, path, token, resume) = (
             cfg.clone(),
@@ -86,27 +75,27 @@ pub async fn run(dir: AgentDir, spec: WorkerSpec) -> anyhow::Result<()> {
         })
     });
     let (_mux, incoming, task) = mux::start_resumable(Box::new(tls), conn, Some(redial));
-    tracing::info!(session = %spec.session_id, principal = %spec.principal, document = %spec.document_name, "session worker serving");
+    tracing::info!(session = %spec.session.session_id, principal = %spec.session.principal, document = %spec.session.document_name, "session worker serving");
     let policy = RunAs {
-        default_user: spec.run_as.clone(),
+        default_user: spec.session.run_as.clone(),
         as_self: spec.as_self,
-        shell_profile: spec.shell_profile.clone(),
+        shell_profile: spec.session.shell_profile.clone(),
     };
     let grant = SessionGrant {
-        session_id: spec.session_id.clone(),
+        session_id: spec.session.session_id.clone(),
         document: grant,
-        run_as: spec.run_as.clone(),
+        run_as: spec.session.run_as.clone(),
     };
     // Forwarded connections not yet finished reset as this process ends,
     // whatever ends it (session::forward).
     tokio::select! {
         _ = session::serve(incoming, policy, grant) => {}
         r = task => { let _ = r; }
-        _ = until(spec.expires_at) => {
-            tracing::info!(session = %spec.session_id, "maximum session duration reached; ending the session");
+        _ = until(spec.session.expires_at) => {
+            tracing::info!(session = %spec.session.session_id, "maximum session duration reached; ending the session");
         }
     }
-    tracing::info!(session = %spec.session_id, "session worker done");
+    tracing::info!(session = %spec.session.session_id, "session worker done");
     Ok(())
 }
 

@@ -1,8 +1,9 @@
 //! The session core end to end in one process: client and agent drivers
 //! over an in-memory pipe, with the real handshake and real processes.
 
+use airlock_agent::session;
 use airlock_agent::session::grant::Grant;
-use airlock_agent::{handshake, mux, session};
+use airlock_transport::{handshake, mux};
 use airlock_wire::{
     ChannelEvent, ChannelKind, CloseStatus, Config, Connection, ResumeToken, Side, Stream,
 };

@@ -3,8 +3,8 @@
 
 use std::path::PathBuf;
 
-use airlock_server::auth::signature;
-use airlock_server::profile::{ClientFiles, Profile};
+use airlock_proto::profile::{ClientFiles, Profile};
+use airlock_proto::signature;
 use anyhow::{Context, anyhow};
 use rand::RngCore;
 use serde_json::Value;
@@ -77,7 +77,7 @@ impl ApiClient {
         let files = ClientFiles::locate()?;
         let p: Profile = files.load(&g.profile)?;
         let missing =
-            |what: &'static str, path: PathBuf| airlock_server::profile::ProfileError::Missing {
+            |what: &'static str, path: PathBuf| airlock_proto::profile::ProfileError::Missing {
                 profile: g.profile.clone(),
                 what,
                 path,

@@ -7,8 +7,8 @@
 use std::os::fd::AsFd;
 use std::time::Duration;
 
-use airlock_agent::mux::{Channel, Mux};
-use airlock_agent::session::forward::abort_on_close;
+use airlock_transport::mux::{Channel, Mux};
+use airlock_transport::pump::abort_on_close;
 use airlock_wire::{ChannelEvent, ChannelKind, Stream};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::watch;
@@ -33,7 +33,7 @@ where
 {
     // Aborted when this future ends or is dropped, so the reader (and with
     // it the local socket) never outlives the pipe.
-    let _up = AbortOnDrop(tokio::spawn(airlock_agent::session::pump_out(
+    let _up = AbortOnDrop(tokio::spawn(airlock_transport::pump::pump_out(
         rd,
         ch.sender(),
         Stream::Main,

@@ -4,7 +4,6 @@
 mod client;
 mod cmd;
 mod forward;
-mod malloc;
 mod output;
 mod session_client;
 mod stdio;
@@ -159,7 +158,7 @@ fn init_logging(g: &Global) {
 }
 
 fn main() -> ExitCode {
-    malloc::tune();
+    airlock_transport::malloc::tune();
     let cli = Cli::parse_from(cmd::slurm::argv0_alias(std::env::args().collect()));
     init_logging(&cli.global);
     // Listings end quietly when their reader goes away (`airlock instances |

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use airlock_agent::{dial, handshake, mux};
+use airlock_transport::{dial, handshake, mux};
 use airlock_wire::{ChannelEvent, CloseStatus, Config, Connection, Side, Stream};
 use anyhow::{Context, anyhow};
 use serde_json::{Value, json};
@@ -196,7 +196,7 @@ pub fn stdin_reader() -> tokio::sync::mpsc::Receiver<Vec<u8>> {
 }
 
 /// Sends stdin to a channel, then half-closes it.
-pub fn forward_stdin(tx: airlock_agent::mux::ChannelSender) {
+pub fn forward_stdin(tx: airlock_transport::mux::ChannelSender) {
     let mut rx = stdin_reader();
     tokio::spawn(async move {
         while let Some(chunk) = rx.recv().await {

@@ -3,8 +3,8 @@
 
 mod support;
 
-use airlock_server::auth::signature;
-use airlock_server::profile::ClientFiles;
+use airlock_proto::profile::ClientFiles;
+use airlock_proto::signature;
 use serde_json::{Value, json};
 use support::{Env, Server};
 

@@ -242,8 +242,7 @@ fn a_session_on_a_node_that_is_deleted_ends() {
     let (mut p, id) = proxy(&env, &node, echo_server());
     // As `airlock delete` forgets a cluster's instances (the session's
     // streams may linger: the node's processes are killed separately).
-    let (conn, _) =
-        airlock_server::db::open(&env.state_dir().join("airlock.db")).expect("state database");
+    let conn = state_db(&env).expect("state database");
     conn.execute("DELETE FROM instances WHERE instance_id = ?1", [&node])
         .expect("delete the instance");
     let s = ended(&env, &id, 20);
@@ -256,9 +255,16 @@ fn a_session_on_a_node_that_is_deleted_ends() {
     let _ = p.wait();
 }
 
+/// The server's state database, opened beside the running server.
+fn state_db(env: &Env) -> rusqlite::Result<rusqlite::Connection> {
+    let conn = rusqlite::Connection::open(env.state_dir().join("airlock.db"))?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    Ok(conn)
+}
+
 /// The session's stored clock, read from the state database.
 fn streams_seen_at(env: &Env, id: &str) -> Option<String> {
-    let (conn, _) = airlock_server::db::open(&env.state_dir().join("airlock.db")).ok()?;
+    let conn = state_db(env).ok()?;
     conn.query_row(
         "SELECT streams_seen_at FROM sessions WHERE session_id = ?1",
         [id],

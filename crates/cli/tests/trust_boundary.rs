@@ -171,10 +171,11 @@ fn tag_writes_are_held_to_tag_conditions_limits_and_reserved_keys() {
 
 /// Opens node `dir`'s control channel with a hand-written Hello.
 fn hello_as(dir: &std::path::Path, hello: serde_json::Value) -> Result<(), String> {
-    use airlock_agent::{control, dial, identity::AgentDir};
+    use airlock_agent::{control, identity::AgentDir};
     let dir = AgentDir(dir.to_owned());
-    let cfg = std::sync::Arc::new(dial::tls_config(&dir).unwrap());
+    let cfg = std::sync::Arc::new(dir.tls_config().unwrap());
     let endpoint = dir.load_identity().unwrap().endpoint;
+    let hello: airlock_proto::control::AgentMessage = serde_json::from_value(hello).unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async move {
         match control::open(cfg, &endpoint, move |_| hello).await {

@@ -16,12 +16,12 @@ pub mod iam;
 pub mod instances;
 pub mod ops;
 pub mod pki;
-pub mod profile;
 pub mod run;
 pub mod sessions;
-pub mod state_dir;
+pub use airlock_proto::state_dir;
 
-pub use run::{DEFAULT_LISTEN, ServerOptions, run};
+pub use airlock_proto::state_dir::DEFAULT_LISTEN;
+pub use run::{ServerOptions, run};
 
 /// This build's version.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

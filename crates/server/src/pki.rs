@@ -3,8 +3,6 @@
 //! client certificates.
 
 use std::fs;
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use rcgen::{
@@ -54,19 +52,7 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> PkiError + '_ {
     }
 }
 
-/// Writes a file only its owner can read, atomically (temp file, fsync, rename).
-pub fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension("tmp");
-    let mut f = fs::OpenOptions::new()
-        .create(true)
-        .truncate(true)
-        .write(true)
-        .mode(0o600)
-        .open(&tmp)?;
-    f.write_all(data)?;
-    f.sync_all()?;
-    fs::rename(&tmp, path)
-}
+pub use airlock_proto::profile::write_private;
 
 fn save(path: &Path, data: &str) -> Result<(), PkiError> {
     write_private(path, data.as_bytes()).map_err(io_err(path))

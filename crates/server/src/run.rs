@@ -12,12 +12,9 @@ use anyhow::{Context, anyhow};
 use crate::http::{AppState, router};
 use crate::iam::store::{Iam, PrincipalKind};
 use crate::pki::Pki;
-use crate::profile::{ClientFiles, Profile};
 use crate::state_dir::StateDir;
 use crate::{auth, db};
-
-/// The default API address.
-pub const DEFAULT_LISTEN: &str = "127.0.0.1:7443";
+use airlock_proto::profile::{ClientFiles, Profile};
 
 #[derive(Debug, Clone)]
 pub struct ServerOptions {
@@ -28,6 +25,8 @@ pub struct ServerOptions {
     pub ping_interval: Duration,
     /// The region written in instance ARNs.
     pub region: String,
+    /// The `airlock` binary that cluster nodes run.
+    pub node_binary: PathBuf,
 }
 
 fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
@@ -162,7 +161,11 @@ pub async fn run(opts: ServerOptions) -> anyhow::Result<()> {
         region: opts.region.clone(),
         broker: crate::sessions::Broker::default(),
         listeners: Default::default(),
-        clusters: crate::clusters::Manager::new(&opts.state_dir, first.port()),
+        clusters: crate::clusters::Manager::new(
+            &opts.state_dir,
+            opts.node_binary.clone(),
+            first.port(),
+        ),
         me: Default::default(),
     });
     let _ = state.me.set(Arc::downgrade(&state));

@@ -8,8 +8,8 @@ use airlock_wire::{ChannelEvent, CloseStatus, OpenFailCode, Stream};
 
 use super::login::Login;
 use super::shell::{close_status, deliver};
-use super::{pump_out, write_in};
-use crate::mux::Incoming;
+use airlock_transport::mux::Incoming;
+use airlock_transport::pump::{pump_out, write_in};
 
 pub async fn run(inc: Incoming, login: &Login, command: &str, stdin: bool) -> anyhow::Result<()> {
     let mut cmd = tokio::process::Command::new(&login.shell);

@@ -10,8 +10,8 @@ use airlock_wire::{ChannelEvent, CloseStatus, OpenFailCode, Stream};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
-use super::{pump_out, write_in};
-use crate::mux::Incoming;
+use airlock_transport::mux::Incoming;
+use airlock_transport::pump::{abort_on_close, pump_out, write_in};
 
 pub async fn run(inc: Incoming, host: &str, port: u16) -> anyhow::Result<()> {
     let tcp = match TcpStream::connect((host, port)).await {
@@ -66,18 +66,4 @@ pub async fn run(inc: Incoming, host: &str, port: u16) -> anyhow::Result<()> {
     abort_on_close(&graceful, false);
     ch.close(CloseStatus::None);
     Ok(())
-}
-
-/// With `abort`, closing the socket sends a reset (RST) instead of a FIN
-/// (SO_LINGER with a zero timeout, which never blocks); without, it closes
-/// gracefully again.
-pub fn abort_on_close(socket: &impl AsFd, abort: bool) {
-    let linger = nix::libc::linger {
-        l_onoff: i32::from(abort),
-        l_linger: 0,
-    };
-    if let Err(e) = nix::sys::socket::setsockopt(socket, nix::sys::socket::sockopt::Linger, &linger)
-    {
-        tracing::warn!(error = %e, "cannot set how a connection closes");
-    }
 }

@@ -7,11 +7,10 @@ pub mod grant;
 pub mod login;
 pub mod shell;
 
-use airlock_wire::{ChannelKind, OpenFailCode, Stream};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use airlock_wire::{ChannelKind, OpenFailCode};
 use tokio::sync::mpsc;
 
-use crate::mux::{Channel, ChannelSender, Incoming};
+use airlock_transport::mux::Incoming;
 
 /// Who sessions run as.
 #[derive(Debug, Clone, Default)]
@@ -112,58 +111,4 @@ pub async fn serve(
             }
         });
     }
-}
-
-/// Bytes read from a process, PTY or socket at a time.
-const PUMP_CHUNK: usize = 256 * 1024;
-
-/// Copies `from` into the channel until EOF; then half-closes the channel
-/// when `eof` (not for one of several streams: Eof ends them all).
-pub async fn pump_out<R: AsyncRead + Unpin>(
-    mut from: R,
-    to: ChannelSender,
-    stream: Stream,
-    eof: bool,
-) {
-    let mut buf = bytes::BytesMut::new();
-    loop {
-        // Reads fill the rest of the current buffer before a new one is
-        // allocated, so the frames in flight share few allocations.
-        if buf.capacity() < crate::bufio::MIN_READ {
-            buf.reserve(PUMP_CHUNK);
-        }
-        match from.read_buf(&mut buf).await {
-            Ok(0) | Err(_) => break,
-            Ok(_) => {
-                // A large read moves into the frame without a copy. A small
-                // one (a keystroke, an sftp status) is copied out: a slice
-                // would pin the whole buffer for as long as the frame waits
-                // in the retransmit log for its ack.
-                let data = if buf.len() < crate::bufio::COPY_BELOW {
-                    let d = bytes::Bytes::copy_from_slice(&buf);
-                    buf.clear();
-                    d
-                } else {
-                    buf.split().freeze()
-                };
-                if to.send(stream, data).await.is_err() {
-                    return;
-                }
-            }
-        }
-    }
-    if eof {
-        to.eof();
-    }
-}
-
-/// Writes one received data chunk and returns its credit.
-pub async fn write_in<W: AsyncWrite + Unpin>(
-    to: &mut W,
-    ch: &Channel,
-    data: &[u8],
-) -> std::io::Result<()> {
-    to.write_all(data).await?;
-    ch.consumed(data.len());
-    Ok(())
 }

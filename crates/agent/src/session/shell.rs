@@ -7,8 +7,8 @@ use airlock_wire::{ChannelEvent, CloseStatus, Stream};
 use anyhow::Context;
 
 use super::login::Login;
-use super::{pump_out, write_in};
-use crate::mux::Incoming;
+use airlock_transport::mux::Incoming;
+use airlock_transport::pump::{pump_out, write_in};
 
 /// The close status of a finished process.
 pub fn close_status(st: std::process::ExitStatus) -> CloseStatus {

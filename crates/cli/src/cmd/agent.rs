@@ -61,7 +61,7 @@ pub fn run(c: AgentCommand) -> anyhow::Result<i32> {
             let dir = AgentDir::locate(dir.agent_dir)?;
             let ca_path = match ca_bundle {
                 Some(p) => p,
-                None => airlock_server::profile::ClientFiles::locate()?.ca_path(),
+                None => airlock_proto::profile::ClientFiles::locate()?.ca_path(),
             };
             let ca = std::fs::read(&ca_path).with_context(|| {
                 format!(
@@ -97,7 +97,7 @@ pub fn run(c: AgentCommand) -> anyhow::Result<i32> {
             let spec: airlock_agent::worker::WorkerSpec =
                 serde_json::from_str(&input).context("reading the session spec on stdin")?;
             anyhow::ensure!(
-                spec.session_id == session_id,
+                spec.session.session_id == session_id,
                 "the session spec is for another session"
             );
             // One session per process: one thread drives its TLS stream and

@@ -404,7 +404,7 @@ pub fn ssh(g: &Global, a: SshArgs) -> anyhow::Result<i32> {
         );
     }
     let exe = std::env::current_exe().context("locating the airlock binary")?;
-    let known = airlock_server::profile::ClientFiles::locate()?
+    let known = airlock_proto::profile::ClientFiles::locate()?
         .config_path()
         .with_file_name("known_hosts");
     let mut extra = vec![

@@ -466,7 +466,7 @@ fn attached(g: &Global, v: Value) {
 }
 
 fn save_profile_for(g: &Global, name: &str, key: &Value) -> anyhow::Result<()> {
-    use airlock_server::profile::{ClientFiles, Profile};
+    use airlock_proto::profile::{ClientFiles, Profile};
     let files = ClientFiles::locate()?;
     let current = files.load(&g.profile)?;
     files.save(&Profile {

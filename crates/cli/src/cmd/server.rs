@@ -1,11 +1,13 @@
-//! `airlock server run | start | stop | status`: the server in the
-//! foreground, or as a daemon with a pid file and a log file.
+//! `airlock server run | start | stop | status`: the server (the
+//! `airlock-server` binary beside this one) in the foreground, or as a
+//! daemon with a pid file and a log file, in the manner of `pg_ctl`.
+//! This crate does not link the server: it runs it.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use airlock_server::state_dir::{self, StateDir};
+use airlock_proto::state_dir::{self, DEFAULT_LISTEN, StateDir};
 use anyhow::{Context, anyhow, bail};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
@@ -38,7 +40,7 @@ pub struct ServerArgs {
     #[command(flatten)]
     state: StateArgs,
     /// Address to serve HTTPS on; repeat for more (the first is the users' endpoint).
-    #[arg(long, env = "AIRLOCK_LISTEN", value_delimiter = ',', default_value = airlock_server::DEFAULT_LISTEN)]
+    #[arg(long, env = "AIRLOCK_LISTEN", value_delimiter = ',', default_value = DEFAULT_LISTEN)]
     listen: Vec<SocketAddr>,
     /// Seconds between agent heartbeats; three missed mean ConnectionLost.
     #[arg(long, env = "AIRLOCK_PING_INTERVAL", default_value_t = 10)]
@@ -58,15 +60,12 @@ fn state_dir(a: &StateArgs) -> anyhow::Result<StateDir> {
 pub fn run(g: &Global, c: ServerCommand) -> anyhow::Result<i32> {
     match c {
         ServerCommand::Run(a) => {
+            use std::os::unix::process::CommandExt;
             let dir = state_dir(&a.state)?;
-            let rt = tokio::runtime::Runtime::new()?;
-            rt.block_on(airlock_server::run(airlock_server::ServerOptions {
-                state_dir: dir.root().to_owned(),
-                listen: a.listen,
-                ping_interval: Duration::from_secs(a.ping_interval),
-                region: a.region,
-            }))?;
-            Ok(0)
+            let json_logs = g.log_format == crate::LogFormat::Json;
+            let mut cmd = server_command(&a, &dir, &g.log_level, json_logs)?;
+            // exec: signals and the pid are the server's own.
+            Err(anyhow!(cmd.exec()).context("running airlock-server"))
         }
         ServerCommand::Start(a) => start(g, a),
         ServerCommand::Stop(a) => stop(&state_dir(&a)?),
@@ -108,6 +107,57 @@ fn healthy(dir: &StateDir) -> bool {
     })
 }
 
+/// The `airlock-server` binary: `$AIRLOCK_SERVER_BIN`, else beside this
+/// one, else on `PATH`.
+fn server_binary() -> anyhow::Result<PathBuf> {
+    if let Some(p) = std::env::var_os("AIRLOCK_SERVER_BIN").filter(|p| !p.is_empty()) {
+        return Ok(PathBuf::from(p));
+    }
+    let me = std::env::current_exe().context("finding the airlock executable")?;
+    let beside = me.with_file_name("airlock-server");
+    if beside.is_file() {
+        return Ok(beside);
+    }
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|d| d.join("airlock-server"))
+        .find(|p| p.is_file())
+        .ok_or_else(|| {
+            anyhow!(
+                "cannot find the airlock-server binary beside {} or on PATH (build it with `cargo build --bin airlock-server`, or set AIRLOCK_SERVER_BIN)",
+                me.display()
+            )
+        })
+}
+
+/// `airlock-server` with this command's options; nodes run this binary.
+fn server_command(
+    a: &ServerArgs,
+    dir: &StateDir,
+    level: &str,
+    json_logs: bool,
+) -> anyhow::Result<std::process::Command> {
+    let listen: Vec<String> = a.listen.iter().map(ToString::to_string).collect();
+    let mut cmd = std::process::Command::new(server_binary()?);
+    cmd.arg("--state-dir")
+        .arg(dir.root())
+        .arg("--listen")
+        .arg(listen.join(","))
+        .arg("--ping-interval")
+        .arg(a.ping_interval.to_string())
+        .arg("--region")
+        .arg(&a.region)
+        .arg("--node-binary")
+        .arg(std::env::current_exe().context("finding the airlock executable")?)
+        .arg("--log-level")
+        .arg(level);
+    if json_logs {
+        cmd.args(["--log-format", "json"]);
+    }
+    Ok(cmd)
+}
+
 fn start(g: &Global, a: ServerArgs) -> anyhow::Result<i32> {
     let dir = state_dir(&a.state)?;
     if let Some(pid) = running_pid(&dir) {
@@ -124,24 +174,13 @@ fn start(g: &Global, a: ServerArgs) -> anyhow::Result<i32> {
         .with_context(|| format!("opening the log file {}", dir.log_file().display()))?;
     let log_len = log.metadata().map(|m| m.len()).unwrap_or(0);
     let _ = std::fs::remove_file(dir.endpoint_file());
-    let exe = std::env::current_exe().context("finding the airlock executable")?;
-    let listen: Vec<String> = a.listen.iter().map(ToString::to_string).collect();
-    let mut cmd = std::process::Command::new(exe);
-    cmd.args(["server", "run", "--log-format", "json", "--log-level"])
-        .arg(if g.log_level == "warn" {
-            "info"
-        } else {
-            &g.log_level
-        })
-        .arg("--state-dir")
-        .arg(dir.root())
-        .arg("--listen")
-        .arg(listen.join(","))
-        .arg("--ping-interval")
-        .arg(a.ping_interval.to_string())
-        .arg("--region")
-        .arg(&a.region)
-        .stdin(std::process::Stdio::null())
+    let level = if g.log_level == "warn" {
+        "info"
+    } else {
+        &g.log_level
+    };
+    let mut cmd = server_command(&a, &dir, level, true)?;
+    cmd.stdin(std::process::Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log);
     use std::os::unix::process::CommandExt;

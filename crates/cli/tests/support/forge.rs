@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 
-use airlock_agent::{dial, handshake, mux};
-use airlock_server::auth::signature;
-use airlock_server::profile::ClientFiles;
+use airlock_proto::profile::ClientFiles;
+use airlock_proto::signature;
+use airlock_transport::{dial, handshake, mux};
 use airlock_wire::{ChannelEvent, ChannelKind, CloseStatus, Config, Connection, Side};
 use serde_json::Value;
 

@@ -1,7 +1,7 @@
 //! Authentication: who is calling. Checks the request signature, the clock
 //! skew, the nonce (no replay) and the key's status, and names the caller.
 
-pub mod signature;
+pub use airlock_proto::signature;
 
 use rusqlite::{Connection, OptionalExtension, params};
 

@@ -35,10 +35,11 @@ pub struct Manager {
 }
 
 impl Manager {
-    pub fn new(state_dir: &Path, agent_port: u16) -> Self {
+    /// `node_binary` is the `airlock` binary the nodes run (agent, node supervisor).
+    pub fn new(state_dir: &Path, node_binary: PathBuf, agent_port: u16) -> Self {
         Manager {
             root: state_dir.join("clusters"),
-            exe: std::env::current_exe().unwrap_or_else(|_| PathBuf::from("/proc/self/exe")),
+            exe: node_binary,
             agent_port,
             slurm: Default::default(),
             locks: Mutex::new(HashMap::new()),

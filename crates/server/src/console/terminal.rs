@@ -14,8 +14,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use airlock_agent::dial::Refused;
-use airlock_agent::{handshake, mux};
+use airlock_transport::dial::Refused;
+use airlock_transport::{handshake, mux};
 use airlock_wire::{ChannelEvent, ChannelKind, CloseStatus, Config, Connection, Side, Stream};
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, Query, State};

@@ -46,7 +46,7 @@ fn fixture() -> Fixture {
         region: "us-east-1".into(),
         broker: Default::default(),
         listeners: Default::default(),
-        clusters: crate::clusters::Manager::new(dir.path(), 0),
+        clusters: crate::clusters::Manager::new(dir.path(), "airlock".into(), 0),
         me: Default::default(),
     });
     Fixture {

@@ -7,7 +7,7 @@ use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use airlock_agent::dial::TLS_BUFFER_LIMIT;
+use airlock_transport::dial::TLS_BUFFER_LIMIT;
 use anyhow::Context;
 use axum::Extension;
 use axum_server::accept::{Accept, NoDelayAcceptor};
@@ -34,7 +34,7 @@ pub fn server_config(pki: &Pki) -> anyhow::Result<RustlsConfig> {
     for ca in CertificateDer::pem_slice_iter(pki.ca_cert_pem.as_bytes()) {
         roots.add(ca.context("reading the CA")?)?;
     }
-    let provider = airlock_agent::dial::crypto_provider();
+    let provider = airlock_transport::dial::crypto_provider();
     let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
         Arc::new(roots),
         provider.clone(),

@@ -17,16 +17,15 @@ use tokio::sync::mpsc;
 use tokio_util::codec::{Framed, LinesCodec};
 
 use super::store::{self, InstanceIdentity};
+use airlock_proto::control::{self as proto, Decoded};
+
 use super::{AgentMessage, ServerMessage};
 use crate::api_error::ApiError;
 use crate::http::tls::PeerCert;
 use crate::http::{Shared, db};
 use crate::iam::{authz, ids};
 
-/// The protocol name in the `Upgrade` header.
-pub const CONTROL_PROTOCOL: &str = "airlock-control/1";
-/// Longest control message accepted.
-const MAX_LINE: usize = 64 * 1024;
+pub use airlock_proto::control::{CONTROL_PROTOCOL, MAX_LINE};
 /// What a role must allow for its agent to register.
 pub const REGISTRATION_ACTIONS: [&str; 2] = [
     "ssm:UpdateInstanceInformation",
@@ -161,11 +160,8 @@ type Io = Framed<TokioIo<hyper::upgrade::Upgraded>, LinesCodec>;
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
 async fn send(io: &mut Io, m: &ServerMessage) -> bool {
-    let Ok(line) = serde_json::to_string(m) else {
-        return false;
-    };
     matches!(
-        tokio::time::timeout(WRITE_TIMEOUT, io.send(line)).await,
+        tokio::time::timeout(WRITE_TIMEOUT, io.send(proto::encode(m))).await,
         Ok(Ok(()))
     )
 }
@@ -173,7 +169,10 @@ async fn send(io: &mut Io, m: &ServerMessage) -> bool {
 async fn run_channel(state: Shared, id: InstanceIdentity, peer: SocketAddr, mut io: Io) {
     let interval = state.ping_interval;
     let hello = match tokio::time::timeout(Duration::from_secs(10), io.next()).await {
-        Ok(Some(Ok(line))) => serde_json::from_str::<AgentMessage>(&line).ok(),
+        Ok(Some(Ok(line))) => match proto::decode::<AgentMessage>(&line) {
+            Ok(Decoded::Known(m)) => Some(m),
+            _ => None,
+        },
         _ => None,
     };
     let Some(AgentMessage::Hello { facts }) = hello else {
@@ -262,14 +261,21 @@ async fn run_channel(state: Shared, id: InstanceIdentity, peer: SocketAddr, mut 
     while ok {
         tokio::select! {
             msg = tokio::time::timeout_at(deadline, io.next()) => match msg {
-                Ok(Some(Ok(line))) => match serde_json::from_str::<AgentMessage>(&line) {
-                    Ok(AgentMessage::Ping) => {
+                Ok(Some(Ok(line))) => match proto::decode::<AgentMessage>(&line) {
+                    Ok(Decoded::Known(AgentMessage::Ping)) => {
                         deadline = tokio::time::Instant::now() + dead_after;
                         state.hub.record_ping(&iid, crate::iam::store::now_iso());
                         ok = send(&mut io, &ServerMessage::Pong).await;
                     }
-                    Ok(AgentMessage::Hello { .. }) | Err(_) => {
-                        tracing::warn!(instance = %iid, "protocol error on the control channel");
+                    Ok(Decoded::Unknown(kind)) => {
+                        tracing::debug!(instance = %iid, kind = %kind, "skipped a control message of a type this server does not know");
+                    }
+                    Ok(Decoded::Known(AgentMessage::Hello { .. })) => {
+                        tracing::warn!(instance = %iid, "protocol error on the control channel: a second Hello");
+                        ok = false;
+                    }
+                    Err(e) => {
+                        tracing::warn!(instance = %iid, error = %e, "protocol error on the control channel");
                         ok = false;
                     }
                 },

@@ -11,61 +11,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-/// A message from the server down an agent's control channel.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq)]
-#[serde(tag = "Type")]
-pub enum ServerMessage {
-    Registered {
-        #[serde(rename = "InstanceId")]
-        instance_id: String,
-        #[serde(rename = "PingIntervalSecs")]
-        ping_interval_secs: u64,
-    },
-    Refused {
-        #[serde(rename = "Reason")]
-        reason: String,
-    },
-    Pong,
-    /// Open a session worker that dials the session's stream with `Token`.
-    StartSession {
-        #[serde(rename = "SessionId")]
-        session_id: String,
-        #[serde(rename = "Token")]
-        token: String,
-        #[serde(rename = "DocumentName")]
-        document_name: String,
-        #[serde(rename = "Parameters")]
-        parameters: serde_json::Value,
-        #[serde(rename = "RunAs")]
-        run_as: Option<String>,
-        /// Commands run at the start of shell sessions.
-        #[serde(rename = "ShellProfile")]
-        shell_profile: Option<String>,
-        /// The user (ARN) the server authorised the session for.
-        #[serde(rename = "Principal")]
-        principal: String,
-        /// Unix seconds after which the agent ends the session
-        /// (`maxSessionDuration`), if any.
-        #[serde(rename = "ExpiresAt")]
-        expires_at: Option<i64>,
-    },
-    /// End a session's worker.
-    TerminateSession {
-        #[serde(rename = "SessionId")]
-        session_id: String,
-    },
-}
-
-/// A message from an agent up its control channel.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq)]
-#[serde(tag = "Type")]
-pub enum AgentMessage {
-    Hello {
-        #[serde(flatten)]
-        facts: store::NodeFacts,
-    },
-    Ping,
-}
+pub use airlock_proto::control::{AgentMessage, ServerMessage, StartSession};
 
 /// How often heartbeats are written to the database, in one transaction.
 pub const PING_FLUSH: Duration = Duration::from_secs(5);
@@ -205,22 +151,5 @@ mod tests {
         assert_eq!(taken.len(), 1);
         assert_eq!(hub.pending_ping("mi-1"), None);
         assert!(hub.take_pings().is_empty());
-    }
-
-    #[test]
-    fn control_messages_have_their_wire_names() {
-        let m = ServerMessage::Registered {
-            instance_id: "mi-1".into(),
-            ping_interval_secs: 10,
-        };
-        assert_eq!(
-            serde_json::to_string(&m).unwrap(),
-            r#"{"Type":"Registered","InstanceId":"mi-1","PingIntervalSecs":10}"#
-        );
-        let a: AgentMessage =
-            serde_json::from_str(r#"{"Type":"Hello","ComputerName":"n1","AgentVersion":"0.1.0"}"#)
-                .unwrap();
-        assert!(matches!(a, AgentMessage::Hello { facts } if facts.computer_name == "n1"));
-        assert!(serde_json::from_str::<AgentMessage>(r#"{"Type":"Nope"}"#).is_err());
     }
 }

@@ -42,69 +42,7 @@ pub struct InstanceInformation {
     pub registration_error: Option<String>,
 }
 
-/// What the node says about itself when its control channel opens.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize, Serialize)]
-#[serde(rename_all = "PascalCase", default)]
-pub struct NodeFacts {
-    pub computer_name: String,
-    #[serde(rename = "IPAddress")]
-    pub ip_address: String,
-    pub platform_type: String,
-    pub platform_name: String,
-    pub agent_version: String,
-}
-
-/// Longest platform name, type or agent version a node may report.
-const MAX_FACT_CHARS: usize = 128;
-
-/// Whether `s` has the shape of an instance id (`i-`/`mi-` and hex).
-pub fn looks_like_instance_id(s: &str) -> bool {
-    let hex = s.strip_prefix("mi-").or_else(|| s.strip_prefix("i-"));
-    hex.is_some_and(|h| !h.is_empty() && h.chars().all(|c| c.is_ascii_hexdigit()))
-}
-
-impl NodeFacts {
-    /// Checks what a node says of itself before it is stored or shown: a
-    /// hostname that is not an instance id, an IP address, and short
-    /// printable strings. A node is untrusted; these reach admins' terminals.
-    pub fn check(&self) -> Result<(), String> {
-        let host = &self.computer_name;
-        let label_ok = |l: &str| {
-            (1..=63).contains(&l.len())
-                && l.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        };
-        if host.len() > 253 || (!host.is_empty() && !host.split('.').all(label_ok)) {
-            return Err(format!(
-                "ComputerName {:?} is not a hostname (letters, digits, - and _ in dot-separated labels, at most 253 characters)",
-                host.chars().take(64).collect::<String>()
-            ));
-        }
-        if looks_like_instance_id(host) {
-            return Err(format!(
-                "ComputerName {host} has the form of an instance id; a node cannot name itself after an instance"
-            ));
-        }
-        if !self.ip_address.is_empty() && self.ip_address.parse::<std::net::IpAddr>().is_err() {
-            return Err(format!(
-                "IPAddress {:?} is not an IP address",
-                self.ip_address.chars().take(64).collect::<String>()
-            ));
-        }
-        for (name, v) in [
-            ("PlatformType", &self.platform_type),
-            ("PlatformName", &self.platform_name),
-            ("AgentVersion", &self.agent_version),
-        ] {
-            if v.chars().count() > MAX_FACT_CHARS || v.chars().any(char::is_control) {
-                return Err(format!(
-                    "{name} must be at most {MAX_FACT_CHARS} printable characters"
-                ));
-            }
-        }
-        Ok(())
-    }
-}
+pub use airlock_proto::control::{NodeFacts, looks_like_instance_id};
 
 /// How an instance's identity was looked up from its certificate.
 #[derive(Debug, Clone)]

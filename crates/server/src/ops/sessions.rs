@@ -11,7 +11,7 @@ use crate::iam::ids;
 use crate::iam::store::Iam;
 use crate::iam::tag_context::TagContext;
 use crate::instances::control::instance_arn;
-use crate::instances::{ServerMessage, store as instances};
+use crate::instances::{ServerMessage, StartSession, store as instances};
 use crate::sessions::{documents, preferences, store};
 
 #[derive(Deserialize)]
@@ -110,7 +110,7 @@ pub fn call(ctx: &Ctx<'_>, op: &str, body: &Value) -> Result<Value, ApiError> {
             )?;
             let sent = ctx.state.hub.send(
                 &target.instance_id,
-                ServerMessage::StartSession {
+                ServerMessage::StartSession(StartSession {
                     session_id: session_id.clone(),
                     token: agent_token,
                     document_name: doc.to_owned(),
@@ -124,7 +124,7 @@ pub fn call(ctx: &Ctx<'_>, op: &str, body: &Value) -> Result<Value, ApiError> {
                             .unix_timestamp()
                             .checked_add(i64::try_from(s).ok()?)
                     }),
-                },
+                }),
             );
             if !sent {
                 store::end_because(

@@ -20,7 +20,8 @@ use crate::http::tls::PeerCert;
 use crate::http::{Shared, db};
 use crate::instances::store as instances;
 
-pub const STREAM_PROTOCOL: &str = "airlock-session/1";
+/// The protocol name in the `Upgrade` header.
+pub use airlock_proto::control::STREAM_PROTOCOL;
 pub const TOKEN_HEADER: &str = "x-airlock-session-token";
 /// How long one side of a session waits for the other.
 pub const PAIRING_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);

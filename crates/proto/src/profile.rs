@@ -6,6 +6,24 @@ use std::fs;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
+/// Writes `data` to `path` readable by its owner only (0600), through a
+/// temporary file, fsync and a rename, so a reader never sees half a file.
+/// The one way airlock writes a secret (keys, credentials, certificates).
+pub fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp = path.with_extension("tmp");
+    let mut f = fs::OpenOptions::new()
+        .create(true)
+        .truncate(true)
+        .write(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    f.write_all(data)?;
+    f.sync_all()?;
+    fs::rename(&tmp, path)
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ProfileError {
     #[error("cannot find your home directory: set HOME or AIRLOCK_CONFIG_DIR")]
@@ -126,7 +144,7 @@ impl ClientFiles {
             .mode(0o700)
             .create(&self.dir)
             .map_err(io)?;
-        crate::pki::write_private(path, data.as_bytes()).map_err(io)
+        write_private(path, data.as_bytes()).map_err(io)
     }
 
     /// Loads a profile; missing files or sections give an empty profile.

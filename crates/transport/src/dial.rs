@@ -11,8 +11,6 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
-use crate::identity::AgentDir;
-
 /// Host and port of an `https://host:port` endpoint.
 pub fn host_port(endpoint: &str) -> anyhow::Result<(String, u16)> {
     let rest = endpoint
@@ -115,17 +113,9 @@ async fn read_head<S: AsyncRead + Unpin>(
     Ok((code, hs))
 }
 
-/// The TLS client config: trust only the server's CA, present the node cert.
-pub fn tls_config(dir: &AgentDir) -> anyhow::Result<rustls::ClientConfig> {
-    tls_config_from_pem(
-        &dir.read(&dir.ca())?,
-        &dir.read(&dir.cert())?,
-        &dir.read(&dir.key())?,
-    )
-}
-
-/// [`tls_config`] from the PEM of the CA, the node certificate and its key.
-pub fn tls_config_from_pem(
+/// A node's TLS client config: trust only the server's CA (`ca_pem`), present
+/// the node certificate.
+pub fn node_tls_config(
     ca_pem: &[u8],
     cert_pem: &[u8],
     key_pem: &[u8],

@@ -1,5 +1,7 @@
-//! The server's state directory: where it is, what lives in it, and the lock
-//! that keeps two servers off the same state.
+//! A local server's state directory: where it is, what lives in it, the
+//! files by which a running server announces itself (pid, listen addresses,
+//! endpoint, log) to `airlock server start|stop|status`, and the lock that
+//! keeps two servers off the same state.
 
 use std::fs::{self, File, OpenOptions};
 use std::io;
@@ -7,6 +9,9 @@ use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use nix::fcntl::{Flock, FlockArg};
+
+/// The default API address of a local server.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:7443";
 
 /// Errors preparing the state directory. Each message says what to do.
 #[derive(Debug, thiserror::Error)]

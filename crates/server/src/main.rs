@@ -1,0 +1,92 @@
+//! `airlock-server`: the server in the foreground, as systemd or
+//! `airlock server start` runs it. `airlock server …` finds this binary
+//! beside itself; the daemon's start, stop and status live there.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, anyhow};
+use clap::Parser;
+
+use airlock_server::state_dir::{self, StateDir};
+
+/// The airlock server: identity, policies, audit, sessions and clusters.
+#[derive(Parser)]
+#[command(name = "airlock-server", version, about)]
+struct Args {
+    /// State directory [default: /var/lib/airlock as root, else $XDG_STATE_HOME/airlock].
+    #[arg(long, env = "AIRLOCK_STATE_DIR")]
+    state_dir: Option<PathBuf>,
+    /// Address to serve HTTPS on; repeat for more (the first is the users' endpoint; port 0 picks one).
+    #[arg(long, env = "AIRLOCK_LISTEN", value_delimiter = ',', default_value = airlock_server::DEFAULT_LISTEN)]
+    listen: Vec<SocketAddr>,
+    /// Seconds between agent heartbeats; three missed mean ConnectionLost.
+    #[arg(long, env = "AIRLOCK_PING_INTERVAL", default_value_t = 10)]
+    ping_interval: u64,
+    /// Region written in instance ARNs.
+    #[arg(long, env = "AIRLOCK_REGION", default_value = "us-east-1")]
+    region: String,
+    /// The `airlock` binary cluster nodes run [default: `airlock` beside this binary].
+    #[arg(long, env = "AIRLOCK_NODE_BINARY")]
+    node_binary: Option<PathBuf>,
+    /// Log level: error, warn, info, debug, trace (or a tracing filter).
+    #[arg(long, env = "AIRLOCK_LOG", default_value = "info")]
+    log_level: String,
+    /// Log format: text or json.
+    #[arg(long, env = "AIRLOCK_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    log_format: String,
+}
+
+fn node_binary(explicit: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    if let Some(p) = explicit {
+        return Ok(p);
+    }
+    let me = std::env::current_exe().context("finding the airlock-server executable")?;
+    let beside = me.with_file_name("airlock");
+    if beside.is_file() {
+        return Ok(beside);
+    }
+    Err(anyhow!(
+        "cannot find the airlock binary that cluster nodes run: it is not beside {} (pass --node-binary or set AIRLOCK_NODE_BINARY)",
+        me.display()
+    ))
+}
+
+fn run(a: Args) -> anyhow::Result<()> {
+    let state_dir = match a.state_dir {
+        Some(p) => p,
+        None => state_dir::default_path()?,
+    };
+    let opts = airlock_server::ServerOptions {
+        state_dir: StateDir::new(state_dir).root().to_owned(),
+        listen: a.listen,
+        ping_interval: Duration::from_secs(a.ping_interval),
+        region: a.region,
+        node_binary: node_binary(a.node_binary)?,
+    };
+    tokio::runtime::Runtime::new()?.block_on(airlock_server::run(opts))
+}
+
+fn main() -> ExitCode {
+    airlock_transport::malloc::tune();
+    let a = Args::parse();
+    let filter = tracing_subscriber::EnvFilter::try_new(&a.log_level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let fmt = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if a.log_format == "json" {
+        fmt.json().init();
+    } else {
+        fmt.init();
+    }
+    match run(a) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
