@@ -2,8 +2,9 @@
 //! a client certificate. The private key never leaves this machine: the
 //! server signs a CSR.
 
+use airlock_proto::ErrorBody;
+use airlock_proto::registration::{REGISTER_PATH, RegisterRequest, RegisterResponse};
 use anyhow::{Context, anyhow};
-use serde_json::{Value, json};
 
 use crate::identity::{AgentDir, Identity};
 
@@ -41,32 +42,29 @@ pub async fn redeem(
         .pem()?;
     let endpoint = endpoint.trim_end_matches('/');
     let resp = http
-        .post(format!("{endpoint}/v1/agent/register"))
-        .json(&json!({
-            "ActivationId": activation_id,
-            "ActivationCode": activation_code,
-            "Csr": csr,
-        }))
+        .post(format!("{endpoint}{REGISTER_PATH}"))
+        .json(&RegisterRequest {
+            activation_id: activation_id.to_owned(),
+            activation_code: activation_code.to_owned(),
+            csr,
+        })
         .send()
         .await
         .with_context(|| format!("cannot reach the airlock server at {endpoint}"))?;
     let status = resp.status();
-    let v: Value = resp.json().await.unwrap_or(Value::Null);
+    let text = resp.text().await.unwrap_or_default();
     if !status.is_success() {
-        return Err(anyhow!(
-            "registration refused ({}): {}",
-            v["__type"].as_str().unwrap_or("error"),
-            v["message"].as_str().unwrap_or("no reason given")
-        ));
+        let e = serde_json::from_str::<ErrorBody>(&text).unwrap_or_else(|_| ErrorBody {
+            code: format!("HTTP {status}"),
+            message: "no reason given".into(),
+        });
+        return Err(anyhow!("registration refused ({}): {}", e.code, e.message));
     }
-    let instance_id = v["InstanceId"]
-        .as_str()
-        .ok_or_else(|| anyhow!("the server's answer has no InstanceId"))?
-        .to_owned();
-    let cert_pem = v["Certificate"]
-        .as_str()
-        .ok_or_else(|| anyhow!("the server's answer has no Certificate"))?
-        .to_owned();
+    let RegisterResponse {
+        instance_id,
+        certificate: cert_pem,
+        ..
+    } = serde_json::from_str(&text).context("the server's answer to the registration")?;
     Ok(Registration {
         instance_id,
         key_pem: key.serialize_pem(),

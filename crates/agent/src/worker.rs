@@ -70,7 +70,9 @@ pub async fn run(dir: AgentDir, spec: WorkerSpec) -> anyhow::Result<()> {
                 (offered == Some(&expected), resume)
             })
             .await?;
-            anyhow::ensure!(resumed, "the client did not resume this session");
+            if !resumed {
+                return Err(anyhow::anyhow!("the client did not resume this session").into());
+            }
             Ok((Box::new(tls) as mux::Transport, n.peer_max_payload))
         })
     });

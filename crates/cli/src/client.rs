@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use airlock_proto::ErrorBody;
 use airlock_proto::profile::{ClientFiles, Profile};
 use airlock_proto::signature;
 use anyhow::{Context, anyhow};
@@ -152,19 +153,20 @@ impl ApiClient {
         if status.is_success() {
             return Ok(v);
         }
-        let code = v
-            .get("__type")
-            .and_then(Value::as_str)
-            .unwrap_or("HttpError");
-        let message = v
-            .get("message")
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-            .unwrap_or_else(|| format!("HTTP {status}"));
+        // A body that is not the API's error shape (a proxy's page) still
+        // reads as an error, with the HTTP status.
+        let body = serde_json::from_value::<ErrorBody>(v).unwrap_or_else(|_| ErrorBody {
+            code: "HttpError".into(),
+            message: String::new(),
+        });
         Err(CallError::Api {
-            code: code.to_owned(),
+            message: if body.message.is_empty() {
+                format!("HTTP {status}")
+            } else {
+                body.message
+            },
+            code: body.code,
             operation: operation.to_owned(),
-            message,
         }
         .into())
     }

@@ -104,7 +104,9 @@ pub fn start(
                 let mut tls =
                     dial::upgrade(cfg, &endpoint, &url, STREAM_PROTOCOL, &[("X-Airlock-Session-Token", &token)]).await?;
                 let (n, ack) = handshake::dial(&mut tls, Some(resume)).await?;
-                anyhow::ensure!(ack.resumed, "the node did not resume the session");
+                if !ack.resumed {
+                    return Err(anyhow!("the node did not resume the session").into());
+                }
                 Ok((Box::new(tls) as mux::Transport, n.peer_max_payload))
             })
         });

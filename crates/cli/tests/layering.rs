@@ -13,7 +13,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("airlock-policy", &[]),
     ("airlock-wire", &[]),
     ("airlock-proto", &[]),
-    ("airlock-transport", &["airlock-wire"]),
+    ("airlock-transport", &["airlock-wire", "airlock-proto"]),
     ("airlock-cluster", &["airlock-config"]),
     (
         "airlock-agent",

@@ -4,8 +4,17 @@
 
 use serde::{Deserialize, Serialize};
 
+macro_rules! wire_name {
+    ($name:ident) => {
+        stringify!($name)
+    };
+    ($name:ident $wire:literal) => {
+        $wire
+    };
+}
+
 macro_rules! error_codes {
-    ($($(#[$doc:meta])* $name:ident = $status:literal,)*) => {
+    ($($(#[$doc:meta])* $name:ident $(($wire:literal))? = $status:literal,)*) => {
         /// An error code the server sends. Each has one HTTP status.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
         pub enum ErrorCode {
@@ -19,7 +28,7 @@ macro_rules! error_codes {
             /// The code as it travels in `__type`.
             pub fn as_str(self) -> &'static str {
                 match self {
-                    $(ErrorCode::$name => stringify!($name),)*
+                    $(ErrorCode::$name => wire_name!($name $($wire)?),)*
                 }
             }
 
@@ -32,10 +41,7 @@ macro_rules! error_codes {
 
             /// The code of a `__type`, if it is one of ours.
             pub fn parse(s: &str) -> Option<ErrorCode> {
-                match s {
-                    $(stringify!($name) => Some(ErrorCode::$name),)*
-                    _ => None,
-                }
+                Self::ALL.iter().copied().find(|c| c.as_str() == s)
             }
         }
     };
@@ -86,6 +92,11 @@ error_codes! {
     TargetNotConnected = 400,
     SessionError = 400,
     SessionEnded = 403,
+    // EC2 key pairs and instances (EC2's dotted codes).
+    InvalidKeyPairNotFound("InvalidKeyPair.NotFound") = 400,
+    InvalidKeyPairDuplicate("InvalidKeyPair.Duplicate") = 400,
+    InvalidKeyFormat("InvalidKey.Format") = 400,
+    InvalidInstanceIdNotFound("InvalidInstanceID.NotFound") = 400,
     // Clusters.
     NotFoundException = 404,
     ConflictException = 409,
@@ -140,6 +151,10 @@ mod tests {
             assert!((400..600).contains(&c.status()), "{c}");
         }
         assert_eq!(ErrorCode::parse("NoSuchThing"), None);
+        assert_eq!(
+            ErrorCode::parse("InvalidKeyPair.NotFound"),
+            Some(ErrorCode::InvalidKeyPairNotFound)
+        );
     }
 
     #[test]

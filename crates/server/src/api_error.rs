@@ -1,15 +1,15 @@
-//! The error every API call returns: an AWS-style code, an HTTP status and a
-//! message, sent as `{"__type": code, "message": …}`; and how database
-//! failures read (a full disk says so, with what to free).
+//! The error every API call returns: a code from `airlock_proto::ErrorCode`
+//! (which fixes the HTTP status) and a message, sent as
+//! `{"__type": code, "message": …}`, with the cause of a server fault kept
+//! for the log; and how database failures read (a full disk says so, with
+//! what to free).
 
 use std::path::{Path, PathBuf};
 use std::sync::RwLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use serde::{Deserialize, Serialize};
-
-/// The code of [`ApiError::disk_full`].
-pub const DISK_FULL: &str = "InsufficientStorageException";
+pub use airlock_proto::{ErrorBody, ErrorCode};
+use std::sync::Arc;
 
 /// Database writes refused because the disk was full, since start.
 pub static DISK_FULL_ERRORS: AtomicU64 = AtomicU64::new(0);
@@ -29,41 +29,71 @@ pub fn is_disk_full(e: &rusqlite::Error) -> bool {
     e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull)
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+/// An API call's failure: a code (which fixes the HTTP status), the message
+/// the caller reads, and for server faults the cause, which the HTTP layer
+/// logs with the request id and never sends.
+#[derive(Debug, Clone, thiserror::Error)]
 #[error("{code}: {message}")]
 pub struct ApiError {
-    #[serde(rename = "__type")]
-    pub code: String,
+    pub code: ErrorCode,
     pub message: String,
-    #[serde(skip)]
-    pub status: u16,
+    /// What went wrong inside the server (for 5xx): logged, not sent.
+    pub cause: Option<Arc<dyn std::error::Error + Send + Sync>>,
+}
+
+impl PartialEq for ApiError {
+    fn eq(&self, other: &Self) -> bool {
+        (self.code, &self.message) == (other.code, &other.message)
+    }
 }
 
 impl ApiError {
-    pub fn new(status: u16, code: &str, message: impl Into<String>) -> Self {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
-            code: code.to_owned(),
+            code,
             message: message.into(),
-            status,
+            cause: None,
+        }
+    }
+    /// The HTTP status of the code.
+    pub fn status(&self) -> u16 {
+        self.code.status()
+    }
+    /// The body sent to the caller.
+    pub fn body(&self) -> ErrorBody {
+        ErrorBody {
+            code: self.code.as_str().to_owned(),
+            message: self.message.clone(),
         }
     }
     pub fn no_such_entity(message: impl Into<String>) -> Self {
-        Self::new(404, "NoSuchEntity", message)
+        Self::new(ErrorCode::NoSuchEntity, message)
     }
     pub fn already_exists(message: impl Into<String>) -> Self {
-        Self::new(409, "EntityAlreadyExists", message)
+        Self::new(ErrorCode::EntityAlreadyExists, message)
     }
     pub fn validation(message: impl Into<String>) -> Self {
-        Self::new(400, "ValidationError", message)
+        Self::new(ErrorCode::ValidationError, message)
     }
     pub fn access_denied(message: impl Into<String>) -> Self {
-        Self::new(403, "AccessDeniedException", message)
+        Self::new(ErrorCode::AccessDeniedException, message)
     }
     pub fn unauthenticated(message: impl Into<String>) -> Self {
-        Self::new(403, "UnrecognizedClientException", message)
+        Self::new(ErrorCode::UnrecognizedClientException, message)
     }
+    /// A server fault: the caller reads `message`; `cause` goes to the log.
+    pub fn internal_because(
+        message: impl Into<String>,
+        cause: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            cause: Some(Arc::new(cause)),
+            ..Self::new(ErrorCode::InternalFailure, message)
+        }
+    }
+    /// A server fault whose message says all there is.
     pub fn internal(message: impl Into<String>) -> Self {
-        Self::new(500, "InternalFailure", message)
+        Self::new(ErrorCode::InternalFailure, message)
     }
     /// 507: the state directory's disk is full; says what to free.
     pub fn disk_full() -> Self {
@@ -76,15 +106,14 @@ impl ApiError {
             None => ("unknown".into(), "recordings".into()),
         };
         Self::new(
-            507,
-            DISK_FULL,
+            ErrorCode::InsufficientStorageException,
             format!(
                 "the state directory's disk is full ({place}); reads still work, writes wait for space: free space on that filesystem (old session recordings in {recordings}, other files on the disk) and retry; the server recovers by itself"
             ),
         )
     }
     pub fn is_disk_full(&self) -> bool {
-        self.code == DISK_FULL
+        self.code == ErrorCode::InsufficientStorageException
     }
 }
 
@@ -109,7 +138,6 @@ impl From<rusqlite::Error> for ApiError {
             }
             return err;
         }
-        tracing::error!(error = %e, "database error");
-        ApiError::internal("the server's database failed; see the server log")
+        ApiError::internal_because("the server's database failed; see the server log", e)
     }
 }

@@ -349,6 +349,9 @@ mod tests {
             start_time: Some("yesterday".into()),
             ..Query::default()
         };
-        assert_eq!(query(&conn, &bad).unwrap_err().code, "ValidationError");
+        assert_eq!(
+            query(&conn, &bad).unwrap_err().code.as_str(),
+            "ValidationError"
+        );
     }
 }

@@ -160,8 +160,7 @@ pub fn checkout(pool: &Pool) -> Result<PooledConn, crate::api_error::ApiError> {
     let conn = pool.get().map_err(|e| {
         tracing::error!(error = %e, "no database connection available");
         crate::api_error::ApiError::new(
-            503,
-            "ServiceUnavailable",
+            airlock_proto::ErrorCode::ServiceUnavailable,
             "the server is too busy to reach its database; retry shortly",
         )
     })?;

@@ -11,6 +11,8 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
+use airlock_proto::{ErrorBody, ErrorCode};
+
 /// Host and port of an `https://host:port` endpoint.
 pub fn host_port(endpoint: &str) -> anyhow::Result<(String, u16)> {
     let rest = endpoint
@@ -145,12 +147,37 @@ pub fn crypto_provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(p)
 }
 
-/// The server answered the upgrade with an error status.
+/// The server answered the upgrade with an error.
 #[derive(Debug, thiserror::Error)]
 #[error("the server refused the connection (HTTP {status}): {message}")]
 pub struct Refused {
     pub status: u16,
+    /// The error code of the body, when it is one this side knows.
+    pub code: Option<ErrorCode>,
     pub message: String,
+}
+
+impl Refused {
+    /// Whether the refusal is the server's last word on a session (its token
+    /// no longer admits anyone, or it ended): redialling cannot help.
+    pub fn ends_session(&self) -> bool {
+        matches!(
+            self.code,
+            Some(ErrorCode::AccessDeniedException | ErrorCode::SessionEnded)
+        )
+    }
+}
+
+/// Why a dial failed: the server said no, or the connection, its TLS or
+/// the handshake after it failed (worth retrying).
+#[derive(Debug, thiserror::Error)]
+pub enum DialError {
+    #[error(transparent)]
+    Refused(#[from] Refused),
+    #[error(transparent)]
+    Handshake(#[from] crate::handshake::HandshakeFailed),
+    #[error("{0:#}")]
+    Failed(#[from] anyhow::Error),
 }
 
 /// A TLS client config for a user: trust only `ca_pem`, no client certificate.
@@ -180,7 +207,7 @@ pub async fn upgrade(
     path: &str,
     protocol: &str,
     headers: &[(&str, &str)],
-) -> anyhow::Result<Tls> {
+) -> Result<Tls, DialError> {
     // A dial into a partition would otherwise hang in the kernel's SYN
     // retries (about 2 min), long after the network is back.
     tokio::time::timeout(
@@ -200,7 +227,7 @@ async fn dial_upgrade(
     path: &str,
     protocol: &str,
     headers: &[(&str, &str)],
-) -> anyhow::Result<Tls> {
+) -> Result<Tls, DialError> {
     let (host, port) = host_port(endpoint)?;
     let tcp = tcp(&host, port).await?;
     let name = ServerName::try_from(host.clone()).map_err(|_| anyhow!("bad server name {host}"))?;
@@ -214,12 +241,14 @@ async fn dial_upgrade(
     );
     for (k, v) in headers {
         if k.contains(['\r', '\n']) || v.contains(['\r', '\n']) {
-            bail!("header {k} contains a line break");
+            return Err(anyhow!("header {k} contains a line break").into());
         }
         head.push_str(&format!("{k}: {v}\r\n"));
     }
     head.push_str("\r\n");
-    tls.write_all(head.as_bytes()).await?;
+    tls.write_all(head.as_bytes())
+        .await
+        .context("sending the upgrade request")?;
     let (code, _) = read_head(&mut tls).await?;
     if code != 101 {
         let mut body = vec![0u8; 4096];
@@ -229,13 +258,11 @@ async fn dial_upgrade(
             .and_then(Result::ok)
             .unwrap_or(0);
         let text = String::from_utf8_lossy(&body[..n]);
-        let msg = serde_json::from_str::<serde_json::Value>(&text)
-            .ok()
-            .and_then(|v| v["message"].as_str().map(str::to_owned))
-            .unwrap_or_else(|| text.trim().to_owned());
+        let body = serde_json::from_str::<ErrorBody>(&text).ok();
         return Err(Refused {
             status: code,
-            message: msg,
+            code: body.as_ref().and_then(ErrorBody::known_code),
+            message: body.map_or_else(|| text.trim().to_owned(), |b| b.message),
         }
         .into());
     }

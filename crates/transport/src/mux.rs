@@ -382,7 +382,10 @@ impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Io for T {}
 /// the transport and the peer's payload limit.
 pub type Redial = Box<
     dyn FnMut() -> std::pin::Pin<
-            Box<dyn std::future::Future<Output = anyhow::Result<(Transport, u32)>> + Send>,
+            Box<
+                dyn std::future::Future<Output = Result<(Transport, u32), crate::dial::DialError>>
+                    + Send,
+            >,
         > + Send,
 >;
 
@@ -466,9 +469,7 @@ async fn run(
             match tokio::time::timeout_at(deadline, dial()).await {
                 Ok(Ok(t)) => break Ok(t),
                 Ok(Err(e)) => {
-                    if e.downcast_ref::<crate::dial::Refused>()
-                        .is_some_and(|r| r.status == 403)
-                    {
+                    if matches!(&e, crate::dial::DialError::Refused(r) if r.ends_session()) {
                         tracing::info!(error = %e, "the session has ended");
                         break Err(
                             "the server ended it (terminated, timed out, or its node is gone)"

@@ -5,7 +5,7 @@ pub use airlock_proto::signature;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::api_error::ApiError;
+use crate::api_error::{ApiError, ErrorCode};
 use crate::audit;
 use crate::iam::store::{Iam, Tag};
 
@@ -34,7 +34,7 @@ pub struct SignedRequest<'a> {
 }
 
 fn invalid_signature(msg: &str) -> ApiError {
-    ApiError::new(403, "InvalidSignatureException", msg)
+    ApiError::new(ErrorCode::InvalidSignatureException, msg)
 }
 
 /// Authenticates a request; every refusal is audited.
@@ -70,21 +70,18 @@ fn check(
     key_id: &mut String,
 ) -> Result<Caller, ApiError> {
     let header = req.authorization.ok_or_else(|| {
-        ApiError::new(
-            403,
-            "MissingAuthenticationTokenException",
+        ApiError::new(ErrorCode::MissingAuthenticationTokenException,
             "Missing Authentication Token: the request is not signed (configure a profile in ~/.airlock/credentials)",
         )
     })?;
     let cred = signature::parse_authorization(header)
-        .map_err(|e| ApiError::new(400, "IncompleteSignatureException", e.to_string()))?;
+        .map_err(|e| ApiError::new(ErrorCode::IncompleteSignatureException, e.to_string()))?;
     key_id.clone_from(&cred.access_key_id);
     let (date, nonce) = match (req.date, req.nonce) {
         (Some(d), Some(n)) if !n.is_empty() && n.len() <= 64 => (d, n),
         _ => {
             return Err(ApiError::new(
-                400,
-                "IncompleteSignatureException",
+                ErrorCode::IncompleteSignatureException,
                 "the request must carry X-Airlock-Date and X-Airlock-Nonce headers",
             ));
         }

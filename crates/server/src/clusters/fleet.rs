@@ -17,7 +17,7 @@ use super::launch::{NodeRequest, launch_node, terminate_node};
 use super::provision::{config_tags, model_of};
 use super::store::{self, ClusterRow};
 use super::with_db;
-use crate::api_error::ApiError;
+use crate::api_error::{ApiError, ErrorCode};
 use crate::http::{AppState, Shared};
 
 /// How long a new node may run before Slurm must know it as powered up.
@@ -298,8 +298,7 @@ pub fn interrupt_spot(
         .find(|n| n.name == node_name && node::is_running(n))
         .ok_or_else(|| {
             ApiError::new(
-                400,
-                "InvalidInstanceID.NotFound",
+                ErrorCode::InvalidInstanceIdNotFound,
                 format!("{node_name} is not running in cluster {cluster}"),
             )
         })?;

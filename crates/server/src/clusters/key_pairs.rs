@@ -5,7 +5,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use ssh_key::{Algorithm, HashAlg, LineEnding, PrivateKey, PublicKey};
 
-use crate::api_error::ApiError;
+use crate::api_error::{ApiError, ErrorCode};
 use crate::iam::ids;
 use crate::iam::store::now_iso;
 
@@ -21,8 +21,7 @@ pub struct KeyPairInfo {
 
 fn not_found(name: &str) -> ApiError {
     ApiError::new(
-        400,
-        "InvalidKeyPair.NotFound",
+        ErrorCode::InvalidKeyPairNotFound,
         format!("The key pair '{name}' does not exist"),
     )
 }
@@ -52,8 +51,7 @@ fn store(conn: &Connection, name: &str, key: &PublicKey) -> Result<KeyPairInfo, 
     )?;
     if n == 0 {
         return Err(ApiError::new(
-            400,
-            "InvalidKeyPair.Duplicate",
+            ErrorCode::InvalidKeyPairDuplicate,
             format!("The keypair '{name}' already exists."),
         ));
     }
@@ -66,8 +64,7 @@ fn store(conn: &Connection, name: &str, key: &PublicKey) -> Result<KeyPairInfo, 
 pub fn import(conn: &Connection, name: &str, material: &str) -> Result<KeyPairInfo, ApiError> {
     let key = PublicKey::from_openssh(material.trim()).map_err(|e| {
         ApiError::new(
-            400,
-            "InvalidKey.Format",
+            ErrorCode::InvalidKeyFormat,
             format!("Key is not in valid OpenSSH public key format: {e}"),
         )
     })?;
@@ -144,18 +141,24 @@ mod tests {
         let k = import(&conn, "sandbox-key-useast1", line).unwrap();
         assert!(k.key_fingerprint.starts_with("SHA256:"));
         assert_eq!(
-            import(&conn, "sandbox-key-useast1", line).unwrap_err().code,
+            import(&conn, "sandbox-key-useast1", line)
+                .unwrap_err()
+                .code
+                .as_str(),
             "InvalidKeyPair.Duplicate"
         );
         assert_eq!(
-            import(&conn, "bad", "ssh-rsa nonsense").unwrap_err().code,
+            import(&conn, "bad", "ssh-rsa nonsense")
+                .unwrap_err()
+                .code
+                .as_str(),
             "InvalidKey.Format"
         );
         let (_, private) = create(&conn, "made").unwrap();
         assert!(private.starts_with("-----BEGIN OPENSSH PRIVATE KEY-----"));
         assert_eq!(describe(&conn, &[]).unwrap().len(), 2);
         assert_eq!(
-            describe(&conn, &["nope".into()]).unwrap_err().code,
+            describe(&conn, &["nope".into()]).unwrap_err().code.as_str(),
             "InvalidKeyPair.NotFound"
         );
         delete(&conn, "made").unwrap();

@@ -7,7 +7,7 @@ use rusqlite::params;
 
 use super::store::ClusterRow;
 use super::{provider_error, with_db};
-use crate::api_error::ApiError;
+use crate::api_error::{ApiError, ErrorCode};
 use crate::http::AppState;
 use crate::iam::ids;
 use crate::iam::store::now_iso;
@@ -56,8 +56,7 @@ pub fn launch_node(
             let used: Vec<u8> = node::list(&layout).iter().map(|n| n.host_n).collect();
             (3..=254u8).find(|n| !used.contains(n)).ok_or_else(|| {
                 ApiError::new(
-                    400,
-                    "InsufficientInstanceCapacity",
+                    ErrorCode::InsufficientInstanceCapacity,
                     "the cluster subnet has no free address",
                 )
             })?

@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 
 use airlock_cluster::local::{ClusterLayout, layout};
 
-use crate::api_error::ApiError;
+use crate::api_error::{ApiError, ErrorCode};
 use crate::http::{AppState, Shared};
 
 /// The local provider's settings and per-cluster locks.
@@ -66,7 +66,7 @@ impl Manager {
 pub fn provider_error(e: airlock_cluster::local::ProviderError) -> ApiError {
     match e {
         airlock_cluster::local::ProviderError::NotRoot => {
-            ApiError::new(400, "UnsupportedOperation", e.to_string())
+            ApiError::new(ErrorCode::UnsupportedOperation, e.to_string())
         }
         other => ApiError::internal(other.to_string()),
     }

@@ -16,7 +16,7 @@ use airlock_config::model::{ClusterModel, ComputeType};
 use super::launch::{NodeRequest, compute_role, head_role, launch_node, terminate_node};
 use super::store::{self, ClusterRow};
 use super::{provider_error, with_db};
-use crate::api_error::ApiError;
+use crate::api_error::{ApiError, ErrorCode};
 use crate::http::{AppState, Shared};
 use crate::iam::store::{Iam, PrincipalKind};
 use crate::instances::store::CLUSTER_TAG;
@@ -203,8 +203,7 @@ pub fn create(st: Shared, name: String) {
                 .map_err(provider_error)?;
             let idx = free_index(&mgr.root, &addrs).ok_or_else(|| {
                 ApiError::new(
-                    400,
-                    "SubnetLimitExceeded",
+                    ErrorCode::SubnetLimitExceeded,
                     "no free 10.77.x.0/24 subnet for another cluster",
                 )
             })?;

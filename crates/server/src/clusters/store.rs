@@ -4,7 +4,7 @@
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
-use crate::api_error::ApiError;
+use crate::api_error::{ApiError, ErrorCode};
 use crate::iam::store::now_iso;
 
 /// The resources of a cluster stack, in creation order.
@@ -115,8 +115,7 @@ pub fn get(conn: &Connection, name: &str) -> Result<Option<ClusterRow>, ApiError
 pub fn require(conn: &Connection, name: &str) -> Result<ClusterRow, ApiError> {
     get(conn, name)?.ok_or_else(|| {
         ApiError::new(
-            404,
-            "NotFoundException",
+            ErrorCode::NotFoundException,
             format!("Cluster {name} does not exist (see `airlock list`)."),
         )
     })

@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use super::session::{self, ConsoleUser};
 use super::signin;
 use super::{Console, clusters, nodes};
-use crate::api_error::ApiError;
+use crate::api_error::{ApiError, ErrorCode};
 use crate::audit;
 use crate::iam::ids;
 use crate::ops::Ctx;
@@ -288,8 +288,7 @@ pub async fn call(
         } else {
             serde_json::from_slice(&body).map_err(|e| {
                 ApiError::new(
-                    400,
-                    "SerializationException",
+                    ErrorCode::SerializationException,
                     format!("the request body is not valid JSON: {e}"),
                 )
             })?

@@ -5,7 +5,7 @@
 use axum::http::{HeaderMap, HeaderValue, Uri, header};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::api_error::ApiError;
+use crate::api_error::{ApiError, ErrorCode};
 use crate::auth::Caller;
 use crate::iam::ids;
 use crate::iam::store::Iam;
@@ -27,8 +27,7 @@ pub struct ConsoleUser {
 
 fn not_signed_in() -> ApiError {
     ApiError::new(
-        401,
-        "NotSignedIn",
+        ErrorCode::NotSignedIn,
         "You are not signed in to the console. Run `airlock console` and open the link it prints.",
     )
 }
@@ -84,8 +83,7 @@ pub fn check_origin(headers: &HeaderMap, uri: &Uri) -> Result<(), ApiError> {
     match (origin, host) {
         (Some(o), Some(h)) if o.eq_ignore_ascii_case(&format!("https://{h}")) => Ok(()),
         (o, _) => Err(ApiError::new(
-            403,
-            "InvalidOrigin",
+            ErrorCode::InvalidOrigin,
             format!(
                 "Cross-origin request refused: Origin {} is not this console's.",
                 o.unwrap_or("(none)")
@@ -99,8 +97,7 @@ pub fn check_csrf(headers: &HeaderMap, user: &ConsoleUser) -> Result<(), ApiErro
     let sent = headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
     if sent != Some(user.csrf_token.as_str()) {
         return Err(ApiError::new(
-            403,
-            "InvalidCsrfToken",
+            ErrorCode::InvalidCsrfToken,
             "The request did not carry this console session's CSRF token; reload the page.",
         ));
     }
@@ -173,15 +170,13 @@ pub fn lookup(
     };
     if ended_at.is_some() {
         return Err(ApiError::new(
-            401,
-            "NotSignedIn",
+            ErrorCode::NotSignedIn,
             "You signed out of this console session. Run `airlock console` to sign in again.",
         ));
     }
     if now >= expires_at {
         return Err(ApiError::new(
-            401,
-            "ExpiredSession",
+            ErrorCode::ExpiredSession,
             "Your console session has expired. Run `airlock console` for a new sign-in link.",
         ));
     }
@@ -266,7 +261,7 @@ mod tests {
         assert_eq!(u.caller.user_name, "alice");
         assert_eq!(u.csrf_token, csrf_token(&c));
         let e = lookup(&conn, &h, 1010, None).unwrap_err();
-        assert_eq!(e.code, "ExpiredSession");
+        assert_eq!(e.code.as_str(), "ExpiredSession");
         end(&conn, &u.cookie_sha256, 1006).unwrap();
         assert!(lookup(&conn, &h, 1007, None).is_err());
     }

@@ -7,7 +7,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::api_error::ApiError;
+use crate::api_error::{ApiError, ErrorCode};
 use crate::iam::ids;
 use crate::iam::store::Iam;
 use crate::ops::{Ctx, input, unknown_operation};
@@ -102,7 +102,7 @@ pub struct Redeemed {
 }
 
 fn refused(msg: &str) -> ApiError {
-    ApiError::new(403, "InvalidSignInLink", msg)
+    ApiError::new(ErrorCode::InvalidSignInLink, msg)
 }
 
 /// Uses a token up: it works once, within its minute, for an existing
@@ -205,7 +205,7 @@ mod tests {
         for bad in [i64::MIN, -1, 0, 1, 899, 43_201, i64::MAX] {
             let e = check_duration(bad).unwrap_err();
             assert_eq!(
-                (e.status, e.code.as_str()),
+                (e.status(), e.code.as_str()),
                 (400, "ValidationError"),
                 "{bad}"
             );

@@ -29,7 +29,7 @@ use serde_json::json;
 use super::Console;
 use super::session::{self, ConsoleUser};
 use super::signin;
-use crate::api_error::ApiError;
+use crate::api_error::{ApiError, ErrorCode};
 use crate::audit;
 use crate::http::{Shared, db};
 use crate::iam::ids;
@@ -188,7 +188,7 @@ async fn bridge(c: Arc<Console>, user: ConsoleUser, q: TermQuery, socket: WebSoc
                 None,
             )
             .await
-            .map_err(|e| ApiError::new(400, "SessionError", e.to_string()))?;
+            .map_err(|e| ApiError::new(ErrorCode::SessionError, e.to_string()))?;
         Ok::<_, ApiError>((m, task, ch))
     }
     .await;
@@ -218,7 +218,7 @@ async fn bridge(c: Arc<Console>, user: ConsoleUser, q: TermQuery, socket: WebSoc
                     break;
                 }
                 Some(ChannelEvent::Error { reason, .. }) => {
-                    let e = ApiError::new(400, "SessionError", reason);
+                    let e = ApiError::new(ErrorCode::SessionError, reason);
                     let _ = tx.send(error_json("StartSession", &e)).await;
                     break;
                 }
@@ -316,7 +316,7 @@ async fn attach(
     app: &Shared,
     id: &str,
 ) -> Result<(mux::Mux, tokio::task::JoinHandle<Result<(), mux::MuxError>>), ApiError> {
-    let handshake_failed = |e: String| ApiError::new(400, "TargetNotConnected", e);
+    let handshake_failed = |e: String| ApiError::new(ErrorCode::TargetNotConnected, e);
     let mut io = pipe(app, id).await?;
     let (n, ack) = tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake::dial(&mut io, None))
         .await
@@ -334,11 +334,14 @@ async fn attach(
         let (app, id, resume) = (app2.clone(), id2.clone(), resume.clone());
         Box::pin(async move {
             let mut io = pipe(&app, &id).await.map_err(|e| Refused {
-                status: 403,
+                status: e.status(),
+                code: Some(e.code),
                 message: e.message,
             })?;
             let (n, ack) = handshake::dial(&mut io, Some(resume)).await?;
-            anyhow::ensure!(ack.resumed, "the node did not resume the session");
+            if !ack.resumed {
+                return Err(anyhow::anyhow!("the node did not resume the session").into());
+            }
             Ok((Box::new(io) as mux::Transport, n.peer_max_payload))
         })
     });
@@ -353,8 +356,7 @@ async fn pipe(app: &Shared, id: &str) -> Result<tokio::io::DuplexStream, ApiErro
     let s = db(app, move |c| store::get(c, &sid)).await?;
     if s.end_date.is_some() {
         return Err(ApiError::new(
-            403,
-            "SessionEnded",
+            ErrorCode::SessionEnded,
             format!("Session {id} has ended."),
         ));
     }

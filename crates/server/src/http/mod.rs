@@ -17,7 +17,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 
-use crate::api_error::ApiError;
+use crate::api_error::{ApiError, ErrorCode};
 use crate::auth::{self, SignedRequest, signature};
 use crate::iam::ids;
 
@@ -166,8 +166,18 @@ async fn version() -> impl IntoResponse {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        (status, axum::Json(self)).into_response()
+        let status =
+            StatusCode::from_u16(self.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        // Every server fault is logged once, here, with its cause.
+        if status.is_server_error() && !self.is_disk_full() {
+            match &self.cause {
+                Some(cause) => {
+                    tracing::error!(code = %self.code, error = %cause, "{}", self.message)
+                }
+                None => tracing::error!(code = %self.code, "{}", self.message),
+            }
+        }
+        (status, axum::Json(self.body())).into_response()
     }
 }
 
@@ -209,8 +219,7 @@ async fn call(
         } else {
             serde_json::from_slice(&body).map_err(|e| {
                 ApiError::new(
-                    400,
-                    "SerializationException",
+                    ErrorCode::SerializationException,
                     format!("the request body is not valid JSON: {e}"),
                 )
             })?

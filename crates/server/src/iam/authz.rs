@@ -8,19 +8,19 @@ use serde_json::{Value, json};
 
 use super::store::{Iam, PrincipalKind, Tag};
 use super::tag_context::TagContext;
-use crate::api_error::ApiError;
+use crate::api_error::{ApiError, ErrorCode};
 use crate::audit;
 use crate::ops::{Ctx, input};
 
 /// Rejects a malformed policy document with IAM's error.
 pub fn check_document(doc: &str) -> Result<Policy, ApiError> {
-    Policy::parse(doc).map_err(|e| ApiError::new(400, "MalformedPolicyDocument", e.to_string()))
+    Policy::parse(doc).map_err(|e| ApiError::new(ErrorCode::MalformedPolicyDocument, e.to_string()))
 }
 
 /// Rejects a malformed trust (resource-based) policy with IAM's error.
 pub fn check_trust_document(doc: &str) -> Result<Policy, ApiError> {
     Policy::parse_resource_policy(doc)
-        .map_err(|e| ApiError::new(400, "MalformedPolicyDocument", e.to_string()))
+        .map_err(|e| ApiError::new(ErrorCode::MalformedPolicyDocument, e.to_string()))
 }
 
 /// Every built-in managed policy ARN.
@@ -237,8 +237,7 @@ pub fn simulate(ctx: &Ctx<'_>, iam: &Iam<'_>, body: &Value) -> Result<Value, Api
     ctx.authorize("iam:SimulatePrincipalPolicy", &i.policy_source_arn)?;
     let bad_arn = || {
         ApiError::new(
-            400,
-            "InvalidInput",
+            ErrorCode::InvalidInput,
             format!(
                 "PolicySourceArn {} is not a user or role ARN of this account",
                 i.policy_source_arn

@@ -5,7 +5,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::ids;
-use crate::api_error::ApiError;
+use crate::api_error::{ApiError, ErrorCode};
 
 /// `user` or `role`: whose policies a row belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -213,8 +213,7 @@ impl<'a> Iam<'a> {
         )?;
             if keys + pols > 0 {
                 return Err(ApiError::new(
-                    409,
-                    "DeleteConflict",
+                    ErrorCode::DeleteConflict,
                     format!(
                         "Cannot delete entity, must delete access keys and detach or delete policies first (user {name} has {keys} keys and {pols} policies)."
                     ),
@@ -258,8 +257,7 @@ impl<'a> Iam<'a> {
             )?;
             if count >= 2 {
                 return Err(ApiError::new(
-                    409,
-                    "LimitExceeded",
+                    ErrorCode::LimitExceeded,
                     "Cannot exceed quota for AccessKeysPerUser: 2",
                 ));
             }
@@ -614,7 +612,7 @@ mod tests {
         iam.create_user("alice", &[]).unwrap();
         for other in ["Alice", "ALICE", "aLiCe"] {
             let e = iam.create_user(other, &[]).unwrap_err();
-            assert_eq!((e.status, e.code.as_str()), (409, "EntityAlreadyExists"));
+            assert_eq!((e.status(), e.code.as_str()), (409, "EntityAlreadyExists"));
             assert_eq!(e.message, format!("User with name {other} already exists."));
         }
         assert_eq!(iam.list_users().unwrap().len(), 1);
@@ -628,7 +626,7 @@ mod tests {
         let iam = Iam::new(&conn).unwrap();
         iam.create_role("NodeRole", "{}", "", &[]).unwrap();
         let e = iam.create_role("noderole", "{}", "", &[]).unwrap_err();
-        assert_eq!((e.status, e.code.as_str()), (409, "EntityAlreadyExists"));
+        assert_eq!((e.status(), e.code.as_str()), (409, "EntityAlreadyExists"));
         assert!(e.message.contains("noderole"), "{e:?}");
         iam.delete_role("NodeRole").unwrap();
         iam.create_role("noderole", "{}", "", &[]).unwrap();

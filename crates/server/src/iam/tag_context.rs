@@ -5,7 +5,7 @@
 
 use airlock_policy::Request;
 
-use crate::api_error::ApiError;
+use crate::api_error::{ApiError, ErrorCode};
 
 /// Most tags one resource carries (AWS: 50).
 pub const MAX_TAGS: usize = 50;
@@ -79,7 +79,7 @@ fn is_tag_char(c: char) -> bool {
 }
 
 fn invalid(msg: String) -> ApiError {
-    ApiError::new(400, "InvalidTag", msg)
+    ApiError::new(ErrorCode::InvalidTag, msg)
 }
 
 /// Checks one key a user writes or removes.
@@ -128,8 +128,7 @@ pub fn check_write(
     keys.dedup();
     if keys.len() > MAX_TAGS {
         return Err(ApiError::new(
-            400,
-            "TooManyTagsError",
+            ErrorCode::TooManyTagsError,
             format!(
                 "A resource can have at most {MAX_TAGS} tags; this request would leave {}.",
                 keys.len()
@@ -208,6 +207,6 @@ mod tests {
         let fifty: Vec<_> = (0..50).map(|i| t(&format!("k{i}"), "v")).collect();
         assert!(check_write(&fifty, &[t("k0", "new")]).is_ok());
         let e = check_write(&fifty, &[t("k50", "v")]).unwrap_err();
-        assert_eq!(e.code, "TooManyTagsError");
+        assert_eq!(e.code.as_str(), "TooManyTagsError");
     }
 }

@@ -12,12 +12,12 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::{SinkExt, StreamExt};
 use hyper_util::rt::TokioIo;
-use serde::Deserialize;
 use tokio::sync::mpsc;
 use tokio_util::codec::{Framed, LinesCodec};
 
 use super::store::{self, InstanceIdentity};
 use airlock_proto::control::{self as proto, Decoded};
+use airlock_proto::registration::{RegisterRequest, RegisterResponse};
 
 use super::{AgentMessage, ServerMessage};
 use crate::api_error::ApiError;
@@ -32,14 +32,6 @@ pub const REGISTRATION_ACTIONS: [&str; 2] = [
     "ssmmessages:CreateControlChannel",
 ];
 
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct RegisterIn {
-    activation_id: String,
-    activation_code: String,
-    csr: String,
-}
-
 /// Redeems an activation code for an `mi-` id and a client certificate.
 pub async fn register(
     State(state): State<Shared>,
@@ -48,7 +40,7 @@ pub async fn register(
 ) -> Response {
     let st = state.clone();
     let result = crate::http::blocking(move || {
-        let i: RegisterIn = serde_json::from_slice(&body)
+        let i: RegisterRequest = serde_json::from_slice(&body)
             .map_err(|e| ApiError::validation(format!("invalid request: {e}")))?;
         let mut conn = crate::db::checkout(&st.db)?;
         crate::http::in_write_tx(&mut conn, |conn| {
@@ -73,11 +65,11 @@ pub async fn register(
                 },
             )?;
             let (instance_id, cert) = outcome?;
-            Ok::<_, ApiError>(serde_json::json!({
-                "InstanceId": instance_id,
-                "Certificate": cert,
-                "CaCertificate": st.pki.ca_cert_pem,
-            }))
+            Ok::<_, ApiError>(RegisterResponse {
+                instance_id,
+                certificate: cert,
+                ca_certificate: st.pki.ca_cert_pem.clone(),
+            })
         })
     })
     .await;

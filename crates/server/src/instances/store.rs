@@ -4,7 +4,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::api_error::ApiError;
+use crate::api_error::{ApiError, ErrorCode};
 use crate::iam::ids;
 use crate::iam::store::now_iso;
 
@@ -98,9 +98,7 @@ pub fn create_activation(
         .then(|| unix_now().checked_add(expires_in_secs))
         .flatten()
         .ok_or_else(|| {
-            ApiError::new(
-                400,
-                "ValidationException",
+            ApiError::new(ErrorCode::ValidationException,
                 format!(
                     "ExpiresInSeconds must be between 1 and {MAX_ACTIVATION_SECS} (an activation expires at most 30 days after it is created), not {expires_in_secs}"
                 ),
@@ -143,7 +141,7 @@ pub fn describe_activation(conn: &Connection, id: &str) -> Result<Activation, Ap
         },
     )
     .optional()?
-    .ok_or_else(|| ApiError::new(400, "InvalidActivationId", format!("Activation {id} does not exist.")))
+    .ok_or_else(|| ApiError::new(ErrorCode::InvalidActivationId, format!("Activation {id} does not exist.")))
 }
 
 pub fn list_activations(conn: &Connection) -> Result<Vec<Activation>, ApiError> {
@@ -171,8 +169,7 @@ pub fn redeem_activation(
 ) -> Result<(String, String), ApiError> {
     let invalid = || {
         ApiError::new(
-            400,
-            "InvalidActivation",
+            ErrorCode::InvalidActivation,
             "The activation is not valid: the id or code is wrong, it has expired, or its registration limit is reached.",
         )
     };
@@ -304,8 +301,7 @@ pub fn deregister(conn: &Connection, instance_id: &str) -> Result<(), ApiError> 
     )?;
     if n == 0 {
         return Err(ApiError::new(
-            400,
-            "InvalidInstanceId",
+            ErrorCode::InvalidInstanceId,
             format!("Instance {instance_id} is not a managed instance."),
         ));
     }
@@ -339,8 +335,7 @@ pub fn set_tags(
     )?;
     if n == 0 {
         return Err(ApiError::new(
-            400,
-            "InvalidResourceId",
+            ErrorCode::InvalidResourceId,
             format!("{instance_id} is not a managed instance."),
         ));
     }
@@ -380,9 +375,7 @@ pub fn resolve_target(conn: &Connection, target: &str) -> Result<InstanceIdentit
         && node != "head"
     {
         let id = node_of(conn, cluster, Some(node))?.ok_or_else(|| {
-            ApiError::new(
-                400,
-                "InvalidTarget",
+            ApiError::new(ErrorCode::InvalidTarget,
                 format!("Cluster {cluster} has no node {node} running (see `airlock instances {cluster}`)."),
             )
         })?;
@@ -390,9 +383,7 @@ pub fn resolve_target(conn: &Connection, target: &str) -> Result<InstanceIdentit
     }
     if let Some(cluster) = target.strip_suffix("/head") {
         let id = head_of(conn, cluster)?.ok_or_else(|| {
-            ApiError::new(
-                400,
-                "InvalidTarget",
+            ApiError::new(ErrorCode::InvalidTarget,
                 format!("Cluster {cluster} has no head node registered (no instance tagged {CLUSTER_TAG}={cluster}, {NODE_TYPE_TAG}=HeadNode)."),
             )
         })?;
@@ -418,8 +409,7 @@ pub fn resolve_target(conn: &Connection, target: &str) -> Result<InstanceIdentit
             n => {
                 let ids: Vec<&str> = found.iter().map(|i| i.instance_id.as_str()).collect();
                 return Err(ApiError::new(
-                    400,
-                    "InvalidTarget",
+                    ErrorCode::InvalidTarget,
                     format!(
                         "Target {target} names {n} instances ({}); use an instance id.",
                         ids.join(", ")
@@ -429,8 +419,7 @@ pub fn resolve_target(conn: &Connection, target: &str) -> Result<InstanceIdentit
         }
     }
     Err(ApiError::new(
-        400,
-        "InvalidTarget",
+        ErrorCode::InvalidTarget,
         format!("Target {target} is not a managed instance (see `airlock instances`)."),
     ))
 }
@@ -485,7 +474,7 @@ mod tests {
         let create = |secs| create_activation(&conn, "R", "", None, 1, secs);
         for bad in [i64::MIN, -1, 0, MAX_ACTIVATION_SECS + 1, i64::MAX] {
             let e = create(bad).unwrap_err();
-            assert_eq!((e.status, e.code.as_str()), (400, "ValidationException"));
+            assert_eq!((e.status(), e.code.as_str()), (400, "ValidationException"));
             assert!(e.message.contains("at most 30 days"), "{e:?}");
         }
         let (a, _) = create(MAX_ACTIVATION_SECS).unwrap();

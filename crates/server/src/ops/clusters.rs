@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{Ctx, input, unknown_operation};
-use crate::api_error::ApiError;
+use crate::api_error::{ApiError, ErrorCode};
 use crate::clusters::store::{self, ClusterRow};
 use crate::clusters::{fleet, key_pairs, provision};
 use crate::iam::store::Iam;
@@ -118,8 +118,7 @@ fn create(ctx: &Ctx<'_>, body: &Value) -> Result<Value, ApiError> {
     }
     if store::get(ctx.conn, &i.cluster_name)?.is_some() {
         return Err(ApiError::new(
-            409,
-            "ConflictException",
+            ErrorCode::ConflictException,
             format!(
                 "Cluster {} already exists (stack airlock-{} exists). Choose another name or delete it first with `airlock delete {}`.",
                 i.cluster_name, i.cluster_name, i.cluster_name
@@ -127,7 +126,7 @@ fn create(ctx: &Ctx<'_>, body: &Value) -> Result<Value, ApiError> {
         ));
     }
     if let Some(k) = &m.key_name {
-        key_pairs::public_key(ctx.conn, &k.value).map_err(|e| ApiError::new(400, &e.code, format!("key_name: {} (import it with `airlock ec2 import-key-pair --key-name {} --public-key-material file://KEY.pub`)", e.message, k.value)))?;
+        key_pairs::public_key(ctx.conn, &k.value).map_err(|e| ApiError::new(e.code, format!("key_name: {} (import it with `airlock ec2 import-key-pair --key-name {} --public-key-material file://KEY.pub`)", e.message, k.value)))?;
     }
     let policies: Vec<String> = m
         .additional_iam_policies
@@ -221,8 +220,7 @@ fn instances(ctx: &Ctx<'_>, c: &ClusterRow) -> Result<Vec<Value>, ApiError> {
 fn compute_fleet(ctx: &Ctx<'_>, c: &ClusterRow) -> Result<Value, ApiError> {
     let Some(pid) = ctx.state.clusters.head_pid(&c.cluster_name) else {
         return Err(ApiError::new(
-            400,
-            "HeadNodeUnavailable",
+            ErrorCode::HeadNodeUnavailable,
             format!("the head node of cluster {} is not running", c.cluster_name),
         ));
     };
@@ -288,8 +286,7 @@ pub fn call(ctx: &Ctx<'_>, op: &str, body: &Value) -> Result<Value, ApiError> {
                         .map_err(crate::clusters::provider_error)?;
                     if c.stack_status == "DELETE_IN_PROGRESS" {
                         return Err(ApiError::new(
-                            409,
-                            "ConflictException",
+                            ErrorCode::ConflictException,
                             format!("Cluster {} is already being deleted.", c.cluster_name),
                         ));
                     }

@@ -4,7 +4,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{Ctx, input, unknown_operation};
-use crate::api_error::ApiError;
+use crate::api_error::{ApiError, ErrorCode};
 use crate::clusters::{key_pairs, store};
 use crate::iam::tag_context::TagContext;
 use crate::instances::store::{CLUSTER_TAG, resolve_target, tags};
@@ -105,8 +105,7 @@ fn send_key(ctx: &Ctx<'_>, body: &Value) -> Result<Value, ApiError> {
     }
     let key = ssh_key::PublicKey::from_openssh(i.ssh_public_key.trim()).map_err(|e| {
         ApiError::new(
-            400,
-            "InvalidArgsException",
+            ErrorCode::InvalidArgsException,
             format!("SSHPublicKey is not an OpenSSH public key: {e}"),
         )
     })?;

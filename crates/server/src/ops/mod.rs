@@ -12,7 +12,7 @@ use rusqlite::Connection;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::api_error::ApiError;
+use crate::api_error::{ApiError, ErrorCode};
 use crate::auth::Caller;
 use crate::http::AppState;
 
@@ -63,8 +63,7 @@ pub fn dispatch(
 
 pub fn unknown_operation(service: &str, operation: &str) -> ApiError {
     ApiError::new(
-        400,
-        "InvalidAction",
+        ErrorCode::InvalidAction,
         format!("The action {service}:{operation} is not valid for this endpoint."),
     )
 }

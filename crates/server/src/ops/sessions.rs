@@ -5,7 +5,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{Ctx, input, unknown_operation};
-use crate::api_error::ApiError;
+use crate::api_error::{ApiError, ErrorCode};
 use crate::iam::authz;
 use crate::iam::ids;
 use crate::iam::store::Iam;
@@ -61,8 +61,7 @@ pub fn call(ctx: &Ctx<'_>, op: &str, body: &Value) -> Result<Value, ApiError> {
             let params = documents::validate(doc, &i.parameters)?;
             if !ctx.state.hub.is_online(&target.instance_id) {
                 return Err(ApiError::new(
-                    400,
-                    "TargetNotConnected",
+                    ErrorCode::TargetNotConnected,
                     format!("{} is not connected.", target.instance_id),
                 ));
             }
@@ -77,9 +76,7 @@ pub fn call(ctx: &Ctx<'_>, op: &str, body: &Value) -> Result<Value, ApiError> {
                 let user = tagged
                     .or_else(|| Some(prefs.run_as_default_user.clone()).filter(|u| !u.is_empty()));
                 Some(user.ok_or_else(|| {
-                    ApiError::new(
-                        400,
-                        "InvalidUser",
+                    ApiError::new(ErrorCode::InvalidUser,
                         format!(
                             "Run As is on, but user {} has no SSMSessionRunAs tag and no runAsDefaultUser is set.",
                             ctx.caller.user_name
@@ -134,8 +131,7 @@ pub fn call(ctx: &Ctx<'_>, op: &str, body: &Value) -> Result<Value, ApiError> {
                     Some("the node's agent was not connected when the session started"),
                 )?;
                 return Err(ApiError::new(
-                    400,
-                    "TargetNotConnected",
+                    ErrorCode::TargetNotConnected,
                     format!("{} is not connected.", target.instance_id),
                 ));
             }
@@ -202,8 +198,7 @@ pub fn call(ctx: &Ctx<'_>, op: &str, body: &Value) -> Result<Value, ApiError> {
             let i: DocIn = input(body)?;
             if i.name != documents::RUN_SHELL {
                 return Err(ApiError::new(
-                    400,
-                    "InvalidDocument",
+                    ErrorCode::InvalidDocument,
                     format!(
                         "only the preferences document {} can be read or changed here",
                         documents::RUN_SHELL
@@ -221,14 +216,14 @@ pub fn call(ctx: &Ctx<'_>, op: &str, body: &Value) -> Result<Value, ApiError> {
                     .ok_or_else(|| ApiError::validation("Content is required"))?;
                 let v: Value = serde_json::from_str(&content).map_err(|e| {
                     ApiError::new(
-                        400,
-                        "InvalidDocumentContent",
+                        ErrorCode::InvalidDocumentContent,
                         format!("Content is not JSON: {e}"),
                     )
                 })?;
                 let prefs: preferences::Preferences =
-                    serde_json::from_value(v.get("inputs").cloned().unwrap_or(v))
-                        .map_err(|e| ApiError::new(400, "InvalidDocumentContent", e.to_string()))?;
+                    serde_json::from_value(v.get("inputs").cloned().unwrap_or(v)).map_err(|e| {
+                        ApiError::new(ErrorCode::InvalidDocumentContent, e.to_string())
+                    })?;
                 preferences::save(ctx.conn, &prefs)?;
             }
             let prefs = preferences::load(ctx.conn)?;
@@ -263,8 +258,7 @@ pub fn call(ctx: &Ctx<'_>, op: &str, body: &Value) -> Result<Value, ApiError> {
             )?;
             let path = s.recording.ok_or_else(|| {
                 ApiError::new(
-                    400,
-                    "DoesNotExistException",
+                    ErrorCode::DoesNotExistException,
                     format!("Session {} has no recording.", i.session_id),
                 )
             })?;
@@ -291,7 +285,7 @@ pub fn call(ctx: &Ctx<'_>, op: &str, body: &Value) -> Result<Value, ApiError> {
             let offset = match i.next_token.as_deref() {
                 None | Some("") => 0,
                 Some(t) => t.parse::<u64>().map_err(|_| {
-                    ApiError::new(400, "InvalidNextToken", "The NextToken is not valid.")
+                    ApiError::new(ErrorCode::InvalidNextToken, "The NextToken is not valid.")
                 })?,
             };
             let limit = i.max_bytes.unwrap_or(replay::MAX_PAGE);

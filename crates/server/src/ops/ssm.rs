@@ -4,7 +4,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{Ctx, input, unknown_operation};
-use crate::api_error::ApiError;
+use crate::api_error::{ApiError, ErrorCode};
 use crate::iam::authz;
 use crate::iam::store::Iam;
 use crate::iam::tag_context::{self, TagContext};
@@ -151,8 +151,7 @@ pub fn call(ctx: &Ctx<'_>, op: &str, body: &Value) -> Result<Value, ApiError> {
                 crate::db::immediate(ctx.conn, || {
                     if store::tags(ctx.conn, &target.instance_id)? != existing {
                         return Err(ApiError::new(
-                            409,
-                            "TooManyUpdates",
+                            ErrorCode::TooManyUpdates,
                             "The instance's tags changed while this request was decided; retry it.",
                         ));
                     }

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::api_error::ApiError;
+use crate::api_error::{ApiError, ErrorCode};
 
 pub const RUN_SHELL: &str = "SSM-SessionManagerRunShell";
 pub const INTERACTIVE_COMMAND: &str = "AWS-StartInteractiveCommand";
@@ -52,8 +52,7 @@ fn port(p: &Parameters, doc: &str, name: &str, default: Option<u16>) -> Result<u
 pub fn validate(doc: &str, p: &Parameters) -> Result<Parameters, ApiError> {
     if !ALL.contains(&doc) {
         return Err(ApiError::new(
-            400,
-            "InvalidDocument",
+            ErrorCode::InvalidDocument,
             format!(
                 "Document {doc} does not exist. Session documents: {}",
                 ALL.join(", ")
@@ -69,8 +68,7 @@ pub fn validate(doc: &str, p: &Parameters) -> Result<Parameters, ApiError> {
     };
     if let Some(k) = p.keys().find(|k| !allowed.contains(&k.as_str())) {
         return Err(ApiError::new(
-            400,
-            "InvalidDocumentContent",
+            ErrorCode::InvalidDocumentContent,
             format!(
                 "document {doc} has no parameter {k} (it takes: {})",
                 allowed.join(", ")
@@ -127,6 +125,6 @@ mod tests {
         let ssh = validate(SSH, &params(&[])).unwrap();
         assert_eq!(ssh["portNumber"], vec!["22".to_string()]);
         let err = validate("AWS-RunShellScript", &params(&[])).unwrap_err();
-        assert_eq!(err.code, "InvalidDocument");
+        assert_eq!(err.code.as_str(), "InvalidDocument");
     }
 }

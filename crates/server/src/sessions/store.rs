@@ -4,7 +4,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::api_error::ApiError;
+use crate::api_error::{ApiError, ErrorCode};
 use crate::iam::store::now_iso;
 
 #[derive(Debug, Clone, Serialize)]
@@ -106,8 +106,7 @@ pub fn get(conn: &Connection, id: &str) -> Result<Session, ApiError> {
     .optional()?
     .ok_or_else(|| {
         ApiError::new(
-            400,
-            "DoesNotExistException",
+            ErrorCode::DoesNotExistException,
             format!("Session {id} does not exist."),
         )
     })
