@@ -9,7 +9,69 @@ use std::process::Command;
 
 use clusters::Lab;
 use support::browser::{artifacts, missing_tools, workspace};
-use support::wait_for;
+use support::{Env, wait_for};
+
+/// The console API's view of the clusters (what the clusters page shows),
+/// through a console session of its own: signs in with a fresh link, then
+/// reads `/console/api/clusters` each time `read` is called.
+fn console_clusters(env: &Env) -> impl FnMut() -> serde_json::Value {
+    let link = env.ok(&["console"]).trim().to_owned();
+    let token = link.split_once('#').expect("a sign-in link").1.to_owned();
+    let origin = env.endpoint();
+    let pem = std::fs::read(env.ca()).expect("ca");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let (http, cookie, csrf) = rt.block_on(async {
+        let http = reqwest::Client::builder()
+            .use_rustls_tls()
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(reqwest::Certificate::from_pem(&pem).expect("ca pem"))
+            .build()
+            .expect("http client");
+        let r = http
+            .post(format!("{origin}/console/api/signin"))
+            .header("origin", &origin)
+            .json(&serde_json::json!({ "Token": token }))
+            .send()
+            .await
+            .expect("sign in");
+        assert!(r.status().is_success(), "sign in: {}", r.status());
+        let cookie = r
+            .headers()
+            .get("set-cookie")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .expect("a session cookie")
+            .to_owned();
+        let me: serde_json::Value = http
+            .get(format!("{origin}/console/api/whoami"))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .expect("whoami")
+            .json()
+            .await
+            .expect("whoami json");
+        let csrf = me["CsrfToken"].as_str().expect("CsrfToken").to_owned();
+        (http, cookie, csrf)
+    });
+    move || {
+        rt.block_on(async {
+            http.post(format!("{origin}/console/api/clusters"))
+                .header("origin", &origin)
+                .header("cookie", &cookie)
+                .header("x-airlock-csrf", &csrf)
+                .send()
+                .await
+                .expect("clusters")
+                .json()
+                .await
+                .expect("clusters json")
+        })
+    }
+}
 
 #[test]
 #[ignore = "needs root"]
@@ -35,8 +97,25 @@ fn the_clusters_page_shows_stack_status_and_slurm_node_states() {
             .contains("spot1-dy-c5large-1")
             .then_some(())
     });
-    // The fleet manager refreshes the cached view every second here.
-    std::thread::sleep(std::time::Duration::from_secs(3));
+    // The page shows the fleet manager's cached view (refreshed every
+    // second here): wait until it has the powered-up node.
+    let mut read = console_clusters(env);
+    let mut seen = serde_json::Value::Null;
+    wait_for(
+        30,
+        "the console's cached Slurm view to show the powered-up node",
+        || {
+            seen = read();
+            let text = seen["Clusters"]
+                .as_array()?
+                .iter()
+                .find(|c| c["Name"] == "web")?["SinfoText"]
+                .as_str()?
+                .to_owned();
+            (text.contains("idle~ spot1-dy-c5large-[2-16]") && text.contains("spot1-dy-c5large-1"))
+                .then_some(())
+        },
+    );
     let link = env.ok(&["console"]).trim().to_owned();
     std::fs::create_dir_all(artifacts()).unwrap();
     let shot = artifacts().join("clusters-live.png");
