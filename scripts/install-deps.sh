@@ -28,7 +28,7 @@ packages=(
   chromium       # the web console's browser test (driven by Playwright)
   sqlite3        # bench/faults.sh checks the database after its kill -9s (PRAGMA integrity_check)
 )
-# node runs that test, and npm vendors xterm.js at build time. A node from
+# node runs that test, and npm installs its playwright-core. A node from
 # elsewhere (NodeSource bundles npm) is kept: Debian's npm would conflict.
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
   packages+=(nodejs npm)

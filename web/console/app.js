@@ -1,13 +1,11 @@
 // The console's single page: who is signed in, sign-out, and the routes
 // #/nodes, #/terminal/TARGET, #/sessions, #/clusters.
-import './nonce.js';
+import { $ } from './dom.js';
 import * as api from './api.js';
 import * as nodes from './nodes.js';
 import * as terminal from './terminal.js';
 import * as sessions from './sessions.js';
 import * as clusters from './clusters.js';
-
-const $ = (s) => document.querySelector(s);
 
 export function showError(e) {
   const box = $('#error');

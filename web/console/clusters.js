@@ -1,8 +1,7 @@
 // Clusters: each cluster's stack status and its Slurm node states, in
 // sinfo's own columns.
 import * as api from './api.js';
-
-const $ = (s) => document.querySelector(s);
+import { $ } from './dom.js';
 
 export async function show(showError) {
   const box = $('#clusters');

@@ -1,8 +1,8 @@
 // Managed nodes: the nodes the user may describe, refreshed every few
 // seconds, filtered as you type; "Start session" opens a terminal.
 import * as api from './api.js';
+import { $ } from './dom.js';
 
-const $ = (s) => document.querySelector(s);
 const REFRESH_MS = 3000;
 let timer = null;
 let latest = [];

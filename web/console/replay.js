@@ -2,8 +2,8 @@
 // events are written to a read-only terminal at their recorded times,
 // divided by the speed; "r" events resize it.
 import * as api from './api.js';
+import { $, $$, openTerminal } from './dom.js';
 
-const $ = (s) => document.querySelector(s);
 let term = null;
 let events = [];
 let header = null;
@@ -114,12 +114,12 @@ export async function open(id) {
   if (term) term.dispose();
   $('#replay-term').replaceChildren();
   term = new window.Terminal({ disableStdin: true, cursorBlink: false, fontSize: 13, scrollback: 10000 });
-  term.open($('#replay-term'));
+  openTerminal(term, $('#replay-term'));
   term.resize(header.width || 80, header.height || 24);
-  for (const b of document.querySelectorAll('#replay button[data-speed]')) {
+  for (const b of $$('#replay button[data-speed]')) {
     b.onclick = () => {
       speed = Number(b.dataset.speed);
-      for (const o of document.querySelectorAll('#replay button[data-speed]')) {
+      for (const o of $$('#replay button[data-speed]')) {
         o.setAttribute('aria-pressed', String(o === b));
       }
     };

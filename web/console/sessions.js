@@ -2,9 +2,9 @@
 // status), each recorded one with a Replay button, each active one with a
 // Terminate button (ssm:TerminateSession).
 import * as api from './api.js';
+import { $ } from './dom.js';
 import * as replay from './replay.js';
 
-const $ = (s) => document.querySelector(s);
 let errorSink = () => {};
 
 function when(iso) {
@@ -27,7 +27,7 @@ async function terminate(button, sessionId) {
 }
 
 function fill(table, list, active) {
-  const body = table.querySelector('tbody');
+  const body = $('tbody', table);
   body.replaceChildren();
   for (const s of list) {
     const tr = document.createElement('tr');

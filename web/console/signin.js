@@ -1,8 +1,10 @@
 // Redeems the one-time token in this page's URL fragment for a console
 // session cookie, then opens the console. The fragment never reaches the
 // server's logs; it is removed from the address bar at once.
-const msg = document.querySelector('#signin-message');
-const title = document.querySelector('h1');
+import { $ } from './dom.js';
+
+const msg = $('#signin-message');
+const title = $('h1');
 const token = decodeURIComponent(location.hash.slice(1));
 history.replaceState(null, '', location.pathname);
 

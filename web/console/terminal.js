@@ -2,8 +2,8 @@
 // session on the node through the console's WebSocket. Resizes follow the
 // window; Ctrl+Shift+C copies the selection, Ctrl+Shift+V pastes.
 import * as api from './api.js';
+import { $, openTerminal } from './dom.js';
 
-const $ = (s) => document.querySelector(s);
 const encoder = new TextEncoder();
 
 let term = null;
@@ -101,7 +101,7 @@ export function open(target) {
   $('#term-error').hidden = true;
   status('Starting…');
   if (!window.Terminal || !window.FitAddon) {
-    fail('error: xterm.js is not in this build of airlock (it was built without npm); rebuild with npm installed.');
+    fail('error: xterm.js did not load (/console/assets/vendor/xterm.js).');
     status('');
     return;
   }
@@ -117,7 +117,7 @@ export function open(target) {
   });
   fit = new window.FitAddon.FitAddon();
   term.loadAddon(fit);
-  term.open($('#terminal'));
+  openTerminal(term, $('#terminal'));
   fit.fit();
   showSize();
   term.attachCustomKeyEventHandler(keys);

@@ -1,6 +1,8 @@
 //! The console's static files, embedded in the binary: its own HTML, JS and
-//! CSS (`web/console/`), and xterm.js with its fit addon, vendored from the
-//! npm registry by `build.rs`. Every response carries the console's
+//! CSS (`web/console/`), and xterm.js with its fit addon, committed under
+//! `web/vendor/` at the versions `web/package-lock.json` pins (refreshed by
+//! `scripts/vendor-xterm.sh`; a missing file fails the build, and the build
+//! never runs npm). Every response carries the console's
 //! security headers: a strict Content-Security-Policy (scripts from this
 //! origin only, nothing from any other origin, no inline script), no
 //! framing, no sniffing, no referrer.
@@ -22,7 +24,11 @@ macro_rules! web {
 }
 macro_rules! vendor {
     ($f:literal) => {
-        include_bytes!(concat!(env!("OUT_DIR"), "/vendor/node_modules/", $f))
+        include_bytes!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../web/vendor/",
+            $f
+        ))
     };
 }
 
@@ -33,7 +39,7 @@ const CSS: &str = "text/css; charset=utf-8";
 const FILES: &[(&str, &str, &[u8])] = &[
     ("app.js", JS, web!("app.js")),
     ("api.js", JS, web!("api.js")),
-    ("nonce.js", JS, web!("nonce.js")),
+    ("dom.js", JS, web!("dom.js")),
     ("nodes.js", JS, web!("nodes.js")),
     ("terminal.js", JS, web!("terminal.js")),
     ("sessions.js", JS, web!("sessions.js")),
@@ -57,6 +63,11 @@ const FILES: &[(&str, &str, &[u8])] = &[
         "text/plain; charset=utf-8",
         vendor!("@xterm/xterm/LICENSE"),
     ),
+    (
+        "vendor/LICENSE.addon-fit",
+        "text/plain; charset=utf-8",
+        vendor!("@xterm/addon-fit/LICENSE"),
+    ),
 ];
 
 const INDEX: &str = include_str!(concat!(
@@ -69,7 +80,7 @@ const SIGNIN: &str = include_str!(concat!(
 ));
 
 /// The policy for one page; `style_nonce` admits the `<style>` elements
-/// xterm.js creates (stamped by `nonce.js`). Style *attributes* stay
+/// xterm.js creates (stamped by `dom.js`'s `openTerminal`). Style *attributes* stay
 /// allowed because xterm.js positions and colours cells with them.
 pub fn csp(style_nonce: Option<&str>) -> String {
     let elem = match style_nonce {
