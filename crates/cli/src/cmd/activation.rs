@@ -1,106 +1,113 @@
 //! `airlock activation create | list | delete`: hybrid activations, so a
-//! machine outside any cluster can run the agent.
+//! machine outside any cluster can run the agent. One description per
+//! operation (see [`super::spec`]).
 
-use serde_json::json;
+use serde_json::Value;
 
+use super::spec::{Ctx, Kind, Op, Param, Print, Service, col, col_as, col_fn, op, table};
 use crate::Global;
-use crate::client::ApiClient;
 use crate::output::{self, s};
 
-#[derive(clap::Subcommand)]
-pub enum ActivationCommand {
-    /// Create an activation; prints the code (shown once) and the id.
-    Create {
-        /// The role the registered machines get.
-        #[arg(long)]
-        role: String,
-        #[arg(long, default_value_t = 1)]
-        registration_limit: i64,
-        #[arg(long, default_value = "")]
-        description: String,
-        #[arg(long)]
-        default_instance_name: Option<String>,
-        /// Validity in hours (at most 720: an activation lasts at most 30 days, as in AWS).
-        #[arg(long, default_value_t = 24)]
-        expires_in_hours: i64,
-    },
-    List,
-    Delete {
-        #[arg(long)]
-        activation_id: String,
-    },
+pub struct Activation;
+
+impl Service for Activation {
+    const SERVICE: &'static str = "ssm";
+    const COMMAND: &'static str = "activation";
+    const OPS: &'static [&'static [Op]] = &[ACTIVATIONS];
 }
 
+/// A parsed `airlock activation …` command.
+pub type ActivationCommand = super::spec::Call<Activation>;
+
 pub fn run(g: &Global, c: ActivationCommand) -> anyhow::Result<i32> {
-    let client = ApiClient::from_global(g)?;
-    match c {
-        ActivationCommand::Create {
-            role,
-            registration_limit,
-            description,
-            default_instance_name,
-            expires_in_hours,
-        } => {
-            let v = client.call(
-                "ssm",
-                "CreateActivation",
-                &json!({
-                    "IamRole": role,
-                    "RegistrationLimit": registration_limit,
-                    "Description": description,
-                    "DefaultInstanceName": default_instance_name,
-                    "ExpiresInSeconds": expires_in_hours.saturating_mul(3600),
-                }),
-            )?;
-            if g.json {
-                output::value(&v);
-            } else {
-                println!("ActivationCode: {}", s(&v, "ActivationCode"));
-                println!("ActivationId:   {}", s(&v, "ActivationId"));
-            }
-        }
-        ActivationCommand::List => {
-            let v = client.call("ssm", "DescribeActivations", &json!({}))?;
-            let rows = v["ActivationList"]
-                .as_array()
-                .map(|l| {
-                    l.iter()
-                        .map(|a| {
-                            vec![
-                                s(a, "ActivationId"),
-                                s(a, "IamRole"),
-                                format!(
-                                    "{}/{}",
-                                    s(a, "RegistrationsCount"),
-                                    s(a, "RegistrationLimit")
-                                ),
-                                s(a, "ExpirationDate"),
-                                s(a, "Expired"),
-                            ]
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
-            output::listing(
-                g.json,
-                &v,
-                &[
-                    "ActivationId",
-                    "IamRole",
-                    "Registrations",
-                    "Expires",
-                    "Expired",
-                ],
-                rows,
-            );
-        }
-        ActivationCommand::Delete { activation_id } => {
-            client.call(
-                "ssm",
-                "DeleteActivation",
-                &json!({"ActivationId": activation_id}),
-            )?;
-        }
+    c.run(g)
+}
+
+const ACTIVATIONS: &[Op] = &[
+    op("create", "CreateActivation")
+        .about("Create an activation; prints the code (shown once) and the id")
+        .params(&[
+            Param::new("role", "IamRole", Kind::Str).help("The role the registered machines get"),
+            Param::new(
+                "registration-limit",
+                "RegistrationLimit",
+                Kind::Int {
+                    default: "1",
+                    times: 1,
+                },
+            ),
+            Param::new("description", "Description", Kind::Default("")),
+            Param::new("default-instance-name", "DefaultInstanceName", Kind::OptStr),
+            Param::new(
+                "expires-in-hours",
+                "ExpiresInSeconds",
+                Kind::Int {
+                    default: "24",
+                    times: 3600,
+                },
+            )
+            .help(
+                "Validity in hours (at most 720: an activation lasts at most 30 days, as in AWS)",
+            ),
+        ])
+        .prints(Print::Hook(code_and_id))
+        .example("--role AirlockNodeRole --registration-limit 10 --expires-in-hours 48"),
+    op("list", "DescribeActivations").prints(table(
+        "ActivationList",
+        &[
+            col("ActivationId"),
+            col("IamRole"),
+            col_fn("Registrations", |a| {
+                format!(
+                    "{}/{}",
+                    s(a, "RegistrationsCount"),
+                    s(a, "RegistrationLimit")
+                )
+            }),
+            col_as("Expires", "ExpirationDate"),
+            col("Expired"),
+        ],
+    )),
+    op("delete", "DeleteActivation")
+        .params(&[Param::new("activation-id", "ActivationId", Kind::Str)])
+        .example("--activation-id 4f8a7c3e-0000-4000-8000-000000000000"),
+];
+
+/// The code and the id, one a line (the whole result with `--json`).
+fn code_and_id(ctx: &Ctx, v: &Value) -> anyhow::Result<()> {
+    if ctx.g.json {
+        output::value(v);
+    } else {
+        println!("ActivationCode: {}", s(v, "ActivationCode"));
+        println!("ActivationId:   {}", s(v, "ActivationId"));
     }
-    Ok(0)
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::super::spec::tests::{body_of, examples_parse};
+    use super::*;
+
+    #[test]
+    fn every_operation_parses_its_example() {
+        examples_parse::<Activation>();
+    }
+
+    /// The bodies the hand-written commands sent before the descriptions.
+    #[test]
+    fn bodies_are_what_they_were() {
+        assert_eq!(
+            body_of::<Activation>("create --role R").unwrap(),
+            json!({"IamRole": "R", "RegistrationLimit": 1, "Description": "", "DefaultInstanceName": null, "ExpiresInSeconds": 86400})
+        );
+        assert_eq!(
+            body_of::<Activation>("create --role R --registration-limit 5 --description d --default-instance-name web --expires-in-hours 48").unwrap(),
+            json!({"IamRole": "R", "RegistrationLimit": 5, "Description": "d", "DefaultInstanceName": "web", "ExpiresInSeconds": 172800})
+        );
+        assert_eq!(body_of::<Activation>("list").unwrap(), json!({}));
+        assert!(body_of::<Activation>("create --role R --registration-limit x").is_err());
+    }
 }

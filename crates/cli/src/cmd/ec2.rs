@@ -1,98 +1,118 @@
-//! `airlock ec2 …-key-pair(s)`: key pairs in the AWS CLI's shape.
+//! `airlock ec2 …-key-pair(s)`: key pairs in the AWS CLI's shape, one
+//! description per operation (see [`super::spec`]).
 
-use anyhow::{Context, anyhow};
-use serde_json::json;
+use serde_json::Value;
 
+use super::spec::{Ctx, Kind, Op, Param, Print, Service, col, col_as, op, table};
 use crate::Global;
-use crate::client::ApiClient;
 use crate::output::{self, s};
 
-#[derive(clap::Subcommand)]
-pub enum Ec2Command {
-    /// Import an OpenSSH public key: --public-key-material file://KEY.pub
-    ImportKeyPair {
-        #[arg(long)]
-        key_name: String,
-        #[arg(long)]
-        public_key_material: String,
-    },
-    /// Create a key pair; prints the private key once (KeyMaterial).
-    CreateKeyPair {
-        #[arg(long)]
-        key_name: String,
-        /// Print only the private key (as `--query KeyMaterial --output text`).
-        #[arg(long)]
-        key_material_only: bool,
-    },
-    DescribeKeyPairs {
-        #[arg(long, num_args = 1..)]
-        key_names: Vec<String>,
-    },
-    DeleteKeyPair {
-        #[arg(long)]
-        key_name: String,
-    },
+pub struct Ec2;
+
+impl Service for Ec2 {
+    const SERVICE: &'static str = "ec2";
+    const COMMAND: &'static str = "ec2";
+    const OPS: &'static [&'static [Op]] = &[KEY_PAIRS];
 }
 
-/// `file://PATH` reads the file, as the AWS CLI does; else the value itself.
-fn material(v: &str) -> anyhow::Result<String> {
-    match v.strip_prefix("file://") {
-        Some(p) => std::fs::read_to_string(p).with_context(|| format!("reading {p}")),
-        None if v.trim().is_empty() => Err(anyhow!("--public-key-material is empty")),
-        None => Ok(v.to_owned()),
-    }
+/// A parsed `airlock ec2 …` command.
+pub type Ec2Command = super::spec::Call<Ec2>;
+
+pub fn run(g: &Global, c: Ec2Command) -> anyhow::Result<i32> {
+    c.run(g)
 }
 
-pub fn run(g: &Global, cmd: Ec2Command) -> anyhow::Result<i32> {
-    let c = ApiClient::from_global(g)?;
-    match cmd {
-        Ec2Command::ImportKeyPair {
-            key_name,
-            public_key_material,
-        } => {
-            let v = c.call(
-                "ec2",
-                "ImportKeyPair",
-                &json!({"KeyName": key_name, "PublicKeyMaterial": material(&public_key_material)?}),
-            )?;
-            output::value(&v);
-        }
-        Ec2Command::CreateKeyPair {
-            key_name,
-            key_material_only,
-        } => {
-            let v = c.call("ec2", "CreateKeyPair", &json!({"KeyName": key_name}))?;
-            if key_material_only {
-                print!("{}", s(&v, "KeyMaterial"));
-            } else {
-                output::value(&v);
-            }
-        }
-        Ec2Command::DescribeKeyPairs { key_names } => {
-            let v = c.call("ec2", "DescribeKeyPairs", &json!({"KeyNames": key_names}))?;
-            let rows = v["KeyPairs"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|k| {
-                    vec![
-                        s(k, "KeyName"),
-                        s(k, "KeyPairId"),
-                        s(k, "KeyType"),
-                        s(k, "KeyFingerprint"),
-                    ]
-                })
-                .collect();
-            output::listing(
-                g.json,
-                &v,
-                &["KeyName", "KeyPairId", "Type", "Fingerprint"],
-                rows,
-            );
-        }
-        Ec2Command::DeleteKeyPair { key_name } => {
-            c.call("ec2", "DeleteKeyPair", &json!({"KeyName": key_name}))?;
-        }
+const KEY_NAME: Param = Param::new("key-name", "KeyName", Kind::Str);
+
+const KEY_PAIRS: &[Op] = &[
+    op("import-key-pair", "ImportKeyPair")
+        .about("Import an OpenSSH public key: --public-key-material file://KEY.pub")
+        .params(&[
+            KEY_NAME,
+            Param::new(
+                "public-key-material",
+                "PublicKeyMaterial",
+                Kind::Document { non_empty: true },
+            ),
+        ])
+        .prints(Print::Value)
+        .example("--key-name sandbox-key --public-key-material file://id_ed25519.pub"),
+    op("create-key-pair", "CreateKeyPair")
+        .about("Create a key pair; prints the private key once (KeyMaterial)")
+        .params(&[
+            KEY_NAME,
+            Param::new("key-material-only", "", Kind::Bool)
+                .help("Print only the private key (as `--query KeyMaterial --output text`)"),
+        ])
+        .prints(Print::Hook(key_material))
+        .example("--key-name sandbox-key --key-material-only"),
+    op("describe-key-pairs", "DescribeKeyPairs")
+        .params(&[Param::new(
+            "key-names",
+            "KeyNames",
+            Kind::List { required: false },
+        )])
+        .prints(table(
+            "KeyPairs",
+            &[
+                col("KeyName"),
+                col("KeyPairId"),
+                col_as("Type", "KeyType"),
+                col_as("Fingerprint", "KeyFingerprint"),
+            ],
+        ))
+        .example("--key-names sandbox-key other-key"),
+    op("delete-key-pair", "DeleteKeyPair")
+        .params(&[KEY_NAME])
+        .example("--key-name sandbox-key"),
+];
+
+/// `create-key-pair --key-material-only` prints the private key alone.
+fn key_material(ctx: &Ctx, v: &Value) -> anyhow::Result<()> {
+    if ctx.flag("key-material-only") {
+        print!("{}", s(v, "KeyMaterial"));
+    } else {
+        output::value(v);
     }
-    Ok(0)
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::super::spec::tests::{body_of, examples_parse, parse};
+    use super::*;
+
+    #[test]
+    fn every_operation_parses_its_example() {
+        examples_parse::<Ec2>();
+        assert_eq!(Ec2::ops().count(), 4);
+    }
+
+    /// The bodies the hand-written commands sent before the descriptions.
+    #[test]
+    fn bodies_are_what_the_aws_cli_shape_sends() {
+        let cases = [
+            (
+                "import-key-pair --key-name k --public-key-material ssh-ed25519-inline",
+                json!({"KeyName": "k", "PublicKeyMaterial": "ssh-ed25519-inline"}),
+            ),
+            (
+                "create-key-pair --key-name k --key-material-only",
+                json!({"KeyName": "k"}),
+            ),
+            ("describe-key-pairs", json!({"KeyNames": []})),
+            (
+                "describe-key-pairs --key-names a b",
+                json!({"KeyNames": ["a", "b"]}),
+            ),
+            ("delete-key-pair --key-name k", json!({"KeyName": "k"})),
+        ];
+        for (line, want) in cases {
+            assert_eq!(body_of::<Ec2>(line).unwrap(), want, "{line}");
+        }
+        let c = parse::<Ec2>("create-key-pair --key-name k --key-material-only").unwrap();
+        assert!(c.args.get_flag("key-material-only"));
+    }
 }

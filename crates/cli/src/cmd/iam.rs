@@ -1,201 +1,294 @@
-//! `airlock iam …`: the AWS CLI's IAM commands against the airlock server.
+//! `airlock iam …`: the AWS CLI's IAM commands against the airlock server,
+//! one description per operation (see [`super::spec`]), one table per resource.
 
-use anyhow::{Context, anyhow};
-use clap::Subcommand;
+use anyhow::anyhow;
 use serde_json::{Value, json};
 
+use super::spec::{
+    Cell, Col, Ctx, Kind, Op, Param, Print, Service, col, col_as, col_fn, op, table, tags,
+};
 use crate::Global;
-use crate::client::ApiClient;
 use crate::output::{self, s};
 
-#[derive(clap::Args)]
-pub struct User {
-    #[arg(long)]
-    user_name: String,
+pub struct Iam;
+
+impl Service for Iam {
+    const SERVICE: &'static str = "iam";
+    const COMMAND: &'static str = "iam";
+    const OPS: &'static [&'static [Op]] = &[
+        USERS,
+        ACCESS_KEYS,
+        USER_POLICIES,
+        ROLES,
+        ROLE_POLICIES,
+        MANAGED_POLICIES,
+        SIMULATION,
+    ];
 }
 
-#[derive(clap::Args)]
-pub struct Role {
-    #[arg(long)]
-    role_name: String,
+/// A parsed `airlock iam …` command.
+pub type IamCommand = super::spec::Call<Iam>;
+
+pub fn run(g: &Global, c: IamCommand) -> anyhow::Result<i32> {
+    c.run(g)
 }
 
-#[derive(clap::Args)]
-pub struct OptUser {
-    /// Defaults to the caller.
-    #[arg(long)]
-    user_name: Option<String>,
-}
+const USER: Param = Param::new("user-name", "UserName", Kind::Str);
+const CALLER: Param =
+    Param::new("user-name", "UserName", Kind::OptStr).help("Defaults to the caller");
+const ROLE: Param = Param::new("role-name", "RoleName", Kind::Str);
+const POLICY_NAME: Param = Param::new("policy-name", "PolicyName", Kind::Str);
+const POLICY_DOCUMENT: Param = Param::new(
+    "policy-document",
+    "PolicyDocument",
+    Kind::Document { non_empty: false },
+)
+.help("JSON text, or file://PATH");
+const POLICY_ARN: Param = Param::new("policy-arn", "PolicyArn", Kind::Str);
+const ACCESS_KEY_ID: Param = Param::new("access-key-id", "AccessKeyId", Kind::Str);
 
-#[derive(clap::Args)]
-pub struct Inline {
-    #[arg(long)]
-    policy_name: String,
-    /// JSON text, or file://PATH.
-    #[arg(long)]
-    policy_document: String,
-}
+/// A list of policy names.
+const POLICY_NAMES: Print = table(
+    "PolicyNames",
+    &[Col {
+        header: "PolicyName",
+        cell: Cell::Item,
+    }],
+);
+const ATTACHED: Print = table("AttachedPolicies", &[col("PolicyName"), col("PolicyArn")]);
 
-#[derive(Subcommand)]
-pub enum IamCommand {
-    CreateUser {
-        #[command(flatten)]
-        user: User,
-        /// Tags as Key=K,Value=V (repeatable).
-        #[arg(long, num_args = 1..)]
-        tags: Vec<String>,
-    },
-    GetUser(OptUser),
-    ListUsers,
-    DeleteUser(User),
-    TagUser {
-        #[command(flatten)]
-        user: User,
-        #[arg(long, num_args = 1.., required = true)]
-        tags: Vec<String>,
-    },
-    /// Creates a key pair; the private key is shown once.
-    CreateAccessKey {
-        #[command(flatten)]
-        user: OptUser,
-        /// Also save the new key as this profile in ~/.airlock (endpoint and CA of the current profile).
-        #[arg(long)]
-        save_profile: Option<String>,
-    },
-    ListAccessKeys(OptUser),
-    UpdateAccessKey {
-        #[command(flatten)]
-        user: User,
-        #[arg(long)]
-        access_key_id: String,
-        #[arg(long, value_parser = ["Active", "Inactive"])]
-        status: String,
-    },
-    DeleteAccessKey {
-        #[command(flatten)]
-        user: User,
-        #[arg(long)]
-        access_key_id: String,
-    },
-    PutUserPolicy {
-        #[command(flatten)]
-        user: User,
-        #[command(flatten)]
-        policy: Inline,
-    },
-    GetUserPolicy {
-        #[command(flatten)]
-        user: User,
-        #[arg(long)]
-        policy_name: String,
-    },
-    DeleteUserPolicy {
-        #[command(flatten)]
-        user: User,
-        #[arg(long)]
-        policy_name: String,
-    },
-    ListUserPolicies(User),
-    AttachUserPolicy {
-        #[command(flatten)]
-        user: User,
-        #[arg(long)]
-        policy_arn: String,
-    },
-    DetachUserPolicy {
-        #[command(flatten)]
-        user: User,
-        #[arg(long)]
-        policy_arn: String,
-    },
-    ListAttachedUserPolicies(User),
-    CreateRole {
-        #[command(flatten)]
-        role: Role,
-        /// The trust policy: JSON text, or file://PATH.
-        #[arg(long)]
-        assume_role_policy_document: String,
-        #[arg(long, default_value = "")]
-        description: String,
-    },
-    GetRole(Role),
-    ListRoles,
-    DeleteRole(Role),
-    PutRolePolicy {
-        #[command(flatten)]
-        role: Role,
-        #[command(flatten)]
-        policy: Inline,
-    },
-    ListRolePolicies(Role),
-    AttachRolePolicy {
-        #[command(flatten)]
-        role: Role,
-        #[arg(long)]
-        policy_arn: String,
-    },
-    DetachRolePolicy {
-        #[command(flatten)]
-        role: Role,
-        #[arg(long)]
-        policy_arn: String,
-    },
-    ListAttachedRolePolicies(Role),
-    CreatePolicy {
-        #[command(flatten)]
-        policy: Inline,
-    },
-    ListPolicies,
-    GetPolicy {
-        #[arg(long)]
-        policy_arn: String,
-    },
-    /// May a user or role do these actions on these resources? Names the deciding statements.
-    SimulatePrincipalPolicy {
-        #[arg(long)]
-        policy_source_arn: String,
-        #[arg(long, num_args = 1.., required = true)]
-        action_names: Vec<String>,
-        #[arg(long, num_args = 1..)]
-        resource_arns: Vec<String>,
-        /// ContextKeyName=K,ContextKeyValues=V1[,V2…],ContextKeyType=string (repeatable).
-        #[arg(long, num_args = 1..)]
-        context_entries: Vec<String>,
-    },
-}
+const USERS: &[Op] = &[
+    op("create-user", "CreateUser")
+        .params(&[
+            USER,
+            Param::new("tags", "Tags", tags(false)).help("Tags as Key=K,Value=V (repeatable)"),
+        ])
+        .prints(Print::Value)
+        .example("--user-name alice --tags Key=SSMSessionRunAs,Value=alice"),
+    op("get-user", "GetUser")
+        .params(&[CALLER])
+        .prints(Print::Value)
+        .example("--user-name alice"),
+    op("list-users", "ListUsers").prints(table(
+        "Users",
+        &[
+            col("UserName"),
+            col("UserId"),
+            col("Arn"),
+            col("CreateDate"),
+        ],
+    )),
+    op("delete-user", "DeleteUser")
+        .params(&[USER])
+        .example("--user-name alice"),
+    op("tag-user", "TagUser")
+        .params(&[USER, Param::new("tags", "Tags", tags(true))])
+        .example("--user-name alice --tags Key=team,Value=hpc Key=SSMSessionRunAs,Value=alice"),
+];
 
-/// Reads `file://PATH` or takes the text as it is.
-fn document(arg: &str) -> anyhow::Result<String> {
-    match arg.strip_prefix("file://") {
-        Some(path) => std::fs::read_to_string(path).with_context(|| format!("reading {path}")),
-        None => Ok(arg.to_owned()),
+const ACCESS_KEYS: &[Op] = &[
+    op("create-access-key", "CreateAccessKey")
+        .about("Creates a key pair; the private key is shown once")
+        .params(&[
+            CALLER,
+            Param::new("save-profile", "", Kind::OptStr).help(
+                "Also save the new key as this profile in ~/.airlock (endpoint and CA of the current profile)",
+            ),
+        ])
+        .prints(Print::Hook(save_profile))
+        .example("--user-name alice --save-profile alice"),
+    op("list-access-keys", "ListAccessKeys")
+        .params(&[CALLER])
+        .prints(table(
+            "AccessKeyMetadata",
+            &[
+                col("UserName"),
+                col("AccessKeyId"),
+                col("Status"),
+                col("CreateDate"),
+            ],
+        ))
+        .example("--user-name alice"),
+    op("update-access-key", "UpdateAccessKey")
+        .params(&[
+            USER,
+            ACCESS_KEY_ID,
+            Param::new("status", "Status", Kind::OneOf(&["Active", "Inactive"])),
+        ])
+        .example("--user-name alice --access-key-id AKIAEXAMPLE --status Inactive"),
+    op("delete-access-key", "DeleteAccessKey")
+        .params(&[USER, ACCESS_KEY_ID])
+        .example("--user-name alice --access-key-id AKIAEXAMPLE"),
+];
+
+const USER_POLICIES: &[Op] = &[
+    op("put-user-policy", "PutUserPolicy")
+        .params(&[USER, POLICY_NAME, POLICY_DOCUMENT])
+        .example("--user-name alice --policy-name extra --policy-document file://policy.json"),
+    op("get-user-policy", "GetUserPolicy")
+        .params(&[USER, POLICY_NAME])
+        .prints(Print::Value)
+        .example("--user-name alice --policy-name extra"),
+    op("delete-user-policy", "DeleteUserPolicy")
+        .params(&[USER, POLICY_NAME])
+        .example("--user-name alice --policy-name extra"),
+    op("list-user-policies", "ListUserPolicies")
+        .params(&[USER])
+        .prints(POLICY_NAMES)
+        .example("--user-name alice"),
+    op("attach-user-policy", "AttachUserPolicy")
+        .params(&[USER, POLICY_ARN])
+        .example("--user-name alice --policy-arn arn:aws:iam::aws:policy/AirlockSessionUser"),
+    op("detach-user-policy", "DetachUserPolicy")
+        .params(&[USER, POLICY_ARN])
+        .example("--user-name alice --policy-arn arn:aws:iam::aws:policy/AirlockSessionUser"),
+    op("list-attached-user-policies", "ListAttachedUserPolicies")
+        .params(&[USER])
+        .prints(ATTACHED)
+        .example("--user-name alice"),
+];
+
+const ROLES: &[Op] = &[
+    op("create-role", "CreateRole")
+        .params(&[
+            ROLE,
+            Param::new(
+                "assume-role-policy-document",
+                "AssumeRolePolicyDocument",
+                Kind::Document { non_empty: false },
+            )
+            .help("The trust policy: JSON text, or file://PATH"),
+            Param::new("description", "Description", Kind::Default("")),
+        ])
+        .prints(Print::Value)
+        .example("--role-name NodeRole --assume-role-policy-document file://trust-policy.json"),
+    op("get-role", "GetRole")
+        .params(&[ROLE])
+        .prints(Print::Value)
+        .example("--role-name NodeRole"),
+    op("list-roles", "ListRoles").prints(table(
+        "Roles",
+        &[
+            col("RoleName"),
+            col("RoleId"),
+            col("Arn"),
+            col("Description"),
+        ],
+    )),
+    op("delete-role", "DeleteRole")
+        .params(&[ROLE])
+        .example("--role-name NodeRole"),
+];
+
+const ROLE_POLICIES: &[Op] = &[
+    op("put-role-policy", "PutRolePolicy")
+        .params(&[ROLE, POLICY_NAME, POLICY_DOCUMENT])
+        .example("--role-name NodeRole --policy-name extra --policy-document file://policy.json"),
+    op("list-role-policies", "ListRolePolicies")
+        .params(&[ROLE])
+        .prints(POLICY_NAMES)
+        .example("--role-name NodeRole"),
+    op("attach-role-policy", "AttachRolePolicy")
+        .params(&[ROLE, POLICY_ARN])
+        .example("--role-name NodeRole --policy-arn arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"),
+    op("detach-role-policy", "DetachRolePolicy")
+        .params(&[ROLE, POLICY_ARN])
+        .example("--role-name NodeRole --policy-arn arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"),
+    op("list-attached-role-policies", "ListAttachedRolePolicies")
+        .params(&[ROLE])
+        .prints(ATTACHED)
+        .example("--role-name NodeRole"),
+];
+
+const MANAGED_POLICIES: &[Op] = &[
+    op("create-policy", "CreatePolicy")
+        .params(&[POLICY_NAME, POLICY_DOCUMENT])
+        .prints(Print::Value)
+        .example("--policy-name ReadOnly --policy-document file://policy.json"),
+    op("list-policies", "ListPolicies").prints(table(
+        "Policies",
+        &[col("PolicyName"), col("Arn"), col("Scope")],
+    )),
+    op("get-policy", "GetPolicy")
+        .params(&[POLICY_ARN])
+        .prints(Print::Value)
+        .example("--policy-arn arn:aws:iam::aws:policy/AirlockSessionUser"),
+];
+
+const SIMULATION: &[Op] = &[op("simulate-principal-policy", "SimulatePrincipalPolicy")
+    .about("May a user or role do these actions on these resources? Names the deciding statements")
+    .params(&[
+        Param::new("policy-source-arn", "PolicySourceArn", Kind::Str),
+        Param::new("action-names", "ActionNames", Kind::List { required: true }),
+        Param::new(
+            "resource-arns",
+            "ResourceArns",
+            Kind::List { required: false },
+        ),
+        Param::new(
+            "context-entries",
+            "ContextEntries",
+            Kind::Shorthand {
+                parse: context_entry,
+                required: false,
+            },
+        )
+        .help("ContextKeyName=K,ContextKeyValues=V1[,V2…],ContextKeyType=string (repeatable)"),
+    ])
+    .prints(table(
+        "EvaluationResults",
+        &[
+            col_as("Action", "EvalActionName"),
+            col_as("Resource", "EvalResourceName"),
+            col_as("Decision", "EvalDecision"),
+            col_fn("MatchedStatements", matched_statements),
+        ],
+    ))
+    .example(
+        "--policy-source-arn arn:aws:iam::123456789012:user/alice --action-names ssm:StartSession \
+         --context-entries ContextKeyName=aws:SourceIp,ContextKeyValues=10.0.0.1,ContextKeyType=ip",
+    )];
+
+/// `create-access-key --save-profile NAME`: also writes the new key as a
+/// profile, with the endpoint and CA of the current one.
+fn save_profile(ctx: &Ctx, v: &Value) -> anyhow::Result<()> {
+    if let Some(name) = ctx.string("save-profile") {
+        use airlock_proto::profile::{ClientFiles, Profile};
+        let key = &v["AccessKey"];
+        let files = ClientFiles::locate()?;
+        let current = files.load(&ctx.g.profile)?;
+        files.save(&Profile {
+            name: name.to_owned(),
+            endpoint: ctx.g.endpoint.clone().or(current.endpoint),
+            ca_bundle: current.ca_bundle,
+            access_key_id: Some(s(key, "AccessKeyId")),
+            private_key: Some(s(key, "PrivateKey")),
+        })?;
+        eprintln!("saved as profile '{name}'");
     }
+    output::value(v);
+    Ok(())
 }
 
-/// Parses the AWS CLI shorthand `Key=k,Value=v`.
-pub fn parse_tags(list: &[String]) -> anyhow::Result<Value> {
-    tags(list)
-}
-
-fn tags(list: &[String]) -> anyhow::Result<Value> {
-    list.iter()
-        .map(|t| {
-            let mut key = None;
-            let mut value = None;
-            for part in t.split(',') {
-                match part.split_once('=') {
-                    Some(("Key", k)) => key = Some(k.to_owned()),
-                    Some(("Value", v)) => value = Some(v.to_owned()),
-                    _ => {}
-                }
-            }
-            match (key, value) {
-                (Some(k), v) => Ok(json!({"Key": k, "Value": v.unwrap_or_default()})),
-                _ => Err(anyhow!("bad tag {t:?}: expected Key=NAME,Value=VALUE")),
-            }
+/// One line per matched statement: `POLICY Statement[i] (Sid)`.
+fn matched_statements(r: &Value) -> String {
+    let lines: Vec<String> = r["MatchedStatements"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|st| {
+            let sid = st["Sid"]
+                .as_str()
+                .map(|x| format!(" ({x})"))
+                .unwrap_or_default();
+            format!(
+                "{} Statement[{}]{sid}",
+                s(st, "SourcePolicyId"),
+                s(st, "StatementIndex")
+            )
         })
-        .collect::<anyhow::Result<Vec<_>>>()
-        .map(Value::Array)
+        .collect();
+    lines.join("\n")
 }
 
 /// Parses `ContextKeyName=K,ContextKeyValues=V1,V2,ContextKeyType=string`.
@@ -230,266 +323,120 @@ fn context_entry(e: &str) -> anyhow::Result<Value> {
     Ok(json!({"ContextKeyName": name, "ContextKeyValues": values, "ContextKeyType": ty}))
 }
 
-pub fn run(g: &Global, c: IamCommand) -> anyhow::Result<i32> {
-    use IamCommand::*;
-    let client = ApiClient::from_global(g)?;
-    let call = |op: &str, body: Value| client.call("iam", op, &body);
-    match c {
-        CreateUser { user, tags: t } => {
-            let v = call(
-                "CreateUser",
-                json!({"UserName": user.user_name, "Tags": tags(&t)?}),
-            )?;
-            output::value(&v);
-        }
-        GetUser(u) => output::value(&call("GetUser", json!({"UserName": u.user_name}))?),
-        ListUsers => {
-            let v = call("ListUsers", json!({}))?;
-            let rows = rows(&v["Users"], |u| {
-                vec![
-                    s(u, "UserName"),
-                    s(u, "UserId"),
-                    s(u, "Arn"),
-                    s(u, "CreateDate"),
-                ]
-            });
-            output::listing(
-                g.json,
-                &v,
-                &["UserName", "UserId", "Arn", "CreateDate"],
-                rows,
-            );
-        }
-        DeleteUser(u) => drop(call("DeleteUser", json!({"UserName": u.user_name}))?),
-        TagUser { user, tags: t } => drop(call(
-            "TagUser",
-            json!({"UserName": user.user_name, "Tags": tags(&t)?}),
-        )?),
-        CreateAccessKey { user, save_profile } => {
-            let v = call("CreateAccessKey", json!({"UserName": user.user_name}))?;
-            if let Some(name) = save_profile {
-                save_profile_for(g, &name, &v["AccessKey"])?;
-                eprintln!("saved as profile '{name}'");
-            }
-            output::value(&v);
-        }
-        ListAccessKeys(u) => {
-            let v = call("ListAccessKeys", json!({"UserName": u.user_name}))?;
-            let rows = rows(&v["AccessKeyMetadata"], |k| {
-                vec![
-                    s(k, "UserName"),
-                    s(k, "AccessKeyId"),
-                    s(k, "Status"),
-                    s(k, "CreateDate"),
-                ]
-            });
-            output::listing(
-                g.json,
-                &v,
-                &["UserName", "AccessKeyId", "Status", "CreateDate"],
-                rows,
-            );
-        }
-        UpdateAccessKey {
-            user,
-            access_key_id,
-            status,
-        } => drop(call(
-            "UpdateAccessKey",
-            json!({"UserName": user.user_name, "AccessKeyId": access_key_id, "Status": status}),
-        )?),
-        DeleteAccessKey {
-            user,
-            access_key_id,
-        } => drop(call(
-            "DeleteAccessKey",
-            json!({"UserName": user.user_name, "AccessKeyId": access_key_id}),
-        )?),
-        PutUserPolicy { user, policy } => drop(call(
-            "PutUserPolicy",
-            json!({"UserName": user.user_name, "PolicyName": policy.policy_name, "PolicyDocument": document(&policy.policy_document)?}),
-        )?),
-        GetUserPolicy { user, policy_name } => output::value(&call(
-            "GetUserPolicy",
-            json!({"UserName": user.user_name, "PolicyName": policy_name}),
-        )?),
-        DeleteUserPolicy { user, policy_name } => drop(call(
-            "DeleteUserPolicy",
-            json!({"UserName": user.user_name, "PolicyName": policy_name}),
-        )?),
-        ListUserPolicies(u) => names(
-            g,
-            call("ListUserPolicies", json!({"UserName": u.user_name}))?,
-        ),
-        AttachUserPolicy { user, policy_arn } => drop(call(
-            "AttachUserPolicy",
-            json!({"UserName": user.user_name, "PolicyArn": policy_arn}),
-        )?),
-        DetachUserPolicy { user, policy_arn } => drop(call(
-            "DetachUserPolicy",
-            json!({"UserName": user.user_name, "PolicyArn": policy_arn}),
-        )?),
-        ListAttachedUserPolicies(u) => attached(
-            g,
-            call("ListAttachedUserPolicies", json!({"UserName": u.user_name}))?,
-        ),
-        CreateRole {
-            role,
-            assume_role_policy_document,
-            description,
-        } => output::value(&call(
-            "CreateRole",
-            json!({"RoleName": role.role_name, "AssumeRolePolicyDocument": document(&assume_role_policy_document)?, "Description": description}),
-        )?),
-        GetRole(r) => output::value(&call("GetRole", json!({"RoleName": r.role_name}))?),
-        ListRoles => {
-            let v = call("ListRoles", json!({}))?;
-            let rows = rows(&v["Roles"], |r| {
-                vec![
-                    s(r, "RoleName"),
-                    s(r, "RoleId"),
-                    s(r, "Arn"),
-                    s(r, "Description"),
-                ]
-            });
-            output::listing(
-                g.json,
-                &v,
-                &["RoleName", "RoleId", "Arn", "Description"],
-                rows,
-            );
-        }
-        DeleteRole(r) => drop(call("DeleteRole", json!({"RoleName": r.role_name}))?),
-        PutRolePolicy { role, policy } => drop(call(
-            "PutRolePolicy",
-            json!({"RoleName": role.role_name, "PolicyName": policy.policy_name, "PolicyDocument": document(&policy.policy_document)?}),
-        )?),
-        ListRolePolicies(r) => names(
-            g,
-            call("ListRolePolicies", json!({"RoleName": r.role_name}))?,
-        ),
-        AttachRolePolicy { role, policy_arn } => drop(call(
-            "AttachRolePolicy",
-            json!({"RoleName": role.role_name, "PolicyArn": policy_arn}),
-        )?),
-        DetachRolePolicy { role, policy_arn } => drop(call(
-            "DetachRolePolicy",
-            json!({"RoleName": role.role_name, "PolicyArn": policy_arn}),
-        )?),
-        ListAttachedRolePolicies(r) => attached(
-            g,
-            call("ListAttachedRolePolicies", json!({"RoleName": r.role_name}))?,
-        ),
-        CreatePolicy { policy } => output::value(&call(
-            "CreatePolicy",
-            json!({"PolicyName": policy.policy_name, "PolicyDocument": document(&policy.policy_document)?}),
-        )?),
-        ListPolicies => {
-            let v = call("ListPolicies", json!({}))?;
-            let rows = rows(&v["Policies"], |p| {
-                vec![s(p, "PolicyName"), s(p, "Arn"), s(p, "Scope")]
-            });
-            output::listing(g.json, &v, &["PolicyName", "Arn", "Scope"], rows);
-        }
-        GetPolicy { policy_arn } => {
-            output::value(&call("GetPolicy", json!({"PolicyArn": policy_arn}))?)
-        }
-        SimulatePrincipalPolicy {
-            policy_source_arn,
-            action_names,
-            resource_arns,
-            context_entries,
-        } => {
-            let ctx = context_entries
-                .iter()
-                .map(|e| context_entry(e))
-                .collect::<anyhow::Result<Vec<_>>>()?;
-            let v = call(
-                "SimulatePrincipalPolicy",
-                json!({"PolicySourceArn": policy_source_arn, "ActionNames": action_names, "ResourceArns": resource_arns, "ContextEntries": ctx}),
-            )?;
-            let rows = rows(&v["EvaluationResults"], |r| {
-                let matched: Vec<String> = r["MatchedStatements"]
-                    .as_array()
-                    .map(|m| {
-                        m.iter()
-                            .map(|st| {
-                                let sid = st["Sid"]
-                                    .as_str()
-                                    .map(|x| format!(" ({x})"))
-                                    .unwrap_or_default();
-                                format!(
-                                    "{} Statement[{}]{sid}",
-                                    s(st, "SourcePolicyId"),
-                                    s(st, "StatementIndex")
-                                )
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                vec![
-                    s(r, "EvalActionName"),
-                    s(r, "EvalResourceName"),
-                    s(r, "EvalDecision"),
-                    matched.join("\n"),
-                ]
-            });
-            output::listing(
-                g.json,
-                &v,
-                &["Action", "Resource", "Decision", "MatchedStatements"],
-                rows,
-            );
-        }
-    }
-    Ok(0)
-}
-
-fn rows(list: &Value, f: impl Fn(&Value) -> Vec<String>) -> Vec<Vec<String>> {
-    list.as_array()
-        .map(|a| a.iter().map(f).collect())
-        .unwrap_or_default()
-}
-
-fn names(g: &Global, v: Value) {
-    let rows = rows(&v["PolicyNames"], |n| {
-        vec![n.as_str().unwrap_or_default().to_owned()]
-    });
-    output::listing(g.json, &v, &["PolicyName"], rows);
-}
-
-fn attached(g: &Global, v: Value) {
-    let rows = rows(&v["AttachedPolicies"], |p| {
-        vec![s(p, "PolicyName"), s(p, "PolicyArn")]
-    });
-    output::listing(g.json, &v, &["PolicyName", "PolicyArn"], rows);
-}
-
-fn save_profile_for(g: &Global, name: &str, key: &Value) -> anyhow::Result<()> {
-    use airlock_proto::profile::{ClientFiles, Profile};
-    let files = ClientFiles::locate()?;
-    let current = files.load(&g.profile)?;
-    files.save(&Profile {
-        name: name.to_owned(),
-        endpoint: g.endpoint.clone().or(current.endpoint),
-        ca_bundle: current.ca_bundle,
-        access_key_id: Some(s(key, "AccessKeyId")),
-        private_key: Some(s(key, "PrivateKey")),
-    })?;
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
+    use super::super::spec::tests::{body_of, examples_parse, parse};
     use super::*;
 
     #[test]
-    fn shorthand_tags_and_context_entries_parse_like_the_aws_cli() {
+    fn every_operation_parses_its_example() {
+        examples_parse::<Iam>();
+        assert_eq!(Iam::ops().count(), 29);
+    }
+
+    /// The bodies the hand-written commands sent before the descriptions.
+    #[test]
+    fn bodies_are_what_the_aws_cli_shape_sends() {
+        let cases = [
+            (
+                "create-user --user-name alice",
+                json!({"UserName": "alice", "Tags": []}),
+            ),
+            (
+                "create-user --user-name alice --tags Key=SSMSessionRunAs,Value=alice Key=team",
+                json!({"UserName": "alice", "Tags": [{"Key": "SSMSessionRunAs", "Value": "alice"}, {"Key": "team", "Value": ""}]}),
+            ),
+            (
+                "create-user --user-name alice --tags Key=a,Value=b --tags Key=c,Value=d",
+                json!({"UserName": "alice", "Tags": [{"Key": "a", "Value": "b"}, {"Key": "c", "Value": "d"}]}),
+            ),
+            ("get-user", json!({"UserName": null})),
+            ("list-users", json!({})),
+            (
+                "create-access-key --user-name alice --save-profile alice",
+                json!({"UserName": "alice"}),
+            ),
+            ("list-access-keys", json!({"UserName": null})),
+            (
+                "update-access-key --user-name alice --access-key-id AK1 --status Inactive",
+                json!({"UserName": "alice", "AccessKeyId": "AK1", "Status": "Inactive"}),
+            ),
+            (
+                "put-user-policy --user-name alice --policy-name p --policy-document {\"Version\":\"2012-10-17\"}",
+                json!({"UserName": "alice", "PolicyName": "p", "PolicyDocument": "{\"Version\":\"2012-10-17\"}"}),
+            ),
+            (
+                "create-role --role-name r --assume-role-policy-document {}",
+                json!({"RoleName": "r", "AssumeRolePolicyDocument": "{}", "Description": ""}),
+            ),
+            (
+                "create-role --role-name r --assume-role-policy-document {} --description hello",
+                json!({"RoleName": "r", "AssumeRolePolicyDocument": "{}", "Description": "hello"}),
+            ),
+            (
+                "attach-role-policy --role-name r --policy-arn arn:aws:iam::aws:policy/B",
+                json!({"RoleName": "r", "PolicyArn": "arn:aws:iam::aws:policy/B"}),
+            ),
+            (
+                "create-policy --policy-name p --policy-document {}",
+                json!({"PolicyName": "p", "PolicyDocument": "{}"}),
+            ),
+            (
+                "get-policy --policy-arn arn:p",
+                json!({"PolicyArn": "arn:p"}),
+            ),
+            (
+                "simulate-principal-policy --policy-source-arn arn:aws:iam::123:user/alice --action-names ssm:StartSession iam:ListUsers",
+                json!({"PolicySourceArn": "arn:aws:iam::123:user/alice", "ActionNames": ["ssm:StartSession", "iam:ListUsers"], "ResourceArns": [], "ContextEntries": []}),
+            ),
+            (
+                "simulate-principal-policy --policy-source-arn arn:u --action-names a --resource-arns r1 r2 --context-entries ContextKeyName=aws:SourceIp,ContextKeyValues=10.0.0.1,10.0.0.2,ContextKeyType=ip ContextKeyName=k,ContextKeyValues=v",
+                json!({"PolicySourceArn": "arn:u", "ActionNames": ["a"], "ResourceArns": ["r1", "r2"], "ContextEntries": [
+                    {"ContextKeyName": "aws:SourceIp", "ContextKeyValues": ["10.0.0.1", "10.0.0.2"], "ContextKeyType": "ip"},
+                    {"ContextKeyName": "k", "ContextKeyValues": ["v"], "ContextKeyType": "string"},
+                ]}),
+            ),
+        ];
+        for (line, want) in cases {
+            assert_eq!(body_of::<Iam>(line).unwrap(), want, "{line}");
+        }
+        let c = parse::<Iam>("create-user --user-name alice").unwrap();
+        assert_eq!(c.op.action, "CreateUser");
+    }
+
+    #[test]
+    fn bad_input_gives_the_same_errors() {
         assert_eq!(
-            tags(&["Key=SSMSessionRunAs,Value=alice".into()]).unwrap(),
-            json!([{"Key": "SSMSessionRunAs", "Value": "alice"}])
+            body_of::<Iam>("create-user --user-name alice --tags Value=x")
+                .unwrap_err()
+                .to_string(),
+            r#"bad tag "Value=x": expected Key=NAME,Value=VALUE"#
         );
-        assert!(tags(&["Value=x".into()]).is_err());
+        assert_eq!(
+            body_of::<Iam>("simulate-principal-policy --policy-source-arn a --action-names x --context-entries Bogus=1")
+                .unwrap_err()
+                .to_string(),
+            r#"bad context entry "Bogus=1": expected ContextKeyName=K,ContextKeyValues=V,ContextKeyType=T"#
+        );
+        let refused = |line: &str| parse::<Iam>(line).err().map(|e| e.kind());
+        use clap::error::ErrorKind;
+        assert_eq!(
+            refused("tag-user --user-name alice"),
+            Some(ErrorKind::MissingRequiredArgument)
+        );
+        assert_eq!(
+            refused("create-user --user-name a --tags"),
+            Some(ErrorKind::InvalidValue)
+        );
+        assert_eq!(
+            refused("update-access-key --user-name a --access-key-id k --status Nope"),
+            Some(ErrorKind::InvalidValue)
+        );
+        assert_eq!(refused("get-user --user"), Some(ErrorKind::UnknownArgument));
+    }
+
+    #[test]
+    fn context_entries_parse_like_the_aws_cli() {
         assert_eq!(
             context_entry(
                 "ContextKeyName=aws:SourceIp,ContextKeyValues=10.0.0.1,10.0.0.2,ContextKeyType=ip"
@@ -497,5 +444,19 @@ mod tests {
             .unwrap(),
             json!({"ContextKeyName": "aws:SourceIp", "ContextKeyValues": ["10.0.0.1", "10.0.0.2"], "ContextKeyType": "ip"})
         );
+        assert!(context_entry("ContextKeyValues=v").is_err());
+    }
+
+    #[test]
+    fn matched_statements_name_policy_index_and_sid() {
+        let r = json!({"MatchedStatements": [
+            {"SourcePolicyId": "p1", "StatementIndex": 0, "Sid": "A"},
+            {"SourcePolicyId": "p2", "StatementIndex": 1},
+        ]});
+        assert_eq!(
+            matched_statements(&r),
+            "p1 Statement[0] (A)\np2 Statement[1]"
+        );
+        assert_eq!(matched_statements(&json!({})), "");
     }
 }

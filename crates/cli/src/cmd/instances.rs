@@ -1,10 +1,12 @@
-//! `airlock instances`: the managed nodes, as `aws ssm describe-instance-information` lists them.
+//! `airlock instances`: the managed nodes, as `aws ssm describe-instance-information`
+//! lists them; its subcommands (deregister, tags) are described in [`super::spec`]'s way.
 
-use serde_json::json;
+use clap::ArgMatches;
+use serde_json::Value;
 
+use super::spec::{Kind, Op, Param, Print, Service, col, col_as, col_fn, op, table, tags};
 use crate::Global;
-use crate::client::ApiClient;
-use crate::output::{self, s};
+use crate::output::s;
 
 #[derive(clap::Args)]
 #[command(args_conflicts_with_subcommands = true)]
@@ -15,128 +17,151 @@ pub struct InstancesArgs {
     command: Option<InstancesCommand>,
 }
 
-#[derive(clap::Subcommand)]
-enum InstancesCommand {
-    /// Forget a hybrid machine; its certificate stops working.
-    Deregister {
-        #[arg(long)]
-        instance_id: String,
-    },
-    /// Add tags to a node (Key=K,Value=V …), e.g. for ssm:resourceTag/… conditions.
-    Tag {
-        #[arg(long)]
-        instance_id: String,
-        #[arg(long, num_args = 1.., required = true)]
-        tags: Vec<String>,
-    },
-    /// Remove tags from a node.
-    Untag {
-        #[arg(long)]
-        instance_id: String,
-        #[arg(long, num_args = 1.., required = true)]
-        tag_keys: Vec<String>,
-    },
-    /// List a node's tags.
-    Tags {
-        #[arg(long)]
-        instance_id: String,
-    },
+pub struct Instances;
+
+impl Service for Instances {
+    const SERVICE: &'static str = "ssm";
+    const COMMAND: &'static str = "instances";
+    const OPS: &'static [&'static [Op]] = &[MANAGED_INSTANCES, TAGS];
 }
+
+type InstancesCommand = super::spec::Call<Instances>;
+
+const INSTANCE_ID: Param = Param::new("instance-id", "InstanceId", Kind::Str);
+/// The node, for the tag operations.
+const RESOURCE_ID: Param = Param::new("instance-id", "ResourceId", Kind::Str);
+const MANAGED_INSTANCE: &[(&str, &str)] = &[("ResourceType", "ManagedInstance")];
+const TAG_LIST: Print = table("TagList", &[col("Key"), col("Value")]);
+
+const MANAGED_INSTANCES: &[Op] = &[op("deregister", "DeregisterManagedInstance")
+    .about("Forget a hybrid machine; its certificate stops working")
+    .params(&[INSTANCE_ID])
+    .example("--instance-id mi-0123456789abcdef0")];
+
+const TAGS: &[Op] = &[
+    op("tag", "AddTagsToResource")
+        .about("Add tags to a node (Key=K,Value=V …), e.g. for ssm:resourceTag/… conditions")
+        .params(&[RESOURCE_ID, Param::new("tags", "Tags", tags(true))])
+        .fixed(MANAGED_INSTANCE)
+        .prints(TAG_LIST)
+        .example("--instance-id mi-0123456789abcdef0 --tags Key=team,Value=hpc"),
+    op("untag", "RemoveTagsFromResource")
+        .about("Remove tags from a node")
+        .params(&[
+            RESOURCE_ID,
+            Param::new("tag-keys", "TagKeys", Kind::List { required: true }),
+        ])
+        .fixed(MANAGED_INSTANCE)
+        .prints(TAG_LIST)
+        .example("--instance-id mi-0123456789abcdef0 --tag-keys team"),
+    op("tags", "ListTagsForResource")
+        .about("List a node's tags")
+        .params(&[RESOURCE_ID])
+        .fixed(MANAGED_INSTANCE)
+        .prints(TAG_LIST)
+        .example("--instance-id mi-0123456789abcdef0"),
+];
+
+/// `airlock instances` with no subcommand.
+const DESCRIBE: Op = op(
+    "describe-instance-information",
+    "DescribeInstanceInformation",
+)
+.prints(table(
+    "InstanceInformationList",
+    &[
+        col("InstanceId"),
+        col("ComputerName"),
+        col("IPAddress"),
+        col_as("Platform", "PlatformName"),
+        col("AgentVersion"),
+        col("IamRole"),
+        col_as("LastPing", "LastPingDateTime"),
+        col_fn("PingStatus", ping_status),
+    ],
+));
 
 pub fn run(g: &Global, a: InstancesArgs) -> anyhow::Result<i32> {
     if let Some(c) = &a.cluster {
         return crate::cmd::cluster::instances(g, c);
     }
-    let client = ApiClient::from_global(g)?;
-    let tag_call = |op: &str, body: serde_json::Value| -> anyhow::Result<i32> {
-        let v = client.call("ssm", op, &body)?;
-        let rows = v["TagList"]
-            .as_array()
-            .map(|l| l.iter().map(|t| vec![s(t, "Key"), s(t, "Value")]).collect())
-            .unwrap_or_default();
-        output::listing(g.json, &v, &["Key", "Value"], rows);
-        Ok(0)
-    };
     match a.command {
-        Some(InstancesCommand::Deregister { instance_id }) => {
-            client.call(
-                "ssm",
-                "DeregisterManagedInstance",
-                &json!({"InstanceId": instance_id}),
-            )?;
-            return Ok(0);
-        }
-        Some(InstancesCommand::Tag { instance_id, tags }) => {
-            let tags = crate::cmd::iam::parse_tags(&tags)?;
-            return tag_call(
-                "AddTagsToResource",
-                json!({"ResourceType": "ManagedInstance", "ResourceId": instance_id, "Tags": tags}),
-            );
-        }
-        Some(InstancesCommand::Untag {
-            instance_id,
-            tag_keys,
-        }) => {
-            return tag_call(
-                "RemoveTagsFromResource",
-                json!({"ResourceType": "ManagedInstance", "ResourceId": instance_id, "TagKeys": tag_keys}),
-            );
-        }
-        Some(InstancesCommand::Tags { instance_id }) => {
-            return tag_call(
-                "ListTagsForResource",
-                json!({"ResourceType": "ManagedInstance", "ResourceId": instance_id}),
-            );
-        }
-        None => {}
+        Some(c) => c.run(g),
+        None => super::spec::run(g, Instances::SERVICE, &DESCRIBE, &ArgMatches::default()),
     }
-    let v = client.call("ssm", "DescribeInstanceInformation", &json!({}))?;
-    let rows = v["InstanceInformationList"]
-        .as_array()
-        .map(|l| {
-            l.iter()
-                .map(|i| {
-                    let mut status = s(i, "PingStatus");
-                    let err = s(i, "RegistrationError");
-                    if !err.is_empty() {
-                        let short = err.split(" because").next().unwrap_or(&err);
-                        let short = short
-                            .split(" is not authorized")
-                            .nth(1)
-                            .map_or(short, |rest| rest.trim());
-                        status = format!(
-                            "{status}: not authorized{}",
-                            short.split(" on resource").next().unwrap_or("")
-                        );
-                    }
-                    vec![
-                        s(i, "InstanceId"),
-                        s(i, "ComputerName"),
-                        s(i, "IPAddress"),
-                        s(i, "PlatformName"),
-                        s(i, "AgentVersion"),
-                        s(i, "IamRole"),
-                        s(i, "LastPingDateTime"),
-                        status,
-                    ]
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    output::listing(
-        g.json,
-        &v,
-        &[
-            "InstanceId",
-            "ComputerName",
-            "IPAddress",
-            "Platform",
-            "AgentVersion",
-            "IamRole",
-            "LastPing",
-            "PingStatus",
-        ],
-        rows,
-    );
-    Ok(0)
+}
+
+/// The ping status, and why a node's agent is refused in a few words.
+fn ping_status(i: &Value) -> String {
+    let status = s(i, "PingStatus");
+    let err = s(i, "RegistrationError");
+    if err.is_empty() {
+        return status;
+    }
+    let short = err.split(" because").next().unwrap_or(&err);
+    let short = short
+        .split(" is not authorized")
+        .nth(1)
+        .map_or(short, |rest| rest.trim());
+    format!(
+        "{status}: not authorized{}",
+        short.split(" on resource").next().unwrap_or("")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::super::spec::tests::{body_of, examples_parse};
+    use super::*;
+
+    #[test]
+    fn every_operation_parses_its_example() {
+        examples_parse::<Instances>();
+    }
+
+    /// The bodies the hand-written commands sent before the descriptions.
+    #[test]
+    fn bodies_are_what_they_were() {
+        assert_eq!(
+            body_of::<Instances>("deregister --instance-id mi-1").unwrap(),
+            json!({"InstanceId": "mi-1"})
+        );
+        assert_eq!(
+            body_of::<Instances>("tag --instance-id mi-1 --tags Key=a,Value=b Key=c").unwrap(),
+            json!({"ResourceType": "ManagedInstance", "ResourceId": "mi-1", "Tags": [{"Key": "a", "Value": "b"}, {"Key": "c", "Value": ""}]})
+        );
+        assert_eq!(
+            body_of::<Instances>("untag --instance-id mi-1 --tag-keys a c").unwrap(),
+            json!({"ResourceType": "ManagedInstance", "ResourceId": "mi-1", "TagKeys": ["a", "c"]})
+        );
+        assert_eq!(
+            body_of::<Instances>("tags --instance-id mi-1").unwrap(),
+            json!({"ResourceType": "ManagedInstance", "ResourceId": "mi-1"})
+        );
+        assert_eq!(
+            body_of::<Instances>("tag --instance-id mi-1 --tags Value=b")
+                .unwrap_err()
+                .to_string(),
+            r#"bad tag "Value=b": expected Key=NAME,Value=VALUE"#
+        );
+        assert_eq!(
+            super::super::spec::body(&DESCRIBE, &ArgMatches::default()).unwrap(),
+            json!({})
+        );
+    }
+
+    #[test]
+    fn ping_status_says_why_a_node_is_refused() {
+        assert_eq!(ping_status(&json!({"PingStatus": "Online"})), "Online");
+        let refused = ping_status(
+            &json!({"PingStatus": "ConnectionLost", "RegistrationError": "User: arn:x is not authorized to perform: ssm:UpdateInstanceInformation on resource: arn:y because no identity-based policy allows"}),
+        );
+        assert!(
+            refused.starts_with("ConnectionLost: not authorized")
+                && refused.ends_with("perform: ssm:UpdateInstanceInformation"),
+            "{refused}"
+        );
+    }
 }

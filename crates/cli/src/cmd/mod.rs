@@ -14,3 +14,4 @@ pub mod server;
 pub mod session;
 pub mod sessions;
 pub mod slurm;
+pub mod spec;
