@@ -18,6 +18,8 @@ pub mod ops;
 pub mod pki;
 pub mod run;
 pub mod sessions;
+#[cfg(test)]
+pub(crate) mod testing;
 pub use airlock_proto::state_dir;
 
 pub use airlock_proto::state_dir::DEFAULT_LISTEN;

@@ -10,7 +10,8 @@ use serde_json::{Value, json};
 use crate::api_error::{ApiError, ErrorCode};
 use crate::iam::ids;
 use crate::iam::store::Iam;
-use crate::ops::{Ctx, input, unknown_operation};
+use crate::op;
+use crate::ops::{Allowed, Operation, Resource};
 use crate::sessions::store::sha256_hex;
 
 /// How long a sign-in link may be used.
@@ -37,39 +38,40 @@ struct CreateIn {
 }
 
 /// The `console` service of the signed API.
-pub fn call(ctx: &Ctx<'_>, op: &str, body: &Value) -> Result<Value, ApiError> {
-    match op {
-        "CreateSignInToken" => {
-            let i: CreateIn = input(body)?;
-            let secs = check_duration(i.session_duration.unwrap_or(DEFAULT_SESSION_SECS))?;
-            ctx.authorize("airlock:CreateConsoleSignInToken", &ctx.caller.arn)?;
-            let token = ids::random_hex(32);
-            let now = now();
-            ctx.conn.execute(
-                "DELETE FROM console_signin_tokens WHERE expires_at < ?1",
-                params![now.saturating_sub(3600)],
-            )?;
-            ctx.conn.execute(
-                "INSERT INTO console_signin_tokens(token_sha256, user_name, access_key_id, session_seconds, created_at, expires_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![
-                    sha256_hex(&token),
-                    ctx.caller.user_name,
-                    ctx.caller.access_key_id,
-                    secs,
-                    now,
-                    now + TOKEN_TTL_SECS
-                ],
-            )?;
-            Ok(json!({
-                "SignInToken": token,
-                "SignInPath": SIGNIN_PATH,
-                "ExpiresInSeconds": TOKEN_TTL_SECS,
-                "SessionDuration": secs,
-            }))
-        }
-        _ => Err(unknown_operation("console", op)),
-    }
+pub const OPERATIONS: &[Operation] = &[op!(
+    "console",
+    "CreateSignInToken",
+    "airlock:CreateConsoleSignInToken",
+    |ctx, _: &CreateIn| Ok(vec![Resource::arn(ctx.caller.arn.clone())]),
+    create_sign_in_token,
+)];
+
+fn create_sign_in_token(ctx: &Allowed<'_, '_>, i: CreateIn) -> Result<Value, ApiError> {
+    let secs = check_duration(i.session_duration.unwrap_or(DEFAULT_SESSION_SECS))?;
+    let token = ids::random_hex(32);
+    let now = now();
+    ctx.conn.execute(
+        "DELETE FROM console_signin_tokens WHERE expires_at < ?1",
+        params![now.saturating_sub(3600)],
+    )?;
+    ctx.conn.execute(
+        "INSERT INTO console_signin_tokens(token_sha256, user_name, access_key_id, session_seconds, created_at, expires_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            sha256_hex(&token),
+            ctx.caller.user_name,
+            ctx.caller.access_key_id,
+            secs,
+            now,
+            now + TOKEN_TTL_SECS
+        ],
+    )?;
+    Ok(json!({
+        "SignInToken": token,
+        "SignInPath": SIGNIN_PATH,
+        "ExpiresInSeconds": TOKEN_TTL_SECS,
+        "SessionDuration": secs,
+    }))
 }
 
 /// The shortest session the server allows: [`MIN_SESSION_SECS`] unless

@@ -1,61 +1,13 @@
-//! In-process tests of the router's trust boundary: a panicking handler is
-//! answered 500 and harms no later request, database ones included.
-
-use std::net::SocketAddr;
+//! Tests of the router's trust boundary, on the in-process server
+//! (`crate::testing`): a panicking handler is answered 500 and harms no
+//! later request, database ones included.
 
 use axum::body::Body;
-use axum::extract::ConnectInfo;
 use axum::http::Request;
 use axum::routing::post;
-use tower::ServiceExt;
 
 use super::*;
-use crate::iam::store::{Iam, PrincipalKind};
-
-struct Fixture {
-    _dir: tempfile::TempDir,
-    state: Shared,
-    key: ed25519_dalek::SigningKey,
-    key_id: String,
-}
-
-fn fixture() -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("airlock.db");
-    let (conn, _) = crate::db::open(&path).unwrap();
-    let iam = Iam::new(&conn).unwrap();
-    iam.create_user("admin", &[]).unwrap();
-    iam.attach_policy(
-        PrincipalKind::User,
-        "admin",
-        "arn:aws:iam::aws:policy/AdministratorAccess",
-    )
-    .unwrap();
-    let (meta, key) = iam.create_access_key("admin").unwrap();
-    drop(conn);
-    std::fs::create_dir_all(dir.path().join("pki")).unwrap();
-    let state = Arc::new(AppState {
-        db: crate::db::pool(&path).unwrap(),
-        started: Instant::now(),
-        state_dir: dir.path().to_owned(),
-        listen: vec![],
-        pki: crate::pki::Pki::load_or_create(&dir.path().join("pki"), &["localhost".into()])
-            .unwrap(),
-        hub: Default::default(),
-        ping_interval: std::time::Duration::from_secs(10),
-        region: "us-east-1".into(),
-        broker: Default::default(),
-        listeners: Default::default(),
-        clusters: crate::clusters::Manager::new(dir.path(), "airlock".into(), 0),
-        me: Default::default(),
-    });
-    Fixture {
-        _dir: dir,
-        state,
-        key,
-        key_id: meta.access_key_id,
-    }
-}
+use crate::testing::{Harness, now, send};
 
 /// The real routes plus three that panic: in the async handler, in a
 /// blocking database step, and inside a write transaction after a write.
@@ -101,49 +53,13 @@ fn app(state: &Shared) -> Router {
     )
 }
 
-async fn send(app: &Router, req: Request<Body>) -> (u16, Value) {
-    let mut req = req;
-    req.extensions_mut()
-        .insert(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 40000))));
-    let resp = app.clone().oneshot(req).await.unwrap();
-    let status = resp.status().as_u16();
-    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
-        .await
-        .unwrap();
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
-}
-
-fn signed(f: &Fixture, op: &str, body: &Value, date: i64) -> Request<Body> {
-    let path = format!("/v1/iam/{op}");
-    let body = body.to_string();
-    let h = signature::sign(
-        &f.key,
-        &f.key_id,
-        "POST",
-        &path,
-        "",
-        body.as_bytes(),
-        date,
-        &ids::random_hex(8),
-    );
-    Request::post(path)
-        .header("authorization", h.authorization)
-        .header(signature::DATE_HEADER, h.date)
-        .header(signature::NONCE_HEADER, h.nonce)
-        .body(Body::from(body))
-        .unwrap()
-}
-
-fn now() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp()
+fn signed(h: &Harness, op: &str, body: &Value, date: i64) -> Request<Body> {
+    crate::testing::signed(&h.admin, "iam", op, body, date)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_panicking_handler_gets_500_and_later_requests_still_work() {
-    let f = fixture();
+    let f = Harness::new();
     let app = app(&f.state);
     for (i, route) in ["/test/panic/async", "/test/panic/db", "/test/panic/tx"]
         .iter()
@@ -180,7 +96,7 @@ async fn a_panicking_handler_gets_500_and_later_requests_still_work() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn extreme_request_times_are_refused_without_a_panic() {
-    let f = fixture();
+    let f = Harness::new();
     let app = app(&f.state);
     for date in [i64::MIN, i64::MIN + 1, -1, 0, i64::MAX] {
         let (st, v) = send(&app, signed(&f, "ListUsers", &json!({}), date)).await;
@@ -200,7 +116,7 @@ async fn extreme_request_times_are_refused_without_a_panic() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_writers_do_not_lose_updates() {
-    let f = fixture();
+    let f = Harness::new();
     let app = app(&f.state);
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..12 {
@@ -223,7 +139,7 @@ async fn concurrent_writers_do_not_lose_updates() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_access_key_creation_keeps_the_two_key_limit() {
-    let f = fixture();
+    let f = Harness::new();
     let app = app(&f.state);
     let (st, v) = send(
         &app,

@@ -10,7 +10,7 @@ use super::store::{Iam, PrincipalKind, Tag};
 use super::tag_context::TagContext;
 use crate::api_error::{ApiError, ErrorCode};
 use crate::audit;
-use crate::ops::{Ctx, input};
+use crate::ops::{Allowed, Ctx};
 
 /// Rejects a malformed policy document with IAM's error.
 pub fn check_document(doc: &str) -> Result<Policy, ApiError> {
@@ -221,8 +221,8 @@ struct ContextEntry {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
-struct SimulateIn {
-    policy_source_arn: String,
+pub struct SimulateIn {
+    pub policy_source_arn: String,
     action_names: Vec<String>,
     #[serde(default)]
     resource_arns: Vec<String>,
@@ -232,9 +232,9 @@ struct SimulateIn {
 
 /// `iam:SimulatePrincipalPolicy`: decides each action × resource for a user
 /// or role and names the deciding statements.
-pub fn simulate(ctx: &Ctx<'_>, iam: &Iam<'_>, body: &Value) -> Result<Value, ApiError> {
-    let i: SimulateIn = input(body)?;
-    ctx.authorize("iam:SimulatePrincipalPolicy", &i.policy_source_arn)?;
+/// The caller was allowed `iam:SimulatePrincipalPolicy` on the source ARN.
+pub fn simulate(ctx: &Allowed<'_, '_>, i: SimulateIn) -> Result<Value, ApiError> {
+    let iam = Iam::new(ctx.conn)?;
     let bad_arn = || {
         ApiError::new(
             ErrorCode::InvalidInput,
@@ -265,7 +265,7 @@ pub fn simulate(ctx: &Ctx<'_>, iam: &Iam<'_>, body: &Value) -> Result<Value, Api
             (r.role_id, r.tags)
         }
     };
-    let policies = policies_of(iam, kind, name)?;
+    let policies = policies_of(&iam, kind, name)?;
     let resources = if i.resource_arns.is_empty() {
         vec!["*".to_owned()]
     } else {

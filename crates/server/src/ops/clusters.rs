@@ -10,12 +10,13 @@ use airlock_policy::{Policy, Request};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Ctx, input, unknown_operation};
+use super::{Allowed, Ctx, NoInput, Operation, Resource};
 use crate::api_error::{ApiError, ErrorCode};
 use crate::clusters::store::{self, ClusterRow};
 use crate::clusters::{fleet, key_pairs, provision};
 use crate::iam::store::Iam;
 use crate::instances::control::REGISTRATION_ACTIONS;
+use crate::op;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -81,11 +82,19 @@ fn registration_warning(iam: &Iam<'_>, policies: &[String]) -> Option<String> {
     })
 }
 
-fn create(ctx: &Ctx<'_>, body: &Value) -> Result<Value, ApiError> {
-    let i: CreateIn = input(body)?;
+/// The cluster a request names, as a resource.
+fn cluster(ctx: &Ctx<'_>, name: &str) -> Result<Vec<Resource>, ApiError> {
+    Ok(vec![Resource::arn(arn(ctx, name)?)])
+}
+
+/// A cluster to be made: its name must be one ParallelCluster accepts.
+fn new_cluster(ctx: &Ctx<'_>, i: &CreateIn) -> Result<Vec<Resource>, ApiError> {
     airlock_config::v2::validate_cluster_name(&i.cluster_name)
         .map_err(|e| ApiError::validation(e.to_string()))?;
-    ctx.authorize("airlock:CreateCluster", &arn(ctx, &i.cluster_name)?)?;
+    cluster(ctx, &i.cluster_name)
+}
+
+fn create(ctx: &Allowed<'_, '_>, i: CreateIn) -> Result<Value, ApiError> {
     airlock_cluster::local::check_root().map_err(crate::clusters::provider_error)?;
     let iam = Iam::new(ctx.conn)?;
     let known = |a: &str| builtin_or_customer(&iam, a);
@@ -224,10 +233,10 @@ fn compute_fleet(ctx: &Ctx<'_>, c: &ClusterRow) -> Result<Value, ApiError> {
             format!("the head node of cluster {} is not running", c.cluster_name),
         ));
     };
-    let sinfo = run_in_node(pid, "/usr/bin/sinfo", &[], None)
-        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let failed = |e| ApiError::internal_because("sinfo on the head node failed", e);
+    let sinfo = run_in_node(pid, "/usr/bin/sinfo", &[], None).map_err(failed)?;
     let nodes = run_in_node(pid, "/usr/bin/sinfo", &["-h", "-N", "-o", "%N %P %t"], None)
-        .map_err(|e| ApiError::internal(e.to_string()))?;
+        .map_err(failed)?;
     let nodes: Vec<Value> = nodes
         .lines()
         .filter_map(|l| {
@@ -238,76 +247,138 @@ fn compute_fleet(ctx: &Ctx<'_>, c: &ClusterRow) -> Result<Value, ApiError> {
     Ok(json!({ "Sinfo": sinfo, "Nodes": nodes }))
 }
 
-pub fn call(ctx: &Ctx<'_>, op: &str, body: &Value) -> Result<Value, ApiError> {
-    match op {
-        "CreateCluster" => create(ctx, body),
-        "ListClusters" => {
-            ctx.authorize("airlock:ListClusters", "*")?;
-            let v: Vec<Value> = store::list(ctx.conn)?.iter().map(|c| json!({"ClusterName": c.cluster_name, "StackStatus": c.stack_status, "Version": crate::VERSION, "CreationTime": c.creation_time})).collect();
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct EventsIn {
+    cluster_name: String,
+    /// Events after this id.
+    #[serde(default)]
+    after: i64,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct InterruptIn {
+    cluster_name: String,
+    node_name: String,
+    #[serde(default = "two")]
+    notice_seconds: u64,
+}
+
+fn two() -> u64 {
+    2
+}
+
+fn named(ctx: &Ctx<'_>, n: &Named) -> Result<Vec<Resource>, ApiError> {
+    cluster(ctx, &n.cluster_name)
+}
+
+pub const OPERATIONS: &[Operation] = &[
+    op!(
+        "cluster",
+        "CreateCluster",
+        "airlock:CreateCluster",
+        new_cluster,
+        create
+    ),
+    op!(
+        "cluster",
+        "ListClusters",
+        "airlock:ListClusters",
+        |_, _: &NoInput| Ok(vec![Resource::any()]),
+        |a, _| {
+            let v: Vec<Value> = store::list(a.conn)?.iter().map(|c| json!({"ClusterName": c.cluster_name, "StackStatus": c.stack_status, "Version": crate::VERSION, "CreationTime": c.creation_time})).collect();
             Ok(json!({ "Clusters": v }))
         }
-        "DescribeCluster"
-        | "DeleteCluster"
-        | "DescribeClusterEvents"
-        | "DescribeClusterInstances"
-        | "DescribeComputeFleet"
-        | "InterruptSpotInstance" => {
-            let n: Named = input(body)?;
-            ctx.authorize(&format!("airlock:{op}"), &arn(ctx, &n.cluster_name)?)?;
-            let c = store::require(ctx.conn, &n.cluster_name)?;
-            match op {
-                "DescribeCluster" => Ok(json!({
-                    "Cluster": c,
-                    "Resources": store::resources(ctx.conn, &c.cluster_name)?,
-                    "Outputs": outputs(&c),
-                })),
-                "DescribeClusterEvents" => {
-                    let after = body["After"].as_i64().unwrap_or(0);
-                    Ok(json!({ "Events": store::events(ctx.conn, &c.cluster_name, after)? }))
-                }
-                "DescribeClusterInstances" => Ok(json!({ "Instances": instances(ctx, &c)? })),
-                "DescribeComputeFleet" => compute_fleet(ctx, &c),
-                "InterruptSpotInstance" => {
-                    let node = body["NodeName"]
-                        .as_str()
-                        .ok_or_else(|| ApiError::validation("NodeName is required"))?;
-                    let secs = body["NoticeSeconds"].as_u64().unwrap_or(2).min(120);
-                    let id = fleet::interrupt_spot(
-                        ctx.state,
-                        ctx.conn,
-                        &c.cluster_name,
-                        node,
-                        Duration::from_secs(secs),
-                    )?;
-                    Ok(json!({ "InstanceId": id, "NoticeSeconds": secs }))
-                }
-                _ => {
-                    airlock_cluster::local::check_root()
-                        .map_err(crate::clusters::provider_error)?;
-                    if c.stack_status == "DELETE_IN_PROGRESS" {
-                        return Err(ApiError::new(
-                            ErrorCode::ConflictException,
-                            format!("Cluster {} is already being deleted.", c.cluster_name),
-                        ));
-                    }
-                    store::set_status(
-                        ctx.conn,
-                        &c.cluster_name,
-                        "DELETE_IN_PROGRESS",
-                        Some("User Initiated"),
-                    )?;
-                    let st = ctx
-                        .state
-                        .shared()
-                        .ok_or_else(|| ApiError::internal("the server is not running"))?;
-                    let name = c.cluster_name.clone();
-                    std::thread::spawn(move || provision::delete(st, name));
-                    Ok(
-                        json!({ "ClusterName": c.cluster_name, "StackStatus": "DELETE_IN_PROGRESS" }),
-                    )
-                }
-            }
+    ),
+    op!(
+        "cluster",
+        "DescribeCluster",
+        "airlock:DescribeCluster",
+        named,
+        |a, n| {
+            let c = store::require(a.conn, &n.cluster_name)?;
+            Ok(json!({
+                "Cluster": c,
+                "Resources": store::resources(a.conn, &c.cluster_name)?,
+                "Outputs": outputs(&c),
+            }))
         }
-        _ => Err(unknown_operation("cluster", op)),
+    ),
+    op!(
+        "cluster",
+        "DescribeClusterEvents",
+        "airlock:DescribeClusterEvents",
+        |ctx, i: &EventsIn| cluster(ctx, &i.cluster_name),
+        |a, i| {
+            let c = store::require(a.conn, &i.cluster_name)?;
+            Ok(json!({ "Events": store::events(a.conn, &c.cluster_name, i.after)? }))
+        }
+    ),
+    op!(
+        "cluster",
+        "DescribeClusterInstances",
+        "airlock:DescribeClusterInstances",
+        named,
+        |a, n| {
+            let c = store::require(a.conn, &n.cluster_name)?;
+            Ok(json!({ "Instances": instances(a, &c)? }))
+        }
+    ),
+    op!(
+        "cluster",
+        "DescribeComputeFleet",
+        "airlock:DescribeComputeFleet",
+        named,
+        |a, n| { compute_fleet(a, &store::require(a.conn, &n.cluster_name)?) }
+    ),
+    op!(
+        "cluster",
+        "InterruptSpotInstance",
+        "airlock:InterruptSpotInstance",
+        |ctx, i: &InterruptIn| cluster(ctx, &i.cluster_name),
+        |a, i| {
+            let c = store::require(a.conn, &i.cluster_name)?;
+            let secs = i.notice_seconds.min(120);
+            let id = fleet::interrupt_spot(
+                a.state,
+                a.conn,
+                &c.cluster_name,
+                &i.node_name,
+                Duration::from_secs(secs),
+            )?;
+            Ok(json!({ "InstanceId": id, "NoticeSeconds": secs }))
+        }
+    ),
+    op!(
+        "cluster",
+        "DeleteCluster",
+        "airlock:DeleteCluster",
+        named,
+        delete
+    ),
+];
+
+fn delete(a: &Allowed<'_, '_>, n: Named) -> Result<Value, ApiError> {
+    let c = store::require(a.conn, &n.cluster_name)?;
+    airlock_cluster::local::check_root().map_err(crate::clusters::provider_error)?;
+    if c.stack_status == "DELETE_IN_PROGRESS" {
+        return Err(ApiError::new(
+            ErrorCode::ConflictException,
+            format!("Cluster {} is already being deleted.", c.cluster_name),
+        ));
     }
+    store::set_status(
+        a.conn,
+        &c.cluster_name,
+        "DELETE_IN_PROGRESS",
+        Some("User Initiated"),
+    )?;
+    let st = a
+        .state
+        .shared()
+        .ok_or_else(|| ApiError::internal("the server is not running"))?;
+    let name = c.cluster_name.clone();
+    std::thread::spawn(move || provision::delete(st, name));
+    Ok(json!({ "ClusterName": c.cluster_name, "StackStatus": "DELETE_IN_PROGRESS" }))
 }

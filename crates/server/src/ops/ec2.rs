@@ -3,11 +3,12 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Ctx, input, unknown_operation};
+use super::{Allowed, Ctx, Operation, Resource};
 use crate::api_error::{ApiError, ErrorCode};
 use crate::clusters::{key_pairs, store};
 use crate::iam::tag_context::TagContext;
 use crate::instances::store::{CLUSTER_TAG, resolve_target, tags};
+use crate::op;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -25,6 +26,9 @@ struct PushIn {
     instance_os_user: String,
     #[serde(rename = "SSHPublicKey")]
     ssh_public_key: String,
+    /// The instance the decision was made on, and its tags.
+    #[serde(skip)]
+    decided_on: std::cell::OnceCell<(String, Vec<(String, String)>)>,
 }
 
 /// How long a pushed key is accepted (EC2 Instance Connect's 60 s).
@@ -38,64 +42,96 @@ fn key_arn(ctx: &Ctx<'_>, name: &str) -> Result<String, ApiError> {
     ))
 }
 
-pub fn call(ctx: &Ctx<'_>, service: &str, op: &str, body: &Value) -> Result<Value, ApiError> {
-    match (service, op) {
-        ("ec2", "ImportKeyPair") => {
-            let i: KeyIn = input(body)?;
-            ctx.authorize("ec2:ImportKeyPair", &key_arn(ctx, &i.key_name)?)?;
+fn key_pair(ctx: &Ctx<'_>, i: &KeyIn) -> Result<Vec<Resource>, ApiError> {
+    Ok(vec![Resource::arn(key_arn(ctx, &i.key_name)?)])
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct DescribeIn {
+    #[serde(default)]
+    key_names: Vec<String>,
+}
+
+pub const OPERATIONS: &[Operation] = &[
+    op!(
+        "ec2",
+        "ImportKeyPair",
+        "ec2:ImportKeyPair",
+        key_pair,
+        |a, i| {
             let material = i
                 .public_key_material
                 .ok_or_else(|| ApiError::validation("PublicKeyMaterial is required"))?;
-            Ok(
-                serde_json::to_value(key_pairs::import(ctx.conn, &i.key_name, &material)?)
-                    .unwrap_or_default(),
-            )
+            to_value(key_pairs::import(a.conn, &i.key_name, &material)?)
         }
-        ("ec2", "CreateKeyPair") => {
-            let i: KeyIn = input(body)?;
-            ctx.authorize("ec2:CreateKeyPair", &key_arn(ctx, &i.key_name)?)?;
-            let (info, private) = key_pairs::create(ctx.conn, &i.key_name)?;
-            let mut v = serde_json::to_value(info).unwrap_or_default();
+    ),
+    op!(
+        "ec2",
+        "CreateKeyPair",
+        "ec2:CreateKeyPair",
+        key_pair,
+        |a, i| {
+            let (info, private) = key_pairs::create(a.conn, &i.key_name)?;
+            let mut v = to_value(info)?;
             v["KeyMaterial"] = json!(private);
             Ok(v)
         }
-        ("ec2", "DescribeKeyPairs") => {
-            ctx.authorize("ec2:DescribeKeyPairs", "*")?;
-            let names: Vec<String> =
-                serde_json::from_value(body["KeyNames"].clone()).unwrap_or_default();
-            Ok(json!({ "KeyPairs": key_pairs::describe(ctx.conn, &names)? }))
-        }
-        ("ec2", "DeleteKeyPair") => {
-            let i: KeyIn = input(body)?;
-            ctx.authorize("ec2:DeleteKeyPair", &key_arn(ctx, &i.key_name)?)?;
-            key_pairs::delete(ctx.conn, &i.key_name)?;
+    ),
+    op!(
+        "ec2",
+        "DescribeKeyPairs",
+        "ec2:DescribeKeyPairs",
+        |_, _: &DescribeIn| Ok(vec![Resource::any()]),
+        |a, i| Ok(json!({ "KeyPairs": key_pairs::describe(a.conn, &i.key_names)? }))
+    ),
+    op!(
+        "ec2",
+        "DeleteKeyPair",
+        "ec2:DeleteKeyPair",
+        key_pair,
+        |a, i| {
+            key_pairs::delete(a.conn, &i.key_name)?;
             Ok(json!({ "Return": true }))
         }
-        ("ec2-instance-connect", "SendSSHPublicKey") => send_key(ctx, body),
-        _ => Err(unknown_operation(service, op)),
-    }
+    ),
+    op!(
+        "ec2-instance-connect",
+        "SendSSHPublicKey",
+        "ec2-instance-connect:SendSSHPublicKey",
+        push_target,
+        send_key
+    ),
+];
+
+fn to_value(v: impl serde::Serialize) -> Result<Value, ApiError> {
+    serde_json::to_value(v).map_err(|e| ApiError::internal_because("encoding the answer", e))
 }
 
-/// Installs a key for the instance's user that sshd accepts for 60 s
-/// (`expiry-time=` in authorized_keys), replacing expired pushed keys.
-fn send_key(ctx: &Ctx<'_>, body: &Value) -> Result<Value, ApiError> {
-    let i: PushIn = input(body)?;
+/// The instance a key is pushed to, with its tags and the OS user as
+/// condition keys.
+fn push_target(ctx: &Ctx<'_>, i: &PushIn) -> Result<Vec<Resource>, ApiError> {
     let id = resolve_target(ctx.conn, &i.instance_id)?;
     let account = crate::iam::store::account_id(ctx.conn)?;
     let arn = crate::instances::control::instance_arn(&ctx.state.region, &account, &id);
     let t = tags(ctx.conn, &id.instance_id)?;
     let context = TagContext::resource(&t).with("ec2:osuser", &i.instance_os_user);
-    crate::iam::authz::authorize_tagged(
-        ctx,
-        "ec2-instance-connect:SendSSHPublicKey",
-        &arn,
-        &context,
-    )?;
+    let _ = i.decided_on.set((id.instance_id, t));
+    Ok(vec![Resource::tagged(arn, context)])
+}
+
+/// Installs a key for the instance's user that sshd accepts for 60 s
+/// (`expiry-time=` in authorized_keys), replacing expired pushed keys.
+fn send_key(ctx: &Allowed<'_, '_>, i: PushIn) -> Result<Value, ApiError> {
+    let (instance_id, t) = i
+        .decided_on
+        .get()
+        .ok_or_else(|| ApiError::internal("SendSSHPublicKey ran without its decision"))?;
     let cluster = t
         .iter()
         .find(|(k, _)| k == CLUSTER_TAG)
         .map(|(_, v)| v.clone())
-        .ok_or_else(|| ApiError::validation(format!("{} is not a cluster node", id.instance_id)))?;
+        .ok_or_else(|| ApiError::validation(format!("{instance_id} is not a cluster node")))?;
     let c = store::require(ctx.conn, &cluster)?;
     if i.instance_os_user != c.cluster_user {
         return Err(ApiError::validation(format!(
@@ -111,13 +147,13 @@ fn send_key(ctx: &Ctx<'_>, body: &Value) -> Result<Value, ApiError> {
     })?;
     let line = key
         .to_openssh()
-        .map_err(|e| ApiError::internal(e.to_string()))?;
+        .map_err(|e| ApiError::internal_because("encoding the public key", e))?;
     let expiry = time::OffsetDateTime::now_utc() + time::Duration::seconds(PUSHED_KEY_SECS);
     let stamp = expiry
         .format(time::macros::format_description!(
             "[year][month][day][hour][minute][second]"
         ))
-        .map_err(|e| ApiError::internal(e.to_string()))?;
+        .map_err(|e| ApiError::internal_because("formatting the key's expiry", e))?;
     let path = ctx
         .state
         .clusters
@@ -146,6 +182,6 @@ fn send_key(ctx: &Ctx<'_>, body: &Value) -> Result<Value, ApiError> {
         ctx.caller.user_name
     ));
     std::fs::write(&path, kept.join("\n") + "\n")
-        .map_err(|e| ApiError::internal(format!("writing {}: {e}", path.display())))?;
+        .map_err(|e| ApiError::internal_because(format!("cannot write {}", path.display()), e))?;
     Ok(json!({ "RequestId": ctx.request_id, "Success": true }))
 }

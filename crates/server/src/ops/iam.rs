@@ -1,13 +1,16 @@
-//! `iam:*` operations, with the AWS API's names and shapes.
+//! `iam:*` operations, with the AWS API's names and shapes: one table row
+//! per operation (`ops::Operation`), each naming the user, role or policy
+//! it acts on.
 
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Ctx, input, unknown_operation};
+use super::{Allowed, Ctx, NoInput, Operation, Resource};
 use crate::api_error::ApiError;
 use crate::auth::signature::encode_private_key;
 use crate::iam::authz;
 use crate::iam::store::{Iam, PrincipalKind, Tag};
+use crate::op;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -88,204 +91,432 @@ fn principal(
     }
 }
 
-pub fn call(ctx: &Ctx<'_>, op: &str, body: &Value) -> Result<Value, ApiError> {
-    let iam = Iam::new(ctx.conn)?;
-    let action = format!("iam:{op}");
-    let user_arn = |n: &str| iam.user_arn(n, "/");
-    let role_arn = |n: &str| iam.role_arn(n, "/");
-    let target_arn = |k: PrincipalKind, n: &str| match k {
-        PrincipalKind::User => user_arn(n),
-        PrincipalKind::Role => role_arn(n),
-    };
-    match op {
-        "CreateUser" => {
-            let i: UserIn = input(body)?;
-            ctx.authorize(&action, &user_arn(&i.user_name))?;
-            Ok(json!({ "User": iam.create_user(&i.user_name, &i.tags)? }))
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct PolicyArnIn {
+    policy_arn: String,
+}
+
+fn store<'c>(ctx: &Ctx<'c>) -> Result<Iam<'c>, ApiError> {
+    Iam::new(ctx.conn)
+}
+
+fn user(ctx: &Ctx<'_>, name: &str) -> Result<Vec<Resource>, ApiError> {
+    Ok(vec![Resource::arn(store(ctx)?.user_arn(name, "/"))])
+}
+
+fn role(ctx: &Ctx<'_>, name: &str) -> Result<Vec<Resource>, ApiError> {
+    Ok(vec![Resource::arn(store(ctx)?.role_arn(name, "/"))])
+}
+
+/// The user named, or the caller (as the AWS CLI's default).
+fn user_or_caller(ctx: &Ctx<'_>, i: &PrincipalIn) -> String {
+    i.user_name
+        .clone()
+        .unwrap_or_else(|| ctx.caller.user_name.clone())
+}
+
+fn role_name(i: &PrincipalIn) -> Result<&str, ApiError> {
+    i.role_name
+        .as_deref()
+        .ok_or_else(|| ApiError::validation("RoleName is required"))
+}
+
+/// The user or role of an inline or attached policy request.
+fn principal_resource(
+    ctx: &Ctx<'_>,
+    user: &Option<String>,
+    role: &Option<String>,
+) -> Result<Vec<Resource>, ApiError> {
+    let iam = store(ctx)?;
+    Ok(vec![Resource::arn(
+        match principal(user.clone(), role.clone())? {
+            (PrincipalKind::User, n) => iam.user_arn(&n, "/"),
+            (PrincipalKind::Role, n) => iam.role_arn(&n, "/"),
+        },
+    )])
+}
+
+fn done() -> Result<Value, ApiError> {
+    Ok(json!({}))
+}
+
+fn inline_get(a: &Allowed<'_, '_>, i: InlineIn) -> Result<Value, ApiError> {
+    let (kind, name) = principal(i.user_name, i.role_name)?;
+    let doc = store(a)?
+        .inline_policies(kind, &name)?
+        .into_iter()
+        .find(|(n, _)| *n == i.policy_name)
+        .map(|(_, d)| d)
+        .ok_or_else(|| {
+            ApiError::no_such_entity(format!(
+                "The policy with name {} cannot be found.",
+                i.policy_name
+            ))
+        })?;
+    Ok(json!({ "PolicyName": i.policy_name, "PolicyDocument": doc }))
+}
+
+fn inline_put(a: &Allowed<'_, '_>, i: InlineIn) -> Result<Value, ApiError> {
+    let (kind, name) = principal(i.user_name, i.role_name)?;
+    let doc = i
+        .policy_document
+        .ok_or_else(|| ApiError::validation("PolicyDocument is required"))?;
+    authz::check_document(&doc)?;
+    store(a)?.put_inline_policy(kind, &name, &i.policy_name, &doc)?;
+    done()
+}
+
+fn inline_delete(a: &Allowed<'_, '_>, i: InlineIn) -> Result<Value, ApiError> {
+    let (kind, name) = principal(i.user_name, i.role_name)?;
+    store(a)?.delete_inline_policy(kind, &name, &i.policy_name)?;
+    done()
+}
+
+fn inline_list(a: &Allowed<'_, '_>, i: PrincipalIn) -> Result<Value, ApiError> {
+    let (kind, name) = principal(i.user_name, i.role_name)?;
+    let names: Vec<String> = store(a)?
+        .inline_policies(kind, &name)?
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    Ok(json!({ "PolicyNames": names }))
+}
+
+fn attach(a: &Allowed<'_, '_>, i: AttachIn) -> Result<Value, ApiError> {
+    let (kind, name) = principal(i.user_name, i.role_name)?;
+    store(a)?.attach_policy(kind, &name, &i.policy_arn)?;
+    done()
+}
+
+fn detach(a: &Allowed<'_, '_>, i: AttachIn) -> Result<Value, ApiError> {
+    let (kind, name) = principal(i.user_name, i.role_name)?;
+    store(a)?.detach_policy(kind, &name, &i.policy_arn)?;
+    done()
+}
+
+fn attached_list(a: &Allowed<'_, '_>, i: PrincipalIn) -> Result<Value, ApiError> {
+    let (kind, name) = principal(i.user_name, i.role_name)?;
+    let list: Vec<Value> = store(a)?
+        .attached_policies(kind, &name)?
+        .into_iter()
+        .map(|arn| {
+            let pname = arn.rsplit('/').next().unwrap_or(&arn).to_owned();
+            json!({ "PolicyName": pname, "PolicyArn": arn })
+        })
+        .collect();
+    Ok(json!({ "AttachedPolicies": list }))
+}
+
+fn inline_resource(ctx: &Ctx<'_>, i: &InlineIn) -> Result<Vec<Resource>, ApiError> {
+    principal_resource(ctx, &i.user_name, &i.role_name)
+}
+
+fn attach_resource(ctx: &Ctx<'_>, i: &AttachIn) -> Result<Vec<Resource>, ApiError> {
+    principal_resource(ctx, &i.user_name, &i.role_name)
+}
+
+fn principal_in_resource(ctx: &Ctx<'_>, i: &PrincipalIn) -> Result<Vec<Resource>, ApiError> {
+    principal_resource(ctx, &i.user_name, &i.role_name)
+}
+
+fn managed_policy(a: &Allowed<'_, '_>, i: PolicyArnIn) -> Result<Value, ApiError> {
+    let doc = store(a)?
+        .managed_policy_document(&i.policy_arn)?
+        .ok_or_else(|| {
+            ApiError::no_such_entity(format!("Policy {} was not found.", i.policy_arn))
+        })?;
+    Ok(json!({ "Policy": { "Arn": i.policy_arn, "Document": doc } }))
+}
+
+fn policy_arn_resource(_: &Ctx<'_>, i: &PolicyArnIn) -> Result<Vec<Resource>, ApiError> {
+    Ok(vec![Resource::arn(i.policy_arn.clone())])
+}
+
+pub const OPERATIONS: &[Operation] = &[
+    // Users.
+    op!(
+        "iam",
+        "CreateUser",
+        "iam:CreateUser",
+        |ctx, i: &UserIn| user(ctx, &i.user_name),
+        |a, i| Ok(json!({ "User": store(a)?.create_user(&i.user_name, &i.tags)? }))
+    ),
+    op!(
+        "iam",
+        "GetUser",
+        "iam:GetUser",
+        |ctx, i: &PrincipalIn| user(ctx, &user_or_caller(ctx, i)),
+        |a, i| Ok(json!({ "User": store(a)?.get_user(&user_or_caller(a, &i))? }))
+    ),
+    op!(
+        "iam",
+        "ListUsers",
+        "iam:ListUsers",
+        |ctx, _: &NoInput| user(ctx, "*"),
+        |a, _| Ok(json!({ "Users": store(a)?.list_users()? }))
+    ),
+    op!(
+        "iam",
+        "DeleteUser",
+        "iam:DeleteUser",
+        |ctx, i: &UserIn| user(ctx, &i.user_name),
+        |a, i| {
+            store(a)?.delete_user(&i.user_name)?;
+            done()
         }
-        "GetUser" => {
-            let i: PrincipalIn = input(body)?;
-            let name = i.user_name.unwrap_or_else(|| ctx.caller.user_name.clone());
-            ctx.authorize(&action, &user_arn(&name))?;
-            Ok(json!({ "User": iam.get_user(&name)? }))
+    ),
+    op!(
+        "iam",
+        "TagUser",
+        "iam:TagUser",
+        |ctx, i: &UserIn| user(ctx, &i.user_name),
+        |a, i| {
+            store(a)?.tag_user(&i.user_name, &i.tags)?;
+            done()
         }
-        "ListUsers" => {
-            ctx.authorize(&action, &user_arn("*"))?;
-            Ok(json!({ "Users": iam.list_users()? }))
-        }
-        "DeleteUser" => {
-            let i: UserIn = input(body)?;
-            ctx.authorize(&action, &user_arn(&i.user_name))?;
-            iam.delete_user(&i.user_name)?;
-            Ok(json!({}))
-        }
-        "TagUser" => {
-            let i: UserIn = input(body)?;
-            ctx.authorize(&action, &user_arn(&i.user_name))?;
-            iam.tag_user(&i.user_name, &i.tags)?;
-            Ok(json!({}))
-        }
-        "CreateAccessKey" => {
-            let i: PrincipalIn = input(body)?;
-            let name = i.user_name.unwrap_or_else(|| ctx.caller.user_name.clone());
-            ctx.authorize(&action, &user_arn(&name))?;
-            let (meta, key) = iam.create_access_key(&name)?;
-            let mut v =
-                serde_json::to_value(meta).map_err(|e| ApiError::internal(e.to_string()))?;
+    ),
+    // Access keys.
+    op!(
+        "iam",
+        "CreateAccessKey",
+        "iam:CreateAccessKey",
+        |ctx, i: &PrincipalIn| user(ctx, &user_or_caller(ctx, i)),
+        |a, i| {
+            let (meta, key) = store(a)?.create_access_key(&user_or_caller(a, &i))?;
+            let mut v = serde_json::to_value(meta)
+                .map_err(|e| ApiError::internal_because("encoding the access key", e))?;
             v["PrivateKey"] = Value::String(encode_private_key(&key));
             Ok(json!({ "AccessKey": v }))
         }
-        "ListAccessKeys" => {
-            let i: PrincipalIn = input(body)?;
-            let name = i.user_name.unwrap_or_else(|| ctx.caller.user_name.clone());
-            ctx.authorize(&action, &user_arn(&name))?;
-            Ok(json!({ "AccessKeyMetadata": iam.list_access_keys(&name)? }))
-        }
-        "UpdateAccessKey" => {
-            let i: KeyIn = input(body)?;
-            ctx.authorize(&action, &user_arn(&i.user_name))?;
+    ),
+    op!(
+        "iam",
+        "ListAccessKeys",
+        "iam:ListAccessKeys",
+        |ctx, i: &PrincipalIn| user(ctx, &user_or_caller(ctx, i)),
+        |a, i| Ok(
+            json!({ "AccessKeyMetadata": store(a)?.list_access_keys(&user_or_caller(a, &i))? })
+        )
+    ),
+    op!(
+        "iam",
+        "UpdateAccessKey",
+        "iam:UpdateAccessKey",
+        |ctx, i: &KeyIn| user(ctx, &i.user_name),
+        |a, i| {
             let active = match i.status.as_deref() {
                 Some("Active") => true,
                 Some("Inactive") => false,
                 _ => return Err(ApiError::validation("Status must be Active or Inactive")),
             };
-            iam.update_access_key(&i.user_name, &i.access_key_id, active)?;
-            Ok(json!({}))
+            store(a)?.update_access_key(&i.user_name, &i.access_key_id, active)?;
+            done()
         }
-        "DeleteAccessKey" => {
-            let i: KeyIn = input(body)?;
-            ctx.authorize(&action, &user_arn(&i.user_name))?;
-            iam.delete_access_key(&i.user_name, &i.access_key_id)?;
-            Ok(json!({}))
+    ),
+    op!(
+        "iam",
+        "DeleteAccessKey",
+        "iam:DeleteAccessKey",
+        |ctx, i: &KeyIn| user(ctx, &i.user_name),
+        |a, i| {
+            store(a)?.delete_access_key(&i.user_name, &i.access_key_id)?;
+            done()
         }
-        "PutUserPolicy" | "PutRolePolicy" => {
-            let i: InlineIn = input(body)?;
-            let (kind, name) = principal(i.user_name, i.role_name)?;
-            ctx.authorize(&action, &target_arn(kind, &name))?;
-            let doc = i
-                .policy_document
-                .ok_or_else(|| ApiError::validation("PolicyDocument is required"))?;
-            authz::check_document(&doc)?;
-            iam.put_inline_policy(kind, &name, &i.policy_name, &doc)?;
-            Ok(json!({}))
-        }
-        "GetUserPolicy" | "GetRolePolicy" => {
-            let i: InlineIn = input(body)?;
-            let (kind, name) = principal(i.user_name, i.role_name)?;
-            ctx.authorize(&action, &target_arn(kind, &name))?;
-            let doc = iam
-                .inline_policies(kind, &name)?
-                .into_iter()
-                .find(|(n, _)| *n == i.policy_name)
-                .map(|(_, d)| d)
-                .ok_or_else(|| {
-                    ApiError::no_such_entity(format!(
-                        "The policy with name {} cannot be found.",
-                        i.policy_name
-                    ))
-                })?;
-            Ok(json!({ "PolicyName": i.policy_name, "PolicyDocument": doc }))
-        }
-        "DeleteUserPolicy" | "DeleteRolePolicy" => {
-            let i: InlineIn = input(body)?;
-            let (kind, name) = principal(i.user_name, i.role_name)?;
-            ctx.authorize(&action, &target_arn(kind, &name))?;
-            iam.delete_inline_policy(kind, &name, &i.policy_name)?;
-            Ok(json!({}))
-        }
-        "ListUserPolicies" | "ListRolePolicies" => {
-            let i: PrincipalIn = input(body)?;
-            let (kind, name) = principal(i.user_name, i.role_name)?;
-            ctx.authorize(&action, &target_arn(kind, &name))?;
-            let names: Vec<String> = iam
-                .inline_policies(kind, &name)?
-                .into_iter()
-                .map(|(n, _)| n)
-                .collect();
-            Ok(json!({ "PolicyNames": names }))
-        }
-        "AttachUserPolicy" | "AttachRolePolicy" | "DetachUserPolicy" | "DetachRolePolicy" => {
-            let i: AttachIn = input(body)?;
-            let (kind, name) = principal(i.user_name, i.role_name)?;
-            ctx.authorize(&action, &target_arn(kind, &name))?;
-            if op.starts_with("Attach") {
-                iam.attach_policy(kind, &name, &i.policy_arn)?;
-            } else {
-                iam.detach_policy(kind, &name, &i.policy_arn)?;
-            }
-            Ok(json!({}))
-        }
-        "ListAttachedUserPolicies" | "ListAttachedRolePolicies" => {
-            let i: PrincipalIn = input(body)?;
-            let (kind, name) = principal(i.user_name, i.role_name)?;
-            ctx.authorize(&action, &target_arn(kind, &name))?;
-            let list: Vec<Value> = iam
-                .attached_policies(kind, &name)?
-                .into_iter()
-                .map(|arn| {
-                    let pname = arn.rsplit('/').next().unwrap_or(&arn).to_owned();
-                    json!({ "PolicyName": pname, "PolicyArn": arn })
-                })
-                .collect();
-            Ok(json!({ "AttachedPolicies": list }))
-        }
-        "CreateRole" => {
-            let i: RoleIn = input(body)?;
-            ctx.authorize(&action, &role_arn(&i.role_name))?;
+    ),
+    // Inline policies of users and roles.
+    op!(
+        "iam",
+        "PutUserPolicy",
+        "iam:PutUserPolicy",
+        inline_resource,
+        inline_put
+    ),
+    op!(
+        "iam",
+        "PutRolePolicy",
+        "iam:PutRolePolicy",
+        inline_resource,
+        inline_put
+    ),
+    op!(
+        "iam",
+        "GetUserPolicy",
+        "iam:GetUserPolicy",
+        inline_resource,
+        inline_get
+    ),
+    op!(
+        "iam",
+        "GetRolePolicy",
+        "iam:GetRolePolicy",
+        inline_resource,
+        inline_get
+    ),
+    op!(
+        "iam",
+        "DeleteUserPolicy",
+        "iam:DeleteUserPolicy",
+        inline_resource,
+        inline_delete
+    ),
+    op!(
+        "iam",
+        "DeleteRolePolicy",
+        "iam:DeleteRolePolicy",
+        inline_resource,
+        inline_delete
+    ),
+    op!(
+        "iam",
+        "ListUserPolicies",
+        "iam:ListUserPolicies",
+        principal_in_resource,
+        inline_list
+    ),
+    op!(
+        "iam",
+        "ListRolePolicies",
+        "iam:ListRolePolicies",
+        principal_in_resource,
+        inline_list
+    ),
+    // Managed policies attached to users and roles.
+    op!(
+        "iam",
+        "AttachUserPolicy",
+        "iam:AttachUserPolicy",
+        attach_resource,
+        attach
+    ),
+    op!(
+        "iam",
+        "AttachRolePolicy",
+        "iam:AttachRolePolicy",
+        attach_resource,
+        attach
+    ),
+    op!(
+        "iam",
+        "DetachUserPolicy",
+        "iam:DetachUserPolicy",
+        attach_resource,
+        detach
+    ),
+    op!(
+        "iam",
+        "DetachRolePolicy",
+        "iam:DetachRolePolicy",
+        attach_resource,
+        detach
+    ),
+    op!(
+        "iam",
+        "ListAttachedUserPolicies",
+        "iam:ListAttachedUserPolicies",
+        principal_in_resource,
+        attached_list
+    ),
+    op!(
+        "iam",
+        "ListAttachedRolePolicies",
+        "iam:ListAttachedRolePolicies",
+        principal_in_resource,
+        attached_list
+    ),
+    // Roles.
+    op!(
+        "iam",
+        "CreateRole",
+        "iam:CreateRole",
+        |ctx, i: &RoleIn| role(ctx, &i.role_name),
+        |a, i| {
             authz::check_trust_document(&i.assume_role_policy_document)?;
-            Ok(
-                json!({ "Role": iam.create_role(&i.role_name, &i.assume_role_policy_document, &i.description, &i.tags)? }),
-            )
+            let r = store(a)?.create_role(
+                &i.role_name,
+                &i.assume_role_policy_document,
+                &i.description,
+                &i.tags,
+            )?;
+            Ok(json!({ "Role": r }))
         }
-        "GetRole" | "DeleteRole" => {
-            let i: PrincipalIn = input(body)?;
-            let name = i
-                .role_name
-                .ok_or_else(|| ApiError::validation("RoleName is required"))?;
-            ctx.authorize(&action, &role_arn(&name))?;
-            if op == "DeleteRole" {
-                iam.delete_role(&name)?;
-                return Ok(json!({}));
-            }
-            Ok(json!({ "Role": iam.get_role(&name)? }))
+    ),
+    op!(
+        "iam",
+        "GetRole",
+        "iam:GetRole",
+        |ctx, i: &PrincipalIn| role(ctx, role_name(i)?),
+        |a, i| Ok(json!({ "Role": store(a)?.get_role(role_name(&i)?)? }))
+    ),
+    op!(
+        "iam",
+        "DeleteRole",
+        "iam:DeleteRole",
+        |ctx, i: &PrincipalIn| role(ctx, role_name(i)?),
+        |a, i| {
+            store(a)?.delete_role(role_name(&i)?)?;
+            done()
         }
-        "ListRoles" => {
-            ctx.authorize(&action, &role_arn("*"))?;
-            Ok(json!({ "Roles": iam.list_roles()? }))
-        }
-        "CreatePolicy" => {
-            let i: PolicyIn = input(body)?;
-            let arn = format!("arn:aws:iam::{}:policy/{}", iam.account, i.policy_name);
-            ctx.authorize(&action, &arn)?;
+    ),
+    op!(
+        "iam",
+        "ListRoles",
+        "iam:ListRoles",
+        |ctx, _: &NoInput| role(ctx, "*"),
+        |a, _| Ok(json!({ "Roles": store(a)?.list_roles()? }))
+    ),
+    // Customer managed policies.
+    op!(
+        "iam",
+        "CreatePolicy",
+        "iam:CreatePolicy",
+        |ctx, i: &PolicyIn| Ok(vec![Resource::arn(format!(
+            "arn:aws:iam::{}:policy/{}",
+            store(ctx)?.account,
+            i.policy_name
+        ))]),
+        |a, i| {
             authz::check_document(&i.policy_document)?;
-            let arn = iam.create_policy(&i.policy_name, &i.policy_document)?;
+            let arn = store(a)?.create_policy(&i.policy_name, &i.policy_document)?;
             Ok(json!({ "Policy": { "PolicyName": i.policy_name, "Arn": arn } }))
         }
-        "ListPolicies" => {
-            ctx.authorize(&action, "*")?;
+    ),
+    op!(
+        "iam",
+        "ListPolicies",
+        "iam:ListPolicies",
+        |_, _: &NoInput| Ok(vec![Resource::any()]),
+        |a, _| {
             let mut list: Vec<Value> = authz::builtin_policy_arns()
                 .into_iter()
                 .map(|arn| json!({ "PolicyName": arn.rsplit('/').next().unwrap_or(&arn), "Arn": arn, "Scope": "AWS" }))
                 .collect();
-            for (name, arn) in iam.list_customer_policies()? {
+            for (name, arn) in store(a)?.list_customer_policies()? {
                 list.push(json!({ "PolicyName": name, "Arn": arn, "Scope": "Local" }));
             }
             Ok(json!({ "Policies": list }))
         }
-        "GetPolicyVersion" | "GetPolicy" => {
-            #[derive(Deserialize)]
-            #[serde(rename_all = "PascalCase")]
-            struct In {
-                policy_arn: String,
-            }
-            let i: In = input(body)?;
-            ctx.authorize(&action, &i.policy_arn)?;
-            let doc = iam.managed_policy_document(&i.policy_arn)?.ok_or_else(|| {
-                ApiError::no_such_entity(format!("Policy {} was not found.", i.policy_arn))
-            })?;
-            Ok(json!({ "Policy": { "Arn": i.policy_arn, "Document": doc } }))
-        }
-        "SimulatePrincipalPolicy" => authz::simulate(ctx, &iam, body),
-        _ => Err(unknown_operation("iam", op)),
-    }
-}
+    ),
+    op!(
+        "iam",
+        "GetPolicy",
+        "iam:GetPolicy",
+        policy_arn_resource,
+        managed_policy
+    ),
+    op!(
+        "iam",
+        "GetPolicyVersion",
+        "iam:GetPolicyVersion",
+        policy_arn_resource,
+        managed_policy
+    ),
+    // What-if.
+    op!(
+        "iam",
+        "SimulatePrincipalPolicy",
+        "iam:SimulatePrincipalPolicy",
+        |_, i: &authz::SimulateIn| Ok(vec![Resource::arn(i.policy_source_arn.clone())]),
+        |a, i| authz::simulate(a, i)
+    ),
+];

@@ -3,12 +3,12 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Ctx, input, unknown_operation};
+use super::{Allowed, Ctx, NoInput, Operation, Resource};
 use crate::api_error::{ApiError, ErrorCode};
-use crate::iam::authz;
 use crate::iam::store::Iam;
 use crate::iam::tag_context::{self, TagContext};
 use crate::instances::store;
+use crate::op;
 use crate::sessions::store as sessions;
 
 #[derive(Deserialize)]
@@ -42,131 +42,220 @@ struct IdIn {
     instance_id: Option<String>,
 }
 
-pub fn call(ctx: &Ctx<'_>, op: &str, body: &Value) -> Result<Value, ApiError> {
-    let iam = Iam::new(ctx.conn)?;
-    let action = format!("ssm:{op}");
-    let activation_arn = |id: &str| {
-        format!(
-            "arn:aws:ssm:{}:{}:activation/{id}",
-            ctx.state.region, iam.account
-        )
+fn activation_arn(ctx: &Ctx<'_>, id: &str) -> Result<String, ApiError> {
+    let account = crate::iam::store::account_id(ctx.conn)?;
+    Ok(format!(
+        "arn:aws:ssm:{}:{account}:activation/{id}",
+        ctx.state.region
+    ))
+}
+
+fn activations(ctx: &Ctx<'_>, _: &NoInput) -> Result<Vec<Resource>, ApiError> {
+    Ok(vec![Resource::arn(activation_arn(ctx, "*")?)])
+}
+
+fn activation_id(i: &IdIn) -> Result<&str, ApiError> {
+    i.activation_id
+        .as_deref()
+        .ok_or_else(|| ApiError::validation("ActivationId is required"))
+}
+
+fn instance_id(i: &IdIn) -> Result<&str, ApiError> {
+    i.instance_id
+        .as_deref()
+        .ok_or_else(|| ApiError::validation("InstanceId is required"))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct TagIn {
+    resource_type: String,
+    resource_id: String,
+    #[serde(default)]
+    tags: Vec<crate::iam::store::Tag>,
+    #[serde(default)]
+    tag_keys: Vec<String>,
+    /// The instance and its tags as the decision saw them.
+    #[serde(skip)]
+    decided_on: std::cell::OnceCell<(String, Vec<(String, String)>)>,
+}
+
+impl TagIn {
+    fn add(&self) -> Vec<(String, String)> {
+        self.tags
+            .iter()
+            .map(|t| (t.key.clone(), t.value.clone()))
+            .collect()
+    }
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum TagWrite {
+    Add,
+    Remove,
+    List,
+}
+
+/// The instance a tag request names, with its tags and the request's as
+/// condition keys; checks the write against AWS's tag rules first.
+fn tagged_instance(ctx: &Ctx<'_>, i: &TagIn, write: TagWrite) -> Result<Vec<Resource>, ApiError> {
+    if i.resource_type != "ManagedInstance" {
+        return Err(ApiError::validation("ResourceType must be ManagedInstance"));
+    }
+    let target = store::resolve_target(ctx.conn, &i.resource_id)?;
+    let account = crate::iam::store::account_id(ctx.conn)?;
+    let arn = crate::instances::control::instance_arn(&ctx.state.region, &account, &target);
+    let existing = store::tags(ctx.conn, &target.instance_id)?;
+    let context = TagContext::resource(&existing);
+    let context = match write {
+        TagWrite::Add => {
+            let add = i.add();
+            tag_context::check_write(&existing, &add)?;
+            context.request_tags(&add)
+        }
+        TagWrite::Remove => {
+            i.tag_keys
+                .iter()
+                .try_for_each(|k| tag_context::check_key(k))?;
+            context.tag_keys(i.tag_keys.iter().cloned())
+        }
+        TagWrite::List => context,
     };
-    match op {
-        "CreateActivation" => {
-            let i: CreateActivationIn = input(body)?;
-            ctx.authorize(&action, &activation_arn("*"))?;
-            let role = iam.get_role(&i.iam_role)?;
-            ctx.authorize("iam:PassRole", &role.arn)?;
-            let (a, code) = store::create_activation(
-                ctx.conn,
+    let _ = i.decided_on.set((target.instance_id, existing));
+    Ok(vec![Resource::tagged(arn, context)])
+}
+
+/// Writes the tags (only if they are still those the decision saw) and
+/// lists them.
+fn write_tags(ctx: &Allowed<'_, '_>, i: TagIn, write: TagWrite) -> Result<Value, ApiError> {
+    let (instance, existing) = i
+        .decided_on
+        .get()
+        .ok_or_else(|| ApiError::internal("a tag request ran without its decision"))?;
+    let add = i.add();
+    let (add, remove): (&[(String, String)], &[String]) = match write {
+        TagWrite::Add => (&add, &[]),
+        TagWrite::Remove => (&[], &i.tag_keys),
+        TagWrite::List => (&[], &[]),
+    };
+    if !add.is_empty() || !remove.is_empty() {
+        crate::db::immediate(ctx.conn, || {
+            if store::tags(ctx.conn, instance)? != *existing {
+                return Err(ApiError::new(
+                    ErrorCode::TooManyUpdates,
+                    "The instance's tags changed while this request was decided; retry it.",
+                ));
+            }
+            store::set_tags(ctx.conn, instance, add, remove)
+        })?;
+    }
+    let list: Vec<Value> = store::tags(ctx.conn, instance)?
+        .into_iter()
+        .map(|(k, v)| json!({"Key": k, "Value": v}))
+        .collect();
+    Ok(json!({ "TagList": list }))
+}
+
+pub const OPERATIONS: &[Operation] = &[
+    // Hybrid activations; creating one hands its role to the nodes.
+    op!(
+        "ssm",
+        "CreateActivation",
+        "ssm:CreateActivation",
+        |ctx, i: &CreateActivationIn| {
+            let role = Iam::new(ctx.conn)?.get_role(&i.iam_role)?;
+            Ok(vec![
+                Resource::arn(activation_arn(ctx, "*")?),
+                Resource::arn(role.arn).for_action("iam:PassRole"),
+            ])
+        },
+        |a, i| {
+            let (act, code) = store::create_activation(
+                a.conn,
                 &i.iam_role,
                 &i.description,
                 i.default_instance_name.as_deref(),
                 i.registration_limit,
                 i.expires_in_seconds,
             )?;
-            Ok(json!({ "ActivationId": a.activation_id, "ActivationCode": code }))
+            Ok(json!({ "ActivationId": act.activation_id, "ActivationCode": code }))
         }
-        "DescribeActivations" => {
-            ctx.authorize(&action, &activation_arn("*"))?;
-            Ok(json!({ "ActivationList": store::list_activations(ctx.conn)? }))
-        }
-        "DeleteActivation" => {
-            let i: IdIn = input(body)?;
-            let id = i
-                .activation_id
-                .ok_or_else(|| ApiError::validation("ActivationId is required"))?;
-            ctx.authorize(&action, &activation_arn(&id))?;
-            store::delete_activation(ctx.conn, &id)?;
+    ),
+    op!(
+        "ssm",
+        "DescribeActivations",
+        "ssm:DescribeActivations",
+        activations,
+        |a, _| Ok(json!({ "ActivationList": store::list_activations(a.conn)? }))
+    ),
+    op!(
+        "ssm",
+        "DeleteActivation",
+        "ssm:DeleteActivation",
+        |ctx, i: &IdIn| Ok(vec![Resource::arn(activation_arn(ctx, activation_id(i)?)?)]),
+        |a, i| {
+            store::delete_activation(a.conn, activation_id(&i)?)?;
             Ok(json!({}))
         }
-        "DescribeInstanceInformation" => {
-            ctx.authorize(&action, "*")?;
-            let mut list = store::describe_instances(ctx.conn)?;
+    ),
+    // Managed instances.
+    op!(
+        "ssm",
+        "DescribeInstanceInformation",
+        "ssm:DescribeInstanceInformation",
+        |_, _: &NoInput| Ok(vec![Resource::any()]),
+        |a, _| {
+            let mut list = store::describe_instances(a.conn)?;
             for i in &mut list {
-                if let Some(at) = ctx.state.hub.pending_ping(&i.instance_id) {
+                if let Some(at) = a.state.hub.pending_ping(&i.instance_id) {
                     i.last_ping_date_time = Some(at);
                 }
             }
             Ok(json!({ "InstanceInformationList": list }))
         }
-        "DeregisterManagedInstance" => {
-            let i: IdIn = input(body)?;
-            let id = i
-                .instance_id
-                .ok_or_else(|| ApiError::validation("InstanceId is required"))?;
-            ctx.authorize(
-                &action,
-                &format!(
-                    "arn:aws:ssm:{}:{}:managed-instance/{id}",
-                    ctx.state.region, iam.account
-                ),
-            )?;
-            store::deregister(ctx.conn, &id)?;
-            disconnect(ctx, &id)?;
+    ),
+    op!(
+        "ssm",
+        "DeregisterManagedInstance",
+        "ssm:DeregisterManagedInstance",
+        |ctx, i: &IdIn| {
+            let account = crate::iam::store::account_id(ctx.conn)?;
+            Ok(vec![Resource::arn(format!(
+                "arn:aws:ssm:{}:{account}:managed-instance/{}",
+                ctx.state.region,
+                instance_id(i)?
+            ))])
+        },
+        |a, i| {
+            let id = instance_id(&i)?;
+            store::deregister(a.conn, id)?;
+            disconnect(a, id)?;
             Ok(json!({}))
         }
-        "AddTagsToResource" | "RemoveTagsFromResource" | "ListTagsForResource" => {
-            #[derive(Deserialize)]
-            #[serde(rename_all = "PascalCase")]
-            struct TagIn {
-                resource_type: String,
-                resource_id: String,
-                #[serde(default)]
-                tags: Vec<crate::iam::store::Tag>,
-                #[serde(default)]
-                tag_keys: Vec<String>,
-            }
-            let i: TagIn = input(body)?;
-            if i.resource_type != "ManagedInstance" {
-                return Err(ApiError::validation("ResourceType must be ManagedInstance"));
-            }
-            let target = store::resolve_target(ctx.conn, &i.resource_id)?;
-            let arn =
-                crate::instances::control::instance_arn(&ctx.state.region, &iam.account, &target);
-            let add: Vec<(String, String)> = i.tags.into_iter().map(|t| (t.key, t.value)).collect();
-            let existing = store::tags(ctx.conn, &target.instance_id)?;
-            let context = TagContext::resource(&existing);
-            let context = match op {
-                "AddTagsToResource" => {
-                    tag_context::check_write(&existing, &add)?;
-                    context.request_tags(&add)
-                }
-                "RemoveTagsFromResource" => {
-                    i.tag_keys
-                        .iter()
-                        .try_for_each(|k| tag_context::check_key(k))?;
-                    context.tag_keys(i.tag_keys.iter().cloned())
-                }
-                _ => context,
-            };
-            authz::authorize_tagged(ctx, &action, &arn, &context)?;
-            let (add, remove): (&[(String, String)], &[String]) = match op {
-                "AddTagsToResource" => (&add, &[]),
-                "RemoveTagsFromResource" => (&[], &i.tag_keys),
-                _ => (&[], &[]),
-            };
-            if !add.is_empty() || !remove.is_empty() {
-                // The write must meet the tags the decision was made on.
-                crate::db::immediate(ctx.conn, || {
-                    if store::tags(ctx.conn, &target.instance_id)? != existing {
-                        return Err(ApiError::new(
-                            ErrorCode::TooManyUpdates,
-                            "The instance's tags changed while this request was decided; retry it.",
-                        ));
-                    }
-                    store::set_tags(ctx.conn, &target.instance_id, add, remove)
-                })?;
-            }
-            let list: Vec<Value> = store::tags(ctx.conn, &target.instance_id)?
-                .into_iter()
-                .map(|(k, v)| json!({"Key": k, "Value": v}))
-                .collect();
-            Ok(json!({ "TagList": list }))
-        }
-        _ => Err(unknown_operation("ssm", op)),
-    }
-}
+    ),
+    // Tags on managed instances.
+    op!(
+        "ssm",
+        "AddTagsToResource",
+        "ssm:AddTagsToResource",
+        |ctx, i: &TagIn| tagged_instance(ctx, i, TagWrite::Add),
+        |a, i| write_tags(a, i, TagWrite::Add)
+    ),
+    op!(
+        "ssm",
+        "RemoveTagsFromResource",
+        "ssm:RemoveTagsFromResource",
+        |ctx, i: &TagIn| tagged_instance(ctx, i, TagWrite::Remove),
+        |a, i| write_tags(a, i, TagWrite::Remove)
+    ),
+    op!(
+        "ssm",
+        "ListTagsForResource",
+        "ssm:ListTagsForResource",
+        |ctx, i: &TagIn| tagged_instance(ctx, i, TagWrite::List),
+        |a, i| write_tags(a, i, TagWrite::List)
+    ),
+];
 
 /// Ends a deregistered instance's sessions and closes its control channel:
 /// its certificate no longer names an instance, so neither comes back.
