@@ -140,10 +140,10 @@ pub fn pool(path: &Path) -> Result<Pool, DbError> {
 /// Runs `f` atomically against every other connection, for read-modify-
 /// write steps: in a new `BEGIN IMMEDIATE` transaction (committed on
 /// success, rolled back on an error or a panic), or in the caller's own.
-pub fn immediate<T>(
+pub fn immediate<T, E: From<rusqlite::Error>>(
     conn: &Connection,
-    f: impl FnOnce() -> Result<T, crate::api_error::ApiError>,
-) -> Result<T, crate::api_error::ApiError> {
+    f: impl FnOnce() -> Result<T, E>,
+) -> Result<T, E> {
     if !conn.is_autocommit() {
         return f();
     }
@@ -217,7 +217,7 @@ mod tests {
         immediate(&a, || {
             assert!(add(&b, "other").is_err(), "another writer got in");
             add(&a, "kept")?;
-            Ok(())
+            Ok::<_, rusqlite::Error>(())
         })
         .unwrap();
         let e = immediate(&a, || -> Result<(), crate::api_error::ApiError> {

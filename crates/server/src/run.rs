@@ -83,8 +83,8 @@ pub fn endpoint_url(addr: SocketAddr) -> String {
 /// Creates the `admin` user with AdministratorAccess and writes its
 /// credentials to the profile `default` of whoever runs the server.
 fn bootstrap_admin(conn: &rusqlite::Connection, pki: &Pki, endpoint: &str) -> anyhow::Result<()> {
-    let iam = Iam::new(conn).map_err(|e| anyhow!(e.message))?;
-    let run = || -> Result<_, crate::api_error::ApiError> {
+    let iam = Iam::new(conn)?;
+    let run = || -> Result<_, crate::iam::store::IamError> {
         iam.create_user("admin", &[])?;
         iam.attach_policy(
             PrincipalKind::User,
@@ -93,7 +93,7 @@ fn bootstrap_admin(conn: &rusqlite::Connection, pki: &Pki, endpoint: &str) -> an
         )?;
         iam.create_access_key("admin")
     };
-    let (meta, key) = run().map_err(|e| anyhow!("creating the admin identity: {}", e.message))?;
+    let (meta, key) = run().context("creating the admin identity")?;
     let files = ClientFiles::locate()?;
     files.save(&Profile {
         name: "default".into(),

@@ -104,7 +104,7 @@ fn ping_status(i: &Value) -> String {
         .nth(1)
         .map_or(short, |rest| rest.trim());
     format!(
-        "{status}: not authorized{}",
+        "{status}: not authorized {}",
         short.split(" on resource").next().unwrap_or("")
     )
 }
@@ -157,6 +157,10 @@ mod tests {
         assert_eq!(ping_status(&json!({"PingStatus": "Online"})), "Online");
         let refused = ping_status(
             &json!({"PingStatus": "ConnectionLost", "RegistrationError": "User: arn:x is not authorized to perform: ssm:UpdateInstanceInformation on resource: arn:y because no identity-based policy allows"}),
+        );
+        assert_eq!(
+            refused,
+            "ConnectionLost: not authorized to perform: ssm:UpdateInstanceInformation",
         );
         assert!(
             refused.starts_with("ConnectionLost: not authorized")

@@ -15,7 +15,31 @@ use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// The `airlock` binary under test. `airlock server` runs the
+/// `airlock-server` binary beside it, which cargo builds for this package's
+/// tests only as a workspace member: build it (a no-op when fresh) once per
+/// test process, so `cargo test -p airlock-cli` never runs a stale server.
 pub fn airlock_bin() -> &'static str {
+    static SERVER_BUILT: std::sync::Once = std::sync::Once::new();
+    SERVER_BUILT.call_once(|| {
+        let mut cargo = Command::new(env!("CARGO"));
+        cargo
+            .args([
+                "build",
+                "--quiet",
+                "--bin",
+                "airlock-server",
+                "--manifest-path",
+            ])
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/../../Cargo.toml"));
+        if !cfg!(debug_assertions) {
+            cargo.arg("--release");
+        }
+        let status = cargo
+            .status()
+            .expect("run cargo build --bin airlock-server");
+        assert!(status.success(), "cargo build --bin airlock-server failed");
+    });
     env!("CARGO_BIN_EXE_airlock")
 }
 

@@ -128,7 +128,7 @@ fn check(
     let user = iam.get_user(&record.user_name)?;
     match iam.touch_access_key(&cred.access_key_id) {
         // Last-used is advisory: a full disk must not refuse reads.
-        Err(e) if !e.is_disk_full() => return Err(e),
+        Err(e) if !e.is_disk_full() => return Err(e.into()),
         _ => {}
     }
     Ok(Caller {

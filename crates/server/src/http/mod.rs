@@ -97,21 +97,25 @@ fn join_failure(e: tokio::task::JoinError) -> ApiError {
     if e.is_panic() {
         panic_failure(e.into_panic().as_ref())
     } else {
-        tracing::error!("a request's blocking task was cancelled");
-        ApiError::internal("the request was cancelled")
+        ApiError::internal_because("the request was cancelled", e)
     }
 }
 
-/// Logs a panic's cause and makes the 500 the client sees.
+/// What a handler's panic said, kept as the cause of its 500.
+#[derive(Debug, thiserror::Error)]
+#[error("a request handler panicked: {0}")]
+struct Panicked(String);
+
+/// The 500 the client sees for a panic; its message goes to the log.
 fn panic_failure(cause: &(dyn std::any::Any + Send)) -> ApiError {
     let msg = cause
         .downcast_ref::<&str>()
         .map(|s| (*s).to_owned())
         .or_else(|| cause.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "a panic without a message".into());
-    tracing::error!(panic = %msg, "a request handler panicked; answered 500");
-    ApiError::internal(
+    ApiError::internal_because(
         "The request processing has failed because of an unknown error (see the server log).",
+        Panicked(msg),
     )
 }
 

@@ -2,6 +2,7 @@
 //! every API call by the policy engine.
 
 pub mod authz;
+pub mod error;
 pub mod ids;
 pub mod store;
 pub mod tag_context;

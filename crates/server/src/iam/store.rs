@@ -4,8 +4,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+pub use super::error::IamError;
 use super::ids;
-use crate::api_error::{ApiError, ErrorCode};
 
 /// `user` or `role`: whose policies a row belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,7 +104,7 @@ fn tags_to_json(tags: &[Tag]) -> String {
 }
 
 /// The account this server plays, created at first start.
-pub fn account_id(conn: &Connection) -> Result<String, ApiError> {
+pub fn account_id(conn: &Connection) -> Result<String, IamError> {
     let existing: Option<String> = conn
         .query_row("SELECT value FROM meta WHERE key = 'account_id'", [], |r| {
             r.get(0)
@@ -121,14 +121,26 @@ pub fn account_id(conn: &Connection) -> Result<String, ApiError> {
     Ok(a)
 }
 
-fn check_name(what: &str, name: &str) -> Result<(), ApiError> {
+fn check_name(what: &'static str, name: &str) -> Result<(), IamError> {
     if ids::valid_iam_name(name, 64) {
         Ok(())
     } else {
-        Err(ApiError::validation(format!(
-            "1 validation error detected: Value '{name}' at '{what}' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]+ and have length 1 to 64"
-        )))
+        Err(IamError::InvalidName {
+            field: what,
+            name: name.to_owned(),
+        })
     }
+}
+
+/// The tables `DescribeServer` counts.
+#[derive(Debug, Clone, Copy)]
+pub enum Table {
+    Users,
+    AccessKeys,
+    Roles,
+    ManagedPolicies,
+    AuditLog,
+    Instances,
 }
 
 pub struct Iam<'a> {
@@ -137,7 +149,7 @@ pub struct Iam<'a> {
 }
 
 impl<'a> Iam<'a> {
-    pub fn new(conn: &'a Connection) -> Result<Self, ApiError> {
+    pub fn new(conn: &'a Connection) -> Result<Self, IamError> {
         Ok(Self {
             account: account_id(conn)?,
             conn,
@@ -151,7 +163,7 @@ impl<'a> Iam<'a> {
         format!("arn:aws:iam::{}:role{path}{name}", self.account)
     }
 
-    pub fn create_user(&self, name: &str, tags: &[Tag]) -> Result<User, ApiError> {
+    pub fn create_user(&self, name: &str, tags: &[Tag]) -> Result<User, IamError> {
         check_name("userName", name)?;
         let id = ids::user_id();
         let n = self.conn.execute(
@@ -159,14 +171,12 @@ impl<'a> Iam<'a> {
             params![name, id, now_iso(), tags_to_json(tags)],
         )?;
         if n == 0 {
-            return Err(ApiError::already_exists(format!(
-                "User with name {name} already exists."
-            )));
+            return Err(IamError::UserExists(name.to_owned()));
         }
         self.get_user(name)
     }
 
-    pub fn get_user(&self, name: &str) -> Result<User, ApiError> {
+    pub fn get_user(&self, name: &str) -> Result<User, IamError> {
         self.conn
             .query_row(
                 "SELECT user_name, user_id, path, created_at, tags FROM users WHERE user_name = ?1",
@@ -185,12 +195,10 @@ impl<'a> Iam<'a> {
                 },
             )
             .optional()?
-            .ok_or_else(|| {
-                ApiError::no_such_entity(format!("The user with name {name} cannot be found."))
-            })
+            .ok_or_else(|| IamError::NoSuchUser(name.to_owned()))
     }
 
-    pub fn list_users(&self) -> Result<Vec<User>, ApiError> {
+    pub fn list_users(&self) -> Result<Vec<User>, IamError> {
         let mut st = self
             .conn
             .prepare("SELECT user_name FROM users ORDER BY user_name")?;
@@ -198,7 +206,7 @@ impl<'a> Iam<'a> {
         names.iter().map(|n| self.get_user(n)).collect()
     }
 
-    pub fn delete_user(&self, name: &str) -> Result<(), ApiError> {
+    pub fn delete_user(&self, name: &str) -> Result<(), IamError> {
         crate::db::immediate(self.conn, || {
             self.get_user(name)?;
             let keys: i64 = self.conn.query_row(
@@ -212,12 +220,11 @@ impl<'a> Iam<'a> {
             |r| r.get(0),
         )?;
             if keys + pols > 0 {
-                return Err(ApiError::new(
-                    ErrorCode::DeleteConflict,
-                    format!(
-                        "Cannot delete entity, must delete access keys and detach or delete policies first (user {name} has {keys} keys and {pols} policies)."
-                    ),
-                ));
+                return Err(IamError::UserInUse {
+                    user: name.to_owned(),
+                    keys,
+                    policies: pols,
+                });
             }
             self.conn
                 .execute("DELETE FROM users WHERE user_name = ?1", params![name])?;
@@ -225,7 +232,7 @@ impl<'a> Iam<'a> {
         })
     }
 
-    pub fn tag_user(&self, name: &str, tags: &[Tag]) -> Result<(), ApiError> {
+    pub fn tag_user(&self, name: &str, tags: &[Tag]) -> Result<(), IamError> {
         crate::db::immediate(self.conn, || {
             let mut user = self.get_user(name)?;
             for t in tags {
@@ -247,7 +254,7 @@ impl<'a> Iam<'a> {
     pub fn create_access_key(
         &self,
         user: &str,
-    ) -> Result<(AccessKeyMetadata, ed25519_dalek::SigningKey), ApiError> {
+    ) -> Result<(AccessKeyMetadata, ed25519_dalek::SigningKey), IamError> {
         crate::db::immediate(self.conn, || {
             self.get_user(user)?;
             let count: i64 = self.conn.query_row(
@@ -256,10 +263,7 @@ impl<'a> Iam<'a> {
                 |r| r.get(0),
             )?;
             if count >= 2 {
-                return Err(ApiError::new(
-                    ErrorCode::LimitExceeded,
-                    "Cannot exceed quota for AccessKeysPerUser: 2",
-                ));
+                return Err(IamError::AccessKeyQuota);
             }
             let key = ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng);
             let id = ids::access_key_id();
@@ -280,7 +284,7 @@ impl<'a> Iam<'a> {
         })
     }
 
-    pub fn list_access_keys(&self, user: &str) -> Result<Vec<AccessKeyMetadata>, ApiError> {
+    pub fn list_access_keys(&self, user: &str) -> Result<Vec<AccessKeyMetadata>, IamError> {
         self.get_user(user)?;
         let mut st = self.conn.prepare(
             "SELECT access_key_id, status, created_at FROM access_keys WHERE user_name = ?1 ORDER BY created_at",
@@ -298,34 +302,30 @@ impl<'a> Iam<'a> {
         Ok(rows)
     }
 
-    pub fn update_access_key(&self, user: &str, id: &str, active: bool) -> Result<(), ApiError> {
+    pub fn update_access_key(&self, user: &str, id: &str, active: bool) -> Result<(), IamError> {
         let status = if active { "Active" } else { "Inactive" };
         let n = self.conn.execute(
             "UPDATE access_keys SET status = ?3 WHERE user_name = ?1 AND access_key_id = ?2",
             params![user, id, status],
         )?;
         if n == 0 {
-            return Err(ApiError::no_such_entity(format!(
-                "The Access Key with id {id} cannot be found."
-            )));
+            return Err(IamError::NoSuchAccessKey(id.to_owned()));
         }
         Ok(())
     }
 
-    pub fn delete_access_key(&self, user: &str, id: &str) -> Result<(), ApiError> {
+    pub fn delete_access_key(&self, user: &str, id: &str) -> Result<(), IamError> {
         let n = self.conn.execute(
             "DELETE FROM access_keys WHERE user_name = ?1 AND access_key_id = ?2",
             params![user, id],
         )?;
         if n == 0 {
-            return Err(ApiError::no_such_entity(format!(
-                "The Access Key with id {id} cannot be found."
-            )));
+            return Err(IamError::NoSuchAccessKey(id.to_owned()));
         }
         Ok(())
     }
 
-    pub fn key_record(&self, id: &str) -> Result<Option<KeyRecord>, ApiError> {
+    pub fn key_record(&self, id: &str) -> Result<Option<KeyRecord>, IamError> {
         Ok(self
             .conn
             .query_row(
@@ -342,7 +342,7 @@ impl<'a> Iam<'a> {
             .optional()?)
     }
 
-    pub fn touch_access_key(&self, id: &str) -> Result<(), ApiError> {
+    pub fn touch_access_key(&self, id: &str) -> Result<(), IamError> {
         self.conn.execute(
             "UPDATE access_keys SET last_used_at = ?2 WHERE access_key_id = ?1",
             params![id, now_iso()],
@@ -356,21 +356,19 @@ impl<'a> Iam<'a> {
         trust_policy: &str,
         description: &str,
         tags: &[Tag],
-    ) -> Result<Role, ApiError> {
+    ) -> Result<Role, IamError> {
         check_name("roleName", name)?;
         let n = self.conn.execute(
             "INSERT OR IGNORE INTO roles(role_name, role_id, trust_policy, description, created_at, tags) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![name, ids::role_id(), trust_policy, description, now_iso(), tags_to_json(tags)],
         )?;
         if n == 0 {
-            return Err(ApiError::already_exists(format!(
-                "Role with name {name} already exists."
-            )));
+            return Err(IamError::RoleExists(name.to_owned()));
         }
         self.get_role(name)
     }
 
-    pub fn get_role(&self, name: &str) -> Result<Role, ApiError> {
+    pub fn get_role(&self, name: &str) -> Result<Role, IamError> {
         self.conn
             .query_row(
                 "SELECT role_name, role_id, path, created_at, description, trust_policy, tags FROM roles WHERE role_name = ?1",
@@ -392,11 +390,11 @@ impl<'a> Iam<'a> {
             )
             .optional()?
             .ok_or_else(|| {
-                ApiError::no_such_entity(format!("The role with name {name} cannot be found."))
+                IamError::NoSuchRole(name.to_owned())
             })
     }
 
-    pub fn list_roles(&self) -> Result<Vec<Role>, ApiError> {
+    pub fn list_roles(&self) -> Result<Vec<Role>, IamError> {
         let mut st = self
             .conn
             .prepare("SELECT role_name FROM roles ORDER BY role_name")?;
@@ -404,7 +402,7 @@ impl<'a> Iam<'a> {
         names.iter().map(|n| self.get_role(n)).collect()
     }
 
-    pub fn delete_role(&self, name: &str) -> Result<(), ApiError> {
+    pub fn delete_role(&self, name: &str) -> Result<(), IamError> {
         crate::db::immediate(self.conn, || {
             self.get_role(name)?;
             self.conn.execute(
@@ -421,7 +419,7 @@ impl<'a> Iam<'a> {
         })
     }
 
-    fn check_principal(&self, kind: PrincipalKind, name: &str) -> Result<(), ApiError> {
+    fn check_principal(&self, kind: PrincipalKind, name: &str) -> Result<(), IamError> {
         match kind {
             PrincipalKind::User => self.get_user(name).map(drop),
             PrincipalKind::Role => self.get_role(name).map(drop),
@@ -434,7 +432,7 @@ impl<'a> Iam<'a> {
         principal: &str,
         policy_name: &str,
         document: &str,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), IamError> {
         crate::db::immediate(self.conn, || {
             self.check_principal(kind, principal)?;
             check_name("policyName", policy_name)?;
@@ -452,16 +450,16 @@ impl<'a> Iam<'a> {
         kind: PrincipalKind,
         principal: &str,
         policy_name: &str,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), IamError> {
         let n = self.conn.execute(
             "DELETE FROM inline_policies WHERE principal_kind=?1 AND principal_name=?2 AND policy_name=?3",
             params![kind.as_str(), principal, policy_name],
         )?;
         if n == 0 {
-            return Err(ApiError::no_such_entity(format!(
-                "The {} policy with name {policy_name} cannot be found.",
-                kind.as_str()
-            )));
+            return Err(IamError::NoSuchInlinePolicy {
+                kind: kind.as_str(),
+                name: policy_name.to_owned(),
+            });
         }
         Ok(())
     }
@@ -471,7 +469,7 @@ impl<'a> Iam<'a> {
         &self,
         kind: PrincipalKind,
         principal: &str,
-    ) -> Result<Vec<(String, String)>, ApiError> {
+    ) -> Result<Vec<(String, String)>, IamError> {
         let mut st = self.conn.prepare(
             "SELECT policy_name, document FROM inline_policies WHERE principal_kind=?1 AND principal_name=?2 ORDER BY policy_name",
         )?;
@@ -488,13 +486,11 @@ impl<'a> Iam<'a> {
         kind: PrincipalKind,
         principal: &str,
         arn: &str,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), IamError> {
         crate::db::immediate(self.conn, || {
             self.check_principal(kind, principal)?;
             if self.managed_policy_document(arn)?.is_none() {
-                return Err(ApiError::no_such_entity(format!(
-                    "Policy {arn} does not exist or is not attachable."
-                )));
+                return Err(IamError::NotAttachable(arn.to_owned()));
             }
             self.conn.execute(
             "INSERT OR IGNORE INTO attached_policies(principal_kind, principal_name, policy_arn) VALUES (?1, ?2, ?3)",
@@ -509,15 +505,16 @@ impl<'a> Iam<'a> {
         kind: PrincipalKind,
         principal: &str,
         arn: &str,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), IamError> {
         let n = self.conn.execute(
             "DELETE FROM attached_policies WHERE principal_kind=?1 AND principal_name=?2 AND policy_arn=?3",
             params![kind.as_str(), principal, arn],
         )?;
         if n == 0 {
-            return Err(ApiError::no_such_entity(format!(
-                "Policy {arn} was not found attached to {principal}."
-            )));
+            return Err(IamError::NotAttached {
+                arn: arn.to_owned(),
+                principal: principal.to_owned(),
+            });
         }
         Ok(())
     }
@@ -526,7 +523,7 @@ impl<'a> Iam<'a> {
         &self,
         kind: PrincipalKind,
         principal: &str,
-    ) -> Result<Vec<String>, ApiError> {
+    ) -> Result<Vec<String>, IamError> {
         let mut st = self.conn.prepare(
             "SELECT policy_arn FROM attached_policies WHERE principal_kind=?1 AND principal_name=?2 ORDER BY policy_arn",
         )?;
@@ -537,7 +534,7 @@ impl<'a> Iam<'a> {
     }
 
     /// A customer-managed policy created with `create-policy`.
-    pub fn create_policy(&self, name: &str, document: &str) -> Result<String, ApiError> {
+    pub fn create_policy(&self, name: &str, document: &str) -> Result<String, IamError> {
         check_name("policyName", name)?;
         let arn = format!("arn:aws:iam::{}:policy/{name}", self.account);
         let n = self.conn.execute(
@@ -545,14 +542,12 @@ impl<'a> Iam<'a> {
             params![arn, name, document, now_iso()],
         )?;
         if n == 0 {
-            return Err(ApiError::already_exists(format!(
-                "A policy called {name} already exists. Duplicate names are not allowed."
-            )));
+            return Err(IamError::PolicyExists(name.to_owned()));
         }
         Ok(arn)
     }
 
-    pub fn list_customer_policies(&self) -> Result<Vec<(String, String)>, ApiError> {
+    pub fn list_customer_policies(&self) -> Result<Vec<(String, String)>, IamError> {
         let mut st = self
             .conn
             .prepare("SELECT policy_name, arn FROM managed_policies ORDER BY policy_name")?;
@@ -563,7 +558,7 @@ impl<'a> Iam<'a> {
     }
 
     /// The document of a managed policy: built-in (AWS) or customer.
-    pub fn managed_policy_document(&self, arn: &str) -> Result<Option<String>, ApiError> {
+    pub fn managed_policy_document(&self, arn: &str) -> Result<Option<String>, IamError> {
         if let Some(doc) = crate::iam::builtin_policy_document(arn) {
             return Ok(Some(doc));
         }
@@ -577,21 +572,18 @@ impl<'a> Iam<'a> {
             .optional()?)
     }
 
-    pub fn count(&self, table: &str) -> Result<i64, ApiError> {
-        let known = [
-            "users",
-            "access_keys",
-            "roles",
-            "managed_policies",
-            "audit_log",
-            "instances",
-        ];
-        if !known.contains(&table) {
-            return Err(ApiError::internal("unknown table"));
-        }
+    pub fn count(&self, table: Table) -> Result<i64, IamError> {
+        let name = match table {
+            Table::Users => "users",
+            Table::AccessKeys => "access_keys",
+            Table::Roles => "roles",
+            Table::ManagedPolicies => "managed_policies",
+            Table::AuditLog => "audit_log",
+            Table::Instances => "instances",
+        };
         Ok(self
             .conn
-            .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))?)
+            .query_row(&format!("SELECT count(*) FROM {name}"), [], |r| r.get(0))?)
     }
 }
 
@@ -612,8 +604,11 @@ mod tests {
         iam.create_user("alice", &[]).unwrap();
         for other in ["Alice", "ALICE", "aLiCe"] {
             let e = iam.create_user(other, &[]).unwrap_err();
-            assert_eq!((e.status(), e.code.as_str()), (409, "EntityAlreadyExists"));
-            assert_eq!(e.message, format!("User with name {other} already exists."));
+            assert!(matches!(&e, IamError::UserExists(n) if n == other), "{e:?}");
+            assert_eq!(
+                e.to_string(),
+                format!("User with name {other} already exists.")
+            );
         }
         assert_eq!(iam.list_users().unwrap().len(), 1);
         assert_eq!(iam.get_user("alice").unwrap().user_name, "alice");
@@ -626,8 +621,10 @@ mod tests {
         let iam = Iam::new(&conn).unwrap();
         iam.create_role("NodeRole", "{}", "", &[]).unwrap();
         let e = iam.create_role("noderole", "{}", "", &[]).unwrap_err();
-        assert_eq!((e.status(), e.code.as_str()), (409, "EntityAlreadyExists"));
-        assert!(e.message.contains("noderole"), "{e:?}");
+        assert!(
+            matches!(&e, IamError::RoleExists(n) if n == "noderole"),
+            "{e:?}"
+        );
         iam.delete_role("NodeRole").unwrap();
         iam.create_role("noderole", "{}", "", &[]).unwrap();
     }

@@ -98,7 +98,7 @@ struct PolicyArnIn {
 }
 
 fn store<'c>(ctx: &Ctx<'c>) -> Result<Iam<'c>, ApiError> {
-    Iam::new(ctx.conn)
+    Ok(Iam::new(ctx.conn)?)
 }
 
 fn user(ctx: &Ctx<'_>, name: &str) -> Result<Vec<Resource>, ApiError> {

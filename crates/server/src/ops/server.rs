@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use super::{Allowed, NoInput, Operation, Resource};
 use crate::api_error::ApiError;
 use crate::audit;
-use crate::iam::store::Iam;
+use crate::iam::store::{Iam, Table};
 use crate::op;
 
 pub const OPERATIONS: &[Operation] = &[
@@ -36,12 +36,12 @@ fn describe_server(ctx: &Allowed<'_, '_>, _: NoInput) -> Result<Value, ApiError>
         "AccountId": iam.account,
         "Pid": std::process::id(),
         "Counts": {
-            "Users": iam.count("users")?,
-            "AccessKeys": iam.count("access_keys")?,
-            "Roles": iam.count("roles")?,
-            "Policies": iam.count("managed_policies")?,
-            "AuditEvents": iam.count("audit_log")?,
-            "Instances": iam.count("instances")?,
+            "Users": iam.count(Table::Users)?,
+            "AccessKeys": iam.count(Table::AccessKeys)?,
+            "Roles": iam.count(Table::Roles)?,
+            "Policies": iam.count(Table::ManagedPolicies)?,
+            "AuditEvents": iam.count(Table::AuditLog)?,
+            "Instances": iam.count(Table::Instances)?,
             "InstancesOnline": ctx.state.hub.count(),
         },
         // A full state disk: writes refused, audit records waiting

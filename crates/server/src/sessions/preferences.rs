@@ -165,7 +165,8 @@ pub fn load(conn: &Connection) -> Result<Preferences, ApiError> {
 
 pub fn save(conn: &Connection, p: &Preferences) -> Result<(), ApiError> {
     p.validate()?;
-    let json = serde_json::to_string(p).map_err(|e| ApiError::internal(e.to_string()))?;
+    let json = serde_json::to_string(p)
+        .map_err(|e| ApiError::internal_because("encoding the preferences", e))?;
     conn.execute(
         "INSERT INTO meta(key, value) VALUES ('session_preferences', ?1) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
         params![json],

@@ -45,13 +45,13 @@ pub async fn serve(state: &Shared, session: &str, token: &str) -> Response {
     let file = match tokio::fs::File::open(&path).await {
         Ok(f) => f,
         Err(e) => {
-            return ApiError::internal(format!("cannot read the recording: {e}")).into_response();
+            return ApiError::internal_because("cannot read the recording", e).into_response();
         }
     };
     let len = match file.metadata().await {
         Ok(m) => m.len(),
         Err(e) => {
-            return ApiError::internal(format!("cannot read the recording: {e}")).into_response();
+            return ApiError::internal_because("cannot read the recording", e).into_response();
         }
     };
     let chunks = futures_util::stream::unfold(Some(file.take(len)), |f| async move {
