@@ -80,7 +80,7 @@ impl ClusterSource for Stacks {
                 },
                 name: c.cluster_name,
                 stack_name: c.stack_name,
-                stack_status: c.stack_status,
+                stack_status: c.stack_status.to_string(),
             })
             .collect())
     }

@@ -16,8 +16,8 @@ use airlock_config::model::ComputeType;
 use super::launch::{NodeRequest, launch_node, terminate_node};
 use super::provision::{config_tags, model_of};
 use super::store::{self, ClusterRow};
-use super::with_db;
-use crate::api_error::{ApiError, ErrorCode};
+use super::{ClusterError, StackStatus};
+use crate::db::checkout;
 use crate::http::{AppState, Shared};
 
 /// How long a new node may run before Slurm must know it as powered up.
@@ -38,23 +38,27 @@ pub fn run(st: Shared) {
     }
     loop {
         std::thread::sleep(interval());
-        let clusters = with_db(&st, store::list).unwrap_or_default();
+        let clusters = checkout(&st.db)
+            .map_err(ClusterError::from)
+            .and_then(|conn| store::list(&conn))
+            .unwrap_or_default();
         for c in clusters
             .iter()
-            .filter(|c| c.stack_status == "CREATE_COMPLETE")
+            .filter(|c| c.stack_status == StackStatus::CreateComplete)
         {
             if let Err(e) = reconcile(&st, c) {
-                tracing::warn!(cluster = %c.cluster_name, error = %e.message, "fleet manager");
+                tracing::warn!(cluster = %c.cluster_name, error = %e, "fleet manager");
             }
         }
     }
 }
 
+/// Records the fleet manager's action on a node as a stack event.
 fn event(st: &AppState, cluster: &str, node: &str, status: &str, reason: &str) {
     tracing::info!(cluster, node, status, reason, "fleet manager");
-    let _ = with_db(st, |conn| {
+    let _ = checkout(&st.db).map(|conn| {
         store::event(
-            conn,
+            &conn,
             cluster,
             node,
             "AWS::EC2::Instance",
@@ -64,14 +68,26 @@ fn event(st: &AppState, cluster: &str, node: &str, status: &str, reason: &str) {
     });
 }
 
-fn scontrol(head: i32, args: &[&str]) -> Result<String, ApiError> {
-    run_in_node(head, "/usr/bin/scontrol", args, None)
-        .map_err(|e| ApiError::internal(e.to_string()))
+fn scontrol(head: i32, args: &[&str]) -> Result<String, ClusterError> {
+    Ok(run_in_node(head, "/usr/bin/scontrol", args, None)?)
+}
+
+/// Sets a node's Slurm state (`scontrol update nodename=… state=…`).
+fn set_state(head: i32, name: &str, state: &str) -> Result<(), ClusterError> {
+    scontrol(
+        head,
+        &[
+            "update",
+            &format!("nodename={name}"),
+            &format!("state={state}"),
+        ],
+    )
+    .map(drop)
 }
 
 /// DOWN (Slurm requeues the node's jobs), then powered down so the node
 /// can be resumed again: ParallelCluster's `set_nodes_down_and_power_save`.
-pub fn down_and_power_save(head: i32, name: &str, reason: &str) -> Result<(), ApiError> {
+pub fn down_and_power_save(head: i32, name: &str, reason: &str) -> Result<(), ClusterError> {
     let r = format!("reason={reason}");
     set_down(head, name, reason)?;
     scontrol(
@@ -87,7 +103,7 @@ pub fn down_and_power_save(head: i32, name: &str, reason: &str) -> Result<(), Ap
 }
 
 /// DOWN with a reason: Slurm requeues the node's jobs.
-fn set_down(head: i32, name: &str, reason: &str) -> Result<(), ApiError> {
+fn set_down(head: i32, name: &str, reason: &str) -> Result<(), ClusterError> {
     let r = format!("reason={reason}");
     scontrol(
         head,
@@ -103,6 +119,10 @@ fn is_static(name: &str) -> bool {
     parse_node_name(name).is_some_and(|(_, k, ..)| k == NodeKind::Static)
 }
 
+fn is_dynamic(name: &str) -> bool {
+    parse_node_name(name).is_some_and(|(_, k, ..)| k == NodeKind::Dynamic)
+}
+
 fn age(rec: &NodeRecord) -> u64 {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -111,11 +131,48 @@ fn age(rec: &NodeRecord) -> u64 {
     now.saturating_sub(rec.launched_at)
 }
 
-/// One pass over one cluster.
-pub fn reconcile(st: &AppState, c: &ClusterRow) -> Result<(), ApiError> {
-    let name = &c.cluster_name;
-    let Some(head) = st.clusters.head_pid(name) else {
+/// What one pass sees of a cluster: Slurm's view and the provider's.
+struct Observed {
+    /// The head node's PID, to run Slurm's commands in.
+    head: i32,
+    /// Slurm's node states (`scontrol show nodes -o`).
+    slurm: Vec<SlurmNode>,
+    /// The cluster's compute nodes on the provider, running or dead.
+    nodes: Vec<NodeRecord>,
+}
+
+impl Observed {
+    fn slurm_node(&self, name: &str) -> Option<&SlurmNode> {
+        self.slurm.iter().find(|s| s.name == name)
+    }
+    /// Whether an instance of node `name` is running.
+    fn is_running(&self, name: &str) -> bool {
+        self.nodes
+            .iter()
+            .any(|n| n.name == name && node::is_running(n))
+    }
+}
+
+/// One pass over one cluster, as ParallelCluster's clustermgtd does it.
+/// Each action is recorded as a stack event.
+pub fn reconcile(st: &AppState, c: &ClusterRow) -> Result<(), ClusterError> {
+    let Some(seen) = observe(st, &c.cluster_name)? else {
         return Ok(());
+    };
+    clean_up_dead_nodes(st, c, &seen)?;
+    terminate_orphans(st, c, &seen)?;
+    reset_down_dynamic_nodes(st, c, &seen)?;
+    replace_missing_static_nodes(st, c, &seen)?;
+    resume_registered_replacements(st, c, &seen)?;
+    Ok(())
+}
+
+/// Reads Slurm's node states in the head node and the provider's compute
+/// nodes, and caches `sinfo` for the console. `None` while the head node
+/// is not running.
+fn observe(st: &AppState, cluster: &str) -> Result<Option<Observed>, ClusterError> {
+    let Some(head) = st.clusters.head_pid(cluster) else {
+        return Ok(None);
     };
     let slurm = parse_nodes(&scontrol(head, &["show", "nodes", "-o"])?);
     if let Ok(text) = run_in_node(
@@ -124,51 +181,66 @@ pub fn reconcile(st: &AppState, c: &ClusterRow) -> Result<(), ApiError> {
         &["-h", "-N", "-o", "%P|%a|%l|%N|%t"],
         None,
     ) {
-        st.clusters.slurm.set(name, &text);
+        st.clusters.slurm.set(cluster, &text);
     }
-    let find = |n: &str| -> Option<&SlurmNode> { slurm.iter().find(|s| s.name == n) };
-    let layout = st.clusters.layout(name);
-    let nodes: Vec<NodeRecord> = node::list(&layout)
+    let nodes = node::list(&st.clusters.layout(cluster))
         .into_iter()
         .filter(|n| n.role == NodeRole::Compute)
         .collect();
-    for rec in &nodes {
-        let s = find(&rec.name);
-        if !node::is_running(rec) {
-            let why = format!("instance {} terminated unexpectedly", rec.instance_id);
-            event(st, name, &rec.name, "TERMINATED", &why);
-            terminate_node(st, name, rec)?;
-            if s.is_some_and(|s| !s.is_powered_down()) {
-                let reason = format!("{REASON_PREFIX}{why}");
-                if is_static(&rec.name) {
-                    // Kept DOWN, not powered down: a powering-down node
-                    // ignores the replacement's registration.
-                    set_down(head, &rec.name, &reason)?;
-                    event(
-                        st,
-                        name,
-                        &rec.name,
-                        "SLURM_DOWN",
-                        "set DOWN so Slurm requeues its jobs; a replacement follows",
-                    );
-                } else {
-                    down_and_power_save(head, &rec.name, &reason)?;
-                    event(
-                        st,
-                        name,
-                        &rec.name,
-                        "SLURM_DOWN",
-                        "set DOWN so Slurm requeues its jobs, then powered down",
-                    );
-                }
-            }
+    Ok(Some(Observed { head, slurm, nodes }))
+}
+
+/// Nodes whose instance died: forgets the instance and, if Slurm still has
+/// the node up, sets it DOWN so Slurm requeues its jobs. A dynamic node is
+/// then powered down (to be resumed on demand); a static one stays DOWN,
+/// since a powering-down node would ignore its replacement's registration.
+fn clean_up_dead_nodes(st: &AppState, c: &ClusterRow, seen: &Observed) -> Result<(), ClusterError> {
+    let name = &c.cluster_name;
+    for rec in seen.nodes.iter().filter(|r| !node::is_running(r)) {
+        let why = format!("instance {} terminated unexpectedly", rec.instance_id);
+        event(st, name, &rec.name, "TERMINATED", &why);
+        terminate_node(st, name, rec)?;
+        // Slurm has it powered down already (or does not know it).
+        if seen
+            .slurm_node(&rec.name)
+            .is_none_or(|s| s.is_powered_down())
+        {
             continue;
         }
-        let dynamic = parse_node_name(&rec.name).is_some_and(|(_, k, ..)| k == NodeKind::Dynamic);
-        if dynamic
-            && s.is_some_and(|s| s.is_powered_down() && !s.is_powering_up())
-            && age(rec) > ORPHAN_GRACE_SECS
-        {
+        let reason = format!("{REASON_PREFIX}{why}");
+        if is_static(&rec.name) {
+            set_down(seen.head, &rec.name, &reason)?;
+            event(
+                st,
+                name,
+                &rec.name,
+                "SLURM_DOWN",
+                "set DOWN so Slurm requeues its jobs; a replacement follows",
+            );
+        } else {
+            down_and_power_save(seen.head, &rec.name, &reason)?;
+            event(
+                st,
+                name,
+                &rec.name,
+                "SLURM_DOWN",
+                "set DOWN so Slurm requeues its jobs, then powered down",
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Running dynamic nodes that Slurm has powered down (and is not powering
+/// up) for longer than the grace period, as after a ResumeTimeout, are
+/// orphans: terminated.
+fn terminate_orphans(st: &AppState, c: &ClusterRow, seen: &Observed) -> Result<(), ClusterError> {
+    let name = &c.cluster_name;
+    for rec in seen.nodes.iter().filter(|r| node::is_running(r)) {
+        let powered_down = seen
+            .slurm_node(&rec.name)
+            .is_some_and(|s| s.is_powered_down() && !s.is_powering_up());
+        if is_dynamic(&rec.name) && powered_down && age(rec) > ORPHAN_GRACE_SECS {
             event(
                 st,
                 name,
@@ -182,15 +254,19 @@ pub fn reconcile(st: &AppState, c: &ClusterRow) -> Result<(), ApiError> {
             terminate_node(st, name, rec)?;
         }
     }
-    // Dynamic nodes Slurm still has DOWN with no instance: back to idle~
-    // (`down~` needs `resume`; a plain DOWN needs `power_down_force`).
-    for s in slurm.iter().filter(|s| s.state == "DOWN") {
-        let dynamic = parse_node_name(&s.name).is_some_and(|(_, k, ..)| k == NodeKind::Dynamic);
-        if !dynamic
-            || nodes
-                .iter()
-                .any(|n| n.name == s.name && node::is_running(n))
-        {
+    Ok(())
+}
+
+/// Dynamic nodes Slurm still has DOWN with no instance go back to idle~:
+/// `down~` needs `resume`, a plain DOWN `power_down_force`; one already
+/// powering down is left to finish.
+fn reset_down_dynamic_nodes(
+    st: &AppState,
+    c: &ClusterRow,
+    seen: &Observed,
+) -> Result<(), ClusterError> {
+    for s in seen.slurm.iter().filter(|s| s.state == "DOWN") {
+        if !is_dynamic(&s.name) || seen.is_running(&s.name) {
             continue;
         }
         let to = if s.has("POWERED_DOWN") {
@@ -200,17 +276,10 @@ pub fn reconcile(st: &AppState, c: &ClusterRow) -> Result<(), ApiError> {
         } else {
             "power_down_force"
         };
-        scontrol(
-            head,
-            &[
-                "update",
-                &format!("nodename={}", s.name),
-                &format!("state={to}"),
-            ],
-        )?;
+        set_state(seen.head, &s.name, to)?;
         event(
             st,
-            name,
+            &c.cluster_name,
             &s.name,
             "SLURM_RESET",
             &format!(
@@ -219,60 +288,70 @@ pub fn reconcile(st: &AppState, c: &ClusterRow) -> Result<(), ApiError> {
             ),
         );
     }
-    // Static nodes are always on: replace the missing ones.
+    Ok(())
+}
+
+/// Static nodes are always on: launches every one that has no running
+/// instance.
+fn replace_missing_static_nodes(
+    st: &AppState,
+    c: &ClusterRow,
+    seen: &Observed,
+) -> Result<(), ClusterError> {
     let m = model_of(c)?;
     let tags = config_tags(&m);
     for q in &m.queues {
         for cr in &q.compute_resources {
-            for g in groups(q, cr)
+            let static_groups = groups(q, cr)
                 .into_iter()
-                .filter(|g| g.kind == NodeKind::Static)
-            {
-                for n in g.names() {
-                    if nodes.iter().any(|r| r.name == n && node::is_running(r)) {
-                        continue;
-                    }
-                    let rec = launch_node(
-                        st,
-                        c,
-                        &NodeRequest {
-                            name: &n,
-                            role: NodeRole::Compute,
-                            queue: Some(&q.name),
-                            spot: q.compute_type.value == ComputeType::Spot,
-                            config_tags: &tags,
-                        },
-                    )?;
-                    event(
-                        st,
-                        name,
-                        &n,
-                        "REPLACED",
-                        &format!("static node relaunched as {}", rec.instance_id),
-                    );
+                .filter(|g| g.kind == NodeKind::Static);
+            for n in static_groups.flat_map(|g| g.names().collect::<Vec<_>>()) {
+                if seen.is_running(&n) {
+                    continue;
                 }
+                let rec = launch_node(
+                    st,
+                    c,
+                    &NodeRequest {
+                        name: &n,
+                        role: NodeRole::Compute,
+                        queue: Some(&q.name),
+                        spot: q.compute_type.value == ComputeType::Spot,
+                        config_tags: &tags,
+                    },
+                )?;
+                event(
+                    st,
+                    &c.cluster_name,
+                    &n,
+                    "REPLACED",
+                    &format!("static node relaunched as {}", rec.instance_id),
+                );
             }
         }
     }
-    // A replacement whose slurmd has registered (DOWN, no longer NOT_RESPONDING)
-    // goes back into service: ReturnToService=1 leaves nodes we set DOWN alone.
-    for s in slurm.iter().filter(|s| {
+    Ok(())
+}
+
+/// A replacement whose slurmd has registered (still DOWN with our reason,
+/// no longer NOT_RESPONDING) goes back into service: ReturnToService=1
+/// leaves nodes we set DOWN alone.
+fn resume_registered_replacements(
+    st: &AppState,
+    c: &ClusterRow,
+    seen: &Observed,
+) -> Result<(), ClusterError> {
+    for s in seen.slurm.iter().filter(|s| {
         s.state == "DOWN"
             && !s.has("NOT_RESPONDING")
             && s.reason.starts_with(REASON_PREFIX)
             && is_static(&s.name)
     }) {
-        if nodes
-            .iter()
-            .any(|n| n.name == s.name && node::is_running(n))
-        {
-            scontrol(
-                head,
-                &["update", &format!("nodename={}", s.name), "state=resume"],
-            )?;
+        if seen.is_running(&s.name) {
+            set_state(seen.head, &s.name, "resume")?;
             event(
                 st,
-                name,
+                &c.cluster_name,
                 &s.name,
                 "SLURM_RESUMED",
                 "the replacement registered; back in service",
@@ -291,22 +370,20 @@ pub fn interrupt_spot(
     cluster: &str,
     node_name: &str,
     notice: Duration,
-) -> Result<String, ApiError> {
+) -> Result<String, ClusterError> {
     let layout = st.clusters.layout(cluster);
     let rec = node::list(&layout)
         .into_iter()
         .find(|n| n.name == node_name && node::is_running(n))
-        .ok_or_else(|| {
-            ApiError::new(
-                ErrorCode::InvalidInstanceIdNotFound,
-                format!("{node_name} is not running in cluster {cluster}"),
-            )
+        .ok_or_else(|| ClusterError::NodeNotRunning {
+            cluster: cluster.to_owned(),
+            node: node_name.to_owned(),
         })?;
     let spot = crate::instances::store::tags(conn, &rec.instance_id)?
         .iter()
         .any(|(k, v)| k == "airlock:instance-lifecycle" && v == "spot");
     if !spot {
-        return Err(ApiError::validation(format!(
+        return Err(ClusterError::Invalid(format!(
             "{node_name} is an on-demand node; only spot nodes can be interrupted"
         )));
     }

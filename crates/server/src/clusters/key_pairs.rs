@@ -5,7 +5,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use ssh_key::{Algorithm, HashAlg, LineEnding, PrivateKey, PublicKey};
 
-use crate::api_error::{ApiError, ErrorCode};
+use super::ClusterError;
 use crate::iam::ids;
 use crate::iam::store::now_iso;
 
@@ -19,30 +19,19 @@ pub struct KeyPairInfo {
     pub create_time: String,
 }
 
-fn not_found(name: &str) -> ApiError {
-    ApiError::new(
-        ErrorCode::InvalidKeyPairNotFound,
-        format!("The key pair '{name}' does not exist"),
-    )
-}
-
-fn check_name(name: &str) -> Result<(), ApiError> {
+fn check_name(name: &str) -> Result<(), ClusterError> {
     if name.is_empty()
         || name.len() > 255
         || !name.chars().all(|c| c.is_ascii_graphic() || c == ' ')
     {
-        return Err(ApiError::validation(format!(
-            "Invalid key name '{name}': 1 to 255 printable ASCII characters"
-        )));
+        return Err(ClusterError::KeyName(name.to_owned()));
     }
     Ok(())
 }
 
-fn store(conn: &Connection, name: &str, key: &PublicKey) -> Result<KeyPairInfo, ApiError> {
+fn store(conn: &Connection, name: &str, key: &PublicKey) -> Result<KeyPairInfo, ClusterError> {
     check_name(name)?;
-    let line = key
-        .to_openssh()
-        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let line = key.to_openssh().map_err(ClusterError::fault)?;
     let fp = key.fingerprint(HashAlg::Sha256).to_string();
     let id = format!("key-{}", &ids::random_hex(9)[..17]);
     let n = conn.execute(
@@ -50,39 +39,31 @@ fn store(conn: &Connection, name: &str, key: &PublicKey) -> Result<KeyPairInfo, 
         params![name, id, fp, line, now_iso()],
     )?;
     if n == 0 {
-        return Err(ApiError::new(
-            ErrorCode::InvalidKeyPairDuplicate,
-            format!("The keypair '{name}' already exists."),
-        ));
+        return Err(ClusterError::KeyPairDuplicate(name.to_owned()));
     }
     describe(conn, &[name.to_owned()])?
         .pop()
-        .ok_or_else(|| ApiError::internal("lost a key pair"))
+        .ok_or_else(|| ClusterError::Internal("lost a key pair".into()))
 }
 
 /// `ImportKeyPair`: an OpenSSH public key line.
-pub fn import(conn: &Connection, name: &str, material: &str) -> Result<KeyPairInfo, ApiError> {
-    let key = PublicKey::from_openssh(material.trim()).map_err(|e| {
-        ApiError::new(
-            ErrorCode::InvalidKeyFormat,
-            format!("Key is not in valid OpenSSH public key format: {e}"),
-        )
-    })?;
+pub fn import(conn: &Connection, name: &str, material: &str) -> Result<KeyPairInfo, ClusterError> {
+    let key = PublicKey::from_openssh(material.trim()).map_err(ClusterError::KeyFormat)?;
     store(conn, name, &key)
 }
 
 /// `CreateKeyPair`: a new ed25519 key; the private key is returned once.
-pub fn create(conn: &Connection, name: &str) -> Result<(KeyPairInfo, String), ApiError> {
+pub fn create(conn: &Connection, name: &str) -> Result<(KeyPairInfo, String), ClusterError> {
     let key = PrivateKey::random(&mut rand::rngs::OsRng, Algorithm::Ed25519)
-        .map_err(|e| ApiError::internal(e.to_string()))?;
+        .map_err(ClusterError::fault)?;
     let info = store(conn, name, key.public_key())?;
     let pem = key
         .to_openssh(LineEnding::LF)
-        .map_err(|e| ApiError::internal(e.to_string()))?;
+        .map_err(ClusterError::fault)?;
     Ok((info, pem.to_string()))
 }
 
-pub fn describe(conn: &Connection, names: &[String]) -> Result<Vec<KeyPairInfo>, ApiError> {
+pub fn describe(conn: &Connection, names: &[String]) -> Result<Vec<KeyPairInfo>, ClusterError> {
     let mut st = conn.prepare("SELECT key_name, key_pair_id, fingerprint, public_key, created_at FROM key_pairs ORDER BY key_name")?;
     let all: Vec<KeyPairInfo> = st
         .query_map([], |r| {
@@ -103,7 +84,7 @@ pub fn describe(conn: &Connection, names: &[String]) -> Result<Vec<KeyPairInfo>,
         .collect::<Result<_, _>>()?;
     for n in names {
         if !all.iter().any(|k| &k.key_name == n) {
-            return Err(not_found(n));
+            return Err(ClusterError::KeyPairNotFound(n.clone()));
         }
     }
     Ok(all
@@ -112,20 +93,30 @@ pub fn describe(conn: &Connection, names: &[String]) -> Result<Vec<KeyPairInfo>,
         .collect())
 }
 
-pub fn delete(conn: &Connection, name: &str) -> Result<(), ApiError> {
+pub fn delete(conn: &Connection, name: &str) -> Result<(), ClusterError> {
     conn.execute("DELETE FROM key_pairs WHERE key_name = ?1", params![name])?;
     Ok(())
 }
 
 /// The OpenSSH public key line of a key pair.
-pub fn public_key(conn: &Connection, name: &str) -> Result<String, ApiError> {
+pub fn public_key(conn: &Connection, name: &str) -> Result<String, ClusterError> {
     conn.query_row(
         "SELECT public_key FROM key_pairs WHERE key_name = ?1",
         params![name],
         |r| r.get(0),
     )
     .optional()?
-    .ok_or_else(|| not_found(name))
+    .ok_or_else(|| ClusterError::KeyPairNotFound(name.to_owned()))
+}
+
+/// The key pair a configuration's `key_name` names must exist; the error
+/// says how to import it.
+pub fn require_for_config(conn: &Connection, name: &str) -> Result<(), ClusterError> {
+    match public_key(conn, name) {
+        Ok(_) => Ok(()),
+        Err(ClusterError::KeyPairNotFound(n)) => Err(ClusterError::KeyNameNotFound(n)),
+        Err(e) => Err(e),
+    }
 }
 
 #[cfg(test)]
@@ -142,6 +133,7 @@ mod tests {
         assert!(k.key_fingerprint.starts_with("SHA256:"));
         assert_eq!(
             import(&conn, "sandbox-key-useast1", line)
+                .map_err(crate::api_error::ApiError::from)
                 .unwrap_err()
                 .code
                 .as_str(),
@@ -149,6 +141,7 @@ mod tests {
         );
         assert_eq!(
             import(&conn, "bad", "ssh-rsa nonsense")
+                .map_err(crate::api_error::ApiError::from)
                 .unwrap_err()
                 .code
                 .as_str(),
@@ -158,7 +151,9 @@ mod tests {
         assert!(private.starts_with("-----BEGIN OPENSSH PRIVATE KEY-----"));
         assert_eq!(describe(&conn, &[]).unwrap().len(), 2);
         assert_eq!(
-            describe(&conn, &["nope".into()]).unwrap_err().code.as_str(),
+            crate::api_error::ApiError::from(describe(&conn, &["nope".into()]).unwrap_err())
+                .code
+                .as_str(),
             "InvalidKeyPair.NotFound"
         );
         delete(&conn, "made").unwrap();

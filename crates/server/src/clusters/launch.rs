@@ -5,9 +5,8 @@
 use airlock_cluster::local::node::{self, AgentIdentity, Launch, NodeRecord, NodeRole};
 use rusqlite::params;
 
+use super::ClusterError;
 use super::store::ClusterRow;
-use super::{provider_error, with_db};
-use crate::api_error::{ApiError, ErrorCode};
 use crate::http::AppState;
 use crate::iam::ids;
 use crate::iam::store::now_iso;
@@ -39,39 +38,36 @@ pub fn launch_node(
     st: &AppState,
     c: &ClusterRow,
     r: &NodeRequest<'_>,
-) -> Result<NodeRecord, ApiError> {
+) -> Result<NodeRecord, ClusterError> {
     let net_index = c
         .net_index
-        .ok_or_else(|| ApiError::internal("the cluster has no network"))?;
+        .ok_or_else(|| ClusterError::Internal("the cluster has no network".into()))?;
     let layout = st.clusters.layout(&c.cluster_name);
     let net = layout
         .read_network()
         .filter(|n| n.index == net_index)
-        .ok_or_else(|| ApiError::internal("the cluster's network.json is missing"))?;
+        .ok_or_else(|| ClusterError::Internal("the cluster's network.json is missing".into()))?;
     let lock = st.clusters.lock(&c.cluster_name);
     let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
     let host_n = match r.role {
         NodeRole::HeadNode => 2,
         NodeRole::Compute => {
             let used: Vec<u8> = node::list(&layout).iter().map(|n| n.host_n).collect();
-            (3..=254u8).find(|n| !used.contains(n)).ok_or_else(|| {
-                ApiError::new(
-                    ErrorCode::InsufficientInstanceCapacity,
-                    "the cluster subnet has no free address",
-                )
-            })?
+            (3..=254u8)
+                .find(|n| !used.contains(n))
+                .ok_or(ClusterError::NoFreeAddress)?
         }
     };
     let id = instance_id();
-    let key = rcgen::KeyPair::generate().map_err(|e| ApiError::internal(e.to_string()))?;
+    let key = rcgen::KeyPair::generate().map_err(ClusterError::fault)?;
     let csr = rcgen::CertificateParams::default()
         .serialize_request(&key)
         .and_then(|c| c.pem())
-        .map_err(|e| ApiError::internal(e.to_string()))?;
+        .map_err(ClusterError::fault)?;
     let (cert, fp) = st
         .pki
         .issue_node_cert(&id, &csr)
-        .map_err(|e| ApiError::internal(e.to_string()))?;
+        .map_err(ClusterError::fault)?;
     let (role_name, node_type) = match r.role {
         NodeRole::HeadNode => (head_role(&c.cluster_name), "HeadNode"),
         NodeRole::Compute => (compute_role(&c.cluster_name), "Compute"),
@@ -91,13 +87,10 @@ pub fn launch_node(
         "airlock:instance-lifecycle".into(),
         if r.spot { "spot" } else { "on-demand" }.into(),
     );
-    with_db(st, |conn| {
-        conn.execute(
-            "INSERT INTO instances(instance_id, resource_type, role_name, cert_sha256, name, registered_at, tags) VALUES (?1, 'EC2Instance', ?2, ?3, ?4, ?5, ?6)",
-            params![id, role_name, fp, r.name, now_iso(), serde_json::Value::Object(tags).to_string()],
-        )?;
-        Ok(())
-    })?;
+    crate::db::checkout(&st.db)?.execute(
+        "INSERT INTO instances(instance_id, resource_type, role_name, cert_sha256, name, registered_at, tags) VALUES (?1, 'EC2Instance', ?2, ?3, ?4, ?5, ?6)",
+        params![id, role_name, fp, r.name, now_iso(), serde_json::Value::Object(tags).to_string()],
+    )?;
     let identity_json = serde_json::json!({
         "InstanceId": id,
         "Endpoint": format!("https://airlock-server:{}", st.clusters.agent_port),
@@ -122,36 +115,33 @@ pub fn launch_node(
     match launched {
         Ok(rec) => {
             refresh_hosts(&layout, &net);
-            with_db(st, |conn| {
-                conn.execute(
-                    "UPDATE instances SET ip_address = ?2 WHERE instance_id = ?1",
-                    params![id, rec.ip],
-                )?;
-                Ok(())
-            })?;
+            crate::db::checkout(&st.db)?.execute(
+                "UPDATE instances SET ip_address = ?2 WHERE instance_id = ?1",
+                params![id, rec.ip],
+            )?;
             Ok(rec)
         }
         Err(e) => {
             let _ = node::remove_tree(&layout.node(&id));
-            let _ = with_db(st, |conn| crate::instances::store::deregister(conn, &id));
-            Err(provider_error(e))
+            let _ = crate::db::checkout(&st.db)
+                .and_then(|conn| crate::instances::store::deregister(&conn, &id));
+            Err(e.into())
         }
     }
 }
 
 /// Terminates a node and forgets its identity (its certificate stops working).
-pub fn terminate_node(st: &AppState, cluster: &str, rec: &NodeRecord) -> Result<(), ApiError> {
+pub fn terminate_node(st: &AppState, cluster: &str, rec: &NodeRecord) -> Result<(), ClusterError> {
     let layout = st.clusters.layout(cluster);
     let lock = st.clusters.lock(cluster);
     let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
-    let result = node::terminate(&layout, rec).map_err(provider_error);
+    let result = node::terminate(&layout, rec);
     if let Some(net) = layout.read_network() {
         refresh_hosts(&layout, &net);
     }
-    let _ = with_db(st, |conn| {
-        crate::instances::store::deregister(conn, &rec.instance_id)
-    });
-    result
+    let _ = crate::db::checkout(&st.db)
+        .and_then(|conn| crate::instances::store::deregister(&conn, &rec.instance_id));
+    Ok(result?)
 }
 
 /// Rewrites the cluster's /etc/hosts from the nodes now recorded.

@@ -1,16 +1,22 @@
 //! Cluster stacks on the local provider: creating and deleting them as
 //! ordered resources with events (`provision`), launching nodes with their
 //! identities (`launch`), the power-saving hooks' API (`node_api`), the
-//! fleet manager (`fleet`), key pairs (`key_pairs`) and the database rows
-//! (`store`).
+//! fleet manager (`fleet`), key pairs (`key_pairs`), the database rows
+//! (`store`), stack states (`status`) and what all of it can fail with
+//! (`error`).
 
 pub mod console_source;
+pub mod error;
 pub mod fleet;
 pub mod key_pairs;
 pub mod launch;
 pub mod node_api;
 pub mod provision;
+pub mod status;
 pub mod store;
+
+pub use error::ClusterError;
+pub use status::StackStatus;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -18,8 +24,7 @@ use std::sync::{Arc, Mutex};
 
 use airlock_cluster::local::{ClusterLayout, layout};
 
-use crate::api_error::{ApiError, ErrorCode};
-use crate::http::{AppState, Shared};
+use crate::http::Shared;
 
 /// The local provider's settings and per-cluster locks.
 pub struct Manager {
@@ -60,25 +65,6 @@ impl Manager {
             .filter(airlock_cluster::local::node::is_running)
             .map(|n| n.pid)
     }
-}
-
-/// Maps a provider error to the API's.
-pub fn provider_error(e: airlock_cluster::local::ProviderError) -> ApiError {
-    match e {
-        airlock_cluster::local::ProviderError::NotRoot => {
-            ApiError::new(ErrorCode::UnsupportedOperation, e.to_string())
-        }
-        other => ApiError::internal(other.to_string()),
-    }
-}
-
-/// Borrows a database connection from a background thread.
-pub fn with_db<T>(
-    st: &AppState,
-    f: impl FnOnce(&rusqlite::Connection) -> Result<T, ApiError>,
-) -> Result<T, ApiError> {
-    let conn = crate::db::checkout(&st.db)?;
-    f(&conn)
 }
 
 /// At start: finish or roll back what a crash interrupted, remove what no

@@ -17,8 +17,9 @@ use serde_json::{Value, json};
 
 use super::launch::{NodeRequest, launch_node, terminate_node};
 use super::provision::{config_tags, model_of};
-use super::{store, with_db};
+use super::{ClusterError, store};
 use crate::api_error::ApiError;
+use crate::db::checkout;
 use crate::http::Shared;
 use crate::http::tls::PeerCert;
 use crate::iam::{authz, ids};
@@ -41,9 +42,7 @@ pub async fn call(
     let Some(fp) = fp else {
         return ApiError::unauthenticated("this API needs a node certificate").into_response();
     };
-    let r = tokio::task::spawn_blocking(move || handle(&state, &fp, peer, &operation, &body))
-        .await
-        .unwrap_or_else(|_| Err(ApiError::internal("the request failed")));
+    let r = crate::http::blocking(move || Ok(handle(&state, &fp, peer, &operation, &body)?)).await;
     match r {
         Ok(v) => axum::Json(v).into_response(),
         Err(e) => e.into_response(),
@@ -56,16 +55,17 @@ fn handle(
     peer: SocketAddr,
     operation: &str,
     body: &[u8],
-) -> Result<Value, ApiError> {
+) -> Result<Value, ClusterError> {
     let action = match operation {
         "RunInstances" => "ec2:RunInstances",
         "TerminateInstances" => "ec2:TerminateInstances",
-        _ => return Err(crate::ops::unknown_operation("node", operation)),
+        _ => return Err(crate::ops::unknown_operation("node", operation).into()),
     };
     let input: NodesIn = serde_json::from_slice(body)
-        .map_err(|e| ApiError::validation(format!("invalid request: {e}")))?;
+        .map_err(|e| ClusterError::Invalid(format!("invalid request: {e}")))?;
     let ip = peer.ip().to_string();
-    let c = with_db(st, |conn| {
+    let c = {
+        let conn = &*checkout(&st.db)?;
         let me = identity_by_cert(conn, fp)?
             .ok_or_else(|| ApiError::unauthenticated("this node certificate is not registered"))?;
         let account = crate::iam::store::account_id(conn)?;
@@ -84,8 +84,8 @@ fn handle(
             &arn,
             &[(&tag_key, &input.cluster_name)],
         )?;
-        store::require(conn, &input.cluster_name)
-    })?;
+        store::require(conn, &input.cluster_name)?
+    };
     let m = model_of(&c)?;
     let layout = st.clusters.layout(&c.cluster_name);
     let running = node::list(&layout);
@@ -110,9 +110,9 @@ fn handle(
             for r in existing {
                 match terminate_node(st, &c.cluster_name, r) {
                     Ok(()) => {
-                        let _ = with_db(st, |conn| {
+                        let _ = checkout(&st.db).map(|conn| {
                             store::event(
-                                conn,
+                                &conn,
                                 &c.cluster_name,
                                 name,
                                 "AWS::EC2::Instance",
@@ -122,9 +122,7 @@ fn handle(
                         });
                         instances.push(json!({"Name": name, "InstanceId": r.instance_id}));
                     }
-                    Err(e) => {
-                        errors.push(json!({"Name": name, "Code": e.code, "Message": e.message}))
-                    }
+                    Err(e) => errors.push(node_error(name, e)),
                 }
             }
             continue;
@@ -133,7 +131,7 @@ fn handle(
         for r in existing {
             let _ = terminate_node(st, &c.cluster_name, r);
         }
-        let q = queue.ok_or_else(|| ApiError::internal("lost the queue"))?;
+        let q = queue.ok_or_else(|| ClusterError::Internal("lost the queue".into()))?;
         let tags = config_tags(&m);
         match launch_node(
             st,
@@ -147,9 +145,9 @@ fn handle(
             },
         ) {
             Ok(r) => {
-                let _ = with_db(st, |conn| {
+                let _ = checkout(&st.db).map(|conn| {
                     store::event(
-                        conn,
+                        &conn,
                         &c.cluster_name,
                         name,
                         "AWS::EC2::Instance",
@@ -161,8 +159,18 @@ fn handle(
                     json!({"Name": name, "InstanceId": r.instance_id, "PrivateIpAddress": r.ip}),
                 );
             }
-            Err(e) => errors.push(json!({"Name": name, "Code": e.code, "Message": e.message})),
+            Err(e) => errors.push(node_error(name, e)),
         }
     }
     Ok(json!({"Instances": instances, "Errors": errors}))
+}
+
+/// One node's failure in the answer's `Errors`, as EC2 reports a partial
+/// failure; a server fault is logged with its cause.
+fn node_error(name: &str, e: ClusterError) -> Value {
+    let e = ApiError::from(e);
+    if let Some(cause) = &e.cause {
+        tracing::warn!(node = name, error = %e.message, cause = %cause, "a node request failed");
+    }
+    json!({"Name": name, "Code": e.code, "Message": e.message})
 }

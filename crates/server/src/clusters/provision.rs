@@ -15,8 +15,8 @@ use airlock_config::model::{ClusterModel, ComputeType};
 
 use super::launch::{NodeRequest, compute_role, head_role, launch_node, terminate_node};
 use super::store::{self, ClusterRow};
-use super::{provider_error, with_db};
-use crate::api_error::{ApiError, ErrorCode};
+use super::{ClusterError, StackStatus};
+use crate::db::checkout;
 use crate::http::{AppState, Shared};
 use crate::iam::store::{Iam, PrincipalKind};
 use crate::instances::store::CLUSTER_TAG;
@@ -43,10 +43,10 @@ pub fn fleet_policy(cluster: &str) -> String {
 }
 
 /// Parses the stored configuration again.
-pub fn model_of(c: &ClusterRow) -> Result<ClusterModel, ApiError> {
+pub fn model_of(c: &ClusterRow) -> Result<ClusterModel, ClusterError> {
     let r = airlock_config::load(&c.config_text, &c.config_file, c.template.as_deref(), None);
     r.model
-        .ok_or_else(|| ApiError::internal("the stored configuration no longer loads"))
+        .ok_or_else(|| ClusterError::Internal("the stored configuration no longer loads".into()))
 }
 
 pub fn config_tags(m: &ClusterModel) -> Vec<(String, String)> {
@@ -57,17 +57,17 @@ pub fn config_tags(m: &ClusterModel) -> Vec<(String, String)> {
         .collect()
 }
 
-fn gateway_addr(net: &NetworkPlan, port: u16) -> Result<SocketAddr, ApiError> {
+fn gateway_addr(net: &NetworkPlan, port: u16) -> Result<SocketAddr, ClusterError> {
     format!("{}:{port}", net.gateway())
         .parse()
-        .map_err(|_| ApiError::internal("bad gateway address"))
+        .map_err(|_| ClusterError::Internal("bad gateway address".into()))
 }
 
 /// A fault drill: `AIRLOCK_FAIL_RESOURCE=HeadNode` (a logical id) makes that
 /// resource fail, to exercise rollback as an operator would.
-fn injected_fault(logical: &str) -> Option<ApiError> {
+fn injected_fault(logical: &str) -> Option<ClusterError> {
     (std::env::var("AIRLOCK_FAIL_RESOURCE").ok().as_deref() == Some(logical)).then(|| {
-        ApiError::internal(format!(
+        ClusterError::Internal(format!(
             "{logical} failed: fault injected by AIRLOCK_FAIL_RESOURCE"
         ))
     })
@@ -88,30 +88,41 @@ fn step(
     st: &AppState,
     name: &str,
     logical: &str,
-    f: impl FnOnce() -> Result<Option<String>, ApiError>,
-) -> Result<(), ApiError> {
-    with_db(st, |c| {
-        store::set_resource(c, name, logical, None, "CREATE_IN_PROGRESS", None)
-    })?;
+    f: impl FnOnce() -> Result<Option<String>, ClusterError>,
+) -> Result<(), ClusterError> {
+    store::set_resource(
+        &*checkout(&st.db)?,
+        name,
+        logical,
+        None,
+        StackStatus::CreateInProgress,
+        None,
+    )?;
     injected_hang(logical);
     let result = match injected_fault(logical) {
         Some(e) => Err(e),
         None => f(),
     };
     match result {
-        Ok(physical) => with_db(st, |c| {
-            store::set_resource(
-                c,
-                name,
-                logical,
-                physical.as_deref(),
-                "CREATE_COMPLETE",
-                None,
-            )
-        }),
+        Ok(physical) => store::set_resource(
+            &*checkout(&st.db)?,
+            name,
+            logical,
+            physical.as_deref(),
+            StackStatus::CreateComplete,
+            None,
+        ),
         Err(e) => {
-            let _ = with_db(st, |c| {
-                store::set_resource(c, name, logical, None, "CREATE_FAILED", Some(&e.message))
+            let reason = e.to_string();
+            let _ = checkout(&st.db).map(|c| {
+                store::set_resource(
+                    &c,
+                    name,
+                    logical,
+                    None,
+                    StackStatus::CreateFailed,
+                    Some(&reason),
+                )
             });
             Err(e)
         }
@@ -119,7 +130,11 @@ fn step(
 }
 
 /// The slurm.conf of a cluster on its network.
-pub fn slurm_conf_for(m: &ClusterModel, name: &str, net: &NetworkPlan) -> Result<String, ApiError> {
+pub fn slurm_conf_for(
+    m: &ClusterModel,
+    name: &str,
+    net: &NetworkPlan,
+) -> Result<String, ClusterError> {
     let s = SlurmSettings {
         cluster_name: name.to_owned(),
         head_host: "head".into(),
@@ -132,7 +147,7 @@ pub fn slurm_conf_for(m: &ClusterModel, name: &str, net: &NetworkPlan) -> Result
         slurm_user: "root".into(),
         munge_socket: Some(node_paths::MUNGE_SOCKET.into()),
     };
-    slurm_conf::render(m, &s).map_err(|e| ApiError::validation(e.to_string()))
+    slurm_conf::render(m, &s).map_err(|e| ClusterError::Invalid(e.to_string()))
 }
 
 fn create_role(
@@ -141,31 +156,30 @@ fn create_role(
     cluster: &str,
     policies: &[String],
     inline: Option<String>,
-) -> Result<Option<String>, ApiError> {
-    with_db(st, |conn| {
-        let iam = Iam::new(conn)?;
-        let r = iam.create_role(
+) -> Result<Option<String>, ClusterError> {
+    let conn = checkout(&st.db)?;
+    let iam = Iam::new(&conn)?;
+    let r = iam.create_role(
+        role,
+        TRUST,
+        &format!("Role of cluster {cluster}'s nodes"),
+        &[],
+    )?;
+    for arn in policies {
+        iam.attach_policy(PrincipalKind::Role, role, arn)?;
+    }
+    if let Some(doc) = inline {
+        iam.put_inline_policy(
+            PrincipalKind::Role,
             role,
-            TRUST,
-            &format!("Role of cluster {cluster}'s nodes"),
-            &[],
+            "airlock-slurm-power-saving",
+            &doc,
         )?;
-        for arn in policies {
-            iam.attach_policy(PrincipalKind::Role, role, arn)?;
-        }
-        if let Some(doc) = inline {
-            iam.put_inline_policy(
-                PrincipalKind::Role,
-                role,
-                "airlock-slurm-power-saving",
-                &doc,
-            )?;
-        }
-        Ok(Some(r.arn))
-    })
+    }
+    Ok(Some(r.arn))
 }
 
-fn wait_for_slurmctld(pid: i32) -> Result<(), ApiError> {
+fn wait_for_slurmctld(pid: i32) -> Result<(), ClusterError> {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let out = run_in_node(pid, "/usr/bin/scontrol", &["ping"], None).unwrap_or_default();
@@ -173,7 +187,7 @@ fn wait_for_slurmctld(pid: i32) -> Result<(), ApiError> {
             return Ok(());
         }
         if Instant::now() > deadline {
-            return Err(ApiError::internal(format!(
+            return Err(ClusterError::Internal(format!(
                 "slurmctld did not answer within 60 s (last: {})",
                 out.trim()
             )));
@@ -182,9 +196,9 @@ fn wait_for_slurmctld(pid: i32) -> Result<(), ApiError> {
     }
 }
 
-fn authorized_keys(st: &AppState, c: &ClusterRow) -> Result<Vec<String>, ApiError> {
+fn authorized_keys(st: &AppState, c: &ClusterRow) -> Result<Vec<String>, ClusterError> {
     match &c.key_name {
-        Some(k) => with_db(st, |conn| super::key_pairs::public_key(conn, k)).map(|k| vec![k]),
+        Some(k) => super::key_pairs::public_key(&*checkout(&st.db)?, k).map(|k| vec![k]),
         None => Ok(Vec::new()),
     }
 }
@@ -192,34 +206,28 @@ fn authorized_keys(st: &AppState, c: &ClusterRow) -> Result<Vec<String>, ApiErro
 /// Builds every resource in order; the stack ends CREATE_COMPLETE, or
 /// CREATE_FAILED and (unless `--norollback`) rolled back.
 pub fn create(st: Shared, name: String) {
-    let result = (|| -> Result<(), ApiError> {
-        let c = with_db(&st, |conn| store::require(conn, &name))?;
+    let result = (|| -> Result<(), ClusterError> {
+        let c = store::require(&*checkout(&st.db)?, &name)?;
         let m = model_of(&c)?;
         let mgr = &st.clusters;
         let layout = mgr.layout(&name);
         let mut plan = None;
         step(&st, &name, "Network", || {
-            let addrs = airlock_cluster::local::run_cmd("ip", &["-4", "-o", "addr"])
-                .map_err(provider_error)?;
-            let idx = free_index(&mgr.root, &addrs).ok_or_else(|| {
-                ApiError::new(
-                    ErrorCode::SubnetLimitExceeded,
-                    "no free 10.77.x.0/24 subnet for another cluster",
-                )
-            })?;
+            let addrs = airlock_cluster::local::run_cmd("ip", &["-4", "-o", "addr"])?;
+            let idx = free_index(&mgr.root, &addrs).ok_or(ClusterError::NoFreeSubnet)?;
             let p = NetworkPlan::new(idx, &c.vpc_id, &c.subnet_id);
-            std::fs::create_dir_all(&layout.dir).map_err(|e| ApiError::internal(e.to_string()))?;
+            std::fs::create_dir_all(&layout.dir).map_err(ClusterError::fault)?;
             std::fs::write(
                 layout.network_file(),
                 serde_json::to_string_pretty(&p).unwrap_or_default(),
             )
-            .map_err(|e| ApiError::internal(e.to_string()))?;
-            with_db(&st, |conn| store::set_net_index(conn, &name, idx))?;
-            net::create_bridge(&p).map_err(provider_error)?;
+            .map_err(ClusterError::fault)?;
+            store::set_net_index(&*checkout(&st.db)?, &name, idx)?;
+            net::create_bridge(&p)?;
             st.listeners
                 .add(gateway_addr(&p, mgr.agent_port)?)
                 .map_err(|e| {
-                    ApiError::internal(format!(
+                    ClusterError::Internal(format!(
                         "cannot serve the agent endpoint on {}: {e}",
                         p.gateway()
                     ))
@@ -228,9 +236,9 @@ pub fn create(st: Shared, name: String) {
             plan = Some(p);
             Ok(Some(id))
         })?;
-        let p = plan.ok_or_else(|| ApiError::internal("no network"))?;
+        let p = plan.ok_or_else(|| ClusterError::Internal("no network".into()))?;
         step(&st, &name, "SecurityGroup", || {
-            net::load_host_table(&p, mgr.agent_port).map_err(provider_error)?;
+            net::load_host_table(&p, mgr.agent_port)?;
             Ok(Some(format!(
                 "sg-{}",
                 &crate::iam::ids::random_hex(9)[..17]
@@ -254,7 +262,7 @@ pub fn create(st: Shared, name: String) {
             create_role(&st, &compute_role(&name), &name, &policies, None)
         })?;
         let tags = config_tags(&m);
-        let c = with_db(&st, |conn| store::require(conn, &name))?;
+        let c = store::require(&*checkout(&st.db)?, &name)?;
         step(&st, &name, "HeadNode", || {
             let conf = slurm_conf_for(&m, &name, &p)?;
             let keys = authorized_keys(&st, &c)?;
@@ -267,8 +275,7 @@ pub fn create(st: Shared, name: String) {
                     slurm_conf: &conf,
                     head_ip: &p.host(2),
                 },
-            )
-            .map_err(provider_error)?;
+            )?;
             let rec = launch_node(
                 &st,
                 &c,
@@ -280,19 +287,23 @@ pub fn create(st: Shared, name: String) {
                     config_tags: &tags,
                 },
             )?;
-            with_db(&st, |conn| {
-                store::set_head(conn, &name, &rec.instance_id, &rec.ip, p.index)
-            })?;
+            store::set_head(
+                &*checkout(&st.db)?,
+                &name,
+                &rec.instance_id,
+                &rec.ip,
+                p.index,
+            )?;
             Ok(Some(rec.instance_id))
         })?;
         step(&st, &name, "SlurmController", || {
             let pid = mgr
                 .head_pid(&name)
-                .ok_or_else(|| ApiError::internal("the head node stopped"))?;
+                .ok_or_else(|| ClusterError::Internal("the head node stopped".into()))?;
             wait_for_slurmctld(pid)?;
             Ok(Some(format!("slurmctld@head ({})", p.host(2))))
         })?;
-        let c = with_db(&st, |conn| store::require(conn, &name))?;
+        let c = store::require(&*checkout(&st.db)?, &name)?;
         step(&st, &name, "ComputeFleet", || {
             let mut n = 0;
             for q in &m.queues {
@@ -322,51 +333,65 @@ pub fn create(st: Shared, name: String) {
                 "{n} static nodes running; dynamic nodes on demand"
             )))
         })?;
-        with_db(&st, |conn| {
-            store::set_status(conn, &name, "CREATE_COMPLETE", None)
-        })
+        store::set_status(
+            &*checkout(&st.db)?,
+            &name,
+            StackStatus::CreateComplete,
+            None,
+        )
     })();
     if let Err(e) = result {
-        tracing::warn!(cluster = %name, error = %e.message, "cluster creation failed");
-        let _ = with_db(&st, |conn| {
-            store::set_status(conn, &name, "CREATE_FAILED", Some(&e.message))
-        });
-        let norollback = with_db(&st, |conn| store::require(conn, &name))
+        let cause = std::error::Error::source(&e).map(|c| c.to_string());
+        tracing::warn!(cluster = %name, error = %e, cause, "cluster creation failed");
+        let norollback = checkout(&st.db)
+            .map_err(ClusterError::from)
+            .and_then(|conn| store::require(&conn, &name))
             .map(|c| c.norollback)
             .unwrap_or(false);
-        if !norollback {
-            let _ = with_db(&st, |conn| {
-                store::set_status(conn, &name, "ROLLBACK_IN_PROGRESS", None)
-            });
-            teardown(&st, &name);
-            let _ = with_db(&st, |conn| {
-                store::set_status(conn, &name, "ROLLBACK_COMPLETE", None)
-            });
-        }
+        fail_and_roll_back(&st, &name, &e.to_string(), norollback);
     }
 }
 
-fn gone(st: &AppState, name: &str, logical: &str, f: impl FnOnce() -> Result<(), ApiError>) {
-    let status = with_db(st, |conn| store::resources(conn, name))
+/// CREATE_FAILED with `reason`, then unless `norollback`, ROLLBACK_IN_PROGRESS,
+/// the teardown, and ROLLBACK_COMPLETE.
+fn fail_and_roll_back(st: &AppState, name: &str, reason: &str, norollback: bool) {
+    record_status(st, name, StackStatus::CreateFailed, Some(reason));
+    if !norollback {
+        record_status(st, name, StackStatus::RollbackInProgress, None);
+        teardown(st, name);
+        record_status(st, name, StackStatus::RollbackComplete, None);
+    }
+}
+
+/// Records the stack's status on a path that goes on regardless (failure,
+/// rollback, deletion); a failure to record is logged.
+fn record_status(st: &AppState, name: &str, status: StackStatus, reason: Option<&str>) {
+    let r = checkout(&st.db)
+        .map_err(ClusterError::from)
+        .and_then(|conn| store::set_status(&conn, name, status, reason));
+    if let Err(e) = r {
+        tracing::warn!(cluster = %name, %status, error = %e, "cannot record the stack's status");
+    }
+}
+
+fn gone(st: &AppState, name: &str, logical: &str, f: impl FnOnce() -> Result<(), ClusterError>) {
+    let status = checkout(&st.db)
+        .map_err(ClusterError::from)
+        .and_then(|conn| store::resources(&conn, name))
         .ok()
         .and_then(|rs| rs.into_iter().find(|r| r.logical_resource_id == logical))
         .map(|r| r.resource_status);
-    if matches!(
-        status.as_deref(),
-        Some("CREATE_PENDING") | Some("DELETE_COMPLETE")
-    ) {
+    if status.is_some_and(StackStatus::nothing_to_delete) {
         return;
     }
-    let _ = with_db(st, |c| {
-        store::set_resource(c, name, logical, None, "DELETE_IN_PROGRESS", None)
-    });
+    let _ = checkout(&st.db)
+        .map(|c| store::set_resource(&c, name, logical, None, StackStatus::DeleteInProgress, None));
     let (s, reason) = match f() {
-        Ok(()) => ("DELETE_COMPLETE", None),
-        Err(e) => ("DELETE_FAILED", Some(e.message)),
+        Ok(()) => (StackStatus::DeleteComplete, None),
+        Err(e) => (StackStatus::DeleteFailed, Some(e.to_string())),
     };
-    let _ = with_db(st, |c| {
-        store::set_resource(c, name, logical, None, s, reason.as_deref())
-    });
+    let _ = checkout(&st.db)
+        .map(|c| store::set_resource(&c, name, logical, None, s, reason.as_deref()));
 }
 
 /// Removes everything the stack made, in reverse order. Best effort: what
@@ -375,7 +400,7 @@ pub fn teardown(st: &AppState, name: &str) {
     let mgr = &st.clusters;
     let layout = mgr.layout(name);
     let nodes = node::list(&layout);
-    let terminate = |role: NodeRole| -> Result<(), ApiError> {
+    let terminate = |role: NodeRole| -> Result<(), ClusterError> {
         for n in nodes.iter().filter(|n| n.role == role) {
             terminate_node(st, name, n)?;
         }
@@ -389,7 +414,7 @@ pub fn teardown(st: &AppState, name: &str) {
         ("HeadNodeRole", head_role(name)),
     ] {
         gone(st, name, logical, || {
-            with_db(st, |conn| Iam::new(conn)?.delete_role(&role))
+            Ok(Iam::new(&*checkout(&st.db)?)?.delete_role(&role)?)
         });
     }
     let plan = layout.read_network();
@@ -404,34 +429,34 @@ pub fn teardown(st: &AppState, name: &str) {
             if let Ok(a) = gateway_addr(p, mgr.agent_port) {
                 st.listeners.remove(a);
             }
-            net::delete_bridge(p).map_err(provider_error)?;
+            net::delete_bridge(p)?;
         }
-        node::remove_tree(&layout.dir).map_err(provider_error)
+        Ok(node::remove_tree(&layout.dir)?)
     });
     // Instances a crash may have left registered.
-    let _ = with_db(st, |conn| {
+    let _ = checkout(&st.db).map(|conn| {
         conn.execute(
             "DELETE FROM instances WHERE json_extract(tags, '$.\"parallelcluster:cluster-name\"') = ?1",
             rusqlite::params![name],
-        )?;
-        Ok(())
+        )
     });
 }
 
 /// `airlock delete`: tears the stack down, then forgets it.
 pub fn delete(st: Shared, name: String) {
     teardown(&st, &name);
-    let _ = with_db(&st, |conn| {
-        store::set_status(conn, &name, "DELETE_COMPLETE", None)
-    });
-    let _ = with_db(&st, |conn| store::remove(conn, &name));
+    record_status(&st, &name, StackStatus::DeleteComplete, None);
+    let _ = checkout(&st.db).map(|conn| store::remove(&conn, &name));
 }
 
 /// At start: re-open the endpoints of live clusters, finish interrupted
 /// deletions, fail and roll back interrupted creations, and remove
 /// directories, bridges and nodes no stack owns.
 pub fn reconcile(st: &Shared) {
-    let rows = with_db(st, store::list).unwrap_or_default();
+    let rows = checkout(&st.db)
+        .map_err(ClusterError::from)
+        .and_then(|conn| store::list(&conn))
+        .unwrap_or_default();
     for c in &rows {
         let layout = st.clusters.layout(&c.cluster_name);
         if let Some(p) = layout.read_network()
@@ -445,23 +470,11 @@ pub fn reconcile(st: &Shared) {
                 tracing::warn!(cluster = %c.cluster_name, error = %e, "cannot re-open the agent endpoint");
             }
         }
-        let status = c.stack_status.as_str();
-        if status == "DELETE_IN_PROGRESS" {
+        if c.stack_status == StackStatus::DeleteInProgress {
             delete(st.clone(), c.cluster_name.clone());
-        } else if status.ends_with("_IN_PROGRESS") {
+        } else if c.stack_status.in_progress() {
             let reason = "the server stopped while the stack was being created";
-            let _ = with_db(st, |conn| {
-                store::set_status(conn, &c.cluster_name, "CREATE_FAILED", Some(reason))
-            });
-            if !c.norollback {
-                let _ = with_db(st, |conn| {
-                    store::set_status(conn, &c.cluster_name, "ROLLBACK_IN_PROGRESS", None)
-                });
-                teardown(st, &c.cluster_name);
-                let _ = with_db(st, |conn| {
-                    store::set_status(conn, &c.cluster_name, "ROLLBACK_COMPLETE", None)
-                });
-            }
+            fail_and_roll_back(st, &c.cluster_name, reason, c.norollback);
         }
     }
     for layout in super::on_disk(&st.clusters) {

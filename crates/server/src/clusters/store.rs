@@ -4,7 +4,7 @@
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
-use crate::api_error::{ApiError, ErrorCode};
+use super::{ClusterError, StackStatus};
 use crate::iam::store::now_iso;
 
 /// The resources of a cluster stack, in creation order.
@@ -31,7 +31,7 @@ pub fn resource_type(logical_id: &str) -> &'static str {
 pub struct ClusterRow {
     pub cluster_name: String,
     pub stack_name: String,
-    pub stack_status: String,
+    pub stack_status: StackStatus,
     pub config_file: String,
     #[serde(skip)]
     pub config_text: String,
@@ -79,7 +79,7 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ClusterRow> {
     })
 }
 
-pub fn insert(conn: &Connection, c: &ClusterRow) -> Result<(), ApiError> {
+pub fn insert(conn: &Connection, c: &ClusterRow) -> Result<(), ClusterError> {
     let now = now_iso();
     conn.execute(
         &format!("INSERT INTO clusters({COLS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?15)"),
@@ -87,8 +87,8 @@ pub fn insert(conn: &Connection, c: &ClusterRow) -> Result<(), ApiError> {
     )?;
     for (logical, ty) in RESOURCES {
         conn.execute(
-            "INSERT INTO stack_resources(cluster, logical_id, resource_type, status, updated_at) VALUES (?1, ?2, ?3, 'CREATE_PENDING', ?4)",
-            params![c.cluster_name, logical, ty, now],
+            "INSERT INTO stack_resources(cluster, logical_id, resource_type, status, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![c.cluster_name, logical, ty, StackStatus::CreatePending, now],
         )?;
     }
     event(
@@ -96,12 +96,12 @@ pub fn insert(conn: &Connection, c: &ClusterRow) -> Result<(), ApiError> {
         &c.cluster_name,
         &c.stack_name,
         "AWS::CloudFormation::Stack",
-        "CREATE_IN_PROGRESS",
+        StackStatus::CreateInProgress.as_str(),
         Some("User Initiated"),
     )
 }
 
-pub fn get(conn: &Connection, name: &str) -> Result<Option<ClusterRow>, ApiError> {
+pub fn get(conn: &Connection, name: &str) -> Result<Option<ClusterRow>, ClusterError> {
     Ok(conn
         .query_row(
             &format!("SELECT {COLS} FROM clusters WHERE name = ?1"),
@@ -112,16 +112,11 @@ pub fn get(conn: &Connection, name: &str) -> Result<Option<ClusterRow>, ApiError
 }
 
 /// The cluster, or ParallelCluster's error for an unknown one.
-pub fn require(conn: &Connection, name: &str) -> Result<ClusterRow, ApiError> {
-    get(conn, name)?.ok_or_else(|| {
-        ApiError::new(
-            ErrorCode::NotFoundException,
-            format!("Cluster {name} does not exist (see `airlock list`)."),
-        )
-    })
+pub fn require(conn: &Connection, name: &str) -> Result<ClusterRow, ClusterError> {
+    get(conn, name)?.ok_or_else(|| ClusterError::NotFound(name.to_owned()))
 }
 
-pub fn list(conn: &Connection) -> Result<Vec<ClusterRow>, ApiError> {
+pub fn list(conn: &Connection) -> Result<Vec<ClusterRow>, ClusterError> {
     let mut st = conn.prepare(&format!(
         "SELECT {COLS} FROM clusters ORDER BY created_at, name"
     ))?;
@@ -132,9 +127,9 @@ pub fn list(conn: &Connection) -> Result<Vec<ClusterRow>, ApiError> {
 pub fn set_status(
     conn: &Connection,
     name: &str,
-    status: &str,
+    status: StackStatus,
     reason: Option<&str>,
-) -> Result<(), ApiError> {
+) -> Result<(), ClusterError> {
     conn.execute(
         "UPDATE clusters SET stack_status = ?2, updated_at = ?3 WHERE name = ?1",
         params![name, status, now_iso()],
@@ -144,7 +139,7 @@ pub fn set_status(
         name,
         &format!("airlock-{name}"),
         "AWS::CloudFormation::Stack",
-        status,
+        status.as_str(),
         reason,
     )
 }
@@ -155,7 +150,7 @@ pub fn set_head(
     instance: &str,
     ip: &str,
     net_index: u8,
-) -> Result<(), ApiError> {
+) -> Result<(), ClusterError> {
     conn.execute(
         "UPDATE clusters SET head_instance = ?2, head_ip = ?3, net_index = ?4 WHERE name = ?1",
         params![name, instance, ip, net_index],
@@ -163,7 +158,7 @@ pub fn set_head(
     Ok(())
 }
 
-pub fn set_net_index(conn: &Connection, name: &str, net_index: u8) -> Result<(), ApiError> {
+pub fn set_net_index(conn: &Connection, name: &str, net_index: u8) -> Result<(), ClusterError> {
     conn.execute(
         "UPDATE clusters SET net_index = ?2 WHERE name = ?1",
         params![name, net_index],
@@ -177,9 +172,9 @@ pub fn set_resource(
     cluster: &str,
     logical_id: &str,
     physical_id: Option<&str>,
-    status: &str,
+    status: StackStatus,
     reason: Option<&str>,
-) -> Result<(), ApiError> {
+) -> Result<(), ClusterError> {
     conn.execute(
         "UPDATE stack_resources SET status = ?3, reason = ?4, physical_id = COALESCE(?5, physical_id), updated_at = ?6 WHERE cluster = ?1 AND logical_id = ?2",
         params![cluster, logical_id, status, reason, physical_id, now_iso()],
@@ -189,11 +184,13 @@ pub fn set_resource(
         cluster,
         logical_id,
         resource_type(logical_id),
-        status,
+        status.as_str(),
         reason,
     )
 }
 
+/// Records an event: `status` is a [`StackStatus`]'s spelling, or for the
+/// fleet manager's actions on a node, the action's name (`TERMINATED`, …).
 pub fn event(
     conn: &Connection,
     cluster: &str,
@@ -201,7 +198,7 @@ pub fn event(
     ty: &str,
     status: &str,
     reason: Option<&str>,
-) -> Result<(), ApiError> {
+) -> Result<(), ClusterError> {
     conn.execute(
         "INSERT INTO stack_events(cluster, logical_id, resource_type, status, reason, timestamp) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         params![cluster, logical_id, ty, status, reason, now_iso()],
@@ -215,12 +212,12 @@ pub struct Resource {
     pub logical_resource_id: String,
     pub resource_type: String,
     pub physical_resource_id: Option<String>,
-    pub resource_status: String,
+    pub resource_status: StackStatus,
     pub resource_status_reason: Option<String>,
     pub last_updated_timestamp: String,
 }
 
-pub fn resources(conn: &Connection, cluster: &str) -> Result<Vec<Resource>, ApiError> {
+pub fn resources(conn: &Connection, cluster: &str) -> Result<Vec<Resource>, ClusterError> {
     let mut st = conn.prepare("SELECT logical_id, resource_type, physical_id, status, reason, updated_at FROM stack_resources WHERE cluster = ?1 ORDER BY rowid")?;
     let v = st
         .query_map(params![cluster], |r| {
@@ -248,7 +245,11 @@ pub struct StackEvent {
     pub timestamp: String,
 }
 
-pub fn events(conn: &Connection, cluster: &str, after: i64) -> Result<Vec<StackEvent>, ApiError> {
+pub fn events(
+    conn: &Connection,
+    cluster: &str,
+    after: i64,
+) -> Result<Vec<StackEvent>, ClusterError> {
     let mut st = conn.prepare("SELECT event_id, logical_id, resource_type, status, reason, timestamp FROM stack_events WHERE cluster = ?1 AND event_id > ?2 ORDER BY event_id")?;
     let v = st
         .query_map(params![cluster, after], |r| {
@@ -265,7 +266,7 @@ pub fn events(conn: &Connection, cluster: &str, after: i64) -> Result<Vec<StackE
     Ok(v)
 }
 
-pub fn remove(conn: &Connection, cluster: &str) -> Result<(), ApiError> {
+pub fn remove(conn: &Connection, cluster: &str) -> Result<(), ClusterError> {
     for t in ["stack_resources", "stack_events"] {
         conn.execute(
             &format!("DELETE FROM {t} WHERE cluster = ?1"),

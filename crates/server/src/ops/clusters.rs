@@ -11,9 +11,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{Allowed, Ctx, NoInput, Operation, Resource};
-use crate::api_error::{ApiError, ErrorCode};
+use crate::api_error::ApiError;
 use crate::clusters::store::{self, ClusterRow};
-use crate::clusters::{fleet, key_pairs, provision};
+use crate::clusters::{ClusterError, StackStatus, fleet, key_pairs, provision};
 use crate::iam::store::Iam;
 use crate::instances::control::REGISTRATION_ACTIONS;
 use crate::op;
@@ -95,7 +95,7 @@ fn new_cluster(ctx: &Ctx<'_>, i: &CreateIn) -> Result<Vec<Resource>, ApiError> {
 }
 
 fn create(ctx: &Allowed<'_, '_>, i: CreateIn) -> Result<Value, ApiError> {
-    airlock_cluster::local::check_root().map_err(crate::clusters::provider_error)?;
+    airlock_cluster::local::check_root().map_err(ClusterError::from)?;
     let iam = Iam::new(ctx.conn)?;
     let known = |a: &str| builtin_or_customer(&iam, a);
     let report = airlock_config::load(
@@ -126,16 +126,10 @@ fn create(ctx: &Allowed<'_, '_>, i: CreateIn) -> Result<Value, ApiError> {
         )));
     }
     if store::get(ctx.conn, &i.cluster_name)?.is_some() {
-        return Err(ApiError::new(
-            ErrorCode::ConflictException,
-            format!(
-                "Cluster {} already exists (stack airlock-{} exists). Choose another name or delete it first with `airlock delete {}`.",
-                i.cluster_name, i.cluster_name, i.cluster_name
-            ),
-        ));
+        return Err(ClusterError::AlreadyExists(i.cluster_name).into());
     }
     if let Some(k) = &m.key_name {
-        key_pairs::public_key(ctx.conn, &k.value).map_err(|e| ApiError::new(e.code, format!("key_name: {} (import it with `airlock ec2 import-key-pair --key-name {} --public-key-material file://KEY.pub`)", e.message, k.value)))?;
+        key_pairs::require_for_config(ctx.conn, &k.value)?;
     }
     let policies: Vec<String> = m
         .additional_iam_policies
@@ -146,7 +140,7 @@ fn create(ctx: &Allowed<'_, '_>, i: CreateIn) -> Result<Value, ApiError> {
     let row = ClusterRow {
         cluster_name: i.cluster_name.clone(),
         stack_name: format!("airlock-{}", i.cluster_name),
-        stack_status: "CREATE_IN_PROGRESS".into(),
+        stack_status: StackStatus::CreateInProgress,
         config_file: i.config_file.clone(),
         config_text: i.cluster_configuration.clone(),
         template: i.template.clone(),
@@ -228,10 +222,7 @@ fn instances(ctx: &Ctx<'_>, c: &ClusterRow) -> Result<Vec<Value>, ApiError> {
 
 fn compute_fleet(ctx: &Ctx<'_>, c: &ClusterRow) -> Result<Value, ApiError> {
     let Some(pid) = ctx.state.clusters.head_pid(&c.cluster_name) else {
-        return Err(ApiError::new(
-            ErrorCode::HeadNodeUnavailable,
-            format!("the head node of cluster {} is not running", c.cluster_name),
-        ));
+        return Err(ClusterError::HeadNodeUnavailable(c.cluster_name.clone()).into());
     };
     let failed = |e| ApiError::internal_because("sinfo on the head node failed", e);
     let sinfo = run_in_node(pid, "/usr/bin/sinfo", &[], None).map_err(failed)?;
@@ -361,17 +352,14 @@ pub const OPERATIONS: &[Operation] = &[
 
 fn delete(a: &Allowed<'_, '_>, n: Named) -> Result<Value, ApiError> {
     let c = store::require(a.conn, &n.cluster_name)?;
-    airlock_cluster::local::check_root().map_err(crate::clusters::provider_error)?;
-    if c.stack_status == "DELETE_IN_PROGRESS" {
-        return Err(ApiError::new(
-            ErrorCode::ConflictException,
-            format!("Cluster {} is already being deleted.", c.cluster_name),
-        ));
+    airlock_cluster::local::check_root().map_err(ClusterError::from)?;
+    if c.stack_status == StackStatus::DeleteInProgress {
+        return Err(ClusterError::BeingDeleted(c.cluster_name).into());
     }
     store::set_status(
         a.conn,
         &c.cluster_name,
-        "DELETE_IN_PROGRESS",
+        StackStatus::DeleteInProgress,
         Some("User Initiated"),
     )?;
     let st = a
@@ -380,5 +368,5 @@ fn delete(a: &Allowed<'_, '_>, n: Named) -> Result<Value, ApiError> {
         .ok_or_else(|| ApiError::internal("the server is not running"))?;
     let name = c.cluster_name.clone();
     std::thread::spawn(move || provision::delete(st, name));
-    Ok(json!({ "ClusterName": c.cluster_name, "StackStatus": "DELETE_IN_PROGRESS" }))
+    Ok(json!({ "ClusterName": c.cluster_name, "StackStatus": StackStatus::DeleteInProgress }))
 }
