@@ -1,9 +1,15 @@
-//! The server's SQLite database: opening it (WAL), recognising a corrupt or
-//! newer file, and applying versioned migrations.
+//! The server's SQLite database and the one way to it: opening it (WAL),
+//! recognising a corrupt or newer file, versioned migrations, the pool;
+//! `checkout` (a pooled connection, in blocking code), `run` (a step off the
+//! async threads), `immediate` and `write_tx` (write transactions).
 
 use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags};
+
+use crate::api_error::ApiError;
+
+mod text_enum;
 
 /// The pool the request handlers draw connections from.
 pub type Pool = r2d2::Pool<r2d2_sqlite::SqliteConnectionManager>;
@@ -153,13 +159,41 @@ pub fn immediate<T, E: From<rusqlite::Error>>(
     Ok(out)
 }
 
+/// Runs a blocking database step off the async threads, on a connection
+/// of its own. A panic in `f` becomes a logged 500 and harms no other step.
+pub async fn run<T: Send + 'static>(
+    state: &crate::http::Shared,
+    f: impl FnOnce(&rusqlite::Connection) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let st = state.clone();
+    crate::http::blocking(move || {
+        let conn = crate::db::checkout(&st.db)?;
+        f(&conn)
+    })
+    .await
+}
+
+/// Runs `f` in one write transaction (`BEGIN IMMEDIATE`): atomic against
+/// every other connection, rolled back by a panic, committed on error too
+/// (refusals write audit records). Only for steps that hand nothing to
+/// another task before they return: what they write is seen after commit.
+pub fn write_tx<T>(
+    conn: &mut rusqlite::Connection,
+    f: impl FnOnce(&rusqlite::Connection) -> Result<T, ApiError>,
+) -> Result<T, ApiError> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let out = f(&tx);
+    tx.commit()?;
+    out
+}
+
 /// Takes a connection from the pool. One that a panicking request left
 /// inside a transaction is rolled back first, so it cannot hold the write
 /// lock for everyone else.
-pub fn checkout(pool: &Pool) -> Result<PooledConn, crate::api_error::ApiError> {
+pub fn checkout(pool: &Pool) -> Result<PooledConn, ApiError> {
     let conn = pool.get().map_err(|e| {
         tracing::error!(error = %e, "no database connection available");
-        crate::api_error::ApiError::new(
+        ApiError::new(
             airlock_proto::ErrorCode::ServiceUnavailable,
             "the server is too busy to reach its database; retry shortly",
         )
@@ -220,13 +254,13 @@ mod tests {
             Ok::<_, rusqlite::Error>(())
         })
         .unwrap();
-        let e = immediate(&a, || -> Result<(), crate::api_error::ApiError> {
+        let e = immediate(&a, || -> Result<(), ApiError> {
             add(&a, "error")?;
-            Err(crate::api_error::ApiError::validation("no"))
+            Err(ApiError::validation("no"))
         });
         assert!(e.is_err());
         let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            immediate(&a, || -> Result<(), crate::api_error::ApiError> {
+            immediate(&a, || -> Result<(), ApiError> {
                 add(&a, "panic")?;
                 panic!("injected")
             })

@@ -21,7 +21,7 @@ pub struct Node {
     pub ip_address: Option<String>,
     pub platform: Option<String>,
     pub agent_version: Option<String>,
-    pub ping_status: String,
+    pub ping_status: crate::instances::store::PingStatus,
     pub last_ping_date_time: Option<String>,
     pub tags: Vec<(String, String)>,
 }

@@ -31,7 +31,7 @@ use super::session::{self, ConsoleUser};
 use super::signin;
 use crate::api_error::{ApiError, ErrorCode};
 use crate::audit;
-use crate::http::{Shared, db};
+use crate::http::Shared;
 use crate::iam::ids;
 use crate::ops::Ctx;
 use crate::sessions::{documents, store, stream};
@@ -68,7 +68,7 @@ pub async fn ws(
     let checked = {
         let headers = headers.clone();
         let ip = ip.clone();
-        db(&c.app, move |conn| {
+        crate::db::run(&c.app, move |conn| {
             let origin = session::check_origin(&headers, &uri);
             let user = session::lookup(conn, &headers, signin::now(), Some(ip.clone()));
             if let Err(e) = origin.as_ref().and(user.as_ref()) {
@@ -132,7 +132,7 @@ async fn op_as(
 ) -> Result<serde_json::Value, ApiError> {
     let caller = user.caller.clone();
     let st = app.clone();
-    db(app, move |conn| {
+    crate::db::run(app, move |conn| {
         let rid = ids::random_hex(16);
         let ctx = Ctx {
             conn,
@@ -239,7 +239,7 @@ async fn bridge(c: Arc<Console>, user: ConsoleUser, q: TermQuery, socket: WebSoc
             _ = &mut output => break,
             _ = check.tick() => {
                 let hash = user.cookie_sha256.clone();
-                let live = db(&app, move |c| session::is_live(c, &hash, signin::now()))
+                let live = crate::db::run(&app, move |c| session::is_live(c, &hash, signin::now()))
                     .await
                     .unwrap_or(false);
                 if !live {
@@ -298,7 +298,7 @@ fn control(sender: &mux::ChannelSender, text: &str) {
 /// when it has already ended).
 async fn end_session(app: &Shared, user: &ConsoleUser, id: &str) {
     let sid = id.to_owned();
-    let ended = db(app, move |c| Ok(store::get(c, &sid)?.end_date.is_some()))
+    let ended = crate::db::run(app, move |c| Ok(store::get(c, &sid)?.end_date.is_some()))
         .await
         .unwrap_or(true);
     if ended {
@@ -353,7 +353,7 @@ async fn attach(
 /// refused once the session has ended.
 async fn pipe(app: &Shared, id: &str) -> Result<tokio::io::DuplexStream, ApiError> {
     let sid = id.to_owned();
-    let s = db(app, move |c| store::get(c, &sid)).await?;
+    let s = crate::db::run(app, move |c| store::get(c, &sid)).await?;
     if s.end_date.is_some() {
         return Err(ApiError::new(
             ErrorCode::SessionEnded,

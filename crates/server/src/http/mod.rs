@@ -55,20 +55,6 @@ impl AppState {
 
 pub type Shared = Arc<AppState>;
 
-/// Runs a blocking database step off the async threads, on a connection
-/// of its own. A panic in `f` becomes a logged 500 and harms no other step.
-pub async fn db<T: Send + 'static>(
-    state: &Shared,
-    f: impl FnOnce(&rusqlite::Connection) -> Result<T, ApiError> + Send + 'static,
-) -> Result<T, ApiError> {
-    let st = state.clone();
-    blocking(move || {
-        let conn = crate::db::checkout(&st.db)?;
-        f(&conn)
-    })
-    .await
-}
-
 /// Runs `f` on a blocking thread; a panic there becomes a logged
 /// `InternalFailure` instead of taking the caller down.
 pub async fn blocking<T: Send + 'static>(
@@ -77,20 +63,6 @@ pub async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(f)
         .await
         .unwrap_or_else(|e| Err(join_failure(e)))
-}
-
-/// Runs `f` in one write transaction (`BEGIN IMMEDIATE`): atomic against
-/// every other connection, rolled back by a panic, committed on error too
-/// (refusals write audit records). Only for steps that hand nothing to
-/// another task before they return: what they write is seen after commit.
-pub fn in_write_tx<T>(
-    conn: &mut rusqlite::Connection,
-    f: impl FnOnce(&rusqlite::Connection) -> Result<T, ApiError>,
-) -> Result<T, ApiError> {
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    let out = f(&tx);
-    tx.commit()?;
-    out
 }
 
 fn join_failure(e: tokio::task::JoinError) -> ApiError {

@@ -27,7 +27,7 @@ fn app(state: &Shared) -> Router {
             .route(
                 "/test/panic/db",
                 post(move || async move {
-                    db(&s1, |_| -> Result<(), ApiError> {
+                    crate::db::run(&s1, |_| -> Result<(), ApiError> {
                         panic!("injected panic in a database step")
                     })
                     .await
@@ -39,7 +39,7 @@ fn app(state: &Shared) -> Router {
                     let st = s2.clone();
                     blocking(move || {
                         let mut conn = crate::db::checkout(&st.db)?;
-                        in_write_tx(&mut conn, |c| -> Result<(), ApiError> {
+                        crate::db::write_tx(&mut conn, |c| -> Result<(), ApiError> {
                             c.execute(
                                 "INSERT INTO users(user_name, user_id, created_at) VALUES ('ghost', 'AIDAGHOST', 'x')",
                                 [],
@@ -82,7 +82,7 @@ async fn a_panicking_handler_gets_500_and_later_requests_still_work() {
         assert!(v.to_string().contains(&user), "{v}");
     }
     // The transaction that panicked was rolled back, not half applied.
-    let ghost = db(&f.state, |c| {
+    let ghost = crate::db::run(&f.state, |c| {
         Ok(c.query_row(
             "SELECT count(*) FROM users WHERE user_name = 'ghost'",
             [],

@@ -15,14 +15,14 @@ use hyper_util::rt::TokioIo;
 use tokio::sync::mpsc;
 use tokio_util::codec::{Framed, LinesCodec};
 
-use super::store::{self, InstanceIdentity};
+use super::store::{self, InstanceIdentity, PingStatus};
 use airlock_proto::control::{self as proto, Decoded};
 use airlock_proto::registration::{RegisterRequest, RegisterResponse};
 
 use super::{AgentMessage, ServerMessage};
 use crate::api_error::ApiError;
+use crate::http::Shared;
 use crate::http::tls::PeerCert;
-use crate::http::{Shared, db};
 use crate::iam::{authz, ids};
 
 pub use airlock_proto::control::{CONTROL_PROTOCOL, MAX_LINE};
@@ -43,7 +43,7 @@ pub async fn register(
         let i: RegisterRequest = serde_json::from_slice(&body)
             .map_err(|e| ApiError::validation(format!("invalid request: {e}")))?;
         let mut conn = crate::db::checkout(&st.db)?;
-        crate::http::in_write_tx(&mut conn, |conn| {
+        crate::db::write_tx(&mut conn, |conn| {
             let rid = ids::random_hex(16);
             let outcome =
                 store::redeem_activation(conn, &i.activation_id, &i.activation_code, |id| {
@@ -103,7 +103,7 @@ pub async fn control(
             .into_response();
     };
     let st = state.clone();
-    let identity = crate::http::db(&st, move |conn| store::identity_by_cert(conn, &fp)).await;
+    let identity = crate::db::run(&st, move |conn| store::identity_by_cert(conn, &fp)).await;
     let identity = match identity {
         Ok(Some(i)) => i,
         Ok(None) => {
@@ -181,8 +181,8 @@ async fn run_channel(state: Shared, id: InstanceIdentity, peer: SocketAddr, mut 
         let reason = format!("the agent's Hello was refused: {why}");
         tracing::warn!(instance = %id.instance_id, peer = %peer, %reason, "agent registration refused");
         let (i2, r2) = (id.instance_id.clone(), reason.clone());
-        let _ = db(&state, move |c| {
-            store::set_status(c, &i2, "Inactive", None, Some(&r2))
+        let _ = crate::db::run(&state, move |c| {
+            store::set_status(c, &i2, PingStatus::Inactive, None, Some(&r2))
         })
         .await;
         send(&mut io, &ServerMessage::Refused { reason }).await;
@@ -194,7 +194,7 @@ async fn run_channel(state: Shared, id: InstanceIdentity, peer: SocketAddr, mut 
         let id = id.clone();
         let region = state.region.clone();
         let ip = source_ip.clone();
-        db(&state, move |conn| {
+        crate::db::run(&state, move |conn| {
             let account = crate::iam::store::account_id(conn)?;
             let arn = instance_arn(&region, &account, &id);
             let rid = ids::random_hex(16);
@@ -222,8 +222,8 @@ async fn run_channel(state: Shared, id: InstanceIdentity, peer: SocketAddr, mut 
     if let Some(reason) = refusal {
         tracing::warn!(instance = %iid, role = %role, %reason, "agent registration refused");
         let (i2, r2, f2) = (iid.clone(), reason.clone(), facts.clone());
-        let _ = db(&state, move |c| {
-            store::set_status(c, &i2, "Inactive", Some(&f2), Some(&r2))
+        let _ = crate::db::run(&state, move |c| {
+            store::set_status(c, &i2, PingStatus::Inactive, Some(&f2), Some(&r2))
         })
         .await;
         send(&mut io, &ServerMessage::Refused { reason }).await;
@@ -233,8 +233,8 @@ async fn run_channel(state: Shared, id: InstanceIdentity, peer: SocketAddr, mut 
     let generation = state.hub.attach(&iid, tx);
     {
         let (i2, f2) = (iid.clone(), facts.clone());
-        let _ = db(&state, move |c| {
-            store::set_status(c, &i2, "Online", Some(&f2), None)
+        let _ = crate::db::run(&state, move |c| {
+            store::set_status(c, &i2, PingStatus::Online, Some(&f2), None)
         })
         .await;
     }
@@ -290,8 +290,8 @@ async fn run_channel(state: Shared, id: InstanceIdentity, peer: SocketAddr, mut 
     if state.hub.detach(&iid, generation) {
         tracing::info!(instance = %iid, "agent connection lost");
         let i2 = iid.clone();
-        let _ = db(&state, move |c| {
-            store::set_status(c, &i2, "ConnectionLost", None, None)
+        let _ = crate::db::run(&state, move |c| {
+            store::set_status(c, &i2, PingStatus::ConnectionLost, None, None)
         })
         .await;
         fail_unstarted_sessions(&state, &iid).await;
@@ -302,10 +302,12 @@ async fn run_channel(state: Shared, id: InstanceIdentity, peer: SocketAddr, mut 
 /// never joined, fail now: their clients stop waiting at once.
 async fn fail_unstarted_sessions(state: &Shared, instance_id: &str) {
     let i2 = instance_id.to_owned();
-    let waiting = db(state, move |c| {
+    let waiting = crate::db::run(state, move |c| {
         Ok(crate::sessions::store::list(c, true)?
             .into_iter()
-            .filter(|s| s.target == i2 && s.status == "Connecting")
+            .filter(|s| {
+                s.target == i2 && s.status == crate::sessions::store::SessionStatus::Connecting
+            })
             .map(|s| s.session_id)
             .collect::<Vec<_>>())
     })

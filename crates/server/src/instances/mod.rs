@@ -116,7 +116,7 @@ pub async fn flush_pings(state: crate::http::Shared) {
             continue;
         }
         let n = pings.len();
-        if let Err(e) = crate::http::db(&state, move |c| store::record_pings(c, &pings)).await {
+        if let Err(e) = crate::db::run(&state, move |c| store::record_pings(c, &pings)).await {
             tracing::warn!(error = %e.message, heartbeats = n, "cannot record heartbeats");
         }
     }

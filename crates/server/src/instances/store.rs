@@ -22,12 +22,23 @@ pub struct Activation {
     pub created_date: String,
 }
 
+crate::text_enum! {
+    /// Whether a managed instance's agent is connected, with SSM's names.
+    pub enum PingStatus {
+        Online = "Online",
+        /// It was connected; its control channel is gone.
+        ConnectionLost = "ConnectionLost",
+        /// Refused (its role may not register), or never connected.
+        Inactive = "Inactive",
+    }
+}
+
 /// One row of `DescribeInstanceInformation`.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct InstanceInformation {
     pub instance_id: String,
-    pub ping_status: String,
+    pub ping_status: PingStatus,
     pub last_ping_date_time: Option<String>,
     pub agent_version: Option<String>,
     pub platform_type: Option<String>,
@@ -221,13 +232,13 @@ pub fn identity_by_cert(
 pub fn set_status(
     conn: &Connection,
     instance_id: &str,
-    status: &str,
+    status: PingStatus,
     facts: Option<&NodeFacts>,
     error: Option<&str>,
 ) -> Result<(), ApiError> {
     conn.execute(
-        "UPDATE instances SET ping_status = ?2, registration_error = ?3, last_ping_at = CASE WHEN ?2 = 'Online' THEN ?4 ELSE last_ping_at END WHERE instance_id = ?1",
-        params![instance_id, status, error, now_iso()],
+        "UPDATE instances SET ping_status = ?2, registration_error = ?3, last_ping_at = CASE WHEN ?2 = ?5 THEN ?4 ELSE last_ping_at END WHERE instance_id = ?1",
+        params![instance_id, status, error, now_iso(), PingStatus::Online],
     )?;
     if let Some(f) = facts {
         conn.execute(
@@ -261,8 +272,8 @@ pub fn record_pings(
 /// At server start nothing is connected: what was Online is ConnectionLost.
 pub fn mark_all_disconnected(conn: &Connection) -> Result<(), ApiError> {
     conn.execute(
-        "UPDATE instances SET ping_status = 'ConnectionLost' WHERE ping_status = 'Online'",
-        [],
+        "UPDATE instances SET ping_status = ?1 WHERE ping_status = ?2",
+        params![PingStatus::ConnectionLost, PingStatus::Online],
     )?;
     Ok(())
 }

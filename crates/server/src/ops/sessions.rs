@@ -294,7 +294,7 @@ fn hand_grant_to_node(
     store::end_because(
         a.conn,
         &new.session_id,
-        "Failed",
+        store::SessionStatus::Failed,
         Some("the node's agent was not connected when the session started"),
     )?;
     Err(not_connected(target))
@@ -303,7 +303,12 @@ fn hand_grant_to_node(
 fn terminate_session(a: &Allowed<'_, '_>, i: IdIn) -> Result<Value, ApiError> {
     let s = store::get(a.conn, &i.session_id)?;
     let why = format!("terminated by {}", a.caller.arn);
-    store::end_because(a.conn, &s.session_id, "Terminated", Some(&why))?;
+    store::end_because(
+        a.conn,
+        &s.session_id,
+        store::SessionStatus::Terminated,
+        Some(&why),
+    )?;
     a.state.broker.terminate(&s.session_id);
     a.state.hub.send(
         &s.target,

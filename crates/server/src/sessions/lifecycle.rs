@@ -6,10 +6,10 @@
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
 
-use crate::http::{Shared, db};
+use crate::http::Shared;
 use crate::instances::ServerMessage;
 
-use super::store;
+use super::store::{self, SessionStatus};
 
 /// After the client closes its stream cleanly, how long a redial may still
 /// take (a transport cut by a middlebox looks like a close) before the
@@ -55,7 +55,7 @@ pub const CLIENT_CLOSED: &str = "the client closed its stream and did not resume
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct End {
     /// `Terminated` or `Failed`.
-    pub status: &'static str,
+    pub status: SessionStatus,
     pub reason: String,
     /// Cut short (streams lost, node gone): its recording says so.
     pub lost: bool,
@@ -64,7 +64,7 @@ pub struct End {
 impl End {
     fn terminated(reason: impl Into<String>) -> Self {
         End {
-            status: "Terminated",
+            status: SessionStatus::Terminated,
             reason: reason.into(),
             lost: false,
         }
@@ -77,7 +77,7 @@ impl End {
     }
     fn failed(reason: impl Into<String>) -> Self {
         End {
-            status: "Failed",
+            status: SessionStatus::Failed,
             reason: reason.into(),
             lost: true,
         }
@@ -197,7 +197,7 @@ pub fn decide(f: &Facts, l: &Limits) -> Option<End> {
 /// Returns whether this call ended it.
 pub async fn end(state: &Shared, session_id: &str, target: &str, why: End) -> bool {
     let (id, w) = (session_id.to_owned(), why.clone());
-    let ended = db(state, move |c| record_end(c, &id, &w)).await;
+    let ended = crate::db::run(state, move |c| record_end(c, &id, &w)).await;
     let ended = match ended {
         Ok(e) => e,
         Err(e) => {
@@ -208,7 +208,7 @@ pub async fn end(state: &Shared, session_id: &str, target: &str, why: End) -> bo
         }
     };
     if ended {
-        tracing::info!(session = %session_id, status = why.status, reason = %why.reason, "session ended");
+        tracing::info!(session = %session_id, status = %why.status, reason = %why.reason, "session ended");
         if why.lost {
             mark_recording_cut(state, session_id, &why.reason).await;
         }
@@ -261,7 +261,7 @@ async fn mark_recording_cut(state: &Shared, session_id: &str, why: &str) {
     let reason = format!("the session ended abnormally: {why}");
     let _ = state.broker.cut_recording(session_id, &reason);
     let (id, r) = (session_id.to_owned(), reason);
-    if let Err(e) = db(state, move |c| {
+    if let Err(e) = crate::db::run(state, move |c| {
         store::set_recording_stopped(c, &id, "Truncated", &r)
     })
     .await
@@ -315,7 +315,7 @@ mod tests {
         assert_eq!(decide(&f, &limits()), None, "within the window");
         f.now = at(111);
         let end = decide(&f, &limits()).unwrap();
-        assert_eq!(end.status, "Terminated");
+        assert_eq!(end.status, SessionStatus::Terminated);
         assert!(end.reason.contains("resume window"), "{end:?}");
         f.relaying = true;
         assert_eq!(decide(&f, &limits()), None, "a resumed relay keeps it");
@@ -378,18 +378,18 @@ mod tests {
         f.ever_paired = false;
         f.last_activity = None;
         let end = decide(&f, &limits()).unwrap();
-        assert_eq!(end.status, "Failed");
+        assert_eq!(end.status, SessionStatus::Failed);
         assert!(end.reason.starts_with("neither the client"), "{end:?}");
         f.parked = (true, false);
         assert_eq!(decide(&f, &limits()), None, "the waiting side decides");
-        assert_eq!(unpaired(true, false).status, "Failed");
+        assert_eq!(unpaired(true, false).status, SessionStatus::Failed);
         assert!(unpaired(true, false).reason.contains("agent never joined"));
         assert!(
             unpaired(false, false)
                 .reason
                 .contains("client never joined")
         );
-        assert_eq!(unpaired(true, true).status, "Terminated");
+        assert_eq!(unpaired(true, true).status, SessionStatus::Terminated);
     }
 
     #[test]

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use crate::http::{Shared, db};
+use crate::http::Shared;
 
 use super::lifecycle::{self, Facts, Limits};
 use super::{clocks, preferences, store};
@@ -22,7 +22,7 @@ pub async fn run(state: Shared) {
             last_flush = std::time::Instant::now();
             flush(&state).await;
         }
-        let found = db(&state, |c| {
+        let found = crate::db::run(&state, |c| {
             // Audit records kept while the disk was full, if space returned.
             crate::audit::pending::flush(c);
             let prefs = preferences::load(c)?;
@@ -70,7 +70,7 @@ fn facts(
         now,
         restart,
         started: clocks::parse(&s.start_date).unwrap_or(restart),
-        ever_paired: s.status != "Connecting",
+        ever_paired: s.status != store::SessionStatus::Connecting,
         relaying: b.is_relaying(&s.session_id),
         parked: b.parked(&s.session_id),
         last_activity,
@@ -87,7 +87,7 @@ async fn flush(state: &Shared) {
         return;
     }
     let n = writes.len();
-    if let Err(e) = db(state, move |c| store::record_clocks(c, &writes)).await {
+    if let Err(e) = crate::db::run(state, move |c| store::record_clocks(c, &writes)).await {
         tracing::warn!(error = %e.message, sessions = n, "cannot record the sessions' clocks");
     }
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use super::preferences::{CapAction, Preferences};
 use super::recording::{Recorder, StopKind, Stopped};
 use super::{documents, store};
-use crate::http::{Shared, db};
+use crate::http::Shared;
 use crate::instances::ServerMessage;
 
 pub type SharedRecorder = Arc<Mutex<Recorder>>;
@@ -61,7 +61,7 @@ pub async fn open(state: &Shared, session: &store::Session, prefs: &Preferences)
         }
     };
     let (i2, p) = (id.clone(), path.display().to_string());
-    let _ = db(state, move |c| store::set_recording(c, &i2, &p)).await;
+    let _ = crate::db::run(state, move |c| store::set_recording(c, &i2, &p)).await;
     let early = rec.lock().ok().and_then(|r| r.stopped().cloned());
     match early {
         Some(stop) if created => stopped_at_open(state, id, stop, prefs.recording_cap_action).await,
@@ -116,10 +116,10 @@ pub async fn stopped(state: Shared, id: String, stop: Stopped, action: CapAction
     let ended = loop {
         let (i2, status, reason) = (id.clone(), stop.kind.status(), stop.reason.clone());
         let detail = detail.clone();
-        let r = db(&state, move |c| {
+        let r = crate::db::run(&state, move |c| {
             store::set_recording_stopped(c, &i2, status, &reason)?;
             audit(c, "airlock:StopSessionRecording", &i2, &detail)?;
-            let ended = terminate && store::end(c, &i2, "Terminated")?;
+            let ended = terminate && store::end(c, &i2, store::SessionStatus::Terminated)?;
             if ended {
                 audit(c, "ssm:TerminateSession", &i2, &reason)?;
             }

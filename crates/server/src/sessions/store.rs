@@ -7,6 +7,18 @@ use sha2::{Digest, Sha256};
 use crate::api_error::{ApiError, ErrorCode};
 use crate::iam::store::now_iso;
 
+crate::text_enum! {
+    /// A session's state, with SSM's names.
+    pub enum SessionStatus {
+        /// Waiting for both sides to join.
+        Connecting = "Connecting",
+        Connected = "Connected",
+        Terminated = "Terminated",
+        /// It never started: a side never joined, or the node was gone.
+        Failed = "Failed",
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Session {
@@ -17,7 +29,7 @@ pub struct Session {
     pub document_name: String,
     pub parameters: serde_json::Value,
     pub run_as: Option<String>,
-    pub status: String,
+    pub status: SessionStatus,
     pub reason: Option<String>,
     pub start_date: String,
     pub end_date: Option<String>,
@@ -55,10 +67,11 @@ pub fn sha256_hex(s: &str) -> String {
 pub fn create(conn: &Connection, s: &NewSession<'_>) -> Result<(), ApiError> {
     conn.execute(
         "INSERT INTO sessions(session_id, owner, owner_arn, target, document_name, parameters, run_as, status, reason, start_date, client_token_sha256, agent_token_sha256)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'Connecting', ?8, ?9, ?10, ?11)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?12, ?8, ?9, ?10, ?11)",
         params![
             s.session_id, s.owner, s.owner_arn, s.target, s.document_name, s.parameters.to_string(),
-            s.run_as, s.reason, now_iso(), sha256_hex(s.client_token), sha256_hex(s.agent_token)
+            s.run_as, s.reason, now_iso(), sha256_hex(s.client_token), sha256_hex(s.agent_token),
+            SessionStatus::Connecting
         ],
     )?;
     Ok(())
@@ -155,7 +168,7 @@ pub fn token_side(
     })
 }
 
-pub fn set_status(conn: &Connection, id: &str, status: &str) -> Result<(), ApiError> {
+pub fn set_status(conn: &Connection, id: &str, status: SessionStatus) -> Result<(), ApiError> {
     conn.execute(
         "UPDATE sessions SET status = ?2 WHERE session_id = ?1 AND end_date IS NULL",
         params![id, status],
@@ -186,7 +199,7 @@ pub fn set_recording_stopped(
 }
 
 /// Ends a session (once); returns whether this call ended it.
-pub fn end(conn: &Connection, id: &str, status: &str) -> Result<bool, ApiError> {
+pub fn end(conn: &Connection, id: &str, status: SessionStatus) -> Result<bool, ApiError> {
     end_because(conn, id, status, None)
 }
 
@@ -194,7 +207,7 @@ pub fn end(conn: &Connection, id: &str, status: &str) -> Result<bool, ApiError> 
 pub fn end_because(
     conn: &Connection,
     id: &str,
-    status: &str,
+    status: SessionStatus,
     reason: Option<&str>,
 ) -> Result<bool, ApiError> {
     let n = conn.execute(

@@ -16,8 +16,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use super::preferences::CapAction;
 use super::{Arrival, Io, lifecycle, recording_relay, store};
 use crate::api_error::ApiError;
+use crate::http::Shared;
 use crate::http::tls::PeerCert;
-use crate::http::{Shared, db};
 use crate::instances::store as instances;
 
 /// The protocol name in the `Upgrade` header.
@@ -53,7 +53,7 @@ pub async fn stream(
             .into_response();
     }
     let sid = session_id.clone();
-    let checked = db(&state, move |c| {
+    let checked = crate::db::run(&state, move |c| {
         let side = store::token_side(c, &sid, &token)?;
         let session = store::get(c, &sid).ok();
         let node = match &fp {
@@ -105,7 +105,7 @@ pub async fn join(state: Shared, session: store::Session, is_client: bool, io: I
     match state.broker.arrive(&id, is_client, io) {
         Some(Arrival::Paired(client, agent)) => start_relay(state, session, client, agent).await,
         Some(Arrival::Parked(generation)) => {
-            let ever_paired = session.status != "Connecting";
+            let ever_paired = session.status != store::SessionStatus::Connecting;
             let wait = if ever_paired {
                 lifecycle::resume_window()
             } else {
@@ -134,7 +134,7 @@ pub async fn join(state: Shared, session: store::Session, is_client: bool, io: I
 
 async fn start_relay(state: Shared, session: store::Session, client: Io, agent: Io) {
     let id = session.session_id.clone();
-    let prefs = db(&state, super::preferences::load)
+    let prefs = crate::db::run(&state, super::preferences::load)
         .await
         .unwrap_or_default();
     let rec = match recording_relay::open(&state, &session, &prefs).await {
@@ -143,7 +143,10 @@ async fn start_relay(state: Shared, session: store::Session, client: Io, agent: 
         recording_relay::Opened::SessionEnded => return,
     };
     let i2 = id.clone();
-    let _ = db(&state, move |c| store::set_status(c, &i2, "Connected")).await;
+    let _ = crate::db::run(&state, move |c| {
+        store::set_status(c, &i2, store::SessionStatus::Connected)
+    })
+    .await;
     tracing::info!(session = %id, "session streams paired");
     state.broker.touch(&id);
     let task = tokio::spawn(relay(client, agent, rec, state.clone(), id.clone()));
