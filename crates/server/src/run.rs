@@ -148,7 +148,7 @@ pub async fn run(opts: ServerOptions) -> anyhow::Result<()> {
     std::fs::write(dir.pid_file(), format!("{}\n", std::process::id()))
         .with_context(|| format!("writing {}", dir.pid_file().display()))?;
     let tls = crate::http::tls::server_config(&pki)?;
-    crate::instances::store::mark_all_disconnected(&conn).map_err(|e| anyhow!(e.message))?;
+    crate::instances::store::mark_all_disconnected(&conn)?;
     drop(conn);
     let state = Arc::new(AppState {
         db: db::pool(&dir.database())?,
@@ -213,7 +213,7 @@ pub async fn run(opts: ServerOptions) -> anyhow::Result<()> {
     if let Ok(conn) = crate::db::checkout(&state.db)
         && let Err(e) = crate::instances::store::record_pings(&conn, &pings)
     {
-        tracing::warn!(error = %e.message, "cannot record the last heartbeats");
+        tracing::warn!(error = %e, "cannot record the last heartbeats");
     }
     let _ = std::fs::remove_file(dir.pid_file());
     Ok(())

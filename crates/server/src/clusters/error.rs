@@ -62,6 +62,8 @@ pub enum ClusterError {
     /// The IAM store failed (the nodes' roles).
     #[error(transparent)]
     Iam(#[from] IamError),
+    #[error(transparent)]
+    Instance(#[from] crate::instances::error::InstanceError),
     /// A failure of another part of the server (authorisation, instances,
     /// the connection pool), already in the API's terms.
     #[error("{}", .0.message)]
@@ -95,6 +97,7 @@ impl From<ClusterError> for ApiError {
             ClusterError::Database(db) => return ApiError::from(db),
             ClusterError::Api(a) => return a,
             ClusterError::Iam(i) => return ApiError::from(i),
+            ClusterError::Instance(i) => return ApiError::from(i),
             ClusterError::Fault { what, cause } => {
                 return ApiError::internal_because(what, BoxedCause(cause));
             }

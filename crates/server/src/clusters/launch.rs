@@ -124,7 +124,7 @@ pub fn launch_node(
         Err(e) => {
             let _ = node::remove_tree(&layout.node(&id));
             let _ = crate::db::checkout(&st.db)
-                .and_then(|conn| crate::instances::store::deregister(&conn, &id));
+                .and_then(|conn| Ok(crate::instances::store::deregister(&conn, &id)?));
             Err(e.into())
         }
     }
@@ -140,7 +140,7 @@ pub fn terminate_node(st: &AppState, cluster: &str, rec: &NodeRecord) -> Result<
         refresh_hosts(&layout, &net);
     }
     let _ = crate::db::checkout(&st.db)
-        .and_then(|conn| crate::instances::store::deregister(&conn, &rec.instance_id));
+        .and_then(|conn| Ok(crate::instances::store::deregister(&conn, &rec.instance_id)?));
     Ok(result?)
 }
 

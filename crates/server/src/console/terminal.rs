@@ -353,7 +353,7 @@ async fn attach(
 /// refused once the session has ended.
 async fn pipe(app: &Shared, id: &str) -> Result<tokio::io::DuplexStream, ApiError> {
     let sid = id.to_owned();
-    let s = crate::db::run(app, move |c| store::get(c, &sid)).await?;
+    let s = crate::db::run(app, move |c| Ok(store::get(c, &sid)?)).await?;
     if s.end_date.is_some() {
         return Err(ApiError::new(
             ErrorCode::SessionEnded,

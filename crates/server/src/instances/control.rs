@@ -15,7 +15,7 @@ use hyper_util::rt::TokioIo;
 use tokio::sync::mpsc;
 use tokio_util::codec::{Framed, LinesCodec};
 
-use super::store::{self, InstanceIdentity, PingStatus};
+use super::store::{self, InstanceError, InstanceIdentity, PingStatus};
 use airlock_proto::control::{self as proto, Decoded};
 use airlock_proto::registration::{RegisterRequest, RegisterResponse};
 
@@ -49,7 +49,7 @@ pub async fn register(
                 store::redeem_activation(conn, &i.activation_id, &i.activation_code, |id| {
                     st.pki
                         .issue_node_cert(id, &i.csr)
-                        .map_err(|e| ApiError::validation(format!("the CSR was refused: {e}")))
+                        .map_err(|e| InstanceError::CsrRefused(e.to_string()))
                 });
             crate::audit::append(
                 conn,
@@ -60,7 +60,7 @@ pub async fn register(
                     resource: outcome.as_ref().map(|(id, _)| id.as_str()).unwrap_or("*"),
                     decision: if outcome.is_ok() { "Allow" } else { "Deny" },
                     source_ip: Some(&peer.ip().to_string()),
-                    detail: outcome.as_ref().err().map(|e| e.message.as_str()),
+                    detail: outcome.as_ref().err().map(ToString::to_string).as_deref(),
                     ..Default::default()
                 },
             )?;
@@ -103,7 +103,7 @@ pub async fn control(
             .into_response();
     };
     let st = state.clone();
-    let identity = crate::db::run(&st, move |conn| store::identity_by_cert(conn, &fp)).await;
+    let identity = crate::db::run(&st, move |conn| Ok(store::identity_by_cert(conn, &fp)?)).await;
     let identity = match identity {
         Ok(Some(i)) => i,
         Ok(None) => {
@@ -182,7 +182,13 @@ async fn run_channel(state: Shared, id: InstanceIdentity, peer: SocketAddr, mut 
         tracing::warn!(instance = %id.instance_id, peer = %peer, %reason, "agent registration refused");
         let (i2, r2) = (id.instance_id.clone(), reason.clone());
         let _ = crate::db::run(&state, move |c| {
-            store::set_status(c, &i2, PingStatus::Inactive, None, Some(&r2))
+            Ok(store::set_status(
+                c,
+                &i2,
+                PingStatus::Inactive,
+                None,
+                Some(&r2),
+            )?)
         })
         .await;
         send(&mut io, &ServerMessage::Refused { reason }).await;
@@ -223,7 +229,13 @@ async fn run_channel(state: Shared, id: InstanceIdentity, peer: SocketAddr, mut 
         tracing::warn!(instance = %iid, role = %role, %reason, "agent registration refused");
         let (i2, r2, f2) = (iid.clone(), reason.clone(), facts.clone());
         let _ = crate::db::run(&state, move |c| {
-            store::set_status(c, &i2, PingStatus::Inactive, Some(&f2), Some(&r2))
+            Ok(store::set_status(
+                c,
+                &i2,
+                PingStatus::Inactive,
+                Some(&f2),
+                Some(&r2),
+            )?)
         })
         .await;
         send(&mut io, &ServerMessage::Refused { reason }).await;
@@ -234,7 +246,13 @@ async fn run_channel(state: Shared, id: InstanceIdentity, peer: SocketAddr, mut 
     {
         let (i2, f2) = (iid.clone(), facts.clone());
         let _ = crate::db::run(&state, move |c| {
-            store::set_status(c, &i2, PingStatus::Online, Some(&f2), None)
+            Ok(store::set_status(
+                c,
+                &i2,
+                PingStatus::Online,
+                Some(&f2),
+                None,
+            )?)
         })
         .await;
     }
@@ -291,7 +309,13 @@ async fn run_channel(state: Shared, id: InstanceIdentity, peer: SocketAddr, mut 
         tracing::info!(instance = %iid, "agent connection lost");
         let i2 = iid.clone();
         let _ = crate::db::run(&state, move |c| {
-            store::set_status(c, &i2, PingStatus::ConnectionLost, None, None)
+            Ok(store::set_status(
+                c,
+                &i2,
+                PingStatus::ConnectionLost,
+                None,
+                None,
+            )?)
         })
         .await;
         fail_unstarted_sessions(&state, &iid).await;

@@ -2,6 +2,7 @@
 //! control channels and their liveness (`PingStatus`).
 
 pub mod control;
+pub mod error;
 pub mod store;
 
 use std::collections::HashMap;
@@ -116,7 +117,7 @@ pub async fn flush_pings(state: crate::http::Shared) {
             continue;
         }
         let n = pings.len();
-        if let Err(e) = crate::db::run(&state, move |c| store::record_pings(c, &pings)).await {
+        if let Err(e) = crate::db::run(&state, move |c| Ok(store::record_pings(c, &pings)?)).await {
             tracing::warn!(error = %e.message, heartbeats = n, "cannot record heartbeats");
         }
     }

@@ -4,7 +4,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::api_error::{ApiError, ErrorCode};
+pub use super::error::InstanceError;
 use crate::iam::ids;
 use crate::iam::store::now_iso;
 
@@ -98,22 +98,17 @@ pub fn create_activation(
     default_name: Option<&str>,
     limit: i64,
     expires_in_secs: i64,
-) -> Result<(Activation, String), ApiError> {
+) -> Result<(Activation, String), InstanceError> {
     if !(1..=1000).contains(&limit) {
-        return Err(ApiError::validation(
-            "RegistrationLimit must be between 1 and 1000",
-        ));
+        return Err(InstanceError::RegistrationLimit);
     }
     let expires_at = (1..=MAX_ACTIVATION_SECS)
         .contains(&expires_in_secs)
         .then(|| unix_now().checked_add(expires_in_secs))
         .flatten()
-        .ok_or_else(|| {
-            ApiError::new(ErrorCode::ValidationException,
-                format!(
-                    "ExpiresInSeconds must be between 1 and {MAX_ACTIVATION_SECS} (an activation expires at most 30 days after it is created), not {expires_in_secs}"
-                ),
-            )
+        .ok_or(InstanceError::ActivationExpiry {
+            max: MAX_ACTIVATION_SECS,
+            got: expires_in_secs,
         })?;
     let id = format!(
         "{}-{}-{}-{}-{}",
@@ -132,7 +127,7 @@ pub fn create_activation(
     Ok((describe_activation(conn, &id)?, code))
 }
 
-pub fn describe_activation(conn: &Connection, id: &str) -> Result<Activation, ApiError> {
+pub fn describe_activation(conn: &Connection, id: &str) -> Result<Activation, InstanceError> {
     conn.query_row(
         "SELECT activation_id, role_name, description, default_name, registration_limit, registrations, expires_at, created_at FROM activations WHERE activation_id = ?1",
         params![id],
@@ -152,16 +147,16 @@ pub fn describe_activation(conn: &Connection, id: &str) -> Result<Activation, Ap
         },
     )
     .optional()?
-    .ok_or_else(|| ApiError::new(ErrorCode::InvalidActivationId, format!("Activation {id} does not exist.")))
+    .ok_or_else(|| InstanceError::NoSuchActivation(id.to_owned()))
 }
 
-pub fn list_activations(conn: &Connection) -> Result<Vec<Activation>, ApiError> {
+pub fn list_activations(conn: &Connection) -> Result<Vec<Activation>, InstanceError> {
     let mut st = conn.prepare("SELECT activation_id FROM activations ORDER BY created_at")?;
     let ids: Vec<String> = st.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
     ids.iter().map(|i| describe_activation(conn, i)).collect()
 }
 
-pub fn delete_activation(conn: &Connection, id: &str) -> Result<(), ApiError> {
+pub fn delete_activation(conn: &Connection, id: &str) -> Result<(), InstanceError> {
     describe_activation(conn, id)?;
     conn.execute(
         "DELETE FROM activations WHERE activation_id = ?1",
@@ -176,14 +171,9 @@ pub fn redeem_activation(
     conn: &Connection,
     activation_id: &str,
     code: &str,
-    issue: impl FnOnce(&str) -> Result<(String, String), ApiError>,
-) -> Result<(String, String), ApiError> {
-    let invalid = || {
-        ApiError::new(
-            ErrorCode::InvalidActivation,
-            "The activation is not valid: the id or code is wrong, it has expired, or its registration limit is reached.",
-        )
-    };
+    issue: impl FnOnce(&str) -> Result<(String, String), InstanceError>,
+) -> Result<(String, String), InstanceError> {
+    let invalid = || InstanceError::InvalidActivation;
     let row: Option<(String, String, i64, i64, i64, Option<String>)> = conn
         .query_row(
             "SELECT code_sha256, role_name, registration_limit, registrations, expires_at, default_name FROM activations WHERE activation_id = ?1",
@@ -212,7 +202,7 @@ pub fn redeem_activation(
 pub fn identity_by_cert(
     conn: &Connection,
     sha: &str,
-) -> Result<Option<InstanceIdentity>, ApiError> {
+) -> Result<Option<InstanceIdentity>, InstanceError> {
     Ok(conn
         .query_row(
             "SELECT instance_id, role_name, resource_type FROM instances WHERE cert_sha256 = ?1",
@@ -235,7 +225,7 @@ pub fn set_status(
     status: PingStatus,
     facts: Option<&NodeFacts>,
     error: Option<&str>,
-) -> Result<(), ApiError> {
+) -> Result<(), InstanceError> {
     conn.execute(
         "UPDATE instances SET ping_status = ?2, registration_error = ?3, last_ping_at = CASE WHEN ?2 = ?5 THEN ?4 ELSE last_ping_at END WHERE instance_id = ?1",
         params![instance_id, status, error, now_iso(), PingStatus::Online],
@@ -256,7 +246,7 @@ pub fn set_status(
 pub fn record_pings(
     conn: &Connection,
     pings: &std::collections::HashMap<String, String>,
-) -> Result<(), ApiError> {
+) -> Result<(), InstanceError> {
     let tx = conn.unchecked_transaction()?;
     {
         let mut st =
@@ -270,7 +260,7 @@ pub fn record_pings(
 }
 
 /// At server start nothing is connected: what was Online is ConnectionLost.
-pub fn mark_all_disconnected(conn: &Connection) -> Result<(), ApiError> {
+pub fn mark_all_disconnected(conn: &Connection) -> Result<(), InstanceError> {
     conn.execute(
         "UPDATE instances SET ping_status = ?1 WHERE ping_status = ?2",
         params![PingStatus::ConnectionLost, PingStatus::Online],
@@ -278,7 +268,7 @@ pub fn mark_all_disconnected(conn: &Connection) -> Result<(), ApiError> {
     Ok(())
 }
 
-pub fn describe_instances(conn: &Connection) -> Result<Vec<InstanceInformation>, ApiError> {
+pub fn describe_instances(conn: &Connection) -> Result<Vec<InstanceInformation>, InstanceError> {
     let mut st = conn.prepare(
         "SELECT instance_id, ping_status, last_ping_at, agent_version, platform_type, platform_name, resource_type, ip_address, computer_name, name, role_name, activation_id, registered_at, registration_error FROM instances ORDER BY registered_at, instance_id",
     )?;
@@ -305,16 +295,13 @@ pub fn describe_instances(conn: &Connection) -> Result<Vec<InstanceInformation>,
     Ok(rows)
 }
 
-pub fn deregister(conn: &Connection, instance_id: &str) -> Result<(), ApiError> {
+pub fn deregister(conn: &Connection, instance_id: &str) -> Result<(), InstanceError> {
     let n = conn.execute(
         "DELETE FROM instances WHERE instance_id = ?1",
         params![instance_id],
     )?;
     if n == 0 {
-        return Err(ApiError::new(
-            ErrorCode::InvalidInstanceId,
-            format!("Instance {instance_id} is not a managed instance."),
-        ));
+        return Err(InstanceError::NotManaged(instance_id.to_owned()));
     }
     Ok(())
 }
@@ -329,7 +316,7 @@ pub fn set_tags(
     instance_id: &str,
     add: &[(String, String)],
     remove: &[String],
-) -> Result<(), ApiError> {
+) -> Result<(), InstanceError> {
     let mut map: serde_json::Map<String, serde_json::Value> = tags(conn, instance_id)?
         .into_iter()
         .map(|(k, v)| (k, serde_json::Value::String(v)))
@@ -345,16 +332,13 @@ pub fn set_tags(
         params![instance_id, serde_json::Value::Object(map).to_string()],
     )?;
     if n == 0 {
-        return Err(ApiError::new(
-            ErrorCode::InvalidResourceId,
-            format!("{instance_id} is not a managed instance."),
-        ));
+        return Err(InstanceError::NotManagedResource(instance_id.to_owned()));
     }
     Ok(())
 }
 
 /// The head node of a cluster, by ParallelCluster's tags.
-fn head_of(conn: &Connection, cluster: &str) -> Result<Option<String>, ApiError> {
+fn head_of(conn: &Connection, cluster: &str) -> Result<Option<String>, InstanceError> {
     node_of(conn, cluster, None)
 }
 
@@ -363,7 +347,7 @@ fn node_of(
     conn: &Connection,
     cluster: &str,
     node: Option<&str>,
-) -> Result<Option<String>, ApiError> {
+) -> Result<Option<String>, InstanceError> {
     let mut st = conn.prepare("SELECT instance_id, tags, name FROM instances")?;
     let rows: Vec<(String, String, Option<String>)> = st
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
@@ -381,22 +365,21 @@ fn node_of(
 
 /// Finds an instance by id, computer name, name (unique), private IP,
 /// `CLUSTER/head` or `CLUSTER/NODE`.
-pub fn resolve_target(conn: &Connection, target: &str) -> Result<InstanceIdentity, ApiError> {
+pub fn resolve_target(conn: &Connection, target: &str) -> Result<InstanceIdentity, InstanceError> {
     if let Some((cluster, node)) = target.split_once('/')
         && node != "head"
     {
-        let id = node_of(conn, cluster, Some(node))?.ok_or_else(|| {
-            ApiError::new(ErrorCode::InvalidTarget,
-                format!("Cluster {cluster} has no node {node} running (see `airlock instances {cluster}`)."),
-            )
+        let id = node_of(conn, cluster, Some(node))?.ok_or_else(|| InstanceError::NoSuchNode {
+            cluster: cluster.to_owned(),
+            node: node.to_owned(),
         })?;
         return resolve_target(conn, &id);
     }
     if let Some(cluster) = target.strip_suffix("/head") {
-        let id = head_of(conn, cluster)?.ok_or_else(|| {
-            ApiError::new(ErrorCode::InvalidTarget,
-                format!("Cluster {cluster} has no head node registered (no instance tagged {CLUSTER_TAG}={cluster}, {NODE_TYPE_TAG}=HeadNode)."),
-            )
+        let id = head_of(conn, cluster)?.ok_or_else(|| InstanceError::NoHeadNode {
+            cluster: cluster.to_owned(),
+            cluster_tag: CLUSTER_TAG,
+            node_type_tag: NODE_TYPE_TAG,
         })?;
         return resolve_target(conn, &id);
     }
@@ -409,30 +392,22 @@ pub fn resolve_target(conn: &Connection, target: &str) -> Result<InstanceIdentit
         "computer_name = ?1 OR ip_address = ?1",
     ] {
         let found = identities_where(conn, cond, target)?;
-        match found.len() {
-            0 => continue,
-            1 => {
-                return found
-                    .into_iter()
-                    .next()
-                    .ok_or_else(|| ApiError::internal("lost a row"));
-            }
-            n => {
-                let ids: Vec<&str> = found.iter().map(|i| i.instance_id.as_str()).collect();
-                return Err(ApiError::new(
-                    ErrorCode::InvalidTarget,
-                    format!(
-                        "Target {target} names {n} instances ({}); use an instance id.",
-                        ids.join(", ")
-                    ),
-                ));
+        let mut found = found.into_iter();
+        match (found.next(), found.len()) {
+            (None, _) => continue,
+            (Some(one), 0) => return Ok(one),
+            (Some(first), _) => {
+                return Err(InstanceError::AmbiguousTarget {
+                    target: target.to_owned(),
+                    ids: std::iter::once(first)
+                        .chain(found)
+                        .map(|i| i.instance_id)
+                        .collect(),
+                });
             }
         }
     }
-    Err(ApiError::new(
-        ErrorCode::InvalidTarget,
-        format!("Target {target} is not a managed instance (see `airlock instances`)."),
-    ))
+    Err(InstanceError::UnknownTarget(target.to_owned()))
 }
 
 /// Instances matching `cond` (a fixed SQL condition on `?1`) for `value`.
@@ -440,7 +415,7 @@ fn identities_where(
     conn: &Connection,
     cond: &str,
     value: &str,
-) -> Result<Vec<InstanceIdentity>, ApiError> {
+) -> Result<Vec<InstanceIdentity>, InstanceError> {
     let mut st = conn.prepare(&format!(
         "SELECT instance_id, role_name, resource_type FROM instances WHERE {cond}"
     ))?;
@@ -457,7 +432,7 @@ fn identities_where(
 }
 
 /// An instance's tags, for `ssm:resourceTag/…` conditions.
-pub fn tags(conn: &Connection, instance_id: &str) -> Result<Vec<(String, String)>, ApiError> {
+pub fn tags(conn: &Connection, instance_id: &str) -> Result<Vec<(String, String)>, InstanceError> {
     let json: Option<String> = conn
         .query_row(
             "SELECT tags FROM instances WHERE instance_id = ?1",
@@ -485,6 +460,7 @@ mod tests {
         let create = |secs| create_activation(&conn, "R", "", None, 1, secs);
         for bad in [i64::MIN, -1, 0, MAX_ACTIVATION_SECS + 1, i64::MAX] {
             let e = create(bad).unwrap_err();
+            let e = crate::api_error::ApiError::from(e);
             assert_eq!((e.status(), e.code.as_str()), (400, "ValidationException"));
             assert!(e.message.contains("at most 30 days"), "{e:?}");
         }

@@ -146,7 +146,7 @@ fn write_tags(ctx: &Allowed<'_, '_>, i: TagIn, write: TagWrite) -> Result<Value,
                     "The instance's tags changed while this request was decided; retry it.",
                 ));
             }
-            store::set_tags(ctx.conn, instance, add, remove)
+            Ok(store::set_tags(ctx.conn, instance, add, remove)?)
         })?;
     }
     let list: Vec<Value> = store::tags(ctx.conn, instance)?

@@ -262,7 +262,7 @@ async fn mark_recording_cut(state: &Shared, session_id: &str, why: &str) {
     let _ = state.broker.cut_recording(session_id, &reason);
     let (id, r) = (session_id.to_owned(), reason);
     if let Err(e) = crate::db::run(state, move |c| {
-        store::set_recording_stopped(c, &id, "Truncated", &r)
+        Ok(store::set_recording_stopped(c, &id, "Truncated", &r)?)
     })
     .await
     {

@@ -87,7 +87,7 @@ async fn flush(state: &Shared) {
         return;
     }
     let n = writes.len();
-    if let Err(e) = crate::db::run(state, move |c| store::record_clocks(c, &writes)).await {
+    if let Err(e) = crate::db::run(state, move |c| Ok(store::record_clocks(c, &writes)?)).await {
         tracing::warn!(error = %e.message, sessions = n, "cannot record the sessions' clocks");
     }
 }

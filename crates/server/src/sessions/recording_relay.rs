@@ -61,7 +61,7 @@ pub async fn open(state: &Shared, session: &store::Session, prefs: &Preferences)
         }
     };
     let (i2, p) = (id.clone(), path.display().to_string());
-    let _ = crate::db::run(state, move |c| store::set_recording(c, &i2, &p)).await;
+    let _ = crate::db::run(state, move |c| Ok(store::set_recording(c, &i2, &p)?)).await;
     let early = rec.lock().ok().and_then(|r| r.stopped().cloned());
     match early {
         Some(stop) if created => stopped_at_open(state, id, stop, prefs.recording_cap_action).await,
@@ -123,9 +123,9 @@ pub async fn stopped(state: Shared, id: String, stop: Stopped, action: CapAction
             if ended {
                 audit(c, "ssm:TerminateSession", &i2, &reason)?;
             }
-            ended
+            Ok(ended
                 .then(|| store::get(c, &i2).map(|s| s.target))
-                .transpose()
+                .transpose()?)
         })
         .await;
         match r {

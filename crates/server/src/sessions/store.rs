@@ -5,6 +5,26 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::api_error::{ApiError, ErrorCode};
+
+/// What the session store can fail with; turned into the API's error once.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error("Session {0} does not exist.")]
+    NoSuchSession(String),
+    #[error(transparent)]
+    Database(#[from] rusqlite::Error),
+}
+
+impl From<SessionError> for ApiError {
+    fn from(e: SessionError) -> ApiError {
+        match e {
+            SessionError::NoSuchSession(_) => {
+                ApiError::new(ErrorCode::DoesNotExistException, e.to_string())
+            }
+            SessionError::Database(e) => ApiError::from(e),
+        }
+    }
+}
 use crate::iam::store::now_iso;
 
 crate::text_enum! {
@@ -64,7 +84,7 @@ pub fn sha256_hex(s: &str) -> String {
     hex::encode(Sha256::digest(s.as_bytes()))
 }
 
-pub fn create(conn: &Connection, s: &NewSession<'_>) -> Result<(), ApiError> {
+pub fn create(conn: &Connection, s: &NewSession<'_>) -> Result<(), SessionError> {
     conn.execute(
         "INSERT INTO sessions(session_id, owner, owner_arn, target, document_name, parameters, run_as, status, reason, start_date, client_token_sha256, agent_token_sha256)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?12, ?8, ?9, ?10, ?11)",
@@ -110,23 +130,18 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Session> {
 
 const COLUMNS: &str = "session_id, owner, owner_arn, target, document_name, parameters, run_as, status, reason, start_date, end_date, recording, recording_status, recording_status_reason, status_reason, last_activity_at, streams_seen_at";
 
-pub fn get(conn: &Connection, id: &str) -> Result<Session, ApiError> {
+pub fn get(conn: &Connection, id: &str) -> Result<Session, SessionError> {
     conn.query_row(
         &format!("SELECT {COLUMNS} FROM sessions WHERE session_id = ?1"),
         params![id],
         row,
     )
     .optional()?
-    .ok_or_else(|| {
-        ApiError::new(
-            ErrorCode::DoesNotExistException,
-            format!("Session {id} does not exist."),
-        )
-    })
+    .ok_or_else(|| SessionError::NoSuchSession(id.to_owned()))
 }
 
 /// Sessions in `Active` (not ended) or `History` (ended) state.
-pub fn list(conn: &Connection, active: bool) -> Result<Vec<Session>, ApiError> {
+pub fn list(conn: &Connection, active: bool) -> Result<Vec<Session>, SessionError> {
     let cond = if active {
         "end_date IS NULL"
     } else {
@@ -144,7 +159,7 @@ pub fn token_side(
     conn: &Connection,
     id: &str,
     token: &str,
-) -> Result<Option<&'static str>, ApiError> {
+) -> Result<Option<&'static str>, SessionError> {
     let hashes: Option<(String, String, Option<String>)> = conn
         .query_row(
             "SELECT client_token_sha256, agent_token_sha256, end_date FROM sessions WHERE session_id = ?1",
@@ -168,7 +183,7 @@ pub fn token_side(
     })
 }
 
-pub fn set_status(conn: &Connection, id: &str, status: SessionStatus) -> Result<(), ApiError> {
+pub fn set_status(conn: &Connection, id: &str, status: SessionStatus) -> Result<(), SessionError> {
     conn.execute(
         "UPDATE sessions SET status = ?2 WHERE session_id = ?1 AND end_date IS NULL",
         params![id, status],
@@ -176,7 +191,7 @@ pub fn set_status(conn: &Connection, id: &str, status: SessionStatus) -> Result<
     Ok(())
 }
 
-pub fn set_recording(conn: &Connection, id: &str, path: &str) -> Result<(), ApiError> {
+pub fn set_recording(conn: &Connection, id: &str, path: &str) -> Result<(), SessionError> {
     conn.execute(
         "UPDATE sessions SET recording = ?2 WHERE session_id = ?1",
         params![id, path],
@@ -190,7 +205,7 @@ pub fn set_recording_stopped(
     id: &str,
     status: &str,
     reason: &str,
-) -> Result<(), ApiError> {
+) -> Result<(), SessionError> {
     conn.execute(
         "UPDATE sessions SET recording_status = ?2, recording_status_reason = ?3 WHERE session_id = ?1 AND recording IS NOT NULL",
         params![id, status, reason],
@@ -199,7 +214,7 @@ pub fn set_recording_stopped(
 }
 
 /// Ends a session (once); returns whether this call ended it.
-pub fn end(conn: &Connection, id: &str, status: SessionStatus) -> Result<bool, ApiError> {
+pub fn end(conn: &Connection, id: &str, status: SessionStatus) -> Result<bool, SessionError> {
     end_because(conn, id, status, None)
 }
 
@@ -209,7 +224,7 @@ pub fn end_because(
     id: &str,
     status: SessionStatus,
     reason: Option<&str>,
-) -> Result<bool, ApiError> {
+) -> Result<bool, SessionError> {
     let n = conn.execute(
         "UPDATE sessions SET status = ?2, end_date = ?3, status_reason = ?4 WHERE session_id = ?1 AND end_date IS NULL",
         params![id, status, now_iso(), reason],
@@ -226,7 +241,7 @@ pub struct ClockWrite {
 }
 
 /// Writes many sessions' clocks in one transaction; never moves one back.
-pub fn record_clocks(conn: &Connection, clocks: &[ClockWrite]) -> Result<(), ApiError> {
+pub fn record_clocks(conn: &Connection, clocks: &[ClockWrite]) -> Result<(), SessionError> {
     crate::db::immediate(conn, || {
         let mut st = conn.prepare_cached(
             "UPDATE sessions SET
@@ -242,7 +257,7 @@ pub fn record_clocks(conn: &Connection, clocks: &[ClockWrite]) -> Result<(), Api
 }
 
 /// Whether the instance a session targets is still registered.
-pub fn target_exists(conn: &Connection, instance_id: &str) -> Result<bool, ApiError> {
+pub fn target_exists(conn: &Connection, instance_id: &str) -> Result<bool, SessionError> {
     Ok(conn
         .query_row(
             "SELECT 1 FROM instances WHERE instance_id = ?1",

@@ -144,7 +144,7 @@ async fn start_relay(state: Shared, session: store::Session, client: Io, agent: 
     };
     let i2 = id.clone();
     let _ = crate::db::run(&state, move |c| {
-        store::set_status(c, &i2, store::SessionStatus::Connected)
+        Ok(store::set_status(c, &i2, store::SessionStatus::Connected)?)
     })
     .await;
     tracing::info!(session = %id, "session streams paired");
