@@ -62,10 +62,11 @@ pub enum ClusterError {
     /// The IAM store failed (the nodes' roles).
     #[error(transparent)]
     Iam(#[from] IamError),
+    /// The instances store failed (the nodes' registrations).
     #[error(transparent)]
     Instance(#[from] crate::instances::error::InstanceError),
-    /// A failure of another part of the server (authorisation, instances,
-    /// the connection pool), already in the API's terms.
+    /// A failure of another part of the server (authorisation, the
+    /// connection pool), already in the API's terms.
     #[error("{}", .0.message)]
     Api(#[from] ApiError),
 }
