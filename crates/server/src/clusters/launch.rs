@@ -139,8 +139,12 @@ pub fn terminate_node(st: &AppState, cluster: &str, rec: &NodeRecord) -> Result<
     if let Some(net) = layout.read_network() {
         refresh_hosts(&layout, &net);
     }
-    let _ = crate::db::checkout(&st.db)
-        .and_then(|conn| Ok(crate::instances::store::deregister(&conn, &rec.instance_id)?));
+    let _ = crate::db::checkout(&st.db).and_then(|conn| {
+        Ok(crate::instances::store::deregister(
+            &conn,
+            &rec.instance_id,
+        )?)
+    });
     Ok(result?)
 }
 
