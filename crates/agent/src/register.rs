@@ -1,8 +1,10 @@
-//! Hybrid activation: redeem an activation code for an `mi-` instance id and
-//! a client certificate. The private key never leaves this machine: the
-//! server signs a CSR.
+//! Registration: redeem a hybrid activation (for a new `mi-` instance id) or
+//! a join token (for the instance id the server minted it for, as a node
+//! booting from its user data does) for a client certificate. The private
+//! key never leaves this machine: the server signs a CSR.
 
 use airlock_proto::ErrorBody;
+pub use airlock_proto::registration::Credential;
 use airlock_proto::registration::{REGISTER_PATH, RegisterRequest, RegisterResponse};
 use anyhow::{Context, anyhow};
 
@@ -36,6 +38,20 @@ pub async fn redeem(
     activation_id: &str,
     activation_code: &str,
 ) -> anyhow::Result<Registration> {
+    let credential = Credential::Activation {
+        activation_id: activation_id.to_owned(),
+        activation_code: activation_code.to_owned(),
+    };
+    redeem_with(http, endpoint, &credential).await
+}
+
+/// Generates a key pair here, sends its CSR with `credential`, and returns
+/// the issued identity. Nothing is written to disk.
+pub async fn redeem_with(
+    http: &reqwest::Client,
+    endpoint: &str,
+    credential: &Credential,
+) -> anyhow::Result<Registration> {
     let key = rcgen::KeyPair::generate()?;
     let csr = rcgen::CertificateParams::default()
         .serialize_request(&key)?
@@ -44,8 +60,7 @@ pub async fn redeem(
     let resp = http
         .post(format!("{endpoint}{REGISTER_PATH}"))
         .json(&RegisterRequest {
-            activation_id: activation_id.to_owned(),
-            activation_code: activation_code.to_owned(),
+            credential: credential.clone(),
             csr,
         })
         .send()
@@ -65,6 +80,16 @@ pub async fn redeem(
         certificate: cert_pem,
         ..
     } = serde_json::from_str(&text).context("the server's answer to the registration")?;
+    if let Credential::Join {
+        instance_id: wanted,
+        ..
+    } = credential
+    {
+        anyhow::ensure!(
+            &instance_id == wanted,
+            "the server registered this machine as {instance_id}, not the instance {wanted} its join token is for"
+        );
+    }
     Ok(Registration {
         instance_id,
         key_pem: key.serialize_pem(),
@@ -72,16 +97,15 @@ pub async fn redeem(
     })
 }
 
-/// Registers this machine; returns its instance id.
+/// Registers this machine with `credential`; returns its instance id.
 pub async fn register(
     dir: &AgentDir,
     endpoint: &str,
     ca_pem: &[u8],
-    activation_id: &str,
-    activation_code: &str,
+    credential: &Credential,
 ) -> anyhow::Result<String> {
     let http = http_client(ca_pem)?;
-    let r = redeem(&http, endpoint, activation_id, activation_code).await?;
+    let r = redeem_with(&http, endpoint, credential).await?;
     dir.create()?;
     dir.write_private(&dir.key(), r.key_pem.as_bytes())?;
     dir.write_private(&dir.cert(), r.cert_pem.as_bytes())?;

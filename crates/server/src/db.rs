@@ -31,6 +31,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("db/0006_iam_names_nocase.sql"),
     include_str!("db/0007_recording.sql"),
     include_str!("db/0008_session_activity.sql"),
+    include_str!("db/0009_join_tokens.sql"),
 ];
 
 /// Errors opening the database. Each message says what to do.

@@ -14,14 +14,34 @@ pub struct DirArg {
 
 #[derive(clap::Subcommand)]
 pub enum AgentCommand {
-    /// Join this machine with a hybrid activation (`airlock activation create`).
+    /// Join this machine with a hybrid activation (`airlock activation
+    /// create`), or as the instance a join token was minted for (what a
+    /// node's user data does).
     Register {
         #[command(flatten)]
         dir: DirArg,
-        #[arg(long)]
-        activation_code: String,
-        #[arg(long)]
-        activation_id: String,
+        #[arg(
+            long,
+            required_unless_present = "join_token",
+            requires = "activation_id"
+        )]
+        activation_code: Option<String>,
+        #[arg(
+            long,
+            required_unless_present = "join_token",
+            requires = "activation_code"
+        )]
+        activation_id: Option<String>,
+        /// The instance id the join token is for (with --join-token).
+        #[arg(long, requires = "join_token")]
+        instance_id: Option<String>,
+        /// A single-use join token, instead of an activation.
+        #[arg(
+            long,
+            requires = "instance_id",
+            conflicts_with_all = ["activation_code", "activation_id"]
+        )]
+        join_token: Option<String>,
         /// The server, e.g. https://airlock.example.com:7443.
         #[arg(long)]
         endpoint: String,
@@ -55,9 +75,28 @@ pub fn run(c: AgentCommand) -> anyhow::Result<i32> {
             dir,
             activation_code,
             activation_id,
+            instance_id,
+            join_token,
             endpoint,
             ca_bundle,
         } => {
+            let credential = match (activation_id, activation_code, instance_id, join_token) {
+                (_, _, Some(instance_id), Some(join_token)) => {
+                    airlock_agent::register::Credential::Join {
+                        instance_id,
+                        join_token,
+                    }
+                }
+                (Some(activation_id), Some(activation_code), None, None) => {
+                    airlock_agent::register::Credential::Activation {
+                        activation_id,
+                        activation_code,
+                    }
+                }
+                _ => anyhow::bail!(
+                    "give --activation-id and --activation-code, or --instance-id and --join-token"
+                ),
+            };
             let dir = AgentDir::locate(dir.agent_dir)?;
             let ca_path = match ca_bundle {
                 Some(p) => p,
@@ -74,8 +113,7 @@ pub fn run(c: AgentCommand) -> anyhow::Result<i32> {
                 &dir,
                 &endpoint,
                 &ca,
-                &activation_id,
-                &activation_code,
+                &credential,
             ))?;
             println!("Registered as {id}. Start the agent with `airlock agent run`.");
             Ok(0)

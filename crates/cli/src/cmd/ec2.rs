@@ -1,4 +1,6 @@
-//! `airlock ec2 …-key-pair(s)`: key pairs in the AWS CLI's shape, one
+//! `airlock ec2 …-key-pair(s)`: key pairs in the AWS CLI's shape;
+//! `describe-instance-attribute` (an instance's user data) and
+//! `create-join-token` (an instance that boots from user data); one
 //! description per operation (see [`super::spec`]).
 
 use serde_json::Value;
@@ -12,7 +14,7 @@ pub struct Ec2;
 impl Service for Ec2 {
     const SERVICE: &'static str = "ec2";
     const COMMAND: &'static str = "ec2";
-    const OPS: &'static [&'static [Op]] = &[KEY_PAIRS];
+    const OPS: &'static [&'static [Op]] = &[KEY_PAIRS, INSTANCES];
 }
 
 /// A parsed `airlock ec2 …` command.
@@ -67,6 +69,39 @@ const KEY_PAIRS: &[Op] = &[
         .example("--key-name sandbox-key"),
 ];
 
+const INSTANCES: &[Op] = &[
+    op("describe-instance-attribute", "DescribeInstanceAttribute")
+        .about("Show an instance's attribute (userData, base64 as the AWS CLI prints it)")
+        .params(&[
+            Param::new("instance-id", "InstanceId", Kind::Str),
+            Param::new("attribute", "Attribute", Kind::Str).help("userData"),
+        ])
+        .prints(Print::Value)
+        .example("--instance-id i-0123456789abcdef0 --attribute userData"),
+    op("create-join-token", "CreateJoinToken")
+        .about(
+            "Mint a single-use join token for an instance launched as a role, and its user data (for providers)",
+        )
+        .params(&[
+            Param::new("instance-id", "InstanceId", Kind::OptStr)
+                .help("The instance [default: a new i- id]"),
+            Param::new("iam-role", "IamRole", Kind::Str),
+            Param::new("name", "Name", Kind::OptStr),
+            Param::new("endpoint", "Endpoint", Kind::OptStr)
+                .help("The server as the machine reaches it [default: this server's endpoint]"),
+            Param::new(
+                "expires-in-seconds",
+                "ExpiresInSeconds",
+                Kind::Int {
+                    default: "600",
+                    times: 1,
+                },
+            ),
+        ])
+        .prints(Print::Value)
+        .example("--iam-role NodeRole --instance-id i-0123456789abcdef0"),
+];
+
 /// `create-key-pair --key-material-only` prints the private key alone.
 fn key_material(ctx: &Ctx, v: &Value) -> anyhow::Result<()> {
     if ctx.flag("key-material-only") {
@@ -87,7 +122,7 @@ mod tests {
     #[test]
     fn every_operation_parses_its_example() {
         examples_parse::<Ec2>();
-        assert_eq!(Ec2::ops().count(), 4);
+        assert_eq!(Ec2::ops().count(), 6);
     }
 
     /// The bodies the hand-written commands sent before the descriptions.
@@ -108,6 +143,14 @@ mod tests {
                 json!({"KeyNames": ["a", "b"]}),
             ),
             ("delete-key-pair --key-name k", json!({"KeyName": "k"})),
+            (
+                "describe-instance-attribute --instance-id i-1 --attribute userData",
+                json!({"InstanceId": "i-1", "Attribute": "userData"}),
+            ),
+            (
+                "create-join-token --iam-role R",
+                json!({"InstanceId": null, "IamRole": "R", "Name": null, "Endpoint": null, "ExpiresInSeconds": 600}),
+            ),
         ];
         for (line, want) in cases {
             assert_eq!(body_of::<Ec2>(line).unwrap(), want, "{line}");

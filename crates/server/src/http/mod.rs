@@ -117,6 +117,10 @@ fn routes(state: Shared) -> Router {
         )
         .route("/v1/agent/control", get(crate::instances::control::control))
         .route(
+            crate::instances::binary::BINARY_PATH,
+            get(crate::instances::binary::binary),
+        )
+        .route(
             "/v1/session/{id}/stream",
             get(crate::sessions::stream::stream),
         )

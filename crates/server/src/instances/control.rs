@@ -1,5 +1,5 @@
 //! The agents' side of the API: `POST /v1/agent/register` redeems an
-//! activation for a node certificate, and `GET /v1/agent/control` upgrades
+//! activation or a join token for a node certificate, and `GET /v1/agent/control` upgrades
 //! an mTLS connection to the control channel (JSON lines): Hello, the role
 //! check, then Ping/Pong until either side goes away.
 
@@ -15,9 +15,10 @@ use hyper_util::rt::TokioIo;
 use tokio::sync::mpsc;
 use tokio_util::codec::{Framed, LinesCodec};
 
+use super::join::{self, JoinError};
 use super::store::{self, InstanceError, InstanceIdentity, PingStatus};
 use airlock_proto::control::{self as proto, Decoded};
-use airlock_proto::registration::{RegisterRequest, RegisterResponse};
+use airlock_proto::registration::{Credential, RegisterRequest, RegisterResponse};
 
 use super::{AgentMessage, ServerMessage};
 use crate::api_error::ApiError;
@@ -32,7 +33,15 @@ pub const REGISTRATION_ACTIONS: [&str; 2] = [
     "ssmmessages:CreateControlChannel",
 ];
 
-/// Redeems an activation code for an `mi-` id and a client certificate.
+/// A redemption: the instance id and its certificate, or the reason to
+/// audit and the error the caller sees.
+type Redeemed = Result<(String, String), (String, ApiError)>;
+
+/// Redeems a credential and a CSR for an instance id and a client
+/// certificate: an activation makes a new `mi-` instance; a join token gives
+/// its certificate to the instance it was minted for ([`super::join`]).
+/// Either way the attempt is audited as `ssm:RegisterManagedInstance`, with
+/// the real reason of a refusal.
 pub async fn register(
     State(state): State<Shared>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -43,28 +52,51 @@ pub async fn register(
         let i: RegisterRequest = serde_json::from_slice(&body)
             .map_err(|e| ApiError::validation(format!("invalid request: {e}")))?;
         let mut conn = crate::db::checkout(&st.db)?;
+        let csr = i.csr;
         crate::db::write_tx(&mut conn, |conn| {
-            let rid = ids::random_hex(16);
-            let outcome =
-                store::redeem_activation(conn, &i.activation_id, &i.activation_code, |id| {
-                    st.pki
-                        .issue_node_cert(id, &i.csr)
-                        .map_err(|e| InstanceError::CsrRefused(e.to_string()))
-                });
+            let issue = |id: &str| st.pki.issue_node_cert(id, &csr).map_err(|e| e.to_string());
+            let (principal, outcome): (String, Redeemed) = match &i.credential {
+                Credential::Activation {
+                    activation_id,
+                    activation_code,
+                } => (
+                    format!("activation/{activation_id}"),
+                    store::redeem_activation(conn, activation_id, activation_code, |id| {
+                        issue(id).map_err(InstanceError::CsrRefused)
+                    })
+                    .map_err(|e| (e.to_string(), e.into())),
+                ),
+                Credential::Join {
+                    instance_id,
+                    join_token,
+                } => (
+                    format!("join/{instance_id}"),
+                    join::redeem(conn, instance_id, join_token, |id| {
+                        issue(id).map_err(JoinError::CsrRefused)
+                    })
+                    .map(|cert| (instance_id.clone(), cert))
+                    .map_err(|e| (e.to_string(), e.into())),
+                ),
+            };
+            let resource = match (&outcome, &i.credential) {
+                (Ok((id, _)), _) => id.as_str(),
+                (Err(_), Credential::Join { instance_id, .. }) => instance_id.as_str(),
+                (Err(_), Credential::Activation { .. }) => "*",
+            };
             crate::audit::append(
                 conn,
                 &crate::audit::Record {
-                    request_id: &rid,
-                    principal: &format!("activation/{}", i.activation_id),
+                    request_id: &ids::random_hex(16),
+                    principal: &principal,
                     action: "ssm:RegisterManagedInstance",
-                    resource: outcome.as_ref().map(|(id, _)| id.as_str()).unwrap_or("*"),
+                    resource,
                     decision: if outcome.is_ok() { "Allow" } else { "Deny" },
                     source_ip: Some(&peer.ip().to_string()),
-                    detail: outcome.as_ref().err().map(ToString::to_string).as_deref(),
+                    detail: outcome.as_ref().err().map(|(why, _)| why.as_str()),
                     ..Default::default()
                 },
             )?;
-            let (instance_id, cert) = outcome?;
+            let (instance_id, cert) = outcome.map_err(|(_, e)| e)?;
             Ok::<_, ApiError>(RegisterResponse {
                 instance_id,
                 certificate: cert,

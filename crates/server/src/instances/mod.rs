@@ -1,9 +1,14 @@
 //! Managed instances: hybrid activations, node registration, the agents'
-//! control channels and their liveness (`PingStatus`).
+//! control channels and their liveness (`PingStatus`); nodes that boot from
+//! user data (`user_data`), fetch the agent (`binary`) and join with a
+//! single-use token (`join`).
 
+pub mod binary;
 pub mod control;
 pub mod error;
+pub mod join;
 pub mod store;
+pub mod user_data;
 
 use std::collections::HashMap;
 use std::sync::Mutex;

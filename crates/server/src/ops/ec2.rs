@@ -1,4 +1,6 @@
-//! `ec2:*KeyPair*` and `ec2-instance-connect:SendSSHPublicKey`.
+//! `ec2:*KeyPair*`, `ec2:DescribeInstanceAttribute` (an instance's user
+//! data), `airlock:CreateJoinToken` (an instance that boots from user data and
+//! joins on its own) and `ec2-instance-connect:SendSSHPublicKey`.
 
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -6,8 +8,10 @@ use serde_json::{Value, json};
 use super::{Allowed, Ctx, Operation, Resource};
 use crate::api_error::{ApiError, ErrorCode};
 use crate::clusters::{key_pairs, store};
+use crate::iam::store::Iam;
 use crate::iam::tag_context::TagContext;
-use crate::instances::store::{CLUSTER_TAG, resolve_target, tags};
+use crate::instances::join;
+use crate::instances::store::{CLUSTER_TAG, InstanceIdentity, resolve_target, tags};
 use crate::op;
 
 #[derive(Deserialize)]
@@ -53,6 +57,158 @@ struct DescribeIn {
     key_names: Vec<String>,
 }
 
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct AttributeIn {
+    instance_id: String,
+    attribute: String,
+}
+
+/// The one attribute `DescribeInstanceAttribute` answers.
+const USER_DATA: &str = "userData";
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct JoinIn {
+    /// The instance to join; a new `i-` id when absent.
+    #[serde(default)]
+    instance_id: Option<String>,
+    /// The role the instance is launched as.
+    iam_role: String,
+    #[serde(default)]
+    name: Option<String>,
+    /// The server as the machine reaches it; by default the endpoint this
+    /// server announced (`server.endpoint`).
+    #[serde(default)]
+    endpoint: Option<String>,
+    #[serde(default = "join_ttl")]
+    expires_in_seconds: i64,
+    /// The instance id decided on (the one given, or the one made).
+    #[serde(skip)]
+    decided_on: std::cell::OnceCell<String>,
+}
+
+fn join_ttl() -> i64 {
+    join::DEFAULT_TTL_SECS
+}
+
+fn instance_resource(ctx: &Ctx<'_>, id: &InstanceIdentity) -> Result<Resource, ApiError> {
+    let account = crate::iam::store::account_id(ctx.conn)?;
+    let arn = crate::instances::control::instance_arn(&ctx.state.region, &account, id);
+    let t = tags(ctx.conn, &id.instance_id)?;
+    Ok(Resource::tagged(arn, TagContext::resource(&t)))
+}
+
+/// The instance whose attribute is read, with its tags.
+fn attribute_target(ctx: &Ctx<'_>, i: &AttributeIn) -> Result<Vec<Resource>, ApiError> {
+    if i.attribute != USER_DATA {
+        return Err(ApiError::new(
+            ErrorCode::InvalidArgsException,
+            format!(
+                "Attribute {} is not supported: the one supported attribute is {USER_DATA}",
+                i.attribute
+            ),
+        ));
+    }
+    let id = join::instance(ctx.conn, &i.instance_id)?;
+    Ok(vec![instance_resource(ctx, &id)?])
+}
+
+/// The user data as EC2 shows it: base64 under `UserData.Value`, or an
+/// empty `UserData` when the instance has none.
+fn describe_attribute(a: &Allowed<'_, '_>, i: AttributeIn) -> Result<Value, ApiError> {
+    use base64::Engine;
+    let user_data = match join::user_data(a.conn, &i.instance_id)? {
+        Some(text) => json!({ "Value": base64::engine::general_purpose::STANDARD.encode(text) }),
+        None => json!({}),
+    };
+    Ok(json!({ "InstanceId": i.instance_id, "UserData": user_data }))
+}
+
+/// The instance a token is minted for (an existing row with its tags, or a
+/// new id), and the role handed to it (`iam:PassRole`).
+fn join_target(ctx: &Ctx<'_>, i: &JoinIn) -> Result<Vec<Resource>, ApiError> {
+    let role = Iam::new(ctx.conn)?.get_role(&i.iam_role)?;
+    let id = i.instance_id.clone().unwrap_or_else(join::ec2_instance_id);
+    let instance = match join::instance(ctx.conn, &id) {
+        Ok(existing) => instance_resource(ctx, &existing)?,
+        Err(join::JoinError::NoSuchInstance(_)) => new_instance(ctx, &id)?,
+        Err(e) => return Err(e.into()),
+    };
+    let _ = i.decided_on.set(id);
+    Ok(vec![
+        instance,
+        Resource::arn(role.arn).for_action("iam:PassRole"),
+    ])
+}
+
+fn new_instance(ctx: &Ctx<'_>, id: &str) -> Result<Resource, ApiError> {
+    let account = crate::iam::store::account_id(ctx.conn)?;
+    let identity = InstanceIdentity {
+        instance_id: id.to_owned(),
+        role_name: String::new(),
+        resource_type: "EC2Instance".into(),
+    };
+    Ok(Resource::arn(crate::instances::control::instance_arn(
+        &ctx.state.region,
+        &account,
+        &identity,
+    )))
+}
+
+/// Creates the instance row if needed, mints its token and records its
+/// user data; answers the id, the token (shown once), when it expires and
+/// the user data.
+fn create_join_token(a: &Allowed<'_, '_>, i: JoinIn) -> Result<Value, ApiError> {
+    let instance_id = i
+        .decided_on
+        .get()
+        .cloned()
+        .ok_or_else(|| ApiError::internal("CreateJoinToken ran without its decision"))?;
+    let endpoint = match i.endpoint.clone() {
+        Some(e) => e,
+        None => {
+            let file =
+                airlock_proto::state_dir::StateDir::new(a.state.state_dir.clone()).endpoint_file();
+            std::fs::read_to_string(&file)
+                .map(|s| s.trim().to_owned())
+                .ok()
+                .filter(|s| !s.is_empty())
+                .ok_or_else(|| {
+                    ApiError::validation(format!(
+                        "Endpoint is required: this server has announced none ({} is missing)",
+                        file.display()
+                    ))
+                })?
+        }
+    };
+    let digest = crate::instances::binary::sha256(&a.state.clusters.exe).map_err(|e| {
+        ApiError::internal_because(
+            "the agent binary is not available on this server",
+            std::io::Error::new(e.kind(), format!("{}: {e}", a.state.clusters.exe.display())),
+        )
+    })?;
+    let p = join::prepare(
+        a.conn,
+        &join::Prepare {
+            instance_id: &instance_id,
+            role_name: &i.iam_role,
+            name: i.name.as_deref(),
+            tags: &Default::default(),
+            ttl_secs: i.expires_in_seconds,
+            endpoint: &endpoint,
+            ca_pem: &a.state.pki.ca_cert_pem,
+            binary_sha256: &digest,
+        },
+    )?;
+    Ok(json!({
+        "InstanceId": instance_id,
+        "JoinToken": p.minted.token,
+        "ExpirationDate": p.minted.expiration_date(),
+        "UserData": p.user_data,
+    }))
+}
+
 pub const OPERATIONS: &[Operation] = &[
     op!(
         "ec2",
@@ -94,6 +250,20 @@ pub const OPERATIONS: &[Operation] = &[
             key_pairs::delete(a.conn, &i.key_name)?;
             Ok(json!({ "Return": true }))
         }
+    ),
+    op!(
+        "ec2",
+        "DescribeInstanceAttribute",
+        "ec2:DescribeInstanceAttribute",
+        attribute_target,
+        describe_attribute
+    ),
+    op!(
+        "ec2",
+        "CreateJoinToken",
+        "airlock:CreateJoinToken",
+        join_target,
+        create_join_token
     ),
     op!(
         "ec2-instance-connect",
