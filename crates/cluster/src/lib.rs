@@ -4,5 +4,6 @@
 
 pub mod local;
 pub mod nodes;
+pub mod provider;
 pub mod slurm_conf;
 pub mod slurm_state;

@@ -8,6 +8,7 @@ pub mod etc;
 pub mod layout;
 pub mod net;
 pub mod node;
+pub mod provider;
 pub mod rootfs;
 pub mod supervisor;
 pub mod userns;
@@ -15,6 +16,7 @@ pub mod userns;
 use std::process::{Command, Stdio};
 
 pub use layout::{ClusterLayout, NetworkPlan};
+pub use provider::LocalProvider;
 
 /// Errors of the local provider, each saying what failed and why.
 #[derive(Debug, thiserror::Error)]

@@ -7,9 +7,9 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use airlock_cluster::local::node::{self, NodeRecord, NodeRole};
-use airlock_cluster::local::run_in_node;
 use airlock_cluster::nodes::{NodeKind, groups, parse_node_name};
+use airlock_cluster::provider::Instance;
+use airlock_cluster::provider::NodeRole;
 use airlock_cluster::slurm_state::{SlurmNode, parse_nodes};
 use airlock_config::model::ComputeType;
 
@@ -68,12 +68,20 @@ fn event(st: &AppState, cluster: &str, node: &str, status: &str, reason: &str) {
     });
 }
 
-fn scontrol(head: i32, args: &[&str]) -> Result<String, ClusterError> {
-    Ok(run_in_node(head, "/usr/bin/scontrol", args, None)?)
+/// The cluster's head node, where Slurm's commands run.
+struct Head<'a> {
+    local: &'a airlock_cluster::local::LocalProvider,
+    cluster: &'a str,
+}
+
+fn scontrol(head: &Head<'_>, args: &[&str]) -> Result<String, ClusterError> {
+    Ok(head
+        .local
+        .run_on_head(head.cluster, "/usr/bin/scontrol", args)?)
 }
 
 /// Sets a node's Slurm state (`scontrol update nodename=… state=…`).
-fn set_state(head: i32, name: &str, state: &str) -> Result<(), ClusterError> {
+fn set_state(head: &Head<'_>, name: &str, state: &str) -> Result<(), ClusterError> {
     scontrol(
         head,
         &[
@@ -87,7 +95,7 @@ fn set_state(head: i32, name: &str, state: &str) -> Result<(), ClusterError> {
 
 /// DOWN (Slurm requeues the node's jobs), then powered down so the node
 /// can be resumed again: ParallelCluster's `set_nodes_down_and_power_save`.
-pub fn down_and_power_save(head: i32, name: &str, reason: &str) -> Result<(), ClusterError> {
+fn down_and_power_save(head: &Head<'_>, name: &str, reason: &str) -> Result<(), ClusterError> {
     let r = format!("reason={reason}");
     set_down(head, name, reason)?;
     scontrol(
@@ -103,7 +111,7 @@ pub fn down_and_power_save(head: i32, name: &str, reason: &str) -> Result<(), Cl
 }
 
 /// DOWN with a reason: Slurm requeues the node's jobs.
-fn set_down(head: i32, name: &str, reason: &str) -> Result<(), ClusterError> {
+fn set_down(head: &Head<'_>, name: &str, reason: &str) -> Result<(), ClusterError> {
     let r = format!("reason={reason}");
     scontrol(
         head,
@@ -123,7 +131,7 @@ fn is_dynamic(name: &str) -> bool {
     parse_node_name(name).is_some_and(|(_, k, ..)| k == NodeKind::Dynamic)
 }
 
-fn age(rec: &NodeRecord) -> u64 {
+fn age(rec: &Instance) -> u64 {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -132,24 +140,22 @@ fn age(rec: &NodeRecord) -> u64 {
 }
 
 /// What one pass sees of a cluster: Slurm's view and the provider's.
-struct Observed {
-    /// The head node's PID, to run Slurm's commands in.
-    head: i32,
+struct Observed<'a> {
+    /// The head node, to run Slurm's commands in.
+    head: Head<'a>,
     /// Slurm's node states (`scontrol show nodes -o`).
     slurm: Vec<SlurmNode>,
     /// The cluster's compute nodes on the provider, running or dead.
-    nodes: Vec<NodeRecord>,
+    nodes: Vec<Instance>,
 }
 
-impl Observed {
+impl Observed<'_> {
     fn slurm_node(&self, name: &str) -> Option<&SlurmNode> {
         self.slurm.iter().find(|s| s.name == name)
     }
     /// Whether an instance of node `name` is running.
     fn is_running(&self, name: &str) -> bool {
-        self.nodes
-            .iter()
-            .any(|n| n.name == name && node::is_running(n))
+        self.nodes.iter().any(|n| n.name == name && n.is_running())
     }
 }
 
@@ -170,20 +176,24 @@ pub fn reconcile(st: &AppState, c: &ClusterRow) -> Result<(), ClusterError> {
 /// Reads Slurm's node states in the head node and the provider's compute
 /// nodes, and caches `sinfo` for the console. `None` while the head node
 /// is not running.
-fn observe(st: &AppState, cluster: &str) -> Result<Option<Observed>, ClusterError> {
-    let Some(head) = st.clusters.head_pid(cluster) else {
+fn observe<'a>(st: &'a AppState, cluster: &'a str) -> Result<Option<Observed<'a>>, ClusterError> {
+    let local = &st.clusters.local;
+    if local.head_pid(cluster).is_none() {
         return Ok(None);
-    };
-    let slurm = parse_nodes(&scontrol(head, &["show", "nodes", "-o"])?);
-    if let Ok(text) = run_in_node(
-        head,
+    }
+    let head = Head { local, cluster };
+    let slurm = parse_nodes(&scontrol(&head, &["show", "nodes", "-o"])?);
+    if let Ok(text) = local.run_on_head(
+        cluster,
         "/usr/bin/sinfo",
         &["-h", "-N", "-o", "%P|%a|%l|%N|%t"],
-        None,
     ) {
         st.clusters.slurm.set(cluster, &text);
     }
-    let nodes = node::list(&st.clusters.layout(cluster))
+    let nodes = st
+        .clusters
+        .provider()
+        .describe(cluster)
         .into_iter()
         .filter(|n| n.role == NodeRole::Compute)
         .collect();
@@ -196,10 +206,10 @@ fn observe(st: &AppState, cluster: &str) -> Result<Option<Observed>, ClusterErro
 /// since a powering-down node would ignore its replacement's registration.
 fn clean_up_dead_nodes(st: &AppState, c: &ClusterRow, seen: &Observed) -> Result<(), ClusterError> {
     let name = &c.cluster_name;
-    for rec in seen.nodes.iter().filter(|r| !node::is_running(r)) {
+    for rec in seen.nodes.iter().filter(|r| !r.is_running()) {
         let why = format!("instance {} terminated unexpectedly", rec.instance_id);
         event(st, name, &rec.name, "TERMINATED", &why);
-        terminate_node(st, name, rec)?;
+        terminate_node(st, name, &rec.instance_id)?;
         // Slurm has it powered down already (or does not know it).
         if seen
             .slurm_node(&rec.name)
@@ -209,7 +219,7 @@ fn clean_up_dead_nodes(st: &AppState, c: &ClusterRow, seen: &Observed) -> Result
         }
         let reason = format!("{REASON_PREFIX}{why}");
         if is_static(&rec.name) {
-            set_down(seen.head, &rec.name, &reason)?;
+            set_down(&seen.head, &rec.name, &reason)?;
             event(
                 st,
                 name,
@@ -218,7 +228,7 @@ fn clean_up_dead_nodes(st: &AppState, c: &ClusterRow, seen: &Observed) -> Result
                 "set DOWN so Slurm requeues its jobs; a replacement follows",
             );
         } else {
-            down_and_power_save(seen.head, &rec.name, &reason)?;
+            down_and_power_save(&seen.head, &rec.name, &reason)?;
             event(
                 st,
                 name,
@@ -236,7 +246,7 @@ fn clean_up_dead_nodes(st: &AppState, c: &ClusterRow, seen: &Observed) -> Result
 /// orphans: terminated.
 fn terminate_orphans(st: &AppState, c: &ClusterRow, seen: &Observed) -> Result<(), ClusterError> {
     let name = &c.cluster_name;
-    for rec in seen.nodes.iter().filter(|r| node::is_running(r)) {
+    for rec in seen.nodes.iter().filter(|r| r.is_running()) {
         let powered_down = seen
             .slurm_node(&rec.name)
             .is_some_and(|s| s.is_powered_down() && !s.is_powering_up());
@@ -251,7 +261,7 @@ fn terminate_orphans(st: &AppState, c: &ClusterRow, seen: &Observed) -> Result<(
                     rec.instance_id
                 ),
             );
-            terminate_node(st, name, rec)?;
+            terminate_node(st, name, &rec.instance_id)?;
         }
     }
     Ok(())
@@ -276,7 +286,7 @@ fn reset_down_dynamic_nodes(
         } else {
             "power_down_force"
         };
-        set_state(seen.head, &s.name, to)?;
+        set_state(&seen.head, &s.name, to)?;
         event(
             st,
             &c.cluster_name,
@@ -348,7 +358,7 @@ fn resume_registered_replacements(
             && is_static(&s.name)
     }) {
         if seen.is_running(&s.name) {
-            set_state(seen.head, &s.name, "resume")?;
+            set_state(&seen.head, &s.name, "resume")?;
             event(
                 st,
                 &c.cluster_name,
@@ -371,10 +381,12 @@ pub fn interrupt_spot(
     node_name: &str,
     notice: Duration,
 ) -> Result<String, ClusterError> {
-    let layout = st.clusters.layout(cluster);
-    let rec = node::list(&layout)
+    let rec = st
+        .clusters
+        .provider()
+        .describe(cluster)
         .into_iter()
-        .find(|n| n.name == node_name && node::is_running(n))
+        .find(|n| n.name == node_name && n.is_running())
         .ok_or_else(|| ClusterError::NodeNotRunning {
             cluster: cluster.to_owned(),
             node: node_name.to_owned(),
@@ -400,10 +412,19 @@ pub fn interrupt_spot(
         "SPOT_INTERRUPTION_NOTICE",
         Some(&why),
     )?;
-    let id = rec.instance_id.clone();
+    let shared = st
+        .shared()
+        .ok_or_else(|| ClusterError::Internal("the server is not running".into()))?;
+    let (id, cluster) = (rec.instance_id.clone(), cluster.to_owned());
     std::thread::spawn(move || {
         std::thread::sleep(notice);
-        node::kill(&rec);
+        if let Err(e) = shared
+            .clusters
+            .provider()
+            .interrupt(&cluster, &rec.instance_id)
+        {
+            tracing::warn!(instance = %rec.instance_id, error = %e, "the spot reclaim failed");
+        }
     });
     Ok(id)
 }

@@ -1,8 +1,8 @@
 //! Launching one node: an `i-` instance id, a client certificate bound to
-//! it (the key is made here and written only into the node), its row with
-//! ParallelCluster's tags, then the provider's namespaces.
+//! it (the key is made here and handed only to the machine), its row with
+//! ParallelCluster's tags, then the provider's launch.
 
-use airlock_cluster::local::node::{self, AgentIdentity, Launch, NodeRecord, NodeRole};
+use airlock_cluster::provider::{AgentIdentity, Instance, LaunchSpec, NodeRole};
 use rusqlite::params;
 
 use super::ClusterError;
@@ -33,31 +33,13 @@ pub struct NodeRequest<'a> {
     pub config_tags: &'a [(String, String)],
 }
 
-/// Launches a node of `c`; on failure nothing of it is left.
+/// Launches a node of `c` through the provider; on failure nothing of it
+/// is left (its record and identity are forgotten).
 pub fn launch_node(
     st: &AppState,
     c: &ClusterRow,
     r: &NodeRequest<'_>,
-) -> Result<NodeRecord, ClusterError> {
-    let net_index = c
-        .net_index
-        .ok_or_else(|| ClusterError::Internal("the cluster has no network".into()))?;
-    let layout = st.clusters.layout(&c.cluster_name);
-    let net = layout
-        .read_network()
-        .filter(|n| n.index == net_index)
-        .ok_or_else(|| ClusterError::Internal("the cluster's network.json is missing".into()))?;
-    let lock = st.clusters.lock(&c.cluster_name);
-    let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
-    let host_n = match r.role {
-        NodeRole::HeadNode => 2,
-        NodeRole::Compute => {
-            let used: Vec<u8> = node::list(&layout).iter().map(|n| n.host_n).collect();
-            (3..=254u8)
-                .find(|n| !used.contains(n))
-                .ok_or(ClusterError::NoFreeAddress)?
-        }
-    };
+) -> Result<Instance, ClusterError> {
     let id = instance_id();
     let key = rcgen::KeyPair::generate().map_err(ClusterError::fault)?;
     let csr = rcgen::CertificateParams::default()
@@ -96,15 +78,11 @@ pub fn launch_node(
         "Endpoint": format!("https://airlock-server:{}", st.clusters.agent_port),
     })
     .to_string();
-    let launched = node::launch(&Launch {
-        layout: &layout,
-        net: &net,
+    let launched = st.clusters.provider().launch(&LaunchSpec {
+        cluster: &c.cluster_name,
         instance_id: &id,
         name: r.name,
         role: r.role,
-        host_n,
-        agent_port: st.clusters.agent_port,
-        exe: &st.clusters.exe,
         identity: AgentIdentity {
             identity_json: &identity_json,
             key_pem: &key.serialize_pem(),
@@ -113,52 +91,32 @@ pub fn launch_node(
         },
     });
     match launched {
-        Ok(rec) => {
-            refresh_hosts(&layout, &net);
+        Ok(instance) => {
             crate::db::checkout(&st.db)?.execute(
                 "UPDATE instances SET ip_address = ?2 WHERE instance_id = ?1",
-                params![id, rec.ip],
+                params![id, instance.private_ip],
             )?;
-            Ok(rec)
+            Ok(instance)
         }
         Err(e) => {
-            let _ = node::remove_tree(&layout.node(&id));
-            let _ = crate::db::checkout(&st.db)
-                .and_then(|conn| Ok(crate::instances::store::deregister(&conn, &id)?));
+            forget(st, &id);
             Err(e.into())
         }
     }
 }
 
-/// Terminates a node and forgets its identity (its certificate stops working).
-pub fn terminate_node(st: &AppState, cluster: &str, rec: &NodeRecord) -> Result<(), ClusterError> {
-    let layout = st.clusters.layout(cluster);
-    let lock = st.clusters.lock(cluster);
-    let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
-    let result = node::terminate(&layout, rec);
-    if let Some(net) = layout.read_network() {
-        refresh_hosts(&layout, &net);
+/// Forgets an instance's record: its certificate stops working.
+fn forget(st: &AppState, instance_id: &str) {
+    let r = crate::db::checkout(&st.db)
+        .and_then(|conn| Ok(crate::instances::store::deregister(&conn, instance_id)?));
+    if let Err(e) = r {
+        tracing::warn!(instance = %instance_id, error = %e.message, "cannot forget the instance");
     }
-    let _ = crate::db::checkout(&st.db).and_then(|conn| {
-        Ok(crate::instances::store::deregister(
-            &conn,
-            &rec.instance_id,
-        )?)
-    });
-    Ok(result?)
 }
 
-/// Rewrites the cluster's /etc/hosts from the nodes now recorded.
-fn refresh_hosts(
-    layout: &airlock_cluster::local::ClusterLayout,
-    net: &airlock_cluster::local::NetworkPlan,
-) {
-    let nodes = node::list(layout);
-    let pairs: Vec<(&str, &str)> = nodes
-        .iter()
-        .map(|n| (n.name.as_str(), n.ip.as_str()))
-        .collect();
-    if let Err(e) = airlock_cluster::local::etc::write_hosts(layout, net, &pairs) {
-        tracing::warn!(error = %e, "cannot update the cluster's /etc/hosts");
-    }
+/// Terminates a node and forgets its identity.
+pub fn terminate_node(st: &AppState, cluster: &str, instance_id: &str) -> Result<(), ClusterError> {
+    let result = st.clusters.provider().terminate(cluster, instance_id);
+    forget(st, instance_id);
+    Ok(result?)
 }

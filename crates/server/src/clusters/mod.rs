@@ -18,52 +18,46 @@ pub mod store;
 pub use error::ClusterError;
 pub use status::StackStatus;
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 
-use airlock_cluster::local::{ClusterLayout, layout};
+use airlock_cluster::local::LocalProvider;
+use airlock_cluster::provider::Provider;
 
 use crate::http::Shared;
 
-/// The local provider's settings and per-cluster locks.
+/// The clusters' provider and the fleet manager's cache.
 pub struct Manager {
-    /// `{state_dir}/clusters`.
-    pub root: PathBuf,
-    /// The `airlock` binary nodes run.
+    /// The local provider: the only provider so far, so the stack engine
+    /// also reaches its inherent methods (shared files, the head node's
+    /// commands) until nodes configure themselves (issue #17).
+    pub local: LocalProvider,
+    /// The `airlock` binary nodes run (served at `/v1/agent/binary`).
     pub exe: PathBuf,
-    /// The port of the agent endpoint on each cluster's gateway.
+    /// The port of the agent endpoint on each cluster's network.
     pub agent_port: u16,
     /// The fleet manager's last view of each cluster's Slurm nodes.
     pub slurm: console_source::SlurmCache,
-    locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
 }
 
 impl Manager {
     /// `node_binary` is the `airlock` binary the nodes run (agent, node supervisor).
     pub fn new(state_dir: &Path, node_binary: PathBuf, agent_port: u16) -> Self {
         Manager {
-            root: state_dir.join("clusters"),
+            local: LocalProvider::new(state_dir.join("clusters"), node_binary.clone(), agent_port),
             exe: node_binary,
             agent_port,
             slurm: Default::default(),
-            locks: Mutex::new(HashMap::new()),
         }
     }
-    pub fn layout(&self, name: &str) -> ClusterLayout {
-        ClusterLayout::new(&self.root, name)
+
+    /// The provider, as the stack engine and the fleet manager use it.
+    pub fn provider(&self) -> &dyn Provider {
+        &self.local
     }
-    /// Serialises node launches and terminations within one cluster.
-    pub fn lock(&self, name: &str) -> Arc<Mutex<()>> {
-        let mut m = self.locks.lock().unwrap_or_else(|p| p.into_inner());
-        m.entry(name.to_owned()).or_default().clone()
-    }
-    pub fn head_pid(&self, name: &str) -> Option<i32> {
-        airlock_cluster::local::node::list(&self.layout(name))
-            .into_iter()
-            .find(|n| n.role == airlock_cluster::local::node::NodeRole::HeadNode)
-            .filter(airlock_cluster::local::node::is_running)
-            .map(|n| n.pid)
+
+    /// The cluster's home directories on the host (the local provider's).
+    pub fn home(&self, cluster: &str) -> PathBuf {
+        self.local.layout(cluster).home()
     }
 }
 
@@ -76,9 +70,4 @@ pub fn start(st: Shared) {
         }
         fleet::run(st);
     });
-}
-
-/// Known cluster directories on disk.
-pub fn on_disk(m: &Manager) -> Vec<ClusterLayout> {
-    layout::clusters(&m.root)
 }

@@ -5,8 +5,8 @@
 
 use std::net::SocketAddr;
 
-use airlock_cluster::local::node::{self, NodeRole};
 use airlock_cluster::nodes::{groups, parse_node_name};
+use airlock_cluster::provider::NodeRole;
 use airlock_config::model::ComputeType;
 use axum::Extension;
 use axum::body::Bytes;
@@ -87,8 +87,7 @@ fn handle(
         store::require(conn, &input.cluster_name)?
     };
     let m = model_of(&c)?;
-    let layout = st.clusters.layout(&c.cluster_name);
-    let running = node::list(&layout);
+    let running = st.clusters.provider().describe(&c.cluster_name);
     let mut instances = Vec::new();
     let mut errors = Vec::new();
     for name in &input.nodes {
@@ -108,7 +107,7 @@ fn handle(
             .collect();
         if action == "ec2:TerminateInstances" {
             for r in existing {
-                match terminate_node(st, &c.cluster_name, r) {
+                match terminate_node(st, &c.cluster_name, &r.instance_id) {
                     Ok(()) => {
                         let _ = checkout(&st.db).map(|conn| {
                             store::event(
@@ -129,7 +128,7 @@ fn handle(
         }
         // A resume of a node that is still running replaces it.
         for r in existing {
-            let _ = terminate_node(st, &c.cluster_name, r);
+            let _ = terminate_node(st, &c.cluster_name, &r.instance_id);
         }
         let q = queue.ok_or_else(|| ClusterError::Internal("lost the queue".into()))?;
         let tags = config_tags(&m);
@@ -152,11 +151,14 @@ fn handle(
                         name,
                         "AWS::EC2::Instance",
                         "LAUNCHED",
-                        Some(&format!("{} at {} for ResumeProgram", r.instance_id, r.ip)),
+                        Some(&format!(
+                            "{} at {} for ResumeProgram",
+                            r.instance_id, r.private_ip
+                        )),
                     )
                 });
                 instances.push(
-                    json!({"Name": name, "InstanceId": r.instance_id, "PrivateIpAddress": r.ip}),
+                    json!({"Name": name, "InstanceId": r.instance_id, "PrivateIpAddress": r.private_ip}),
                 );
             }
             Err(e) => errors.push(node_error(name, e)),

@@ -1,15 +1,16 @@
 //! Creating and deleting a cluster stack, resource by resource, with
-//! events; rolling back a failed creation; and, at server start, finishing
-//! what a crash interrupted and removing what no stack owns.
+//! events, through the provider; rolling back a failed creation; and, at
+//! server start, finishing what a crash interrupted and removing what no
+//! stack owns.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use airlock_cluster::local::etc::{self, EtcPlan};
-use airlock_cluster::local::layout::{NetworkPlan, free_index, node_paths};
-use airlock_cluster::local::node::{self, NodeRole};
-use airlock_cluster::local::{net, run_in_node};
+use airlock_cluster::local::etc::EtcPlan;
+use airlock_cluster::local::layout::node_paths;
 use airlock_cluster::nodes::{NodeKind, groups};
+use airlock_cluster::provider::Network;
+use airlock_cluster::provider::NodeRole;
 use airlock_cluster::slurm_conf::{self, SlurmSettings};
 use airlock_config::model::{ClusterModel, ComputeType};
 
@@ -57,8 +58,9 @@ pub fn config_tags(m: &ClusterModel) -> Vec<(String, String)> {
         .collect()
 }
 
-fn gateway_addr(net: &NetworkPlan, port: u16) -> Result<SocketAddr, ClusterError> {
-    format!("{}:{port}", net.gateway())
+/// Where the server serves the cluster's machines.
+fn gateway_addr(net: &Network, port: u16) -> Result<SocketAddr, ClusterError> {
+    format!("{}:{port}", net.server_address)
         .parse()
         .map_err(|_| ClusterError::Internal("bad gateway address".into()))
 }
@@ -130,15 +132,11 @@ fn step(
 }
 
 /// The slurm.conf of a cluster on its network.
-pub fn slurm_conf_for(
-    m: &ClusterModel,
-    name: &str,
-    net: &NetworkPlan,
-) -> Result<String, ClusterError> {
+pub fn slurm_conf_for(m: &ClusterModel, name: &str, head_ip: &str) -> Result<String, ClusterError> {
     let s = SlurmSettings {
         cluster_name: name.to_owned(),
         head_host: "head".into(),
-        head_addr: net.host(2),
+        head_addr: head_ip.to_owned(),
         hook_dir: node_paths::BIN_DIR.into(),
         resume_timeout: RESUME_TIMEOUT,
         state_dir: format!("{}/ctld", node_paths::SLURM_SPOOL),
@@ -179,10 +177,17 @@ fn create_role(
     Ok(Some(r.arn))
 }
 
-fn wait_for_slurmctld(pid: i32) -> Result<(), ClusterError> {
+fn wait_for_slurmctld(st: &AppState, cluster: &str) -> Result<(), ClusterError> {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let out = run_in_node(pid, "/usr/bin/scontrol", &["ping"], None).unwrap_or_default();
+        if st.clusters.local.head_pid(cluster).is_none() {
+            return Err(ClusterError::Internal("the head node stopped".into()));
+        }
+        let out = st
+            .clusters
+            .local
+            .run_on_head(cluster, "/usr/bin/scontrol", &["ping"])
+            .unwrap_or_default();
         if out.contains("is UP") {
             return Ok(());
         }
@@ -210,39 +215,27 @@ pub fn create(st: Shared, name: String) {
         let c = store::require(&*checkout(&st.db)?, &name)?;
         let m = model_of(&c)?;
         let mgr = &st.clusters;
-        let layout = mgr.layout(&name);
-        let mut plan = None;
+        let provider = mgr.provider();
+        let mut made = None;
         step(&st, &name, "Network", || {
-            let addrs = airlock_cluster::local::run_cmd("ip", &["-4", "-o", "addr"])?;
-            let idx = free_index(&mgr.root, &addrs).ok_or(ClusterError::NoFreeSubnet)?;
-            let p = NetworkPlan::new(idx, &c.vpc_id, &c.subnet_id);
-            std::fs::create_dir_all(&layout.dir).map_err(ClusterError::fault)?;
-            std::fs::write(
-                layout.network_file(),
-                serde_json::to_string_pretty(&p).unwrap_or_default(),
-            )
-            .map_err(ClusterError::fault)?;
-            store::set_net_index(&*checkout(&st.db)?, &name, idx)?;
-            net::create_bridge(&p)?;
-            st.listeners
-                .add(gateway_addr(&p, mgr.agent_port)?)
-                .map_err(|e| {
-                    ClusterError::Internal(format!(
-                        "cannot serve the agent endpoint on {}: {e}",
-                        p.gateway()
-                    ))
-                })?;
-            let id = format!("{} ({} on {})", c.subnet_id, p.cidr(), p.bridge);
-            plan = Some(p);
+            let net = provider.create_network(&name, &c.vpc_id, &c.subnet_id)?;
+            let endpoint = gateway_addr(&net, mgr.agent_port)?;
+            st.listeners.add(endpoint).map_err(|e| {
+                ClusterError::Internal(format!(
+                    "cannot serve the agent endpoint on {endpoint}: {e}"
+                ))
+            })?;
+            let id = net.physical_id.clone();
+            made = Some(net);
             Ok(Some(id))
         })?;
-        let p = plan.ok_or_else(|| ClusterError::Internal("no network".into()))?;
+        let net = made.ok_or_else(|| ClusterError::Internal("no network".into()))?;
+        let head_ip = net
+            .head_address
+            .clone()
+            .ok_or_else(|| ClusterError::Internal("the provider names no head address".into()))?;
         step(&st, &name, "SecurityGroup", || {
-            net::load_host_table(&p, mgr.agent_port)?;
-            Ok(Some(format!(
-                "sg-{}",
-                &crate::iam::ids::random_hex(9)[..17]
-            )))
+            Ok(Some(provider.create_security_group(&name)?))
         })?;
         let policies: Vec<String> = m
             .additional_iam_policies
@@ -264,16 +257,15 @@ pub fn create(st: Shared, name: String) {
         let tags = config_tags(&m);
         let c = store::require(&*checkout(&st.db)?, &name)?;
         step(&st, &name, "HeadNode", || {
-            let conf = slurm_conf_for(&m, &name, &p)?;
+            let conf = slurm_conf_for(&m, &name, &head_ip)?;
             let keys = authorized_keys(&st, &c)?;
-            etc::prepare(
-                &layout,
-                &p,
+            mgr.local.prepare_shared_files(
+                &name,
                 &EtcPlan {
                     cluster_user: &m.cluster_user.value,
                     authorized_keys: &keys,
                     slurm_conf: &conf,
-                    head_ip: &p.host(2),
+                    head_ip: &head_ip,
                 },
             )?;
             let rec = launch_node(
@@ -291,17 +283,13 @@ pub fn create(st: Shared, name: String) {
                 &*checkout(&st.db)?,
                 &name,
                 &rec.instance_id,
-                &rec.ip,
-                p.index,
+                &rec.private_ip,
             )?;
             Ok(Some(rec.instance_id))
         })?;
         step(&st, &name, "SlurmController", || {
-            let pid = mgr
-                .head_pid(&name)
-                .ok_or_else(|| ClusterError::Internal("the head node stopped".into()))?;
-            wait_for_slurmctld(pid)?;
-            Ok(Some(format!("slurmctld@head ({})", p.host(2))))
+            wait_for_slurmctld(&st, &name)?;
+            Ok(Some(format!("slurmctld@head ({head_ip})")))
         })?;
         let c = store::require(&*checkout(&st.db)?, &name)?;
         step(&st, &name, "ComputeFleet", || {
@@ -397,12 +385,11 @@ fn gone(st: &AppState, name: &str, logical: &str, f: impl FnOnce() -> Result<(),
 /// Removes everything the stack made, in reverse order. Best effort: what
 /// is already gone is skipped.
 pub fn teardown(st: &AppState, name: &str) {
-    let mgr = &st.clusters;
-    let layout = mgr.layout(name);
-    let nodes = node::list(&layout);
+    let provider = st.clusters.provider();
+    let instances = provider.describe(name);
     let terminate = |role: NodeRole| -> Result<(), ClusterError> {
-        for n in nodes.iter().filter(|n| n.role == role) {
-            terminate_node(st, name, n)?;
+        for i in instances.iter().filter(|i| i.role == role) {
+            terminate_node(st, name, &i.instance_id)?;
         }
         Ok(())
     };
@@ -417,21 +404,18 @@ pub fn teardown(st: &AppState, name: &str) {
             Ok(Iam::new(&*checkout(&st.db)?)?.delete_role(&role)?)
         });
     }
-    let plan = layout.read_network();
+    let net = provider.network(name);
     gone(st, name, "SecurityGroup", || {
-        if let Some(p) = &plan {
-            net::delete_host_table(p);
-        }
-        Ok(())
+        Ok(provider.delete_security_group(name)?)
     });
     gone(st, name, "Network", || {
-        if let Some(p) = &plan {
-            if let Ok(a) = gateway_addr(p, mgr.agent_port) {
-                st.listeners.remove(a);
-            }
-            net::delete_bridge(p)?;
+        if let Some(a) = net
+            .as_ref()
+            .and_then(|n| gateway_addr(n, st.clusters.agent_port).ok())
+        {
+            st.listeners.remove(a);
         }
-        Ok(node::remove_tree(&layout.dir)?)
+        Ok(provider.delete_network(name)?)
     });
     // Instances a crash may have left registered.
     let _ = checkout(&st.db).map(|conn| {
@@ -453,22 +437,20 @@ pub fn delete(st: Shared, name: String) {
 /// deletions, fail and roll back interrupted creations, and remove
 /// directories, bridges and nodes no stack owns.
 pub fn reconcile(st: &Shared) {
+    let provider = st.clusters.provider();
     let rows = checkout(&st.db)
         .map_err(ClusterError::from)
         .and_then(|conn| store::list(&conn))
         .unwrap_or_default();
     for c in &rows {
-        let layout = st.clusters.layout(&c.cluster_name);
-        if let Some(p) = layout.read_network()
-            && layout.dir.exists()
+        if let Err(e) = provider.restore(&c.cluster_name) {
+            tracing::warn!(cluster = %c.cluster_name, error = %e, "cannot restore the cluster's network");
+        }
+        if let Some(net) = provider.network(&c.cluster_name)
+            && let Ok(a) = gateway_addr(&net, st.clusters.agent_port)
+            && let Err(e) = st.listeners.add(a)
         {
-            let _ = net::create_bridge(&p);
-            let _ = net::load_host_table(&p, st.clusters.agent_port);
-            if let Ok(a) = gateway_addr(&p, st.clusters.agent_port)
-                && let Err(e) = st.listeners.add(a)
-            {
-                tracing::warn!(cluster = %c.cluster_name, error = %e, "cannot re-open the agent endpoint");
-            }
+            tracing::warn!(cluster = %c.cluster_name, error = %e, "cannot re-open the agent endpoint");
         }
         if c.stack_status == StackStatus::DeleteInProgress {
             delete(st.clone(), c.cluster_name.clone());
@@ -477,18 +459,15 @@ pub fn reconcile(st: &Shared) {
             fail_and_roll_back(st, &c.cluster_name, reason, c.norollback);
         }
     }
-    for layout in super::on_disk(&st.clusters) {
-        if rows.iter().any(|c| c.cluster_name == layout.name) {
+    for name in provider.clusters() {
+        if rows.iter().any(|c| c.cluster_name == name) {
             continue;
         }
-        tracing::warn!(cluster = %layout.name, "removing a cluster no stack owns (left by a crash)");
-        for n in node::list(&layout) {
-            let _ = node::terminate(&layout, &n);
+        tracing::warn!(cluster = %name, "removing a cluster no stack owns (left by a crash)");
+        for i in provider.describe(&name) {
+            let _ = provider.terminate(&name, &i.instance_id);
         }
-        if let Some(p) = layout.read_network() {
-            net::delete_host_table(&p);
-            let _ = net::delete_bridge(&p);
-        }
-        let _ = node::remove_tree(&layout.dir);
+        let _ = provider.delete_security_group(&name);
+        let _ = provider.delete_network(&name);
     }
 }

@@ -149,19 +149,10 @@ pub fn set_head(
     name: &str,
     instance: &str,
     ip: &str,
-    net_index: u8,
 ) -> Result<(), ClusterError> {
     conn.execute(
-        "UPDATE clusters SET head_instance = ?2, head_ip = ?3, net_index = ?4 WHERE name = ?1",
-        params![name, instance, ip, net_index],
-    )?;
-    Ok(())
-}
-
-pub fn set_net_index(conn: &Connection, name: &str, net_index: u8) -> Result<(), ClusterError> {
-    conn.execute(
-        "UPDATE clusters SET net_index = ?2 WHERE name = ?1",
-        params![name, net_index],
+        "UPDATE clusters SET head_instance = ?2, head_ip = ?3 WHERE name = ?1",
+        params![name, instance, ip],
     )?;
     Ok(())
 }

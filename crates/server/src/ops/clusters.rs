@@ -4,8 +4,7 @@
 
 use std::time::Duration;
 
-use airlock_cluster::local::node;
-use airlock_cluster::local::run_in_node;
+use airlock_cluster::provider::NodeRole;
 use airlock_policy::{Policy, Request};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -95,7 +94,11 @@ fn new_cluster(ctx: &Ctx<'_>, i: &CreateIn) -> Result<Vec<Resource>, ApiError> {
 }
 
 fn create(ctx: &Allowed<'_, '_>, i: CreateIn) -> Result<Value, ApiError> {
-    airlock_cluster::local::check_root().map_err(ClusterError::from)?;
+    ctx.state
+        .clusters
+        .provider()
+        .check()
+        .map_err(ClusterError::from)?;
     let iam = Iam::new(ctx.conn)?;
     let known = |a: &str| builtin_or_customer(&iam, a);
     let report = airlock_config::load(
@@ -193,9 +196,8 @@ fn outputs(c: &ClusterRow) -> Value {
 }
 
 fn instances(ctx: &Ctx<'_>, c: &ClusterRow) -> Result<Vec<Value>, ApiError> {
-    let layout = ctx.state.clusters.layout(&c.cluster_name);
     let mut v = Vec::new();
-    for n in node::list(&layout) {
+    for n in ctx.state.clusters.provider().describe(&c.cluster_name) {
         let row: Option<(String, Option<String>)> = ctx
             .conn
             .query_row(
@@ -207,11 +209,11 @@ fn instances(ctx: &Ctx<'_>, c: &ClusterRow) -> Result<Vec<Value>, ApiError> {
         let (ping, err) = row.unwrap_or(("Inactive".into(), None));
         let online = ctx.state.hub.is_online(&n.instance_id);
         v.push(json!({
-            "NodeType": match n.role { node::NodeRole::HeadNode => "HeadNode", node::NodeRole::Compute => "Compute" },
+            "NodeType": match n.role { NodeRole::HeadNode => "HeadNode", NodeRole::Compute => "Compute" },
             "Name": n.name,
             "InstanceId": n.instance_id,
-            "PrivateIpAddress": n.ip,
-            "State": if node::is_running(&n) { "running" } else { "terminated" },
+            "PrivateIpAddress": n.private_ip,
+            "State": n.state.as_str(),
             "PingStatus": if online { "Online".to_owned() } else { ping },
             "RegistrationError": err,
             "LaunchTime": n.launched_at,
@@ -221,12 +223,20 @@ fn instances(ctx: &Ctx<'_>, c: &ClusterRow) -> Result<Vec<Value>, ApiError> {
 }
 
 fn compute_fleet(ctx: &Ctx<'_>, c: &ClusterRow) -> Result<Value, ApiError> {
-    let Some(pid) = ctx.state.clusters.head_pid(&c.cluster_name) else {
+    let local = &ctx.state.clusters.local;
+    if local.head_pid(&c.cluster_name).is_none() {
         return Err(ClusterError::HeadNodeUnavailable(c.cluster_name.clone()).into());
-    };
+    }
     let failed = |e| ApiError::internal_because("sinfo on the head node failed", e);
-    let sinfo = run_in_node(pid, "/usr/bin/sinfo", &[], None).map_err(failed)?;
-    let nodes = run_in_node(pid, "/usr/bin/sinfo", &["-h", "-N", "-o", "%N %P %t"], None)
+    let sinfo = local
+        .run_on_head(&c.cluster_name, "/usr/bin/sinfo", &[])
+        .map_err(failed)?;
+    let nodes = local
+        .run_on_head(
+            &c.cluster_name,
+            "/usr/bin/sinfo",
+            &["-h", "-N", "-o", "%N %P %t"],
+        )
         .map_err(failed)?;
     let nodes: Vec<Value> = nodes
         .lines()
@@ -352,7 +362,11 @@ pub const OPERATIONS: &[Operation] = &[
 
 fn delete(a: &Allowed<'_, '_>, n: Named) -> Result<Value, ApiError> {
     let c = store::require(a.conn, &n.cluster_name)?;
-    airlock_cluster::local::check_root().map_err(ClusterError::from)?;
+    a.state
+        .clusters
+        .provider()
+        .check()
+        .map_err(ClusterError::from)?;
     if c.stack_status == StackStatus::DeleteInProgress {
         return Err(ClusterError::BeingDeleted(c.cluster_name).into());
     }

@@ -327,8 +327,7 @@ fn send_key(ctx: &Allowed<'_, '_>, i: PushIn) -> Result<Value, ApiError> {
     let path = ctx
         .state
         .clusters
-        .layout(&cluster)
-        .home()
+        .home(&cluster)
         .join(&c.cluster_user)
         .join(".ssh/authorized_keys");
     let now = time::OffsetDateTime::now_utc()
