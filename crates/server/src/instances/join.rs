@@ -210,6 +210,12 @@ pub fn mint(
             wanted: role_name.to_owned(),
         });
     }
+    // Tokens a day past their expiry are of no use, even to the audit (the
+    // audit log has its own records).
+    conn.execute(
+        "DELETE FROM join_tokens WHERE expires_at < ?1",
+        params![unix_now() - 86_400],
+    )?;
     let token = ids::random_hex(32);
     let expires_at = unix_now() + ttl_secs;
     conn.execute(
@@ -315,7 +321,9 @@ pub struct Prepared {
 /// token, renders its user data and records it. What a provider calls
 /// before it launches a machine with that user data.
 pub fn prepare(conn: &Connection, p: &Prepare<'_>) -> Result<Prepared, JoinError> {
-    if !airlock_proto::control::looks_like_instance_id(p.instance_id) {
+    if !p.instance_id.starts_with("i-")
+        || !airlock_proto::control::looks_like_instance_id(p.instance_id)
+    {
         return Err(JoinError::BadInstanceId(p.instance_id.to_owned()));
     }
     let tx = conn.unchecked_transaction()?;
@@ -661,5 +669,115 @@ mod tests {
             "{m}"
         );
         assert!(audit_rows(&h).is_empty());
+    }
+
+    #[test]
+    fn prepare_makes_the_row_the_token_and_the_user_data_at_once() {
+        let (_d, conn) = db();
+        let ca = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+        let digest = "a".repeat(64);
+        let no_tags = serde_json::Map::new();
+        let p = |id: &'static str| Prepare {
+            instance_id: id,
+            role_name: "NodeRole",
+            name: Some("HeadNode"),
+            tags: &no_tags,
+            ttl_secs: DEFAULT_TTL_SECS,
+            endpoint: "https://10.77.1.1:7443",
+            ca_pem: ca,
+            binary_sha256: &digest,
+        };
+        let made = prepare(&conn, &p("i-0abc")).unwrap();
+        assert!(made.user_data.contains(&made.minted.token));
+        assert_eq!(user_data(&conn, "i-0abc").unwrap(), Some(made.user_data));
+        assert_eq!(instance(&conn, "i-0abc").unwrap().role_name, "NodeRole");
+        for bad in ["mi-0abc", "i-xyz", "0abc"] {
+            let e = prepare(&conn, &p(bad)).unwrap_err();
+            assert!(matches!(e, JoinError::BadInstanceId(_)), "{bad}: {e}");
+        }
+        // A value the script cannot hold leaves nothing behind.
+        let mut q = p("i-0def");
+        q.endpoint = "https://x'y";
+        assert!(matches!(
+            prepare(&conn, &q).unwrap_err(),
+            JoinError::UserData(_)
+        ));
+        assert!(matches!(
+            instance(&conn, "i-0def").unwrap_err(),
+            JoinError::NoSuchInstance(_)
+        ));
+    }
+
+    #[test]
+    fn long_expired_tokens_are_swept_when_one_is_minted() {
+        let (_d, conn) = db();
+        pending(&conn, "i-1");
+        mint(&conn, "i-1", "NodeRole", 60).unwrap();
+        conn.execute(
+            "UPDATE join_tokens SET expires_at = expires_at - 2 * 86400",
+            [],
+        )
+        .unwrap();
+        mint(&conn, "i-1", "NodeRole", 60).unwrap();
+        let n: i64 = conn
+            .query_row("SELECT count(*) FROM join_tokens", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 1);
+    }
+
+    /// A database of schema 8 with a registered instance keeps it, and the
+    /// rebuilt table takes instances without a certificate.
+    #[test]
+    fn the_migration_keeps_existing_instances() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            for sql in [
+                include_str!("../db/0001_init.sql"),
+                include_str!("../db/0002_instances.sql"),
+                include_str!("../db/0003_sessions.sql"),
+                include_str!("../db/0004_clusters.sql"),
+                include_str!("../db/0005_console.sql"),
+                include_str!("../db/0006_iam_names_nocase.sql"),
+                include_str!("../db/0007_recording.sql"),
+                include_str!("../db/0008_session_activity.sql"),
+            ] {
+                conn.execute_batch(sql).unwrap();
+            }
+            conn.pragma_update(None, "user_version", 8).unwrap();
+            conn.execute(
+                "INSERT INTO instances(instance_id, resource_type, role_name, cert_sha256, registered_at, ping_status, tags)
+                 VALUES ('mi-1', 'ManagedInstance', 'R', 'fp', '2026-01-01T00:00:00Z', 'Online', '{\"k\":\"v\"}')",
+                [],
+            )
+            .unwrap();
+        }
+        let (conn, created) = crate::db::open(&path).unwrap();
+        assert!(!created);
+        let row: (String, String, String, String) = conn
+            .query_row(
+                "SELECT role_name, cert_sha256, ping_status, tags FROM instances WHERE instance_id = 'mi-1'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .unwrap();
+        assert_eq!(
+            row,
+            (
+                "R".into(),
+                "fp".into(),
+                "Online".into(),
+                "{\"k\":\"v\"}".into()
+            )
+        );
+        pending(&conn, "i-2");
+        assert_eq!(cert_of(&conn, "i-2"), None);
+        // The fingerprint stays unique.
+        let dup = conn.execute(
+            "INSERT INTO instances(instance_id, resource_type, role_name, cert_sha256, registered_at) VALUES ('mi-3', 'ManagedInstance', 'R', 'fp', 'now')",
+            [],
+        );
+        assert!(dup.is_err());
     }
 }
