@@ -3,25 +3,22 @@
 //! nodes that died (setting them DOWN so Slurm requeues their jobs, then
 //! powering them down), terminates orphans (running nodes Slurm considers
 //! powered down, as after a ResumeTimeout), replaces missing static nodes,
-//! and records each action as a stack event.
+//! and records each action as a stack event. What to do is decided by
+//! `fleet_plan::plan` from what a pass observed; this module observes and
+//! carries the actions out.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use airlock_cluster::nodes::{NodeKind, groups, parse_node_name};
-use airlock_cluster::provider::Instance;
 use airlock_cluster::provider::NodeRole;
-use airlock_cluster::slurm_state::{SlurmNode, parse_nodes};
-use airlock_config::model::ComputeType;
+use airlock_cluster::slurm_state::parse_nodes;
 
+use super::fleet_plan::{self, Action, Event, ORPHAN_GRACE_SECS, Observation};
 use super::launch::{NodeRequest, launch_node, terminate_node};
 use super::provision::{config_tags, model_of};
 use super::store::{self, ClusterRow};
 use super::{ClusterError, StackStatus};
 use crate::db::checkout;
 use crate::http::{AppState, Shared};
-
-/// How long a new node may run before Slurm must know it as powered up.
-const ORPHAN_GRACE_SECS: u64 = 20;
 
 fn interval() -> Duration {
     std::env::var("AIRLOCK_FLEET_INTERVAL_MS")
@@ -54,7 +51,8 @@ pub fn run(st: Shared) {
 }
 
 /// Records the fleet manager's action on a node as a stack event.
-fn event(st: &AppState, cluster: &str, node: &str, status: &str, reason: &str) {
+fn event(st: &AppState, cluster: &str, node: &str, e: &Event) {
+    let (status, reason) = (e.status, e.reason.as_str());
     tracing::info!(cluster, node, status, reason, "fleet manager");
     let _ = checkout(&st.db).map(|conn| {
         store::event(
@@ -80,295 +78,124 @@ fn scontrol(head: &Head<'_>, args: &[&str]) -> Result<String, ClusterError> {
         .run_on_head(head.cluster, "/usr/bin/scontrol", args)?)
 }
 
-/// Sets a node's Slurm state (`scontrol update nodename=… state=…`).
-fn set_state(head: &Head<'_>, name: &str, state: &str) -> Result<(), ClusterError> {
-    scontrol(
-        head,
-        &[
-            "update",
-            &format!("nodename={name}"),
-            &format!("state={state}"),
-        ],
-    )
-    .map(drop)
-}
-
-/// DOWN (Slurm requeues the node's jobs), then powered down so the node
-/// can be resumed again: ParallelCluster's `set_nodes_down_and_power_save`.
-fn down_and_power_save(head: &Head<'_>, name: &str, reason: &str) -> Result<(), ClusterError> {
-    let r = format!("reason={reason}");
-    set_down(head, name, reason)?;
-    scontrol(
-        head,
-        &[
-            "update",
-            &format!("nodename={name}"),
-            "state=power_down_force",
-            &r,
-        ],
-    )?;
-    Ok(())
-}
-
-/// DOWN with a reason: Slurm requeues the node's jobs.
-fn set_down(head: &Head<'_>, name: &str, reason: &str) -> Result<(), ClusterError> {
-    let r = format!("reason={reason}");
-    scontrol(
-        head,
-        &["update", &format!("nodename={name}"), "state=down", &r],
-    )
-    .map(drop)
-}
-
-/// Starts every DOWN reason the fleet manager sets.
-const REASON_PREFIX: &str = "airlock: ";
-
-fn is_static(name: &str) -> bool {
-    parse_node_name(name).is_some_and(|(_, k, ..)| k == NodeKind::Static)
-}
-
-fn is_dynamic(name: &str) -> bool {
-    parse_node_name(name).is_some_and(|(_, k, ..)| k == NodeKind::Dynamic)
-}
-
-fn age(rec: &Instance) -> u64 {
-    let now = SystemTime::now()
+fn now() -> u64 {
+    SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
-        .unwrap_or(0);
-    now.saturating_sub(rec.launched_at)
+        .unwrap_or(0)
 }
 
-/// What one pass sees of a cluster: Slurm's view and the provider's.
-struct Observed<'a> {
-    /// The head node, to run Slurm's commands in.
-    head: Head<'a>,
-    /// Slurm's node states (`scontrol show nodes -o`).
-    slurm: Vec<SlurmNode>,
-    /// The cluster's compute nodes on the provider, running or dead.
-    nodes: Vec<Instance>,
-}
-
-impl Observed<'_> {
-    fn slurm_node(&self, name: &str) -> Option<&SlurmNode> {
-        self.slurm.iter().find(|s| s.name == name)
-    }
-    /// Whether an instance of node `name` is running.
-    fn is_running(&self, name: &str) -> bool {
-        self.nodes.iter().any(|n| n.name == name && n.is_running())
-    }
-}
-
-/// One pass over one cluster, as ParallelCluster's clustermgtd does it.
-/// Each action is recorded as a stack event.
+/// One pass over one cluster, as ParallelCluster's clustermgtd does it:
+/// observes, plans (`fleet_plan::plan`), and applies the actions in order,
+/// each recorded as a stack event. The first failure ends the pass.
 pub fn reconcile(st: &AppState, c: &ClusterRow) -> Result<(), ClusterError> {
-    let Some(seen) = observe(st, &c.cluster_name)? else {
+    let local = &st.clusters.local;
+    let cluster = c.cluster_name.as_str();
+    if local.head_pid(cluster).is_none() {
         return Ok(());
-    };
-    clean_up_dead_nodes(st, c, &seen)?;
-    terminate_orphans(st, c, &seen)?;
-    reset_down_dynamic_nodes(st, c, &seen)?;
-    replace_missing_static_nodes(st, c, &seen)?;
-    resume_registered_replacements(st, c, &seen)?;
-    Ok(())
+    }
+    let head = Head { local, cluster };
+    let model = model_of(c);
+    let seen = observe(st, &head, model.as_ref().ok())?;
+    let tags = model.as_ref().map(config_tags).unwrap_or_default();
+    for action in fleet_plan::plan(&seen) {
+        apply(st, c, &head, &tags, &action)?;
+    }
+    // A configuration that no longer loads stopped the plan before the
+    // static nodes' steps; the pass fails with why.
+    model.map(drop)
 }
 
 /// Reads Slurm's node states in the head node and the provider's compute
-/// nodes, and caches `sinfo` for the console. `None` while the head node
-/// is not running.
-fn observe<'a>(st: &'a AppState, cluster: &'a str) -> Result<Option<Observed<'a>>, ClusterError> {
-    let local = &st.clusters.local;
-    if local.head_pid(cluster).is_none() {
-        return Ok(None);
-    }
-    let head = Head { local, cluster };
-    let slurm = parse_nodes(&scontrol(&head, &["show", "nodes", "-o"])?);
-    if let Ok(text) = local.run_on_head(
+/// nodes, and caches `sinfo` for the console.
+fn observe(
+    st: &AppState,
+    head: &Head<'_>,
+    model: Option<&airlock_config::model::ClusterModel>,
+) -> Result<Observation, ClusterError> {
+    let cluster = head.cluster;
+    let slurm = parse_nodes(&scontrol(head, &["show", "nodes", "-o"])?);
+    if let Ok(text) = head.local.run_on_head(
         cluster,
         "/usr/bin/sinfo",
         &["-h", "-N", "-o", "%P|%a|%l|%N|%t"],
     ) {
         st.clusters.slurm.set(cluster, &text);
     }
-    let nodes = st
+    let instances = st
         .clusters
         .provider()
         .describe(cluster)
-        .into_iter()
+        .iter()
         .filter(|n| n.role == NodeRole::Compute)
+        .map(Into::into)
         .collect();
-    Ok(Some(Observed { head, slurm, nodes }))
+    Ok(Observation {
+        slurm,
+        instances,
+        static_nodes: model.map(fleet_plan::static_nodes),
+        now: now(),
+        orphan_grace_secs: ORPHAN_GRACE_SECS,
+    })
 }
 
-/// Nodes whose instance died: forgets the instance and, if Slurm still has
-/// the node up, sets it DOWN so Slurm requeues its jobs. A dynamic node is
-/// then powered down (to be resumed on demand); a static one stays DOWN,
-/// since a powering-down node would ignore its replacement's registration.
-fn clean_up_dead_nodes(st: &AppState, c: &ClusterRow, seen: &Observed) -> Result<(), ClusterError> {
-    let name = &c.cluster_name;
-    for rec in seen.nodes.iter().filter(|r| !r.is_running()) {
-        let why = format!("instance {} terminated unexpectedly", rec.instance_id);
-        event(st, name, &rec.name, "TERMINATED", &why);
-        terminate_node(st, name, &rec.instance_id)?;
-        // Slurm has it powered down already (or does not know it).
-        if seen
-            .slurm_node(&rec.name)
-            .is_none_or(|s| s.is_powered_down())
-        {
-            continue;
-        }
-        let reason = format!("{REASON_PREFIX}{why}");
-        if is_static(&rec.name) {
-            set_down(&seen.head, &rec.name, &reason)?;
-            event(
-                st,
-                name,
-                &rec.name,
-                "SLURM_DOWN",
-                "set DOWN so Slurm requeues its jobs; a replacement follows",
-            );
-        } else {
-            down_and_power_save(&seen.head, &rec.name, &reason)?;
-            event(
-                st,
-                name,
-                &rec.name,
-                "SLURM_DOWN",
-                "set DOWN so Slurm requeues its jobs, then powered down",
-            );
-        }
-    }
-    Ok(())
-}
-
-/// Running dynamic nodes that Slurm has powered down (and is not powering
-/// up) for longer than the grace period, as after a ResumeTimeout, are
-/// orphans: terminated.
-fn terminate_orphans(st: &AppState, c: &ClusterRow, seen: &Observed) -> Result<(), ClusterError> {
-    let name = &c.cluster_name;
-    for rec in seen.nodes.iter().filter(|r| r.is_running()) {
-        let powered_down = seen
-            .slurm_node(&rec.name)
-            .is_some_and(|s| s.is_powered_down() && !s.is_powering_up());
-        if is_dynamic(&rec.name) && powered_down && age(rec) > ORPHAN_GRACE_SECS {
-            event(
-                st,
-                name,
-                &rec.name,
-                "TERMINATED",
-                &format!(
-                    "orphan {}: Slurm has the node powered down",
-                    rec.instance_id
-                ),
-            );
-            terminate_node(st, name, &rec.instance_id)?;
-        }
-    }
-    Ok(())
-}
-
-/// Dynamic nodes Slurm still has DOWN with no instance go back to idle~:
-/// `down~` needs `resume`, a plain DOWN `power_down_force`; one already
-/// powering down is left to finish.
-fn reset_down_dynamic_nodes(
+/// Carries out one planned action through the provider, the head node's
+/// `scontrol`, and `launch_node`/`terminate_node`, with its stack event.
+fn apply(
     st: &AppState,
     c: &ClusterRow,
-    seen: &Observed,
+    head: &Head<'_>,
+    config_tags: &[(String, String)],
+    action: &Action,
 ) -> Result<(), ClusterError> {
-    for s in seen.slurm.iter().filter(|s| s.state == "DOWN") {
-        if !is_dynamic(&s.name) || seen.is_running(&s.name) {
-            continue;
+    let cluster = c.cluster_name.as_str();
+    match action {
+        Action::Forget {
+            instance_id,
+            name,
+            event: e,
         }
-        let to = if s.has("POWERED_DOWN") {
-            "resume"
-        } else if s.has("POWERING_DOWN") {
-            continue;
-        } else {
-            "power_down_force"
-        };
-        set_state(&seen.head, &s.name, to)?;
-        event(
-            st,
-            &c.cluster_name,
-            &s.name,
-            "SLURM_RESET",
-            &format!(
-                "DOWN without an instance ({}); back to powered down",
-                s.reason
-            ),
-        );
-    }
-    Ok(())
-}
-
-/// Static nodes are always on: launches every one that has no running
-/// instance.
-fn replace_missing_static_nodes(
-    st: &AppState,
-    c: &ClusterRow,
-    seen: &Observed,
-) -> Result<(), ClusterError> {
-    let m = model_of(c)?;
-    let tags = config_tags(&m);
-    for q in &m.queues {
-        for cr in &q.compute_resources {
-            let static_groups = groups(q, cr)
-                .into_iter()
-                .filter(|g| g.kind == NodeKind::Static);
-            for n in static_groups.flat_map(|g| g.names().collect::<Vec<_>>()) {
-                if seen.is_running(&n) {
-                    continue;
-                }
-                let rec = launch_node(
-                    st,
-                    c,
-                    &NodeRequest {
-                        name: &n,
-                        role: NodeRole::Compute,
-                        queue: Some(&q.name),
-                        spot: q.compute_type.value == ComputeType::Spot,
-                        config_tags: &tags,
-                    },
-                )?;
-                event(
-                    st,
-                    &c.cluster_name,
-                    &n,
-                    "REPLACED",
-                    &format!("static node relaunched as {}", rec.instance_id),
-                );
+        | Action::TerminateInstance {
+            instance_id,
+            name,
+            event: e,
+        } => {
+            event(st, cluster, name, e);
+            terminate_node(st, cluster, instance_id)
+        }
+        Action::SetSlurmState {
+            node,
+            state,
+            reason,
+            event: e,
+        } => {
+            let nodename = format!("nodename={node}");
+            let state = format!("state={}", state.as_str());
+            let reason = reason.as_ref().map(|r| format!("reason={r}"));
+            let mut args = vec!["update", &nodename, &state];
+            args.extend(reason.as_deref());
+            scontrol(head, &args)?;
+            if let Some(e) = e {
+                event(st, cluster, node, e);
             }
+            Ok(())
         }
-    }
-    Ok(())
-}
-
-/// A replacement whose slurmd has registered (still DOWN with our reason,
-/// no longer NOT_RESPONDING) goes back into service: ReturnToService=1
-/// leaves nodes we set DOWN alone.
-fn resume_registered_replacements(
-    st: &AppState,
-    c: &ClusterRow,
-    seen: &Observed,
-) -> Result<(), ClusterError> {
-    for s in seen.slurm.iter().filter(|s| {
-        s.state == "DOWN"
-            && !s.has("NOT_RESPONDING")
-            && s.reason.starts_with(REASON_PREFIX)
-            && is_static(&s.name)
-    }) {
-        if seen.is_running(&s.name) {
-            set_state(&seen.head, &s.name, "resume")?;
-            event(
+        Action::LaunchStaticNode { name, queue, spot } => {
+            let rec = launch_node(
                 st,
-                &c.cluster_name,
-                &s.name,
-                "SLURM_RESUMED",
-                "the replacement registered; back in service",
-            );
+                c,
+                &NodeRequest {
+                    name,
+                    role: NodeRole::Compute,
+                    queue: Some(queue),
+                    spot: *spot,
+                    config_tags,
+                },
+            )?;
+            event(st, cluster, name, &fleet_plan::replaced(&rec.instance_id));
+            Ok(())
         }
     }
-    Ok(())
 }
 
 /// `airlock debug interrupt-spot`: a reclaim notice, then after `notice`

@@ -8,6 +8,7 @@
 pub mod console_source;
 pub mod error;
 pub mod fleet;
+pub mod fleet_plan;
 pub mod key_pairs;
 pub mod launch;
 pub mod node_api;
