@@ -62,8 +62,31 @@ fn walkthrough_on_the_seed_config_with_real_clients() {
         assert!(p.contains("AmazonSSMManagedInstanceCore"), "{role}: {p}");
     }
 
-    // 3. a shell on the head node through a real PTY; the agent's status.
+    // The head node booted from user data: it fetched the agent, joined
+    // with a single-use token and made its own key. Its user data, as
+    // `ec2 describe-instance-attribute` shows it, carries no secret.
+    let head_id = out
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("HeadNodeInstanceId: "))
+        .expect("the head node's instance id")
+        .trim()
+        .to_owned();
     lab.wait_online("ssm/head");
+    let attr = env.ok(&[
+        "ec2",
+        "describe-instance-attribute",
+        "--instance-id",
+        &head_id,
+        "--attribute",
+        "userData",
+    ]);
+    let attr: serde_json::Value = serde_json::from_str(&attr).expect("JSON");
+    let script = support::base64_decode(attr["UserData"]["Value"].as_str().expect("UserData"));
+    assert!(script.starts_with("#!/bin/sh"), "{script}");
+    assert!(script.contains("join_token="), "{script}");
+    assert!(!script.contains("PRIVATE KEY"), "{script}");
+    assert_eq!(script.matches("BEGIN").count(), 1, "only the CA: {script}");
+    // 3. a shell on the head node through a real PTY; the agent's status.
     let mut t = Terminal::open(env, "ssm/head");
     t.expect("Starting session with SessionId:");
     t.send("echo HOST=$(hostname); sudo airlock agent status | head -4; sudo su - ubuntu\r");

@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 pub use crate::local::ProviderError;
-pub use crate::local::node::{AgentIdentity, NodeRole};
+pub use crate::local::node::NodeRole;
 
 pub type Result<T> = std::result::Result<T, ProviderError>;
 
@@ -73,10 +73,9 @@ pub struct LaunchSpec<'a> {
     /// The Slurm node name (`head`, `queue1-st-t2micro-1`).
     pub name: &'a str,
     pub role: NodeRole,
-    /// The agent identity placed on the machine before it boots. (Machines
-    /// that boot from user data and register with a join token replace
-    /// this; issue #17.)
-    pub identity: AgentIdentity<'a>,
+    /// The script the machine runs at its first boot, as EC2's user data:
+    /// it fetches the agent, joins with a single-use token and runs it.
+    pub user_data: &'a str,
 }
 
 /// A place that runs a cluster's machines.

@@ -620,3 +620,12 @@ pub fn node_with(agent_vars: &[(&str, &str)]) -> Node {
 pub fn node() -> Node {
     node_with(&[])
 }
+
+/// The text of standard base64 (as the AWS CLI shows user data).
+pub fn base64_decode(b64: &str) -> String {
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .expect("base64");
+    String::from_utf8(bytes).expect("UTF-8")
+}

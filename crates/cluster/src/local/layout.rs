@@ -10,6 +10,10 @@ pub mod node_paths {
     pub const AGENT_DIR: &str = "/var/lib/airlock-agent";
     pub const BIN_DIR: &str = "/run/airlock/bin";
     pub const AIRLOCK: &str = "/run/airlock/bin/airlock";
+    /// Where the user data installs the agent: `$AIRLOCK_PREFIX/bin/airlock`.
+    pub const PREFIX: &str = "/run/airlock";
+    /// The machine's user data, as its first boot runs it.
+    pub const USER_DATA: &str = "/run/airlock/user-data";
     pub const MUNGE_DIR: &str = "/run/munge";
     pub const MUNGE_SOCKET: &str = "/run/munge/munge.socket.2";
     pub const MUNGE_KEY: &str = "/etc/munge/munge.key";

@@ -49,14 +49,6 @@ pub struct NodeRecord {
     pub launched_at: u64,
 }
 
-/// The agent's identity files, written where only the node's root reads.
-pub struct AgentIdentity<'a> {
-    pub identity_json: &'a str,
-    pub key_pem: &'a str,
-    pub cert_pem: &'a str,
-    pub ca_pem: &'a str,
-}
-
 /// Everything a launch needs.
 pub struct Launch<'a> {
     pub layout: &'a ClusterLayout,
@@ -67,7 +59,10 @@ pub struct Launch<'a> {
     pub host_n: u8,
     pub agent_port: u16,
     pub exe: &'a Path,
-    pub identity: AgentIdentity<'a>,
+    /// The script the machine's first boot runs (it fetches the agent,
+    /// joins with a single-use token and runs it). Nothing else of the
+    /// server's is placed on the machine.
+    pub user_data: &'a str,
 }
 
 fn write_private(path: &Path, data: &str) -> Result<()> {
@@ -111,10 +106,7 @@ pub fn launch(l: &Launch<'_>) -> Result<NodeRecord> {
         std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o700))
             .map_err(io("setting the node directory's mode"))?;
     }
-    write_private(&agent.join("identity.json"), l.identity.identity_json)?;
-    write_private(&agent.join("node.key"), l.identity.key_pem)?;
-    write_private(&agent.join("node.pem"), l.identity.cert_pem)?;
-    write_private(&agent.join("ca.pem"), l.identity.ca_pem)?;
+    write_private(&dir.join("user-data"), l.user_data)?;
     let spec = NodeSpec {
         instance_id: l.instance_id.to_owned(),
         hostname: l.name.to_owned(),

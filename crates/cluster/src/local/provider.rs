@@ -210,12 +210,7 @@ impl Provider for LocalProvider {
             host_n,
             agent_port: self.agent_port,
             exe: &self.exe,
-            identity: node::AgentIdentity {
-                identity_json: spec.identity.identity_json,
-                key_pem: spec.identity.key_pem,
-                cert_pem: spec.identity.cert_pem,
-                ca_pem: spec.identity.ca_pem,
-            },
+            user_data: spec.user_data,
         });
         match launched {
             Ok(rec) => {

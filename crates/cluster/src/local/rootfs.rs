@@ -188,8 +188,8 @@ pub fn build(node: &Path, cluster: &Path, root: &Path) -> Result<()> {
         &root.join(np::MUNGE_DIR.trim_start_matches('/')),
         false,
     )?;
-    let airlock = root.join(np::AIRLOCK.trim_start_matches('/'));
-    bind(Path::new("/proc/self/exe"), &airlock, true)?;
+    // The agent binary is not here: the machine's user data installs it
+    // at `np::AIRLOCK`, where the Slurm hooks below point.
     for hook in ["slurm_resume", "slurm_suspend", "slurm_resume_fail"] {
         std::os::unix::fs::symlink("airlock", run.join("airlock/bin").join(hook))
             .map_err(io("linking the Slurm hooks"))?;

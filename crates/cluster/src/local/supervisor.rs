@@ -2,7 +2,9 @@
 //! (see [`super::rootfs`]), pivots into it, waits for its network, then
 //! starts and restarts the node's services:
 //! the agent, munged and slurmctld on the head node, slurmd on compute
-//! nodes, and sshd on the node's loopback when it is installed.
+//! nodes, and sshd on the node's loopback when it is installed. The agent's
+//! first start is the machine's user data (which fetches the agent, joins
+//! and runs it); later starts run the installed agent.
 
 use std::collections::HashMap;
 use std::io::BufRead;
@@ -23,17 +25,29 @@ use super::{ProviderError, Result, io};
 /// One supervised service.
 struct Service {
     name: &'static str,
+    /// How to start until the agent has an identity (the user data, which
+    /// is re-run only while it has not joined).
+    first: Option<Vec<String>>,
     argv: Vec<String>,
-    /// Start only once this path exists (munged's socket for Slurm).
-    after: Option<&'static str>,
+    /// Start only once these paths exist (munged's socket for Slurm; the
+    /// agent binary the user data installs, for slurmctld's power-saving
+    /// hooks, which Slurm checks at its start).
+    after: &'static [&'static str],
 }
 
 fn services(spec: &NodeSpec) -> Vec<Service> {
     let s = |v: &[&str]| v.iter().map(|x| (*x).to_owned()).collect::<Vec<_>>();
-    let mut v = Vec::new();
+    // The agent first: its user data installs the binary Slurm's hooks run.
+    let mut v = vec![Service {
+        name: "airlock-agent",
+        first: Some(s(&["/bin/sh", np::USER_DATA])),
+        argv: s(&[np::AIRLOCK, "agent", "run", "--agent-dir", np::AGENT_DIR]),
+        after: &[],
+    }];
     if spec.role == NodeRole::HeadNode {
         v.push(Service {
             name: "munged",
+            first: None,
             argv: s(&[
                 "/usr/sbin/munged",
                 "--foreground",
@@ -44,28 +58,26 @@ fn services(spec: &NodeSpec) -> Vec<Service> {
                 "--log-file=/var/log/munge/munged.log",
                 "--seed-file=/var/lib/munge/munged.seed",
             ]),
-            after: None,
+            after: &[],
         });
         v.push(Service {
             name: "slurmctld",
+            first: None,
             argv: s(&["/usr/sbin/slurmctld", "-D", "-f", np::SLURM_CONF]),
-            after: Some(np::MUNGE_SOCKET),
+            after: &[np::MUNGE_SOCKET, np::AIRLOCK],
         });
     } else {
         v.push(Service {
             name: "slurmd",
+            first: None,
             argv: s(&["/usr/sbin/slurmd", "-D", "-b", "-f", np::SLURM_CONF]),
-            after: Some(np::MUNGE_SOCKET),
+            after: &[np::MUNGE_SOCKET],
         });
     }
-    v.push(Service {
-        name: "airlock-agent",
-        argv: s(&[np::AIRLOCK, "agent", "run", "--agent-dir", np::AGENT_DIR]),
-        after: None,
-    });
     if Path::new("/usr/sbin/sshd").exists() {
         v.push(Service {
             name: "sshd",
+            first: None,
             argv: s(&[
                 "/usr/sbin/sshd",
                 "-D",
@@ -77,7 +89,7 @@ fn services(spec: &NodeSpec) -> Vec<Service> {
                 "-h",
                 np::SSH_HOST_KEY,
             ]),
-            after: None,
+            after: &[],
         });
     }
     v
@@ -89,14 +101,21 @@ extern "C" fn on_term(_: i32) {
     STOP.store(true, Ordering::SeqCst);
 }
 
+/// Whether the machine's agent has joined (its identity is on disk).
+fn joined() -> bool {
+    Path::new(np::AGENT_DIR).join("identity.json").exists()
+}
+
 fn start(s: &Service) -> Option<Pid> {
-    if let Some(p) = s.after {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !Path::new(p).exists() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
-        }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !s.after.iter().all(|p| Path::new(p).exists()) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
     }
-    let (prog, args) = s.argv.split_first()?;
+    let argv = match &s.first {
+        Some(f) if !joined() => f,
+        _ => &s.argv,
+    };
+    let (prog, args) = argv.split_first()?;
     match Command::new(prog)
         .args(args)
         .env_clear()
@@ -110,6 +129,7 @@ fn start(s: &Service) -> Option<Pid> {
         .env("HOME", "/root")
         .env("LANG", "C.UTF-8")
         .env("SLURM_CONF", np::SLURM_CONF)
+        .env("AIRLOCK_PREFIX", np::PREFIX)
         .spawn()
     {
         Ok(c) => {
@@ -136,6 +156,13 @@ pub fn boot(spec_path: &Path) -> Result<()> {
     let (node, cluster) = (Path::new("."), Path::new("../.."));
     let root: PathBuf = node.join("root");
     rootfs::build(node, cluster, &root)?;
+    // The user data, where the machine's first boot runs it (as EC2's
+    // instance metadata hands it over).
+    let user_data = std::fs::read(node.join("user-data")).map_err(io("reading the user data"))?;
+    let target = root.join(np::USER_DATA.trim_start_matches('/'));
+    std::fs::write(&target, user_data).map_err(io("placing the user data"))?;
+    std::fs::set_permissions(&target, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+        .map_err(io("setting the user data's mode"))?;
     rootfs::pivot(&root)?;
     for d in [
         format!("{}/ctld", np::SLURM_SPOOL),

@@ -1,15 +1,14 @@
-//! Launching one node: an `i-` instance id, a client certificate bound to
-//! it (the key is made here and handed only to the machine), its row with
-//! ParallelCluster's tags, then the provider's launch.
+//! Launching one node: an `i-` instance id, its row with ParallelCluster's
+//! tags, a single-use join token and the user data that carries it, then
+//! the provider's launch. The machine makes its own key and joins.
 
-use airlock_cluster::provider::{AgentIdentity, Instance, LaunchSpec, NodeRole};
+use airlock_cluster::provider::{Instance, LaunchSpec, NodeRole};
 use rusqlite::params;
 
 use super::ClusterError;
 use super::store::ClusterRow;
 use crate::http::AppState;
 use crate::iam::ids;
-use crate::iam::store::now_iso;
 use crate::instances::store::{CLUSTER_TAG, NODE_TYPE_TAG};
 
 pub fn head_role(cluster: &str) -> String {
@@ -18,6 +17,9 @@ pub fn head_role(cluster: &str) -> String {
 pub fn compute_role(cluster: &str) -> String {
     format!("airlock-{cluster}-ComputeRole")
 }
+
+/// How long a new machine has to join with its token.
+const JOIN_TTL_SECS: i64 = 600;
 
 /// EC2's instance id form: `i-` and 17 hex digits.
 pub fn instance_id() -> String {
@@ -41,15 +43,6 @@ pub fn launch_node(
     r: &NodeRequest<'_>,
 ) -> Result<Instance, ClusterError> {
     let id = instance_id();
-    let key = rcgen::KeyPair::generate().map_err(ClusterError::fault)?;
-    let csr = rcgen::CertificateParams::default()
-        .serialize_request(&key)
-        .and_then(|c| c.pem())
-        .map_err(ClusterError::fault)?;
-    let (cert, fp) = st
-        .pki
-        .issue_node_cert(&id, &csr)
-        .map_err(ClusterError::fault)?;
     let (role_name, node_type) = match r.role {
         NodeRole::HeadNode => (head_role(&c.cluster_name), "HeadNode"),
         NodeRole::Compute => (compute_role(&c.cluster_name), "Compute"),
@@ -69,26 +62,30 @@ pub fn launch_node(
         "airlock:instance-lifecycle".into(),
         if r.spot { "spot" } else { "on-demand" }.into(),
     );
-    crate::db::checkout(&st.db)?.execute(
-        "INSERT INTO instances(instance_id, resource_type, role_name, cert_sha256, name, registered_at, tags) VALUES (?1, 'EC2Instance', ?2, ?3, ?4, ?5, ?6)",
-        params![id, role_name, fp, r.name, now_iso(), serde_json::Value::Object(tags).to_string()],
-    )?;
-    let identity_json = serde_json::json!({
-        "InstanceId": id,
-        "Endpoint": format!("https://airlock-server:{}", st.clusters.agent_port),
-    })
-    .to_string();
+    // The machine joins by itself: its row waits for the certificate its
+    // agent will ask for with the single-use token in its user data.
+    let binary_sha256 = crate::instances::binary::sha256(&st.clusters.exe)
+        .map_err(|e| ClusterError::Internal(format!("cannot read the node binary: {e}")))?;
+    let prepared = crate::instances::join::prepare(
+        &*crate::db::checkout(&st.db)?,
+        &crate::instances::join::Prepare {
+            instance_id: &id,
+            role_name: &role_name,
+            name: Some(r.name),
+            tags: &tags,
+            ttl_secs: JOIN_TTL_SECS,
+            endpoint: &format!("https://airlock-server:{}", st.clusters.agent_port),
+            ca_pem: &st.pki.ca_cert_pem,
+            binary_sha256: &binary_sha256,
+        },
+    )
+    .map_err(|e| ClusterError::Api(e.into()))?;
     let launched = st.clusters.provider().launch(&LaunchSpec {
         cluster: &c.cluster_name,
         instance_id: &id,
         name: r.name,
         role: r.role,
-        identity: AgentIdentity {
-            identity_json: &identity_json,
-            key_pem: &key.serialize_pem(),
-            cert_pem: &cert,
-            ca_pem: &st.pki.ca_cert_pem,
-        },
+        user_data: &prepared.user_data,
     });
     match launched {
         Ok(instance) => {
