@@ -289,6 +289,14 @@ async fn session(
                                 None => tracing::info!(session = %id, "the server ended a session with no worker here"),
                             }
                         }
+                        Ok(Decoded::Known(ServerMessage::AuthorizeKey(k))) => {
+                            let (user, by) = (k.os_user.clone(), k.pushed_by.clone());
+                            match tokio::task::spawn_blocking(move || crate::authorized_keys::install(&k)).await {
+                                Ok(Ok(())) => tracing::info!(%user, pushed_by = %by, "accepted a pushed key until it expires"),
+                                Ok(Err(e)) => tracing::warn!(%user, error = %e, "refused a pushed key"),
+                                Err(e) => tracing::warn!(error = %e, "installing a pushed key failed"),
+                            }
+                        }
                         Ok(Decoded::Known(ServerMessage::Registered { .. })) => {
                             tracing::debug!("ignored a second Registered");
                         }

@@ -2,6 +2,7 @@
 //! its instance id), dials the server outbound, registers, heartbeats, and
 //! reports its state for `airlock agent status`. It listens on no port.
 
+pub mod authorized_keys;
 pub mod control;
 pub mod identity;
 pub mod register;

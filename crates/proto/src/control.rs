@@ -42,6 +42,23 @@ pub enum ServerMessage {
         #[serde(rename = "SessionId")]
         session_id: String,
     },
+    /// Accept a pushed public key for a login until it expires
+    /// (`ec2-instance-connect:SendSSHPublicKey`).
+    AuthorizeKey(AuthorizeKey),
+}
+
+/// A key the node's sshd accepts for `os_user` until `expiry`, as EC2
+/// Instance Connect pushes one.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase")]
+pub struct AuthorizeKey {
+    pub os_user: String,
+    /// One OpenSSH public key line (`ssh-ed25519 AAAA… comment`).
+    pub public_key: String,
+    /// UTC, `YYYYMMDDHHMMSS` (sshd's `expiry-time` form).
+    pub expiry: String,
+    /// The IAM user who pushed it, for the line's comment.
+    pub pushed_by: String,
 }
 
 /// What the server decided for one session: the node holds the client to it.
@@ -118,6 +135,7 @@ impl Message for ServerMessage {
         "Pong",
         "StartSession",
         "TerminateSession",
+        "AuthorizeKey",
     ];
 }
 
@@ -249,6 +267,12 @@ mod tests {
             ServerMessage::TerminateSession {
                 session_id: "s".into(),
             },
+            ServerMessage::AuthorizeKey(AuthorizeKey {
+                os_user: "ubuntu".into(),
+                public_key: "ssh-ed25519 AAAA k".into(),
+                expiry: "20261207120000".into(),
+                pushed_by: "alice".into(),
+            }),
         ] {
             assert_eq!(decode(&encode(&m)), Ok(Decoded::Known(m)));
         }

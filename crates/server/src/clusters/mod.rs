@@ -55,11 +55,6 @@ impl Manager {
     pub fn provider(&self) -> &dyn Provider {
         &self.local
     }
-
-    /// The cluster's home directories on the host (the local provider's).
-    pub fn home(&self, cluster: &str) -> PathBuf {
-        self.local.layout(cluster).home()
-    }
 }
 
 /// At start: finish or roll back what a crash interrupted, remove what no

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-pub use airlock_proto::control::{AgentMessage, ServerMessage, StartSession};
+pub use airlock_proto::control::{AgentMessage, AuthorizeKey, ServerMessage, StartSession};
 
 /// How often heartbeats are written to the database, in one transaction.
 pub const PING_FLUSH: Duration = Duration::from_secs(5);

@@ -12,6 +12,7 @@ use crate::iam::store::Iam;
 use crate::iam::tag_context::TagContext;
 use crate::instances::join;
 use crate::instances::store::{CLUSTER_TAG, InstanceIdentity, resolve_target, tags};
+use crate::instances::{AuthorizeKey, ServerMessage};
 use crate::op;
 
 #[derive(Deserialize)]
@@ -290,8 +291,9 @@ fn push_target(ctx: &Ctx<'_>, i: &PushIn) -> Result<Vec<Resource>, ApiError> {
     Ok(vec![Resource::tagged(arn, context)])
 }
 
-/// Installs a key for the instance's user that sshd accepts for 60 s
-/// (`expiry-time=` in authorized_keys), replacing expired pushed keys.
+/// Asks the instance's agent to accept a key for the cluster user for 60 s
+/// (`expiry-time=` in its authorized_keys; the node drops expired pushed
+/// keys). The node must be connected.
 fn send_key(ctx: &Allowed<'_, '_>, i: PushIn) -> Result<Value, ApiError> {
     let (instance_id, t) = i
         .decided_on
@@ -319,38 +321,27 @@ fn send_key(ctx: &Allowed<'_, '_>, i: PushIn) -> Result<Value, ApiError> {
         .to_openssh()
         .map_err(|e| ApiError::internal_because("encoding the public key", e))?;
     let expiry = time::OffsetDateTime::now_utc() + time::Duration::seconds(PUSHED_KEY_SECS);
-    let stamp = expiry
+    let expiry = expiry
         .format(time::macros::format_description!(
             "[year][month][day][hour][minute][second]"
         ))
         .map_err(|e| ApiError::internal_because("formatting the key's expiry", e))?;
-    let path = ctx
-        .state
-        .clusters
-        .home(&cluster)
-        .join(&c.cluster_user)
-        .join(".ssh/authorized_keys");
-    let now = time::OffsetDateTime::now_utc()
-        .format(time::macros::format_description!(
-            "[year][month][day][hour][minute][second]"
-        ))
-        .unwrap_or_default();
-    let old = std::fs::read_to_string(&path).unwrap_or_default();
-    let mut kept: Vec<String> = old
-        .lines()
-        .filter(
-            |l| match l.strip_prefix("expiry-time=\"").and_then(|r| r.get(..14)) {
-                Some(ts) => ts > now.as_str(),
-                None => true,
-            },
-        )
-        .map(str::to_owned)
-        .collect();
-    kept.push(format!(
-        "expiry-time=\"{stamp}Z\" {line} pushed-by-{}",
-        ctx.caller.user_name
-    ));
-    std::fs::write(&path, kept.join("\n") + "\n")
-        .map_err(|e| ApiError::internal_because(format!("cannot write {}", path.display()), e))?;
+    // The node writes the key (and holds the request to a login user and
+    // one key line); the server never writes into a node's files.
+    let sent = ctx.state.hub.send(
+        instance_id,
+        ServerMessage::AuthorizeKey(AuthorizeKey {
+            os_user: i.instance_os_user.clone(),
+            public_key: line,
+            expiry,
+            pushed_by: ctx.caller.user_name.clone(),
+        }),
+    );
+    if !sent {
+        return Err(ApiError::new(
+            ErrorCode::TargetNotConnected,
+            format!("{instance_id} is not connected."),
+        ));
+    }
     Ok(json!({ "RequestId": ctx.request_id, "Success": true }))
 }
