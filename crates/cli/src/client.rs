@@ -76,7 +76,7 @@ impl ApiClient {
     /// The client for the selected profile, with `--endpoint` applied.
     pub fn from_global(g: &Global) -> anyhow::Result<Self> {
         let files = ClientFiles::locate()?;
-        let p: Profile = files.load(&g.profile)?;
+        let p: Profile = files.load_named(&g.profile)?;
         let missing =
             |what: &'static str, path: PathBuf| airlock_proto::profile::ProfileError::Missing {
                 profile: g.profile.clone(),

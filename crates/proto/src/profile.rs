@@ -43,6 +43,14 @@ pub enum ProfileError {
         what: &'static str,
         path: PathBuf,
     },
+    #[error(
+        "The config profile ({profile}) could not be found in {config} or {credentials} (make it with `airlock iam create-access-key --user-name USER --save-profile {profile}`, or choose another with --profile or AIRLOCK_PROFILE)"
+    )]
+    NotFound {
+        profile: String,
+        config: PathBuf,
+        credentials: PathBuf,
+    },
 }
 
 /// One profile's settings, from both files.
@@ -183,6 +191,25 @@ impl ClientFiles {
         Ok(p)
     }
 
+    /// Loads a profile the user names; one that neither file has is an
+    /// error (as the AWS CLI's "could not be found"). `default` may be
+    /// empty: its settings say what is missing.
+    pub fn load_named(&self, name: &str) -> Result<Profile, ProfileError> {
+        let p = self.load(name)?;
+        let empty = p.endpoint.is_none()
+            && p.ca_bundle.is_none()
+            && p.access_key_id.is_none()
+            && p.private_key.is_none();
+        if empty && name != "default" {
+            return Err(ProfileError::NotFound {
+                profile: name.to_owned(),
+                config: self.config_path(),
+                credentials: self.credentials_path(),
+            });
+        }
+        Ok(p)
+    }
+
     /// Writes (or replaces) a profile in both files, keeping other profiles.
     pub fn save(&self, p: &Profile) -> Result<(), ProfileError> {
         let config_section = if p.name == "default" {
@@ -226,6 +253,30 @@ impl ClientFiles {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_named_profile_that_no_file_has_is_not_found() {
+        let tmp = tempfile::tempdir().unwrap();
+        let files = ClientFiles {
+            dir: tmp.path().join(".airlock"),
+        };
+        files
+            .save(&Profile {
+                name: "alice".into(),
+                endpoint: Some("https://a:1".into()),
+                ..Profile::default()
+            })
+            .unwrap();
+        assert!(files.load_named("alice").is_ok());
+        let e = files.load_named("nosuch").unwrap_err();
+        assert!(matches!(e, ProfileError::NotFound { .. }), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("The config profile (nosuch) could not be found")
+        );
+        // `default` may be empty: what it lacks is said by the caller.
+        assert!(files.load_named("default").is_ok());
+    }
 
     #[test]
     fn saving_a_profile_keeps_the_others() {
