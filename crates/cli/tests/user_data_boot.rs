@@ -8,28 +8,11 @@ mod support;
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 
-use base64::Engine;
 use support::{Env, Server, instance, wait_for};
 
-const TRUST: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
-
+/// A role cluster nodes (EC2 instances) run as, with the managed policy.
 fn node_role(env: &Env, role: &str) {
-    env.ok(&[
-        "iam",
-        "create-role",
-        "--role-name",
-        role,
-        "--assume-role-policy-document",
-        TRUST,
-    ]);
-    env.ok(&[
-        "iam",
-        "attach-role-policy",
-        "--role-name",
-        role,
-        "--policy-arn",
-        "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore",
-    ]);
+    support::create_node_role(env, role, "ec2.amazonaws.com", true);
 }
 
 /// `sh SCRIPT` as a machine whose root is `machine`: `AIRLOCK_PREFIX` and
@@ -101,10 +84,7 @@ fn a_machine_boots_from_its_user_data_joins_once_and_serves_sessions() {
     ]))
     .expect("json");
     assert_eq!(attr["InstanceId"], id.as_str());
-    let shown = base64::engine::general_purpose::STANDARD
-        .decode(attr["UserData"]["Value"].as_str().expect("UserData.Value"))
-        .expect("base64");
-    let shown = String::from_utf8(shown).expect("utf8");
+    let shown = support::base64_decode(attr["UserData"]["Value"].as_str().expect("UserData.Value"));
     assert_eq!(shown, user_data);
     assert_eq!(shown.matches("BEGIN").count(), 1, "{shown}");
     assert!(shown.contains("-----BEGIN CERTIFICATE-----"), "{shown}");

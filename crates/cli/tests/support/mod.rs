@@ -446,17 +446,19 @@ impl Drop for Agent {
     }
 }
 
-/// Creates a role (optionally with the managed policy), an activation for
-/// it, and registers an agent directory; returns the instance id.
-pub fn register_agent(env: &Env, role: &str, managed_policy: bool, dir: &Path) -> String {
-    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ssm.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+/// Creates a role that `service` (e.g. `ssm.amazonaws.com`) may assume,
+/// with the managed policy agents need when `managed_policy`.
+pub fn create_node_role(env: &Env, role: &str, service: &str, managed_policy: bool) {
+    let trust = format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"Service":"{service}"}},"Action":"sts:AssumeRole"}}]}}"#
+    );
     env.ok(&[
         "iam",
         "create-role",
         "--role-name",
         role,
         "--assume-role-policy-document",
-        trust,
+        &trust,
     ]);
     if managed_policy {
         env.ok(&[
@@ -468,6 +470,12 @@ pub fn register_agent(env: &Env, role: &str, managed_policy: bool, dir: &Path) -
             "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore",
         ]);
     }
+}
+
+/// Creates a role (optionally with the managed policy), an activation for
+/// it, and registers an agent directory; returns the instance id.
+pub fn register_agent(env: &Env, role: &str, managed_policy: bool, dir: &Path) -> String {
+    create_node_role(env, role, "ssm.amazonaws.com", managed_policy);
     let act: serde_json::Value =
         serde_json::from_str(&env.ok(&["--json", "activation", "create", "--role", role]))
             .expect("json");

@@ -16,7 +16,6 @@
 //!   audit log keeps the real reason.
 
 use rusqlite::{Connection, OptionalExtension, params};
-use sha2::{Digest, Sha256};
 
 use crate::api_error::{ApiError, ErrorCode};
 use crate::iam::ids;
@@ -119,23 +118,7 @@ impl From<JoinError> for ApiError {
     }
 }
 
-fn sha256_hex(s: &str) -> String {
-    hex::encode(Sha256::digest(s.as_bytes()))
-}
-
-fn unix_now() -> i64 {
-    time::OffsetDateTime::now_utc().unix_timestamp()
-}
-
-fn iso(unix: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(unix)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_default()
-}
+use super::store::{iso, sha256_hex, unix_now};
 
 /// A minted token: the secret (shown once) and when it expires.
 #[derive(Debug, Clone)]

@@ -29,6 +29,14 @@ fn everything() -> Value {
     })
 }
 
+/// A role nodes assume, made by the admin.
+async fn create_role(h: &Harness, name: &str) {
+    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ssm.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+    let body = json!({"RoleName": name, "AssumeRolePolicyDocument": trust});
+    let (st, v) = h.call(&h.admin, "iam", "CreateRole", &body).await;
+    assert_eq!(st, 200, "{v}");
+}
+
 fn count(h: &Harness, sql: &str) -> i64 {
     h.with_db(|c| c.query_row(sql, [], |r| r.get(0)).unwrap())
 }
@@ -37,16 +45,7 @@ fn count(h: &Harness, sql: &str) -> i64 {
 async fn no_operation_does_anything_for_a_caller_without_policies() {
     let h = Harness::new();
     // Things for the operations to find, made by the admin.
-    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ssm.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
-    let (st, v) = h
-        .call(
-            &h.admin,
-            "iam",
-            "CreateRole",
-            &json!({"RoleName": "AdminRole", "AssumeRolePolicyDocument": trust}),
-        )
-        .await;
-    assert_eq!(st, 200, "{v}");
+    create_role(&h, "AdminRole").await;
     let mallory = h.user("mallory", None);
     let before = (
         count(&h, "SELECT count(*) FROM users"),
@@ -117,16 +116,7 @@ async fn an_explicit_deny_on_one_resource_binds_and_others_stay_allowed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn creating_an_activation_needs_pass_role_on_its_role() {
     let h = Harness::new();
-    let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ssm.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
-    let (st, v) = h
-        .call(
-            &h.admin,
-            "iam",
-            "CreateRole",
-            &json!({"RoleName": "NodeRole", "AssumeRolePolicyDocument": trust}),
-        )
-        .await;
-    assert_eq!(st, 200, "{v}");
+    create_role(&h, "NodeRole").await;
     let body = json!({"IamRole": "NodeRole"});
     let without = h.user(
         "without",
