@@ -10,9 +10,12 @@ use futures_util::{SinkExt, StreamExt};
 use tokio_util::codec::{Framed, LinesCodec};
 
 use airlock_proto::control::{
-    self as proto, AgentMessage, Decoded, NodeFacts, ServerMessage, StartSession,
+    self as proto, AgentMessage, AuthorizeKey, Decoded, NodeFacts, Reply, ServerMessage,
+    SlurmCommand, StartSession,
 };
+use airlock_proto::node_config::{NODE_CONFIGURED, NodeConfig, StepStatus};
 use airlock_transport::dial;
+use tokio::sync::mpsc::Sender;
 
 use crate::identity::AgentDir;
 use crate::status::{AgentStatus, now_rfc3339};
@@ -233,6 +236,112 @@ pub async fn open(
     }
 }
 
+/// Writes one message up the control channel, within [`WRITE_TIMEOUT`].
+async fn send_up(io: &mut ControlIo, m: &AgentMessage) -> anyhow::Result<()> {
+    tokio::time::timeout(WRITE_TIMEOUT, io.send(proto::encode(m)))
+        .await
+        .map_err(|_| anyhow!("the server took over {WRITE_TIMEOUT:?} to take a message"))??;
+    Ok(())
+}
+
+/// Installs a pushed key and, when the server waits for it, says how it went.
+async fn authorize_key(k: AuthorizeKey, up: Sender<AgentMessage>) {
+    let (user, by, request_id) = (k.os_user.clone(), k.pushed_by.clone(), k.request_id);
+    let r = tokio::task::spawn_blocking(move || crate::authorized_keys::install(&k))
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|r| r.map_err(|e| e.to_string()));
+    match &r {
+        Ok(()) => tracing::info!(%user, pushed_by = %by, "accepted a pushed key until it expires"),
+        Err(e) => tracing::warn!(%user, error = %e, "refused a pushed key"),
+    }
+    if let Some(request_id) = request_id {
+        let (exit_code, error) = match r {
+            Ok(()) => (0, String::new()),
+            Err(e) => (1, e),
+        };
+        let _ = up
+            .send(AgentMessage::Reply(Reply {
+                request_id,
+                exit_code,
+                output: String::new(),
+                error,
+            }))
+            .await;
+    }
+}
+
+/// One node configuration is applied at a time.
+static CONFIGURING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Applies a node configuration, one at a time, reporting every step.
+async fn configure(cfg: NodeConfig, up: Sender<AgentMessage>) {
+    let _one_at_a_time = CONFIGURING.lock().await;
+    let host = cfg.hostname.clone();
+    let up2 = up.clone();
+    let applied = tokio::task::spawn_blocking(move || {
+        crate::node_config::apply(&cfg, &mut |s: crate::node_config::Step<'_>| {
+            let _ = up2.blocking_send(AgentMessage::NodeConfigurationStep {
+                step: s.name.to_owned(),
+                status: s.status,
+                reason: s.reason,
+            });
+        })
+    })
+    .await
+    .unwrap_or_else(|e| Err(format!("the configuration task failed: {e}")));
+    let (status, reason) = match applied {
+        Ok(()) => {
+            tracing::info!(hostname = %host, "node configured");
+            (StepStatus::Complete, None)
+        }
+        Err(why) => {
+            tracing::error!(hostname = %host, reason = %why, "node configuration failed");
+            (StepStatus::Failed, Some(why))
+        }
+    };
+    let _ = up
+        .send(AgentMessage::NodeConfigurationStep {
+            step: NODE_CONFIGURED.into(),
+            status,
+            reason,
+        })
+        .await;
+}
+
+/// Longest a Slurm command the server asked for may run.
+const SLURM_TIMEOUT: Duration = Duration::from_secs(25);
+
+/// Runs one of Slurm's commands for the server and replies with its output.
+async fn run_slurm(c: SlurmCommand, up: Sender<AgentMessage>) {
+    let run = tokio::process::Command::new(c.program.name())
+        .args(&c.args)
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let reply = match tokio::time::timeout(SLURM_TIMEOUT, run).await {
+        Ok(Ok(o)) => Reply {
+            request_id: c.request_id,
+            exit_code: o.status.code().unwrap_or(-1),
+            output: String::from_utf8_lossy(&o.stdout).into_owned(),
+            error: String::from_utf8_lossy(&o.stderr).into_owned(),
+        },
+        Ok(Err(e)) => Reply {
+            request_id: c.request_id,
+            exit_code: 127,
+            output: String::new(),
+            error: format!("cannot run {}: {e}", c.program.name()),
+        },
+        Err(_) => Reply {
+            request_id: c.request_id,
+            exit_code: 124,
+            output: String::new(),
+            error: format!("{} ran over {SLURM_TIMEOUT:?}", c.program.name()),
+        },
+    };
+    let _ = up.send(AgentMessage::Reply(reply)).await;
+}
+
 async fn session(
     cfg: Arc<rustls::ClientConfig>,
     endpoint: &str,
@@ -253,12 +362,16 @@ async fn session(
     status.since = now_rfc3339();
     status.last_pong = Some(now_rfc3339());
     status.save(dir);
+    // What background work (configuration steps, replies) sends up.
+    let (up_tx, mut up_rx) = tokio::sync::mpsc::channel::<AgentMessage>(64);
+    send_up(&mut io, &AgentMessage::GetNodeConfiguration).await?;
     let mut tick = tokio::time::interval(interval);
     tick.tick().await;
     let dead_after = interval * 3;
     let mut last = tokio::time::Instant::now();
     loop {
         tokio::select! {
+            Some(m) = up_rx.recv() => send_up(&mut io, &m).await?,
             _ = tick.tick() => {
                 workers.retain(|_, c| matches!(c.try_wait(), Ok(None)));
                 if last.elapsed() > dead_after {
@@ -290,12 +403,18 @@ async fn session(
                             }
                         }
                         Ok(Decoded::Known(ServerMessage::AuthorizeKey(k))) => {
-                            let (user, by) = (k.os_user.clone(), k.pushed_by.clone());
-                            match tokio::task::spawn_blocking(move || crate::authorized_keys::install(&k)).await {
-                                Ok(Ok(())) => tracing::info!(%user, pushed_by = %by, "accepted a pushed key until it expires"),
-                                Ok(Err(e)) => tracing::warn!(%user, error = %e, "refused a pushed key"),
-                                Err(e) => tracing::warn!(error = %e, "installing a pushed key failed"),
+                            tokio::spawn(authorize_key(k, up_tx.clone()));
+                        }
+                        Ok(Decoded::Known(ServerMessage::NodeConfiguration { configuration })) => {
+                            match configuration {
+                                Some(cfg) => {
+                                    tokio::spawn(configure(*cfg, up_tx.clone()));
+                                }
+                                None => tracing::debug!("this machine is no cluster's node: nothing to configure"),
                             }
+                        }
+                        Ok(Decoded::Known(ServerMessage::RunSlurmCommand(c))) => {
+                            tokio::spawn(run_slurm(c, up_tx.clone()));
                         }
                         Ok(Decoded::Known(ServerMessage::Registered { .. })) => {
                             tracing::debug!("ignored a second Registered");

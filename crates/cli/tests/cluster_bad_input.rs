@@ -17,6 +17,14 @@ const NO_POLICY: &str = "[aws]\naws_region_name = us-east-1\n[global]\ncluster_t
 [vpc v]\nvpc_id = vpc-0123456789abcdef0\nmaster_subnet_id = subnet-0123456789abcdef0\n\
 [queue q]\ncompute_resource_settings = cr\n[compute_resource cr]\ninstance_type = t3.micro\nmax_count = 2\n";
 
+/// [`NO_POLICY`] with the policy a node's agent needs to register.
+fn with_policy() -> String {
+    NO_POLICY.replace(
+        "scheduler = slurm\n",
+        "scheduler = slurm\nadditional_iam_policies = arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore\n",
+    )
+}
+
 #[test]
 #[ignore = "needs root"]
 fn bad_input_is_refused_before_anything_is_created() {
@@ -64,20 +72,29 @@ fn bad_input_is_refused_before_anything_is_created() {
         text(&o)
     );
 
-    // Without AmazonSSMManagedInstanceCore: created, with a warning, and the
-    // head node shows as not registered.
+    // Without AmazonSSMManagedInstanceCore: a warning, then the head node's
+    // agent is refused, so the head cannot configure itself: HeadNode fails
+    // at once, naming what is missing, and the stack rolls back.
     let o = env.run(&["create", "np", "-c", good]);
     let (out, err) = text(&o);
-    assert!(o.status.success(), "{out}{err}");
+    assert_eq!(o.status.code(), Some(1), "{out}{err}");
     assert!(
         err.contains("WARNING") && err.contains("AmazonSSMManagedInstanceCore"),
         "{err}"
     );
-    let shown = wait_for(20, "the head node's refusal", || {
-        let s = env.ok(&["instances", "np"]);
-        s.contains("not registered").then_some(s)
-    });
-    assert!(shown.contains("ssm:UpdateInstanceInformation"), "{shown}");
+    assert!(
+        out.contains("HeadNode - CREATE_FAILED") && out.contains("ROLLBACK_COMPLETE"),
+        "{out}"
+    );
+    assert!(
+        err.contains("ssm:UpdateInstanceInformation")
+            && err.contains("attach arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"),
+        "{err}"
+    );
+    env.ok(&["delete", "np"]);
+    let good = lab.write("wp.ini", &with_policy());
+    let good = good.to_str().unwrap();
+    env.ok(&["create", "np", "-c", good]);
     let o = env.run(&["create", "np", "-c", good]);
     assert!(
         !o.status.success() && text(&o).1.contains("already exists"),
@@ -148,7 +165,7 @@ fn a_failed_creation_rolls_back_and_names_the_failed_resource() {
     let _root = support::root_lock();
     let lab = Lab::start_with(&[("AIRLOCK_FAIL_RESOURCE", "SlurmController")]);
     let env = &lab.env;
-    let cfg = lab.write("np.ini", NO_POLICY);
+    let cfg = lab.write("np.ini", &with_policy());
     let cfg = cfg.to_str().unwrap();
     let o = env.run(&["create", "rb", "-c", cfg]);
     let (out, err) = text(&o);
@@ -190,7 +207,7 @@ fn a_server_killed_mid_create_rolls_the_stack_back_when_it_starts_again() {
     clusters::require();
     let _root = support::root_lock();
     let mut lab = Lab::start_with(&[("AIRLOCK_HANG_RESOURCE", "ComputeFleet")]);
-    let cfg = lab.write("np.ini", NO_POLICY);
+    let cfg = lab.write("np.ini", &with_policy());
     lab.env
         .ok(&["create", "crash", "-c", cfg.to_str().unwrap(), "--nowait"]);
     let head = wait_for(30, "the head node to run while ComputeFleet hangs", || {

@@ -83,7 +83,7 @@ fn scale_up_requeue_scale_down_and_isolation() {
     assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), "head");
     let keys = std::fs::read_to_string(
         lab.clusters_root()
-            .join("scale/home/ec2-user/.ssh/authorized_keys"),
+            .join("scale/volume/home/ec2-user/.ssh/authorized_keys"),
     )
     .unwrap();
     assert!(keys.contains("expiry-time=\""), "{keys}");

@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 pub use crate::local::ProviderError;
+pub use airlock_proto::node_config::StorageSource;
 pub use crate::local::node::NodeRole;
 
 pub type Result<T> = std::result::Result<T, ProviderError>;
@@ -90,6 +91,9 @@ pub trait Provider: Send + Sync {
     /// Applies the cluster's security group (what may reach its machines);
     /// returns its id.
     fn create_security_group(&self, cluster: &str) -> Result<String>;
+    /// How the cluster's nodes reach `/home` and `/shared`: NFS from the
+    /// head node on a real network, or a volume the provider attaches.
+    fn shared_storage(&self, net: &Network) -> StorageSource;
     /// Makes a live cluster's network and security group whole again after
     /// a restart of the server.
     fn restore(&self, cluster: &str) -> Result<()>;

@@ -11,14 +11,17 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::node_config::{NodeConfig, StepStatus};
+
 /// The path an agent upgrades to its control channel.
 pub const CONTROL_PATH: &str = "/v1/agent/control";
 /// The `Upgrade` protocol of the control channel.
 pub const CONTROL_PROTOCOL: &str = "airlock-control/1";
 /// The `Upgrade` protocol of a session stream (`GET /v1/session/{id}/stream`).
 pub const STREAM_PROTOCOL: &str = "airlock-session/1";
-/// Longest control line either side accepts.
-pub const MAX_LINE: usize = 64 * 1024;
+/// Longest control line either side accepts (a node configuration or a
+/// Slurm command's output can be tens of KiB).
+pub const MAX_LINE: usize = 1024 * 1024;
 
 /// A message from the server down an agent's control channel.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -45,6 +48,59 @@ pub enum ServerMessage {
     /// Accept a pushed public key for a login until it expires
     /// (`ec2-instance-connect:SendSSHPublicKey`).
     AuthorizeKey(AuthorizeKey),
+    /// The answer to `GetNodeConfiguration`: what this node is in its
+    /// cluster, or nothing for a machine that is no cluster's node.
+    NodeConfiguration {
+        #[serde(rename = "Configuration")]
+        configuration: Option<Box<NodeConfig>>,
+    },
+    /// Run one of Slurm's commands on the head node; the agent answers with
+    /// a [`Reply`] of the same `RequestId`.
+    RunSlurmCommand(SlurmCommand),
+}
+
+/// One of Slurm's client commands, as the server asks the head node's
+/// agent to run it (the fleet manager's `scontrol show nodes`, `sinfo`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase")]
+pub struct SlurmCommand {
+    pub request_id: u64,
+    pub program: SlurmProgram,
+    #[serde(default)]
+    pub args: Vec<String>,
+}
+
+/// The only programs `RunSlurmCommand` may name.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SlurmProgram {
+    Scontrol,
+    Sinfo,
+    Squeue,
+}
+
+impl SlurmProgram {
+    pub fn name(self) -> &'static str {
+        match self {
+            SlurmProgram::Scontrol => "scontrol",
+            SlurmProgram::Sinfo => "sinfo",
+            SlurmProgram::Squeue => "squeue",
+        }
+    }
+}
+
+/// The agent's answer to a request that carried a `RequestId`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase")]
+pub struct Reply {
+    pub request_id: u64,
+    /// 0 when the request was carried out.
+    pub exit_code: i32,
+    #[serde(default)]
+    pub output: String,
+    /// Why it was not, in the node's words.
+    #[serde(default)]
+    pub error: String,
 }
 
 /// A key the node's sshd accepts for `os_user` until `expiry`, as EC2
@@ -59,6 +115,9 @@ pub struct AuthorizeKey {
     pub expiry: String,
     /// The IAM user who pushed it, for the line's comment.
     pub pushed_by: String,
+    /// Set when the server waits for the node's [`Reply`].
+    #[serde(default)]
+    pub request_id: Option<u64>,
 }
 
 /// What the server decided for one session: the node holds the client to it.
@@ -92,6 +151,19 @@ pub enum AgentMessage {
         facts: NodeFacts,
     },
     Ping,
+    /// Asks for this node's configuration (answered by `NodeConfiguration`).
+    GetNodeConfiguration,
+    /// A step of applying the node configuration.
+    NodeConfigurationStep {
+        #[serde(rename = "Step")]
+        step: String,
+        #[serde(rename = "Status")]
+        status: StepStatus,
+        #[serde(rename = "Reason", default)]
+        reason: Option<String>,
+    },
+    /// The answer to a request that carried a `RequestId`.
+    Reply(Reply),
 }
 
 /// What the node says about itself when its control channel opens.
@@ -136,11 +208,19 @@ impl Message for ServerMessage {
         "StartSession",
         "TerminateSession",
         "AuthorizeKey",
+        "NodeConfiguration",
+        "RunSlurmCommand",
     ];
 }
 
 impl Message for AgentMessage {
-    const TYPES: &'static [&'static str] = &["Hello", "Ping"];
+    const TYPES: &'static [&'static str] = &[
+        "Hello",
+        "Ping",
+        "GetNodeConfiguration",
+        "NodeConfigurationStep",
+        "Reply",
+    ];
 }
 
 /// Decodes one control line.
@@ -272,6 +352,15 @@ mod tests {
                 public_key: "ssh-ed25519 AAAA k".into(),
                 expiry: "20261207120000".into(),
                 pushed_by: "alice".into(),
+                request_id: Some(7),
+            }),
+            ServerMessage::NodeConfiguration {
+                configuration: None,
+            },
+            ServerMessage::RunSlurmCommand(SlurmCommand {
+                request_id: 1,
+                program: SlurmProgram::Scontrol,
+                args: vec!["ping".into()],
             }),
         ] {
             assert_eq!(decode(&encode(&m)), Ok(Decoded::Known(m)));
@@ -284,6 +373,31 @@ mod tests {
             },
         };
         assert_eq!(decode(&encode(&hello)), Ok(Decoded::Known(hello)));
+        for m in [
+            AgentMessage::GetNodeConfiguration,
+            AgentMessage::NodeConfigurationStep {
+                step: "starting slurmctld".into(),
+                status: StepStatus::InProgress,
+                reason: None,
+            },
+            AgentMessage::Reply(Reply {
+                request_id: 3,
+                exit_code: 1,
+                output: String::new(),
+                error: "no".into(),
+            }),
+        ] {
+            assert_eq!(decode(&encode(&m)), Ok(Decoded::Known(m)));
+        }
+    }
+
+    #[test]
+    fn a_slurm_command_names_only_slurms_programs() {
+        let e = decode::<ServerMessage>(
+            r#"{"Type":"RunSlurmCommand","RequestId":1,"Program":"/bin/sh","Args":["-c","id"]}"#,
+        )
+        .unwrap_err();
+        assert!(matches!(e, ControlError::Malformed { .. }), "{e}");
     }
 
     #[test]

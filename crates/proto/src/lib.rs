@@ -1,6 +1,7 @@
 //! What the airlock server, its agents and its clients say to each other,
 //! defined once for every side: the control-channel messages (`control`),
-//! registration (`registration`),
+//! registration (`registration`), a cluster node's configuration
+//! (`node_config`),
 //! the API's error body and codes (`error`), the request-signature scheme
 //! (`signature`), the client's profile files (`profile`) and the files by
 //! which a local server announces itself (`state_dir`).
@@ -12,6 +13,7 @@
 
 pub mod control;
 pub mod error;
+pub mod node_config;
 pub mod profile;
 pub mod registration;
 pub mod signature;

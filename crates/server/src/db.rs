@@ -32,6 +32,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("db/0007_recording.sql"),
     include_str!("db/0008_session_activity.sql"),
     include_str!("db/0009_join_tokens.sql"),
+    include_str!("db/0010_cluster_secrets.sql"),
 ];
 
 /// Errors opening the database. Each message says what to do.

@@ -14,13 +14,13 @@ pub mod node_paths {
     pub const PREFIX: &str = "/run/airlock";
     /// The machine's user data, as its first boot runs it.
     pub const USER_DATA: &str = "/run/airlock/user-data";
-    pub const MUNGE_DIR: &str = "/run/munge";
     pub const MUNGE_SOCKET: &str = "/run/munge/munge.socket.2";
-    pub const MUNGE_KEY: &str = "/etc/munge/munge.key";
     pub const SLURM_CONF: &str = "/etc/slurm/slurm.conf";
     pub const SLURM_SPOOL: &str = "/var/spool/slurm";
     pub const SLURM_LOG: &str = "/var/log/slurm";
-    pub const SSH_HOST_KEY: &str = "/etc/ssh/airlock_host_ed25519_key";
+    /// Where the cluster's volume is attached on every machine; nodes
+    /// mount `/home` and `/shared` from it themselves.
+    pub const VOLUME: &str = "/mnt/cluster-volume";
 }
 
 /// First two octets of every cluster subnet: `10.77.{index}.0/24`.
@@ -76,22 +76,17 @@ impl ClusterLayout {
     pub fn network_file(&self) -> PathBuf {
         self.dir.join("network.json")
     }
-    /// The cluster's `/etc`: a copy of the host's, with its own users.
-    pub fn etc(&self) -> PathBuf {
-        self.dir.join("etc")
+    /// The machine image's `/etc`: the host's, without the host's people.
+    pub fn image_etc(&self) -> PathBuf {
+        self.dir.join("image/etc")
     }
-    pub fn home(&self) -> PathBuf {
-        self.dir.join("home")
+    /// The cluster's shared volume (`home/`, `shared/`), attached to every
+    /// machine at [`node_paths::VOLUME`].
+    pub fn volume(&self) -> PathBuf {
+        self.dir.join("volume")
     }
-    pub fn shared(&self) -> PathBuf {
-        self.dir.join("shared")
-    }
-    pub fn munge(&self) -> PathBuf {
-        self.dir.join("munge")
-    }
-    pub fn spool(&self) -> PathBuf {
-        self.dir.join("spool")
-    }
+    /// Where nodes' Slurm logs go (as ParallelCluster ships them to
+    /// CloudWatch Logs).
     pub fn log(&self) -> PathBuf {
         self.dir.join("log")
     }

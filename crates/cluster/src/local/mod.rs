@@ -4,7 +4,7 @@
 //! supervisor. Everything here needs root and shells out to the distro's
 //! `ip`, `nft` and `unshare`, the tools an administrator would use.
 
-pub mod etc;
+pub mod image;
 pub mod layout;
 pub mod net;
 pub mod node;
@@ -86,17 +86,6 @@ pub(crate) fn run(program: &str, args: &[&str], stdin: Option<&str>) -> Result<S
             detail: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
         })
     }
-}
-
-/// Runs a command inside a node's namespaces, as the node's root (its
-/// user namespace too, so Slurm and munge see root, not `nobody`).
-pub fn run_in_node(pid: i32, program: &str, args: &[&str], stdin: Option<&str>) -> Result<String> {
-    let t = pid.to_string();
-    let mut a = vec![
-        "-t", &t, "--user", "--net", "--uts", "--mount", "--pid", "--", program,
-    ];
-    a.extend_from_slice(args);
-    run("nsenter", &a, stdin)
 }
 
 /// Runs a command on the host and returns its output.

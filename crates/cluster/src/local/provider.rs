@@ -1,20 +1,20 @@
 //! The local provider behind the [`Provider`] interface: a cluster's
 //! network is a bridge, a /24 and a host nftables table; its security group
 //! is each node's nftables table; an instance is a node of namespaces
-//! (`node`). What is not yet behind the interface, because nodes do not
-//! configure themselves yet (issue #17), is here as inherent methods: the
-//! cluster's shared files (`prepare_shared_files`) and running a command on
-//! the head node (`run_on_head`).
+//! (`node`) booted from the cluster's machine image (`image`), with the
+//! cluster's volume attached for the shared storage its nodes mount.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use super::etc::{self, EtcPlan};
+use super::image;
 use super::layout::{self, ClusterLayout, NetworkPlan, free_index};
 use super::node::{self, Launch, NodeRecord, NodeRole};
 use super::{ProviderError, net};
-use crate::provider::{Instance, InstanceState, LaunchSpec, Network, Provider, Result};
+use crate::provider::{
+    Instance, InstanceState, LaunchSpec, Network, Provider, Result, StorageSource,
+};
 
 /// The first compute node's host number; `.1` is the server, `.2` the head.
 const FIRST_COMPUTE: u8 = 3;
@@ -53,40 +53,6 @@ impl LocalProvider {
         self.layout(cluster).read_network().ok_or_else(|| {
             ProviderError::Invalid(format!("cluster {cluster} has no network (network.json)"))
         })
-    }
-
-    /// The head node's supervisor, if it runs.
-    pub fn head_pid(&self, cluster: &str) -> Option<i32> {
-        node::list(&self.layout(cluster))
-            .into_iter()
-            .find(|n| n.role == NodeRole::HeadNode)
-            .filter(node::is_running)
-            .map(|n| n.pid)
-    }
-
-    /// Runs `program` in the head node's namespaces.
-    pub fn run_on_head(&self, cluster: &str, program: &str, args: &[&str]) -> Result<String> {
-        let pid = self.head_pid(cluster).ok_or_else(|| {
-            ProviderError::Invalid(format!("the head node of cluster {cluster} is not running"))
-        })?;
-        super::run_in_node(pid, program, args, None)
-    }
-
-    /// Writes the cluster's shared `/etc`, `/home` and `/shared`.
-    pub fn prepare_shared_files(&self, cluster: &str, plan: &EtcPlan<'_>) -> Result<()> {
-        etc::prepare(&self.layout(cluster), &self.plan(cluster)?, plan)
-    }
-
-    /// Rewrites the cluster's /etc/hosts from the nodes now recorded.
-    fn refresh_hosts(&self, layout: &ClusterLayout, plan: &NetworkPlan) {
-        let nodes = node::list(layout);
-        let pairs: Vec<(&str, &str)> = nodes
-            .iter()
-            .map(|n| (n.name.as_str(), n.ip.as_str()))
-            .collect();
-        if let Err(e) = etc::write_hosts(layout, plan, &pairs) {
-            tracing::warn!(error = %e, "cannot update the cluster's /etc/hosts");
-        }
     }
 }
 
@@ -153,6 +119,7 @@ impl Provider for LocalProvider {
             .map_err(|e| ProviderError::Invalid(e.to_string()))?;
         std::fs::write(layout.network_file(), text).map_err(super::io("writing network.json"))?;
         net::create_bridge(&plan)?;
+        image::prepare(&layout, &plan)?;
         Ok(network_of(&plan))
     }
 
@@ -164,6 +131,14 @@ impl Provider for LocalProvider {
         let plan = self.plan(cluster)?;
         net::load_host_table(&plan, self.agent_port)?;
         Ok(security_group_id(&plan))
+    }
+
+    fn shared_storage(&self, _net: &Network) -> StorageSource {
+        // This kernel has no NFS: the cluster's volume is attached to
+        // every machine, and each node bind-mounts from it.
+        StorageSource::Volume {
+            source: super::layout::node_paths::VOLUME.into(),
+        }
     }
 
     fn restore(&self, cluster: &str) -> Result<()> {
@@ -213,10 +188,7 @@ impl Provider for LocalProvider {
             user_data: spec.user_data,
         });
         match launched {
-            Ok(rec) => {
-                self.refresh_hosts(&layout, &plan);
-                Ok(instance_of(&rec))
-            }
+            Ok(rec) => Ok(instance_of(&rec)),
             Err(e) => {
                 let _ = node::remove_tree(&layout.node(spec.instance_id));
                 Err(e)
@@ -228,17 +200,13 @@ impl Provider for LocalProvider {
         let layout = self.layout(cluster);
         let lock = self.lock(cluster);
         let _g = lock.lock().unwrap_or_else(|p| p.into_inner());
-        let result = match node::list(&layout)
+        match node::list(&layout)
             .into_iter()
             .find(|n| n.instance_id == instance_id)
         {
             Some(rec) => node::terminate(&layout, &rec),
             None => node::remove_tree(&layout.node(instance_id)),
-        };
-        if let Some(plan) = layout.read_network() {
-            self.refresh_hosts(&layout, &plan);
         }
-        result
     }
 
     fn interrupt(&self, cluster: &str, instance_id: &str) -> Result<()> {

@@ -1,8 +1,10 @@
 //! A node's root filesystem: a tmpfs with read-only binds of the host's
-//! `/usr` (with the cluster's node-owned setuid copies over it), the
-//! cluster's `/etc`, `/home` and `/shared`, the node's own identity, its
-//! own `/proc`, and a private `/dev` (a few host device nodes, its own
-//! devpts and `/dev/shm`); then `pivot_root` into it.
+//! `/usr` (with the cluster's node-owned setuid copies over it), its own
+//! copy of the machine image's `/etc`, the cluster's volume attached at
+//! `/mnt/cluster-volume` (the node mounts `/home` and `/shared` from it
+//! when it configures itself), the node's own identity, its own `/proc`,
+//! and a private `/dev` (a few host device nodes, its own devpts and
+//! `/dev/shm`); then `pivot_root` into it.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -164,9 +166,25 @@ pub fn build(node: &Path, cluster: &Path, root: &Path) -> Result<()> {
     }
     dev(&root.join("dev"))?;
     bind(Path::new("/sys"), &root.join("sys"), false)?;
-    bind(&c("etc"), &root.join("etc"), false)?;
-    bind(&c("home"), &root.join("home"), false)?;
-    bind(&c("shared"), &root.join("shared"), false)?;
+    // The machine's own /etc, from the image.
+    tmpfs(&root.join("etc"), 0o755)?;
+    super::run(
+        "cp",
+        &[
+            "-a",
+            &format!("{}/.", c("image/etc").display()),
+            &format!("{}/", root.join("etc").display()),
+        ],
+        None,
+    )?;
+    for d in ["home", "shared"] {
+        dir(&root.join(d), 0o755)?;
+    }
+    bind(
+        &c("volume"),
+        &root.join(np::VOLUME.trim_start_matches('/')),
+        false,
+    )?;
     // A new proc needs one already visible: mount it before the host's goes.
     dir(&root.join("proc"), 0o555)?;
     mnt(
@@ -180,14 +198,9 @@ pub fn build(node: &Path, cluster: &Path, root: &Path) -> Result<()> {
     tmpfs(&root.join("tmp"), 0o1777)?;
     let run = root.join("run");
     tmpfs(&run, 0o755)?;
-    for d in ["sshd", "lock", "airlock/bin"] {
+    for d in ["sshd", "lock", "airlock/bin", "airlock/init"] {
         dir(&run.join(d), 0o755)?;
     }
-    bind(
-        &c("munge"),
-        &root.join(np::MUNGE_DIR.trim_start_matches('/')),
-        false,
-    )?;
     // The agent binary is not here: the machine's user data installs it
     // at `np::AIRLOCK`, where the Slurm hooks below point.
     for hook in ["slurm_resume", "slurm_suspend", "slurm_resume_fail"] {
@@ -208,7 +221,7 @@ pub fn build(node: &Path, cluster: &Path, root: &Path) -> Result<()> {
     symlink("../run", &var.join("run"))?;
     symlink("../run/lock", &var.join("lock"))?;
     bind(&node.join("agent"), &var.join("lib/airlock-agent"), false)?;
-    bind(&c("spool"), &var.join("spool/slurm"), false)?;
+    dir(&var.join("spool/slurm"), 0o755)?;
     bind(&c("log"), &var.join("log/slurm"), false)?;
     Ok(())
 }

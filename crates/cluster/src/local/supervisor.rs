@@ -1,10 +1,11 @@
-//! The node supervisor: PID 1 of a node. It builds the node's root
-//! (see [`super::rootfs`]), pivots into it, waits for its network, then
-//! starts and restarts the node's services:
-//! the agent, munged and slurmctld on the head node, slurmd on compute
-//! nodes, and sshd on the node's loopback when it is installed. The agent's
-//! first start is the machine's user data (which fetches the agent, joins
-//! and runs it); later starts run the installed agent.
+//! The node supervisor: PID 1 of a machine, its init. It builds the
+//! machine's root (see [`super::rootfs`]), pivots into it, waits for its
+//! network, then runs the machine's user data and nothing else: the user
+//! data fetches the agent, joins and runs it (later starts run the
+//! installed agent). The daemons (munged, slurmctld or slurmd, sshd) are
+//! started when the node's configuration writes them to
+//! [`INIT_SERVICES_DIR`] and sends `SIGHUP`, as a cookbook would enable
+//! systemd units; every service is restarted when it exits.
 
 use std::collections::HashMap;
 use std::io::BufRead;
@@ -17,88 +18,77 @@ use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, kill, sig
 use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::Pid;
 
+use airlock_proto::node_config::{INIT_SERVICES_DIR, InitService};
+
 use super::layout::node_paths as np;
-use super::node::{NodeRole, NodeSpec};
+use super::node::NodeSpec;
 use super::rootfs::{self, dir};
 use super::{ProviderError, Result, io};
 
 /// One supervised service.
 struct Service {
-    name: &'static str,
+    name: String,
     /// How to start until the agent has an identity (the user data, which
     /// is re-run only while it has not joined).
     first: Option<Vec<String>>,
     argv: Vec<String>,
-    /// Start only once these paths exist (munged's socket for Slurm; the
-    /// agent binary the user data installs, for slurmctld's power-saving
-    /// hooks, which Slurm checks at its start).
-    after: &'static [&'static str],
+    /// Start only once these paths exist (munged's socket for Slurm).
+    after: Vec<String>,
 }
 
-fn services(spec: &NodeSpec) -> Vec<Service> {
+/// The machine's own service: its agent, first started as the user data.
+fn agent() -> Service {
     let s = |v: &[&str]| v.iter().map(|x| (*x).to_owned()).collect::<Vec<_>>();
-    // The agent first: its user data installs the binary Slurm's hooks run.
-    let mut v = vec![Service {
-        name: "airlock-agent",
+    Service {
+        name: "airlock-agent".into(),
         first: Some(s(&["/bin/sh", np::USER_DATA])),
         argv: s(&[np::AIRLOCK, "agent", "run", "--agent-dir", np::AGENT_DIR]),
-        after: &[],
-    }];
-    if spec.role == NodeRole::HeadNode {
-        v.push(Service {
-            name: "munged",
-            first: None,
-            argv: s(&[
-                "/usr/sbin/munged",
-                "--foreground",
-                "--force",
-                &format!("--socket={}", np::MUNGE_SOCKET),
-                &format!("--key-file={}", np::MUNGE_KEY),
-                "--pid-file=/run/munged.pid",
-                "--log-file=/var/log/munge/munged.log",
-                "--seed-file=/var/lib/munge/munged.seed",
-            ]),
-            after: &[],
-        });
-        v.push(Service {
-            name: "slurmctld",
-            first: None,
-            argv: s(&["/usr/sbin/slurmctld", "-D", "-f", np::SLURM_CONF]),
-            after: &[np::MUNGE_SOCKET, np::AIRLOCK],
-        });
-    } else {
-        v.push(Service {
-            name: "slurmd",
-            first: None,
-            argv: s(&["/usr/sbin/slurmd", "-D", "-b", "-f", np::SLURM_CONF]),
-            after: &[np::MUNGE_SOCKET],
-        });
+        after: Vec::new(),
     }
-    if Path::new("/usr/sbin/sshd").exists() {
-        v.push(Service {
-            name: "sshd",
-            first: None,
-            argv: s(&[
-                "/usr/sbin/sshd",
-                "-D",
-                "-e",
-                "-o",
-                "ListenAddress=127.0.0.1",
-                "-o",
-                "PidFile=/run/sshd.pid",
-                "-h",
-                np::SSH_HOST_KEY,
-            ]),
-            after: &[],
-        });
-    }
+}
+
+/// The services the node's configuration asked for, from
+/// [`INIT_SERVICES_DIR`], by name.
+fn configured() -> Vec<Service> {
+    let Ok(rd) = std::fs::read_dir(INIT_SERVICES_DIR) else {
+        return Vec::new();
+    };
+    let mut v: Vec<Service> = rd
+        .flatten()
+        .filter_map(|e| {
+            let path = e.path();
+            let name = path.file_stem()?.to_str()?.to_owned();
+            if path.extension()? != "json" {
+                return None;
+            }
+            let text = std::fs::read(&path).ok()?;
+            match serde_json::from_slice::<InitService>(&text) {
+                Ok(s) if !s.argv.is_empty() => Some(Service {
+                    name,
+                    first: None,
+                    argv: s.argv,
+                    after: s.after,
+                }),
+                _ => {
+                    eprintln!("supervisor: ignoring {}: not a service", path.display());
+                    None
+                }
+            }
+        })
+        .collect();
+    v.sort_by(|a, b| a.name.cmp(&b.name));
     v
 }
 
 static STOP: AtomicBool = AtomicBool::new(false);
+static RELOAD: AtomicBool = AtomicBool::new(false);
 
 extern "C" fn on_term(_: i32) {
     STOP.store(true, Ordering::SeqCst);
+}
+
+extern "C" fn on_hup(_: i32) {
+    RELOAD.store(true, Ordering::SeqCst);
 }
 
 /// Whether the machine's agent has joined (its identity is on disk).
@@ -182,27 +172,47 @@ pub fn boot(spec_path: &Path) -> Result<()> {
         SaFlags::empty(),
         SigSet::empty(),
     );
-    // SAFETY: the handler only stores to an atomic.
+    let hup = SigAction::new(
+        SigHandler::Handler(on_hup),
+        SaFlags::empty(),
+        SigSet::empty(),
+    );
+    // SAFETY: the handlers only store to atomics.
     unsafe {
         let _ = sigaction(Signal::SIGTERM, &act);
         let _ = sigaction(Signal::SIGINT, &act);
+        let _ = sigaction(Signal::SIGHUP, &hup);
     }
-    let list = services(&spec);
-    let mut running: HashMap<Pid, usize> = HashMap::new();
-    for (i, s) in list.iter().enumerate() {
-        if let Some(p) = start(s) {
-            running.insert(p, i);
-        }
+    let mut running: HashMap<Pid, Service> = HashMap::new();
+    let a = agent();
+    if let Some(p) = start(&a) {
+        running.insert(p, a);
     }
     eprintln!("supervisor: {} up as {}", spec.instance_id, spec.hostname);
     while !STOP.load(Ordering::SeqCst) {
+        if RELOAD.swap(false, Ordering::SeqCst) {
+            for s in configured() {
+                if !running.values().any(|r| r.name == s.name)
+                    && let Some(p) = start(&s)
+                {
+                    running.insert(p, s);
+                }
+            }
+        }
         match waitpid(None::<Pid>, None) {
             Ok(WaitStatus::Exited(pid, _)) | Ok(WaitStatus::Signaled(pid, _, _)) => {
-                if let Some(i) = running.remove(&pid) {
-                    eprintln!("supervisor: {} exited; restarting in 1 s", list[i].name);
-                    std::thread::sleep(Duration::from_secs(1));
-                    if let Some(p) = start(&list[i]) {
-                        running.insert(p, i);
+                if let Some(s) = running.remove(&pid) {
+                    // A configured service is restarted as it is written now.
+                    let again = match s.first {
+                        Some(_) => Some(s),
+                        None => configured().into_iter().find(|c| c.name == s.name),
+                    };
+                    if let Some(s) = again {
+                        eprintln!("supervisor: {} exited; restarting in 1 s", s.name);
+                        std::thread::sleep(Duration::from_secs(1));
+                        if let Some(p) = start(&s) {
+                            running.insert(p, s);
+                        }
                     }
                 }
             }

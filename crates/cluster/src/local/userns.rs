@@ -108,14 +108,7 @@ pub fn copy_setuid(layout: &ClusterLayout, base: u32) -> Result<()> {
 /// and makes its node-owned setuid copies.
 pub fn own_cluster(layout: &ClusterLayout, base: u32) -> Result<()> {
     copy_setuid(layout, base)?;
-    for d in [
-        layout.etc(),
-        layout.home(),
-        layout.shared(),
-        layout.munge(),
-        layout.spool(),
-        layout.log(),
-    ] {
+    for d in [layout.image_etc(), layout.volume(), layout.log()] {
         shift_tree(&d, base)?;
     }
     shift(&layout.dir, base)?;
@@ -125,7 +118,7 @@ pub fn own_cluster(layout: &ClusterLayout, base: u32) -> Result<()> {
 /// Whether the cluster's files are already its range's (a cluster made
 /// before nodes had user namespaces is not).
 pub fn owns_cluster(layout: &ClusterLayout, base: u32) -> bool {
-    std::fs::metadata(layout.etc()).is_ok_and(|m| m.uid() == base)
+    std::fs::metadata(layout.image_etc()).is_ok_and(|m| m.uid() == base)
 }
 
 /// A user namespace to be created by a child of this process: the child

@@ -10,6 +10,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use airlock_cluster::provider::NodeRole;
+use airlock_proto::control::SlurmProgram;
 use airlock_cluster::slurm_state::parse_nodes;
 
 use super::fleet_plan::{self, Action, Event, ORPHAN_GRACE_SECS, Observation};
@@ -66,16 +67,20 @@ fn event(st: &AppState, cluster: &str, node: &str, e: &Event) {
     });
 }
 
-/// The cluster's head node, where Slurm's commands run.
+/// The cluster whose head node runs Slurm's commands (through its agent).
 struct Head<'a> {
-    local: &'a airlock_cluster::local::LocalProvider,
+    st: &'a AppState,
     cluster: &'a str,
 }
 
 fn scontrol(head: &Head<'_>, args: &[&str]) -> Result<String, ClusterError> {
-    Ok(head
-        .local
-        .run_on_head(head.cluster, "/usr/bin/scontrol", args)?)
+    super::head::slurm(head.st, head.cluster, SlurmProgram::Scontrol, args)
+}
+
+/// Whether the head's agent is connected: without it there is nothing to
+/// observe (the pass waits; it does not act on a blind view).
+fn head_online(st: &AppState, cluster: &str) -> bool {
+    super::head::instance(st, cluster).is_some_and(|h| st.hub.is_online(&h))
 }
 
 fn now() -> u64 {
@@ -89,12 +94,11 @@ fn now() -> u64 {
 /// observes, plans (`fleet_plan::plan`), and applies the actions in order,
 /// each recorded as a stack event. The first failure ends the pass.
 pub fn reconcile(st: &AppState, c: &ClusterRow) -> Result<(), ClusterError> {
-    let local = &st.clusters.local;
     let cluster = c.cluster_name.as_str();
-    if local.head_pid(cluster).is_none() {
+    if super::head::instance(st, cluster).is_none() || !head_online(st, cluster) {
         return Ok(());
     }
-    let head = Head { local, cluster };
+    let head = Head { st, cluster };
     let model = model_of(c);
     let seen = observe(st, &head, model.as_ref().ok())?;
     let tags = model.as_ref().map(config_tags).unwrap_or_default();
@@ -115,9 +119,10 @@ fn observe(
 ) -> Result<Observation, ClusterError> {
     let cluster = head.cluster;
     let slurm = parse_nodes(&scontrol(head, &["show", "nodes", "-o"])?);
-    if let Ok(text) = head.local.run_on_head(
+    if let Ok(text) = super::head::slurm(
+        head.st,
         cluster,
-        "/usr/bin/sinfo",
+        SlurmProgram::Sinfo,
         &["-h", "-N", "-o", "%P|%a|%l|%N|%t"],
     ) {
         st.clusters.slurm.set(cluster, &text);

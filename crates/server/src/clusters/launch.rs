@@ -93,6 +93,7 @@ pub fn launch_node(
                 "UPDATE instances SET ip_address = ?2 WHERE instance_id = ?1",
                 params![id, instance.private_ip],
             )?;
+            hosts_changed(st, &c.cluster_name);
             Ok(instance)
         }
         Err(e) => {
@@ -115,5 +116,16 @@ fn forget(st: &AppState, instance_id: &str) {
 pub fn terminate_node(st: &AppState, cluster: &str, instance_id: &str) -> Result<(), ClusterError> {
     let result = st.clusters.provider().terminate(cluster, instance_id);
     forget(st, instance_id);
+    st.clusters.setup.forget(instance_id);
+    hosts_changed(st, cluster);
     Ok(result?)
+}
+
+/// The cluster's nodes come and go: its running nodes are sent their
+/// configuration again, in the background, for their `/etc/hosts`.
+fn hosts_changed(st: &AppState, cluster: &str) {
+    if let Some(shared) = st.shared() {
+        let cluster = cluster.to_owned();
+        std::thread::spawn(move || super::node_config::push_to_cluster(&shared, &cluster));
+    }
 }

@@ -1,6 +1,8 @@
-//! Cluster stacks on the local provider: creating and deleting them as
+//! Cluster stacks through a provider: creating and deleting them as
 //! ordered resources with events (`provision`), launching nodes with their
-//! identities (`launch`), the power-saving hooks' API (`node_api`), the
+//! identities (`launch`), what each node is told to become
+//! (`node_config`), Slurm's commands on the head node through its agent
+//! (`head`), the power-saving hooks' API (`node_api`), the
 //! fleet manager (`fleet`), key pairs (`key_pairs`), the database rows
 //! (`store`), stack states (`status`) and what all of it can fail with
 //! (`error`).
@@ -9,9 +11,11 @@ pub mod console_source;
 pub mod error;
 pub mod fleet;
 pub mod fleet_plan;
+pub mod head;
 pub mod key_pairs;
 pub mod launch;
 pub mod node_api;
+pub mod node_config;
 pub mod provision;
 pub mod status;
 pub mod store;
@@ -26,34 +30,40 @@ use airlock_cluster::provider::Provider;
 
 use crate::http::Shared;
 
-/// The clusters' provider and the fleet manager's cache.
+/// The clusters' provider, the nodes' configuration states and the fleet
+/// manager's cache.
 pub struct Manager {
-    /// The local provider: the only provider so far, so the stack engine
-    /// also reaches its inherent methods (shared files, the head node's
-    /// commands) until nodes configure themselves (issue #17).
-    pub local: LocalProvider,
+    /// The only way the stack engine and the fleet manager touch machines.
+    provider: Box<dyn Provider>,
     /// The `airlock` binary nodes run (served at `/v1/agent/binary`).
     pub exe: PathBuf,
     /// The port of the agent endpoint on each cluster's network.
     pub agent_port: u16,
     /// The fleet manager's last view of each cluster's Slurm nodes.
     pub slurm: console_source::SlurmCache,
+    /// How far each node's configuration got.
+    pub setup: node_config::SetupStates,
 }
 
 impl Manager {
     /// `node_binary` is the `airlock` binary the nodes run (agent, node supervisor).
     pub fn new(state_dir: &Path, node_binary: PathBuf, agent_port: u16) -> Self {
         Manager {
-            local: LocalProvider::new(state_dir.join("clusters"), node_binary.clone(), agent_port),
+            provider: Box::new(LocalProvider::new(
+                state_dir.join("clusters"),
+                node_binary.clone(),
+                agent_port,
+            )),
             exe: node_binary,
             agent_port,
             slurm: Default::default(),
+            setup: Default::default(),
         }
     }
 
     /// The provider, as the stack engine and the fleet manager use it.
     pub fn provider(&self) -> &dyn Provider {
-        &self.local
+        self.provider.as_ref()
     }
 }
 

@@ -6,8 +6,8 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use airlock_cluster::local::etc::EtcPlan;
 use airlock_cluster::local::layout::node_paths;
+use airlock_proto::control::SlurmProgram;
 use airlock_cluster::nodes::{NodeKind, groups};
 use airlock_cluster::provider::Network;
 use airlock_cluster::provider::NodeRole;
@@ -177,34 +177,42 @@ fn create_role(
     Ok(Some(r.arn))
 }
 
+/// How long a machine has to boot, join and configure itself.
+const CONFIGURE_TIMEOUT: Duration = Duration::from_secs(180);
+
+/// Waits for a launched node to report itself configured (its steps are
+/// stack events meanwhile); its failure is the resource's.
+fn wait_configured(st: &AppState, cluster: &str, instance_id: &str) -> Result<(), ClusterError> {
+    let provider = st.clusters.provider();
+    st.clusters.setup.wait(instance_id, CONFIGURE_TIMEOUT, || {
+        provider
+            .describe(cluster)
+            .iter()
+            .any(|i| i.instance_id == instance_id && i.is_running())
+    })
+}
+
+/// Asks slurmctld, through the head's agent, whether it answers.
 fn wait_for_slurmctld(st: &AppState, cluster: &str) -> Result<(), ClusterError> {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        if st.clusters.local.head_pid(cluster).is_none() {
-            return Err(ClusterError::Internal("the head node stopped".into()));
+        let out = super::head::slurm(st, cluster, SlurmProgram::Scontrol, &["ping"]);
+        match out {
+            Ok(o) if o.contains("is UP") => return Ok(()),
+            Err(ClusterError::HeadNodeUnavailable(c)) => {
+                return Err(ClusterError::HeadNodeUnavailable(c));
+            }
+            last if Instant::now() > deadline => {
+                let last = match last {
+                    Ok(o) => o.trim().to_owned(),
+                    Err(e) => e.to_string(),
+                };
+                return Err(ClusterError::Internal(format!(
+                    "slurmctld did not answer within 60 s (last: {last})"
+                )));
+            }
+            _ => std::thread::sleep(Duration::from_millis(100)),
         }
-        let out = st
-            .clusters
-            .local
-            .run_on_head(cluster, "/usr/bin/scontrol", &["ping"])
-            .unwrap_or_default();
-        if out.contains("is UP") {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            return Err(ClusterError::Internal(format!(
-                "slurmctld did not answer within 60 s (last: {})",
-                out.trim()
-            )));
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn authorized_keys(st: &AppState, c: &ClusterRow) -> Result<Vec<String>, ClusterError> {
-    match &c.key_name {
-        Some(k) => super::key_pairs::public_key(&*checkout(&st.db)?, k).map(|k| vec![k]),
-        None => Ok(Vec::new()),
     }
 }
 
@@ -257,17 +265,8 @@ pub fn create(st: Shared, name: String) {
         let tags = config_tags(&m);
         let c = store::require(&*checkout(&st.db)?, &name)?;
         step(&st, &name, "HeadNode", || {
-            let conf = slurm_conf_for(&m, &name, &head_ip)?;
-            let keys = authorized_keys(&st, &c)?;
-            mgr.local.prepare_shared_files(
-                &name,
-                &EtcPlan {
-                    cluster_user: &m.cluster_user.value,
-                    authorized_keys: &keys,
-                    slurm_conf: &conf,
-                    head_ip: &head_ip,
-                },
-            )?;
+            // The configuration must render before a machine is launched.
+            slurm_conf_for(&m, &name, &head_ip)?;
             let rec = launch_node(
                 &st,
                 &c,
@@ -285,6 +284,7 @@ pub fn create(st: Shared, name: String) {
                 &rec.instance_id,
                 &rec.private_ip,
             )?;
+            wait_configured(&st, &name, &rec.instance_id)?;
             Ok(Some(rec.instance_id))
         })?;
         step(&st, &name, "SlurmController", || {
@@ -294,6 +294,7 @@ pub fn create(st: Shared, name: String) {
         let c = store::require(&*checkout(&st.db)?, &name)?;
         step(&st, &name, "ComputeFleet", || {
             let mut n = 0;
+            let mut launched = Vec::new();
             for q in &m.queues {
                 for cr in &q.compute_resources {
                     for g in groups(q, cr)
@@ -301,7 +302,7 @@ pub fn create(st: Shared, name: String) {
                         .filter(|g| g.kind == NodeKind::Static)
                     {
                         for node_name in g.names() {
-                            launch_node(
+                            let rec = launch_node(
                                 &st,
                                 &c,
                                 &NodeRequest {
@@ -312,10 +313,14 @@ pub fn create(st: Shared, name: String) {
                                     config_tags: &tags,
                                 },
                             )?;
+                            launched.push(rec.instance_id);
                             n += 1;
                         }
                     }
                 }
+            }
+            for id in &launched {
+                wait_configured(&st, &name, id)?;
             }
             Ok(Some(format!(
                 "{n} static nodes running; dynamic nodes on demand"

@@ -258,6 +258,10 @@ pub fn events(
 }
 
 pub fn remove(conn: &Connection, cluster: &str) -> Result<(), ClusterError> {
+    conn.execute(
+        "DELETE FROM cluster_secrets WHERE cluster = ?1",
+        params![cluster],
+    )?;
     for t in ["stack_resources", "stack_events"] {
         conn.execute(
             &format!("DELETE FROM {t} WHERE cluster = ?1"),

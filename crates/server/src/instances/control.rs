@@ -259,6 +259,19 @@ async fn run_channel(state: Shared, id: InstanceIdentity, peer: SocketAddr, mut 
     };
     if let Some(reason) = refusal {
         tracing::warn!(instance = %iid, role = %role, %reason, "agent registration refused");
+        // A cluster node configures itself over this channel: without it,
+        // its stack resource fails now, with why, rather than timing out.
+        let (st, i2, r2) = (state.clone(), iid.clone(), reason.clone());
+        let _ = crate::http::blocking(move || {
+            Ok(crate::clusters::node_config::record_step(
+                &st,
+                &i2,
+                "opening the control channel",
+                airlock_proto::node_config::StepStatus::Failed,
+                Some(&r2),
+            )?)
+        })
+        .await;
         let (i2, r2, f2) = (iid.clone(), reason.clone(), facts.clone());
         let _ = crate::db::run(&state, move |c| {
             Ok(store::set_status(
@@ -309,6 +322,25 @@ async fn run_channel(state: Shared, id: InstanceIdentity, peer: SocketAddr, mut 
                         state.hub.record_ping(&iid, crate::iam::store::now_iso());
                         ok = send(&mut io, &ServerMessage::Pong).await;
                     }
+                    Ok(Decoded::Known(AgentMessage::GetNodeConfiguration)) => {
+                        ok = answer_node_configuration(&state, &iid, &mut io).await;
+                    }
+                    Ok(Decoded::Known(AgentMessage::NodeConfigurationStep { step, status, reason })) => {
+                        let (st, i2) = (state.clone(), iid.clone());
+                        let r = crate::http::blocking(move || {
+                            Ok(crate::clusters::node_config::record_step(&st, &i2, &step, status, reason.as_deref())?)
+                        })
+                        .await;
+                        if let Err(e) = r {
+                            tracing::warn!(instance = %iid, error = %e.message, "cannot record a node configuration step");
+                        }
+                    }
+                    Ok(Decoded::Known(AgentMessage::Reply(reply))) => {
+                        let id = reply.request_id;
+                        if !state.hub.deliver(&iid, reply) {
+                            tracing::warn!(instance = %iid, request = id, "a reply to no request of this node's was dropped");
+                        }
+                    }
                     Ok(Decoded::Unknown(kind)) => {
                         tracing::debug!(instance = %iid, kind = %kind, "skipped a control message of a type this server does not know");
                     }
@@ -351,6 +383,41 @@ async fn run_channel(state: Shared, id: InstanceIdentity, peer: SocketAddr, mut 
         })
         .await;
         fail_unstarted_sessions(&state, &iid).await;
+    }
+}
+
+/// Answers `GetNodeConfiguration`; a configuration that cannot be built
+/// fails the node's setup with why (the stack resource waiting on it
+/// fails), and nothing is sent. False if the channel failed.
+async fn answer_node_configuration(state: &Shared, instance_id: &str, io: &mut Io) -> bool {
+    let (st, i2) = (state.clone(), instance_id.to_owned());
+    let built = crate::http::blocking(move || {
+        Ok(crate::clusters::node_config::build(&st, &i2)?)
+    })
+    .await;
+    match built {
+        Ok(cfg) => {
+            let m = ServerMessage::NodeConfiguration {
+                configuration: cfg.map(Box::new),
+            };
+            send(io, &m).await
+        }
+        Err(e) => {
+            tracing::warn!(instance = %instance_id, error = %e.message, "cannot build the node's configuration");
+            let (st, i2) = (state.clone(), instance_id.to_owned());
+            let why = format!("the server cannot build its configuration: {}", e.message);
+            let _ = crate::http::blocking(move || {
+                Ok(crate::clusters::node_config::record_step(
+                    &st,
+                    &i2,
+                    "getting the node configuration",
+                    airlock_proto::node_config::StepStatus::Failed,
+                    Some(&why),
+                )?)
+            })
+            .await;
+            true
+        }
     }
 }
 

@@ -17,7 +17,9 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-pub use airlock_proto::control::{AgentMessage, AuthorizeKey, ServerMessage, StartSession};
+pub use airlock_proto::control::{
+    AgentMessage, AuthorizeKey, Reply, ServerMessage, StartSession,
+};
 
 /// How often heartbeats are written to the database, in one transaction.
 pub const PING_FLUSH: Duration = Duration::from_secs(5);
@@ -31,6 +33,17 @@ pub struct Hub {
     /// SQLite write per heartbeat per agent would cost more than the rest
     /// of the heartbeat together; [`flush_pings`] writes them in batches.
     pings: Mutex<HashMap<String, String>>,
+    /// Requests waiting for their node's [`Reply`]: id → (instance, waiter).
+    pending: Mutex<HashMap<u64, (String, std::sync::mpsc::Sender<Reply>)>>,
+}
+
+/// Why a request to a node got no answer.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum RequestError {
+    #[error("{0} is not connected")]
+    NotConnected(String),
+    #[error("{0} did not answer within {1:?}")]
+    Timeout(String, Duration),
 }
 
 impl Hub {
@@ -74,6 +87,45 @@ impl Hub {
             .ok()
             .and_then(|m| m.get(instance_id).map(|(_, tx)| tx.clone()));
         tx.is_some_and(|tx| tx.try_send(m).is_ok())
+    }
+
+    /// Sends the message `build` makes from a fresh request id and waits
+    /// (blocking) for the node's [`Reply`] to it.
+    pub fn request(
+        &self,
+        instance_id: &str,
+        build: impl FnOnce(u64) -> ServerMessage,
+        timeout: Duration,
+    ) -> Result<Reply, RequestError> {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = std::sync::mpsc::channel();
+        if let Ok(mut p) = self.pending.lock() {
+            p.insert(id, (instance_id.to_owned(), tx));
+        }
+        let forget = || {
+            if let Ok(mut p) = self.pending.lock() {
+                p.remove(&id);
+            }
+        };
+        if !self.send(instance_id, build(id)) {
+            forget();
+            return Err(RequestError::NotConnected(instance_id.to_owned()));
+        }
+        let answer = rx.recv_timeout(timeout);
+        forget();
+        answer.map_err(|_| RequestError::Timeout(instance_id.to_owned(), timeout))
+    }
+
+    /// Hands a node's reply to the request waiting for it; false (and
+    /// nothing happens) unless that request went to this very node.
+    pub fn deliver(&self, instance_id: &str, reply: Reply) -> bool {
+        let waiter = self.pending.lock().ok().and_then(|mut p| {
+            match p.get(&reply.request_id) {
+                Some((to, _)) if to == instance_id => p.remove(&reply.request_id),
+                _ => None,
+            }
+        });
+        waiter.is_some_and(|(_, tx)| tx.send(reply).is_ok())
     }
 
     pub fn is_online(&self, instance_id: &str) -> bool {
@@ -142,6 +194,41 @@ mod tests {
         assert!(hub.is_online("mi-1"));
         assert!(hub.detach("mi-1", new));
         assert!(!hub.is_online("mi-1"));
+    }
+
+    #[test]
+    fn a_reply_reaches_only_a_request_that_went_to_its_node() {
+        let hub = std::sync::Arc::new(Hub::default());
+        let (tx, mut rx) = mpsc::channel(4);
+        hub.attach("i-1", tx);
+        let h = hub.clone();
+        let waiter = std::thread::spawn(move || {
+            h.request(
+                "i-1",
+                |id| ServerMessage::TerminateSession {
+                    session_id: id.to_string(),
+                },
+                Duration::from_secs(5),
+            )
+        });
+        let id: u64 = loop {
+            if let Ok(ServerMessage::TerminateSession { session_id }) = rx.try_recv() {
+                break session_id.parse().unwrap();
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        let reply = |exit_code| Reply {
+            request_id: id,
+            exit_code,
+            output: String::new(),
+            error: String::new(),
+        };
+        assert!(!hub.deliver("i-2", reply(9)), "another node cannot answer");
+        assert!(hub.deliver("i-1", reply(0)));
+        assert_eq!(waiter.join().unwrap().unwrap().exit_code, 0);
+        assert!(!hub.deliver("i-1", reply(0)), "a request is answered once");
+        let gone = hub.request("i-9", |_| ServerMessage::Pong, Duration::from_millis(10));
+        assert_eq!(gone, Err(RequestError::NotConnected("i-9".into())));
     }
 
     #[test]

@@ -223,20 +223,15 @@ fn instances(ctx: &Ctx<'_>, c: &ClusterRow) -> Result<Vec<Value>, ApiError> {
 }
 
 fn compute_fleet(ctx: &Ctx<'_>, c: &ClusterRow) -> Result<Value, ApiError> {
-    let local = &ctx.state.clusters.local;
-    if local.head_pid(&c.cluster_name).is_none() {
-        return Err(ClusterError::HeadNodeUnavailable(c.cluster_name.clone()).into());
-    }
+    use crate::clusters::head;
+    use airlock_proto::control::SlurmProgram::Sinfo;
+    let st = ctx.state;
     let failed = |e| ApiError::internal_because("sinfo on the head node failed", e);
-    let sinfo = local
-        .run_on_head(&c.cluster_name, "/usr/bin/sinfo", &[])
-        .map_err(failed)?;
-    let nodes = local
-        .run_on_head(
-            &c.cluster_name,
-            "/usr/bin/sinfo",
-            &["-h", "-N", "-o", "%N %P %t"],
-        )
+    let sinfo = head::slurm(st, &c.cluster_name, Sinfo, &[]).map_err(|e| match e {
+        ClusterError::HeadNodeUnavailable(_) => e.into(),
+        e => failed(e),
+    })?;
+    let nodes = head::slurm(st, &c.cluster_name, Sinfo, &["-h", "-N", "-o", "%N %P %t"])
         .map_err(failed)?;
     let nodes: Vec<Value> = nodes
         .lines()

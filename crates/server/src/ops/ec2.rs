@@ -12,7 +12,7 @@ use crate::iam::store::Iam;
 use crate::iam::tag_context::TagContext;
 use crate::instances::join;
 use crate::instances::store::{CLUSTER_TAG, InstanceIdentity, resolve_target, tags};
-use crate::instances::{AuthorizeKey, ServerMessage};
+use crate::instances::{AuthorizeKey, RequestError, ServerMessage};
 use crate::op;
 
 #[derive(Deserialize)]
@@ -38,6 +38,8 @@ struct PushIn {
 
 /// How long a pushed key is accepted (EC2 Instance Connect's 60 s).
 pub const PUSHED_KEY_SECS: i64 = 60;
+/// How long SendSSHPublicKey waits for the node to confirm the key.
+const PUSHED_KEY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 fn key_arn(ctx: &Ctx<'_>, name: &str) -> Result<String, ApiError> {
     let account = crate::iam::store::account_id(ctx.conn)?;
@@ -327,20 +329,42 @@ fn send_key(ctx: &Allowed<'_, '_>, i: PushIn) -> Result<Value, ApiError> {
         ))
         .map_err(|e| ApiError::internal_because("formatting the key's expiry", e))?;
     // The node writes the key (and holds the request to a login user and
-    // one key line); the server never writes into a node's files.
-    let sent = ctx.state.hub.send(
-        instance_id,
-        ServerMessage::AuthorizeKey(AuthorizeKey {
-            os_user: i.instance_os_user.clone(),
-            public_key: line,
-            expiry,
-            pushed_by: ctx.caller.user_name.clone(),
-        }),
-    );
-    if !sent {
+    // one key line); the server never writes into a node's files. Success
+    // is what the node answers, not that the message left.
+    let (user, by) = (i.instance_os_user.clone(), ctx.caller.user_name.clone());
+    let reply = ctx
+        .state
+        .hub
+        .request(
+            instance_id,
+            |id| {
+                ServerMessage::AuthorizeKey(AuthorizeKey {
+                    os_user: user,
+                    public_key: line,
+                    expiry,
+                    pushed_by: by,
+                    request_id: Some(id),
+                })
+            },
+            PUSHED_KEY_TIMEOUT,
+        )
+        .map_err(|e| match e {
+            RequestError::NotConnected(_) => ApiError::new(
+                ErrorCode::TargetNotConnected,
+                format!("{instance_id} is not connected."),
+            ),
+            e @ RequestError::Timeout(..) => ApiError::new(
+                ErrorCode::TargetNotConnected,
+                format!("{e}; the key may not be in place"),
+            ),
+        })?;
+    if reply.exit_code != 0 {
         return Err(ApiError::new(
-            ErrorCode::TargetNotConnected,
-            format!("{instance_id} is not connected."),
+            ErrorCode::InvalidArgsException,
+            format!(
+                "{instance_id} refused the key: {}",
+                airlock_proto::node_config::printable_step(&reply.error)
+            ),
         ));
     }
     Ok(json!({ "RequestId": ctx.request_id, "Success": true }))
