@@ -275,7 +275,7 @@ async fn authorize_key(k: AuthorizeKey, up: Sender<AgentMessage>) {
 static CONFIGURING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// Applies a node configuration, one at a time, reporting every step.
-async fn configure(cfg: NodeConfig, up: Sender<AgentMessage>) {
+async fn configure(cfg: NodeConfig, dir: AgentDir, up: Sender<AgentMessage>) {
     let _one_at_a_time = CONFIGURING.lock().await;
     let host = cfg.hostname.clone();
     let up2 = up.clone();
@@ -300,6 +300,16 @@ async fn configure(cfg: NodeConfig, up: Sender<AgentMessage>) {
             (StepStatus::Failed, Some(why))
         }
     };
+    // For `airlock agent status` and the node's admin: when, and how.
+    let record = serde_json::json!({
+        "Hostname": host,
+        "Status": status,
+        "Reason": reason,
+        "At": now_rfc3339(),
+    });
+    if let Err(e) = dir.write_private(&dir.node_configuration_file(), record.to_string().as_bytes()) {
+        tracing::warn!(error = %e, "cannot record the node configuration's outcome");
+    }
     let _ = up
         .send(AgentMessage::NodeConfigurationStep {
             step: NODE_CONFIGURED.into(),
@@ -408,7 +418,7 @@ async fn session(
                         Ok(Decoded::Known(ServerMessage::NodeConfiguration { configuration })) => {
                             match configuration {
                                 Some(cfg) => {
-                                    tokio::spawn(configure(*cfg, up_tx.clone()));
+                                    tokio::spawn(configure(*cfg, dir.clone(), up_tx.clone()));
                                 }
                                 None => tracing::debug!("this machine is no cluster's node: nothing to configure"),
                             }

@@ -71,6 +71,10 @@ impl AgentDir {
     pub fn status_file(&self) -> PathBuf {
         self.0.join("status.json")
     }
+    /// The outcome of the last node configuration this agent applied.
+    pub fn node_configuration_file(&self) -> PathBuf {
+        self.0.join("node-configuration.json")
+    }
 
     pub fn create(&self) -> Result<(), IdentityError> {
         fs::DirBuilder::new()

@@ -332,3 +332,77 @@ fn describe_sessions_shows_others_neither_parameters_nor_server_paths() {
         assert!(!seen.to_string().contains(".cast"), "{seen}");
     }
 }
+
+/// Opens node `dir`'s control channel, sends `lines` (hand-written JSON),
+/// then a Ping, and returns every line the server sent until its Pong.
+fn converse(dir: &std::path::Path, lines: &[serde_json::Value]) -> Vec<serde_json::Value> {
+    use airlock_agent::{control, identity::AgentDir};
+    use futures_util::{SinkExt, StreamExt};
+    let dir = AgentDir(dir.to_owned());
+    let cfg = std::sync::Arc::new(dir.tls_config().unwrap());
+    let endpoint = dir.load_identity().unwrap().endpoint;
+    let lines: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async move {
+        let hello = serde_json::from_value(facts("n1", "10.9.0.7")).unwrap();
+        let Ok(control::Handshake::Registered { mut io, .. }) =
+            control::open(cfg, &endpoint, move |_| hello).await
+        else {
+            panic!("not registered");
+        };
+        for l in lines {
+            io.send(l).await.unwrap();
+        }
+        io.send(control::ping()).await.unwrap();
+        let mut got = Vec::new();
+        loop {
+            let line = tokio::time::timeout(std::time::Duration::from_secs(10), io.next())
+                .await
+                .expect("an answer within 10 s")
+                .expect("the channel stays open")
+                .unwrap();
+            let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+            if v["Type"] == "Pong" {
+                return got;
+            }
+            got.push(v);
+        }
+    })
+}
+
+#[test]
+fn a_node_gets_only_its_own_configuration_and_cannot_answer_for_another() {
+    let env = Env::new();
+    let _s = Server::start(&env);
+    let d = env.tmp.path().join("n");
+    register_agent(&env, "RoleN", true, &d);
+    // A machine no cluster launched asks to be configured: it is told it is
+    // no cluster's node, and no cluster's secrets come with the answer.
+    let got = converse(&d, &[json!({"Type": "GetNodeConfiguration"})]);
+    assert_eq!(
+        got,
+        [json!({"Type": "NodeConfiguration", "Configuration": null})]
+    );
+    // Replies to requests it was never sent, steps for a stack it is not in,
+    // and escape sequences: dropped, the channel still serves it, and no
+    // stack shows anything of it.
+    let got = converse(
+        &d,
+        &[
+            json!({"Type": "Reply", "RequestId": 1, "ExitCode": 0, "Output": "forged"}),
+            json!({"Type": "Reply", "RequestId": u64::MAX, "ExitCode": 0}),
+            json!({"Type": "NodeConfigurationStep", "Step": "node configured\u{1b}[2J",
+                   "Status": "Complete"}),
+            json!({"Type": "NodeConfigurationStep", "Step": "x", "Status": "Failed",
+                   "Reason": "y"}),
+        ],
+    );
+    assert!(got.is_empty(), "{got:?}");
+    assert!(!env.ok(&["list"]).contains('\u{1b}'));
+    // A node may not ask the server to run anything: RunSlurmCommand goes
+    // only down, and the agent runs only Slurm's own client programs.
+    let bad = airlock_proto::control::decode::<airlock_proto::control::ServerMessage>(
+        r#"{"Type":"RunSlurmCommand","RequestId":1,"Program":"sh","Args":["-c","id"]}"#,
+    );
+    assert!(bad.is_err(), "{bad:?}");
+}
