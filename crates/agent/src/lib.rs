@@ -5,6 +5,7 @@
 pub mod authorized_keys;
 pub mod control;
 pub mod identity;
+pub mod node_config;
 pub mod register;
 pub mod status;
 
