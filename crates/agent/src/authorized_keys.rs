@@ -132,6 +132,7 @@ mod tests {
             public_key: public_key.into(),
             expiry: "20261207120000".into(),
             pushed_by: "alice".into(),
+            request_id: None,
         }
     }
 

@@ -307,7 +307,10 @@ async fn configure(cfg: NodeConfig, dir: AgentDir, up: Sender<AgentMessage>) {
         "Reason": reason,
         "At": now_rfc3339(),
     });
-    if let Err(e) = dir.write_private(&dir.node_configuration_file(), record.to_string().as_bytes()) {
+    if let Err(e) = dir.write_private(
+        &dir.node_configuration_file(),
+        record.to_string().as_bytes(),
+    ) {
         tracing::warn!(error = %e, "cannot record the node configuration's outcome");
     }
     let _ = up

@@ -87,6 +87,9 @@ enum Command {
     /// Run and manage the airlock server.
     #[command(subcommand)]
     Server(cmd::server::ServerCommand),
+    /// The privileged provider helper for an unprivileged server.
+    #[command(subcommand)]
+    Provider(cmd::provider::ProviderCommand),
     /// Validate, show and convert cluster configuration files.
     #[command(subcommand)]
     Config(cmd::config::ConfigCommand),
@@ -200,6 +203,7 @@ fn main() -> ExitCode {
         }
         Command::Node(NodeCommand::Boot { spec }) => airlock_cluster::local::supervisor::boot(&spec).map(|()| 0).map_err(Into::into),
         Command::Server(c) => cmd::server::run(&g, c),
+        Command::Provider(c) => cmd::provider::run(c),
         Command::Config(c) => cmd::config::run(&g, c),
         Command::Iam(c) => cmd::iam::run(&g, c),
         Command::Audit(a) => cmd::audit::run(&g, a),

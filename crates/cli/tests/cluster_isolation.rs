@@ -131,7 +131,9 @@ fn root_in_a_node_is_not_root_on_the_host() {
 
     // What node root makes is owned by the mapped id on the host.
     lab.exec("isou/head", "sudo touch /shared/made-by-node-root");
-    let host = lab.clusters_root().join("isou/volume/shared/made-by-node-root");
+    let host = lab
+        .clusters_root()
+        .join("isou/volume/shared/made-by-node-root");
     let md = std::fs::metadata(&host).expect("the node's file in the cluster's /shared");
     assert_eq!(u64::from(md.uid()), base, "host uid of node root's file");
     assert_eq!(u64::from(md.gid()), base, "host gid of node root's file");

@@ -114,10 +114,14 @@ fn nodes_configure_themselves_and_keep_secrets_out_of_user_data() {
         .status()
         .unwrap();
     assert!(killed.success());
-    wait_for(60, "the restarted agent to configure the head again", || {
-        let now = last_configured(&lab, &head);
-        (now["At"] != first["At"] && now["Status"] == "Complete").then_some(())
-    });
+    wait_for(
+        60,
+        "the restarted agent to configure the head again",
+        || {
+            let now = last_configured(&lab, &head);
+            (now["At"] != first["At"] && now["Status"] == "Complete").then_some(())
+        },
+    );
     assert_eq!(lab.exec("selfcfg/head", probe), before);
 
     // A pushed key the node refuses (its user is gone there) is an error.

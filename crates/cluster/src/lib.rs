@@ -1,9 +1,12 @@
 //! Cluster stacks and the local provider: node naming (`nodes`), the
 //! generated Slurm configuration (`slurm_conf`), Slurm's node states
-//! (`slurm_state`), and nodes as Linux namespaces on this machine (`local`).
+//! (`slurm_state`), the provider interface (`provider`), nodes as Linux
+//! namespaces on this machine (`local`), and the provider served by a
+//! privileged helper to an unprivileged server (`remote`).
 
 pub mod local;
 pub mod nodes;
 pub mod provider;
+pub mod remote;
 pub mod slurm_conf;
 pub mod slurm_state;

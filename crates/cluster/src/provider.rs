@@ -7,13 +7,13 @@
 use serde::{Deserialize, Serialize};
 
 pub use crate::local::ProviderError;
-pub use airlock_proto::node_config::StorageSource;
 pub use crate::local::node::NodeRole;
+pub use airlock_proto::node_config::StorageSource;
 
 pub type Result<T> = std::result::Result<T, ProviderError>;
 
 /// A cluster's network as the provider made it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Network {
     /// What the stack shows as the network's physical id.
     pub physical_id: String,
@@ -47,7 +47,7 @@ impl InstanceState {
 }
 
 /// An instance as the provider describes it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Instance {
     pub instance_id: String,
     pub name: String,

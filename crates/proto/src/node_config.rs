@@ -187,15 +187,40 @@ impl NodeConfig {
         for d in &self.storage.dirs {
             let clean = d.starts_with('/')
                 && d.len() > 1
-                && d[1..].split('/').all(|p| !p.is_empty() && p != "." && p != "..");
+                && d[1..]
+                    .split('/')
+                    .all(|p| !p.is_empty() && p != "." && p != "..");
             if !clean {
-                return Err(format!("shared directory {d:?} is not a clean absolute path"));
+                return Err(format!(
+                    "shared directory {d:?} is not a clean absolute path"
+                ));
             }
         }
-        if let StorageSource::Volume { source } = &self.storage.source
-            && (!source.starts_with('/') || source.contains(".."))
-        {
-            return Err(format!("volume {source:?} is not a clean absolute path"));
+        match &self.storage.source {
+            StorageSource::Volume { source }
+                if !source.starts_with('/') || source.contains("..") =>
+            {
+                return Err(format!("volume {source:?} is not a clean absolute path"));
+            }
+            StorageSource::Nfs { server } if !server.split('.').all(name_ok) => {
+                return Err(format!(
+                    "NFS server {server:?} is not a host name or address"
+                ));
+            }
+            _ => {}
+        }
+        let cidr_ok = self
+            .storage
+            .export_to
+            .split_once('/')
+            .is_some_and(|(a, p)| {
+                a.parse::<std::net::IpAddr>().is_ok() && p.parse::<u8>().is_ok_and(|p| p <= 128)
+            });
+        if !cidr_ok {
+            return Err(format!(
+                "export_to {:?} is not a network (address/prefix)",
+                self.storage.export_to
+            ));
         }
         Ok(())
     }
@@ -243,7 +268,13 @@ mod tests {
 
     #[test]
     fn what_a_node_would_write_blindly_is_checked() {
-        let bad: [fn(&mut NodeConfig); 7] = [
+        let bad: [fn(&mut NodeConfig); 9] = [
+            |c| c.storage.export_to = "* (rw,no_root_squash)".into(),
+            |c| {
+                c.storage.source = StorageSource::Nfs {
+                    server: "-o x".into(),
+                }
+            },
             |c| c.hostname = "../etc".into(),
             |c| c.hosts[0].0 = "10.0.0.300".into(),
             |c| c.hosts[0].1 = "a b".into(),

@@ -31,6 +31,14 @@ struct Args {
     /// The `airlock` binary cluster nodes run [default: `airlock` beside this binary].
     #[arg(long, env = "AIRLOCK_NODE_BINARY")]
     node_binary: Option<PathBuf>,
+    /// Where cluster machines dial the server when it is not on their host
+    /// (HOST:PORT, an address it listens on; user data carries it).
+    #[arg(long, env = "AIRLOCK_NODE_ENDPOINT")]
+    node_endpoint: Option<SocketAddr>,
+    /// The socket of the privileged provider helper (`airlock provider
+    /// serve`); without it the server runs the local provider itself, as root.
+    #[arg(long, env = "AIRLOCK_PROVIDER_SOCKET")]
+    provider_socket: Option<PathBuf>,
     /// Log level: error, warn, info, debug, trace (or a tracing filter).
     #[arg(long, env = "AIRLOCK_LOG", default_value = "info")]
     log_level: String,
@@ -65,6 +73,10 @@ fn run(a: Args) -> anyhow::Result<()> {
         ping_interval: Duration::from_secs(a.ping_interval),
         region: a.region,
         node_binary: node_binary(a.node_binary)?,
+        clusters: airlock_server::clusters::ClusterOptions {
+            provider_socket: a.provider_socket,
+            node_endpoint: a.node_endpoint,
+        },
     };
     tokio::runtime::Runtime::new()?.block_on(airlock_server::run(opts))
 }

@@ -27,6 +27,8 @@ pub struct ServerOptions {
     pub region: String,
     /// The `airlock` binary that cluster nodes run.
     pub node_binary: PathBuf,
+    /// Where cluster machines come from and how they reach the server.
+    pub clusters: crate::clusters::ClusterOptions,
 }
 
 fn bind(addr: SocketAddr) -> anyhow::Result<TcpListener> {
@@ -134,7 +136,11 @@ pub async fn run(opts: ServerOptions) -> anyhow::Result<()> {
         .context("reading the bound addresses")?;
     let first = listen[0];
     let (conn, _) = db::open(&dir.database())?;
-    let pki = Pki::load_or_create(&dir.pki(), &cert_names(&listen))?;
+    let mut names = cert_names(&listen);
+    if let Some(a) = opts.clusters.node_endpoint {
+        names.push(a.ip().to_string());
+    }
+    let pki = Pki::load_or_create(&dir.pki(), &names)?;
     let endpoint = endpoint_url(first);
     let users: i64 = conn.query_row("SELECT count(*) FROM users", [], |r| r.get(0))?;
     if users == 0 {
@@ -165,6 +171,7 @@ pub async fn run(opts: ServerOptions) -> anyhow::Result<()> {
             &opts.state_dir,
             opts.node_binary.clone(),
             first.port(),
+            &opts.clusters,
         ),
         me: Default::default(),
     });

@@ -59,7 +59,12 @@ impl Harness {
             region: "us-east-1".into(),
             broker: Default::default(),
             listeners: Default::default(),
-            clusters: crate::clusters::Manager::new(dir.path(), "airlock".into(), 0),
+            clusters: crate::clusters::Manager::new(
+                dir.path(),
+                "airlock".into(),
+                0,
+                &Default::default(),
+            ),
             me: Default::default(),
         });
         let _ = state.me.set(Arc::downgrade(&state));

@@ -10,6 +10,7 @@ pub mod console;
 pub mod ec2;
 pub mod iam;
 pub mod instances;
+pub mod provider;
 pub mod server;
 pub mod session;
 pub mod sessions;

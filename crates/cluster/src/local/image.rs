@@ -85,8 +85,9 @@ fn drop_host_keys(etc: &Path) {
 }
 
 /// Makes the cluster's image (`image/etc`), its volume and its log
-/// directory, owned by the cluster's id range.
-pub fn prepare(layout: &ClusterLayout, net: &NetworkPlan) -> Result<()> {
+/// directory, owned by the cluster's id range; `server` is the address
+/// the image's `/etc/hosts` gives `airlock-server`.
+pub fn prepare(layout: &ClusterLayout, net: &NetworkPlan, server: &str) -> Result<()> {
     mkdir(&layout.dir, 0o700)?;
     for d in [layout.volume(), layout.log()] {
         mkdir(&d, 0o755)?;
@@ -104,7 +105,7 @@ pub fn prepare(layout: &ClusterLayout, net: &NetworkPlan) -> Result<()> {
     drop_host_keys(&etc);
     write(
         &etc.join("hosts"),
-        &format!("127.0.0.1\tlocalhost\n{}\tairlock-server\n", net.gateway()),
+        &format!("127.0.0.1\tlocalhost\n{server}\tairlock-server\n"),
         0o644,
     )?;
     write(

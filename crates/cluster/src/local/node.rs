@@ -57,7 +57,7 @@ pub struct Launch<'a> {
     pub name: &'a str,
     pub role: NodeRole,
     pub host_n: u8,
-    pub agent_port: u16,
+    pub server: &'a net::ServerEndpoint,
     pub exe: &'a Path,
     /// The script the machine's first boot runs (it fetches the agent,
     /// joins with a single-use token and runs it). Nothing else of the
@@ -201,7 +201,7 @@ pub fn launch(l: &Launch<'_>) -> Result<NodeRecord> {
     };
     let pid = child_of(upid, Instant::now() + Duration::from_secs(10)).map_err(fail)?;
     let ip = l.net.host(l.host_n);
-    let veth = net::attach(l.net, upid as i32, l.host_n, &ip, l.agent_port).map_err(fail)?;
+    let veth = net::attach(l.net, upid as i32, l.host_n, &ip, l.server).map_err(fail)?;
     if let Some(mut s) = go.take() {
         s.write_all(b"go\n")
             .map_err(io("starting the node"))

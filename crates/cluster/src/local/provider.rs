@@ -24,24 +24,28 @@ pub struct LocalProvider {
     root: PathBuf,
     /// The `airlock` binary nodes run.
     exe: PathBuf,
-    /// The port of the server's agent endpoint on each cluster's gateway.
-    agent_port: u16,
+    /// Where machines reach the server's agent endpoint.
+    server: net::ServerEndpoint,
     /// Serialises launches and terminations within one cluster.
     locks: Mutex<HashMap<String, Arc<Mutex<()>>>>,
 }
 
 impl LocalProvider {
-    pub fn new(root: PathBuf, exe: PathBuf, agent_port: u16) -> Self {
+    pub fn new(root: PathBuf, exe: PathBuf, server: net::ServerEndpoint) -> Self {
         LocalProvider {
             root,
             exe,
-            agent_port,
+            server,
             locks: Mutex::new(HashMap::new()),
         }
     }
 
     pub fn layout(&self, cluster: &str) -> ClusterLayout {
         ClusterLayout::new(&self.root, cluster)
+    }
+
+    fn network_of(&self, plan: &NetworkPlan) -> Network {
+        network_of(plan, &self.server)
     }
 
     fn lock(&self, cluster: &str) -> Arc<Mutex<()>> {
@@ -64,11 +68,11 @@ fn host_number(role: NodeRole, used: &[u8]) -> Option<u8> {
     }
 }
 
-fn network_of(plan: &NetworkPlan) -> Network {
+fn network_of(plan: &NetworkPlan, server: &net::ServerEndpoint) -> Network {
     Network {
         physical_id: format!("{} ({} on {})", plan.subnet_id, plan.cidr(), plan.bridge),
         cidr: plan.cidr(),
-        server_address: plan.gateway(),
+        server_address: server.addr(plan),
         head_address: Some(plan.host(2)),
     }
 }
@@ -119,17 +123,19 @@ impl Provider for LocalProvider {
             .map_err(|e| ProviderError::Invalid(e.to_string()))?;
         std::fs::write(layout.network_file(), text).map_err(super::io("writing network.json"))?;
         net::create_bridge(&plan)?;
-        image::prepare(&layout, &plan)?;
-        Ok(network_of(&plan))
+        image::prepare(&layout, &plan, &self.server.addr(&plan))?;
+        Ok(self.network_of(&plan))
     }
 
     fn network(&self, cluster: &str) -> Option<Network> {
-        self.layout(cluster).read_network().as_ref().map(network_of)
+        self.layout(cluster)
+            .read_network()
+            .map(|p| self.network_of(&p))
     }
 
     fn create_security_group(&self, cluster: &str) -> Result<String> {
         let plan = self.plan(cluster)?;
-        net::load_host_table(&plan, self.agent_port)?;
+        net::load_host_table(&plan, &self.server)?;
         Ok(security_group_id(&plan))
     }
 
@@ -147,7 +153,7 @@ impl Provider for LocalProvider {
             && layout.dir.exists()
         {
             net::create_bridge(&plan)?;
-            net::load_host_table(&plan, self.agent_port)?;
+            net::load_host_table(&plan, &self.server)?;
         }
         Ok(())
     }
@@ -183,7 +189,7 @@ impl Provider for LocalProvider {
             name: spec.name,
             role: spec.role,
             host_n,
-            agent_port: self.agent_port,
+            server: &self.server,
             exe: &self.exe,
             user_data: spec.user_data,
         });
@@ -249,7 +255,7 @@ mod tests {
     #[test]
     fn a_network_says_where_machines_reach_the_server() {
         let plan = NetworkPlan::new(7, "vpc-1", "subnet-1");
-        let n = network_of(&plan);
+        let n = network_of(&plan, &net::ServerEndpoint::on_gateway(7443));
         assert_eq!(
             (
                 n.cidr.as_str(),

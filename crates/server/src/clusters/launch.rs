@@ -74,7 +74,7 @@ pub fn launch_node(
             name: Some(r.name),
             tags: &tags,
             ttl_secs: JOIN_TTL_SECS,
-            endpoint: &format!("https://airlock-server:{}", st.clusters.agent_port),
+            endpoint: &st.clusters.node_url(),
             ca_pem: &st.pki.ca_cert_pem,
             binary_sha256: &binary_sha256,
         },

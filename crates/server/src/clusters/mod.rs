@@ -23,10 +23,13 @@ pub mod store;
 pub use error::ClusterError;
 pub use status::StackStatus;
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use airlock_cluster::local::LocalProvider;
+use airlock_cluster::local::net::ServerEndpoint;
 use airlock_cluster::provider::Provider;
+use airlock_cluster::remote::RemoteProvider;
 
 use crate::http::Shared;
 
@@ -39,23 +42,50 @@ pub struct Manager {
     pub exe: PathBuf,
     /// The port of the agent endpoint on each cluster's network.
     pub agent_port: u16,
+    /// Where machines dial the server when it is not on their cluster's
+    /// gateway (another host, reached through a routed hop).
+    pub node_endpoint: Option<SocketAddr>,
     /// The fleet manager's last view of each cluster's Slurm nodes.
     pub slurm: console_source::SlurmCache,
     /// How far each node's configuration got.
     pub setup: node_config::SetupStates,
 }
 
+/// Where the clusters' machines come from and how they reach the server.
+#[derive(Debug, Clone, Default)]
+pub struct ClusterOptions {
+    /// A privileged helper's socket (`airlock provider serve`); without
+    /// one the local provider runs in the server (which then needs root).
+    pub provider_socket: Option<PathBuf>,
+    /// The address machines dial, when not their cluster's gateway.
+    pub node_endpoint: Option<SocketAddr>,
+}
+
 impl Manager {
-    /// `node_binary` is the `airlock` binary the nodes run (agent, node supervisor).
-    pub fn new(state_dir: &Path, node_binary: PathBuf, agent_port: u16) -> Self {
-        Manager {
-            provider: Box::new(LocalProvider::new(
+    /// `node_binary` is the `airlock` binary the nodes run (agent, node
+    /// supervisor); `agent_port` the port nodes dial on their gateway.
+    pub fn new(
+        state_dir: &Path,
+        node_binary: PathBuf,
+        agent_port: u16,
+        o: &ClusterOptions,
+    ) -> Self {
+        let provider: Box<dyn Provider> = match &o.provider_socket {
+            Some(socket) => Box::new(RemoteProvider::new(socket.clone())),
+            None => Box::new(LocalProvider::new(
                 state_dir.join("clusters"),
                 node_binary.clone(),
-                agent_port,
+                ServerEndpoint {
+                    routed: o.node_endpoint.map(|a| a.ip().to_string()),
+                    port: o.node_endpoint.map_or(agent_port, |a| a.port()),
+                },
             )),
+        };
+        Manager {
+            provider,
             exe: node_binary,
             agent_port,
+            node_endpoint: o.node_endpoint,
             slurm: Default::default(),
             setup: Default::default(),
         }
@@ -65,13 +95,27 @@ impl Manager {
     pub fn provider(&self) -> &dyn Provider {
         self.provider.as_ref()
     }
+
+    /// The server as a machine's user data names it.
+    pub fn node_url(&self) -> String {
+        match self.node_endpoint {
+            Some(a) => format!("https://{a}"),
+            None => format!("https://airlock-server:{}", self.agent_port),
+        }
+    }
+
+    /// Whether the server serves each cluster's gateway itself (it is on
+    /// the machines' host); with a routed endpoint it does not.
+    pub fn serves_gateways(&self) -> bool {
+        self.node_endpoint.is_none()
+    }
 }
 
 /// At start: finish or roll back what a crash interrupted, remove what no
 /// stack owns, re-open the agent endpoints, then start the fleet manager.
 pub fn start(st: Shared) {
     std::thread::spawn(move || {
-        if nix::unistd::geteuid().is_root() {
+        if st.clusters.provider().check().is_ok() {
             provision::reconcile(&st);
         }
         fleet::run(st);

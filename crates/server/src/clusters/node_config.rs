@@ -74,7 +74,9 @@ impl SetupStates {
     ) -> Result<(), ClusterError> {
         let deadline = Instant::now() + timeout;
         let Ok(mut m) = self.states.lock() else {
-            return Err(ClusterError::Internal("the setup states are poisoned".into()));
+            return Err(ClusterError::Internal(
+                "the setup states are poisoned".into(),
+            ));
         };
         loop {
             match m.get(instance_id) {
@@ -105,7 +107,9 @@ impl SetupStates {
             m = match self.changed.wait_timeout(m, wait) {
                 Ok((g, _)) => g,
                 Err(_) => {
-                    return Err(ClusterError::Internal("the setup states are poisoned".into()));
+                    return Err(ClusterError::Internal(
+                        "the setup states are poisoned".into(),
+                    ));
                 }
             };
         }
@@ -200,9 +204,9 @@ pub fn build(st: &AppState, instance_id: &str) -> Result<Option<NodeConfig>, Clu
     let c = store::require(&conn, &node.cluster)?;
     let model = model_of(&c)?;
     let provider = st.clusters.provider();
-    let net = provider
-        .network(&node.cluster)
-        .ok_or_else(|| ClusterError::Internal(format!("cluster {} has no network", c.cluster_name)))?;
+    let net = provider.network(&node.cluster).ok_or_else(|| {
+        ClusterError::Internal(format!("cluster {} has no network", c.cluster_name))
+    })?;
     let head_ip = net
         .head_address
         .clone()
@@ -318,7 +322,9 @@ pub fn push_to_cluster(st: &AppState, cluster: &str) {
                 );
             }
             Ok(None) => {}
-            Err(e) => tracing::warn!(instance = %i.instance_id, error = %e, "cannot build a node's configuration"),
+            Err(e) => {
+                tracing::warn!(instance = %i.instance_id, error = %e, "cannot build a node's configuration")
+            }
         }
     }
 }

@@ -7,12 +7,12 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use airlock_cluster::local::layout::node_paths;
-use airlock_proto::control::SlurmProgram;
 use airlock_cluster::nodes::{NodeKind, groups};
 use airlock_cluster::provider::Network;
 use airlock_cluster::provider::NodeRole;
 use airlock_cluster::slurm_conf::{self, SlurmSettings};
 use airlock_config::model::{ClusterModel, ComputeType};
+use airlock_proto::control::SlurmProgram;
 
 use super::launch::{NodeRequest, compute_role, head_role, launch_node, terminate_node};
 use super::store::{self, ClusterRow};
@@ -58,11 +58,15 @@ pub fn config_tags(m: &ClusterModel) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Where the server serves the cluster's machines.
-fn gateway_addr(net: &Network, port: u16) -> Result<SocketAddr, ClusterError> {
-    format!("{}:{port}", net.server_address)
+/// Where the server serves the cluster's machines on their gateway; `None`
+/// when they dial a routed node endpoint instead.
+fn gateway_addr(st: &AppState, net: &Network) -> Option<SocketAddr> {
+    if !st.clusters.serves_gateways() {
+        return None;
+    }
+    format!("{}:{}", net.server_address, st.clusters.agent_port)
         .parse()
-        .map_err(|_| ClusterError::Internal("bad gateway address".into()))
+        .ok()
 }
 
 /// A fault drill: `AIRLOCK_FAIL_RESOURCE=HeadNode` (a logical id) makes that
@@ -227,12 +231,13 @@ pub fn create(st: Shared, name: String) {
         let mut made = None;
         step(&st, &name, "Network", || {
             let net = provider.create_network(&name, &c.vpc_id, &c.subnet_id)?;
-            let endpoint = gateway_addr(&net, mgr.agent_port)?;
-            st.listeners.add(endpoint).map_err(|e| {
-                ClusterError::Internal(format!(
-                    "cannot serve the agent endpoint on {endpoint}: {e}"
-                ))
-            })?;
+            if let Some(endpoint) = gateway_addr(&st, &net) {
+                st.listeners.add(endpoint).map_err(|e| {
+                    ClusterError::Internal(format!(
+                        "cannot serve the agent endpoint on {endpoint}: {e}"
+                    ))
+                })?;
+            }
             let id = net.physical_id.clone();
             made = Some(net);
             Ok(Some(id))
@@ -414,10 +419,7 @@ pub fn teardown(st: &AppState, name: &str) {
         Ok(provider.delete_security_group(name)?)
     });
     gone(st, name, "Network", || {
-        if let Some(a) = net
-            .as_ref()
-            .and_then(|n| gateway_addr(n, st.clusters.agent_port).ok())
-        {
+        if let Some(a) = net.as_ref().and_then(|n| gateway_addr(st, n)) {
             st.listeners.remove(a);
         }
         Ok(provider.delete_network(name)?)
@@ -452,7 +454,7 @@ pub fn reconcile(st: &Shared) {
             tracing::warn!(cluster = %c.cluster_name, error = %e, "cannot restore the cluster's network");
         }
         if let Some(net) = provider.network(&c.cluster_name)
-            && let Ok(a) = gateway_addr(&net, st.clusters.agent_port)
+            && let Some(a) = gateway_addr(st, &net)
             && let Err(e) = st.listeners.add(a)
         {
             tracing::warn!(cluster = %c.cluster_name, error = %e, "cannot re-open the agent endpoint");

@@ -391,10 +391,8 @@ async fn run_channel(state: Shared, id: InstanceIdentity, peer: SocketAddr, mut 
 /// fails), and nothing is sent. False if the channel failed.
 async fn answer_node_configuration(state: &Shared, instance_id: &str, io: &mut Io) -> bool {
     let (st, i2) = (state.clone(), instance_id.to_owned());
-    let built = crate::http::blocking(move || {
-        Ok(crate::clusters::node_config::build(&st, &i2)?)
-    })
-    .await;
+    let built =
+        crate::http::blocking(move || Ok(crate::clusters::node_config::build(&st, &i2)?)).await;
     match built {
         Ok(cfg) => {
             let m = ServerMessage::NodeConfiguration {

@@ -17,9 +17,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-pub use airlock_proto::control::{
-    AgentMessage, AuthorizeKey, Reply, ServerMessage, StartSession,
-};
+pub use airlock_proto::control::{AgentMessage, AuthorizeKey, Reply, ServerMessage, StartSession};
 
 /// How often heartbeats are written to the database, in one transaction.
 pub const PING_FLUSH: Duration = Duration::from_secs(5);
@@ -119,12 +117,14 @@ impl Hub {
     /// Hands a node's reply to the request waiting for it; false (and
     /// nothing happens) unless that request went to this very node.
     pub fn deliver(&self, instance_id: &str, reply: Reply) -> bool {
-        let waiter = self.pending.lock().ok().and_then(|mut p| {
-            match p.get(&reply.request_id) {
+        let waiter = self
+            .pending
+            .lock()
+            .ok()
+            .and_then(|mut p| match p.get(&reply.request_id) {
                 Some((to, _)) if to == instance_id => p.remove(&reply.request_id),
                 _ => None,
-            }
-        });
+            });
         waiter.is_some_and(|(_, tx)| tx.send(reply).is_ok())
     }
 

@@ -231,8 +231,8 @@ fn compute_fleet(ctx: &Ctx<'_>, c: &ClusterRow) -> Result<Value, ApiError> {
         ClusterError::HeadNodeUnavailable(_) => e.into(),
         e => failed(e),
     })?;
-    let nodes = head::slurm(st, &c.cluster_name, Sinfo, &["-h", "-N", "-o", "%N %P %t"])
-        .map_err(failed)?;
+    let nodes =
+        head::slurm(st, &c.cluster_name, Sinfo, &["-h", "-N", "-o", "%N %P %t"]).map_err(failed)?;
     let nodes: Vec<Value> = nodes
         .lines()
         .filter_map(|l| {
