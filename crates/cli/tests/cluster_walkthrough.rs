@@ -5,6 +5,12 @@
 //! node, ssh and scp through `airlock proxy`, refusals (no StartSession,
 //! the compute role launching nodes), a server restart, a spot reclaim that
 //! requeues the job, and `delete` leaving nothing behind. Needs root.
+//!
+//! It runs in two topologies: the server on the machines' host (as root,
+//! with the local provider in it), and the server on its own "host" (a
+//! network namespace the machines reach only through a routed hop, as an
+//! unprivileged user, with `airlock provider serve` the only root part),
+//! where a 20 s partition between the head node and the server is added.
 
 mod clusters;
 mod support;
@@ -23,8 +29,117 @@ const SEED: &str = include_str!("../../../examples/ssm.ini");
 fn walkthrough_on_the_seed_config_with_real_clients() {
     clusters::require();
     let _root = support::root_lock();
+    walkthrough(Lab::start());
+}
+
+#[test]
+#[ignore = "needs root"]
+fn walkthrough_with_the_server_unprivileged_on_another_host() {
+    clusters::require();
+    let _root = support::root_lock();
+    walkthrough(Lab::start_on_server_host());
+}
+
+/// Drops whatever a partition rule dropped, even when the test fails.
+struct Partition;
+
+impl Partition {
+    const TABLE: &str = "alkpartition";
+    fn start(a: &str, b: &str) -> Self {
+        let rules = format!(
+            "table inet {t} {{\n chain forward {{\n  type filter hook forward priority -20; policy accept;\n  ip saddr {a} ip daddr {b} drop\n  ip saddr {b} ip daddr {a} drop\n }}\n}}\n",
+            t = Self::TABLE
+        );
+        let mut c = Command::new("nft")
+            .args(["-f", "-"])
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        c.stdin.take().unwrap().write_all(rules.as_bytes()).unwrap();
+        assert!(c.wait().unwrap().success(), "nft: {rules}");
+        Partition
+    }
+}
+
+impl Drop for Partition {
+    fn drop(&mut self) {
+        let _ = Command::new("nft")
+            .args(["delete", "table", "inet", Self::TABLE])
+            .status();
+    }
+}
+
+/// The head node and the server cannot reach each other for 20 s: a
+/// session that spans it resumes with nothing lost, and Slurm carries on
+/// (a job runs and ends on a compute node meanwhile).
+fn partition_head_from_server(lab: &Lab, head_ip: &str) {
+    let job = lab.exec(
+        "ssm/head",
+        "sudo -iu ubuntu sbatch --parsable --wrap 'sleep 8; hostname'",
+    );
+    let job = job.trim().to_owned();
+    wait_for(90, "the job to run", || {
+        let s = lab.exec("ssm/head", &format!("squeue -h -j {job} -o %t"));
+        (s.trim() == "R").then_some(())
+    });
+    let ticker = lab
+        .env
+        .cmd()
+        .args(["exec", "ssm/head", "--", "bash", "-c"])
+        .arg("for i in $(seq 1 30); do echo tick$i; sleep 1; done")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(ticker.wait_with_output()));
+    std::thread::sleep(Duration::from_secs(3));
+    let cut = Partition::start(head_ip, clusters::SERVER_HOST_ADDR);
+    let t0 = std::time::Instant::now();
+    // The cut is real: the server loses the head's heartbeat.
+    wait_for(15, "the server to lose the head node", || {
+        let i = lab.env.ok(&["instances", "ssm"]);
+        i.lines()
+            .any(|l| l.contains("head") && l.contains("ConnectionLost"))
+            .then_some(())
+    });
+    std::thread::sleep(Duration::from_secs(20).saturating_sub(t0.elapsed()));
+    drop(cut);
+    let o = rx
+        .recv_timeout(Duration::from_secs(90))
+        .expect("the session to end after the partition")
+        .unwrap();
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{out}{err}");
+    let want: Vec<String> = (1..=30).map(|i| format!("tick{i}")).collect();
+    assert_eq!(out.lines().collect::<Vec<_>>(), want, "{err}");
+    let done = lab.exec(
+        "ssm/head",
+        &format!("squeue -h -j {job}; cat /home/ubuntu/slurm-{job}.out"),
+    );
+    assert_eq!(done.trim(), "spot1-dy-c5large-1", "{done}");
+}
+
+fn walkthrough(mut lab: Lab) {
     let host_passwd = std::fs::read("/etc/passwd").unwrap();
-    let mut lab = Lab::start();
+    if lab.server_host.is_some() {
+        // The server holds no privilege: it cannot enter a machine's
+        // namespaces nor write its files; the provider helper does the rest.
+        let pid = std::fs::read_to_string(lab.env.state_dir().join("server.pid")).unwrap();
+        let status = std::fs::read_to_string(format!("/proc/{}/status", pid.trim())).unwrap();
+        let field = |k: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(k))
+                .unwrap_or_default()
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(field("Uid:")[0], "65534", "{status}");
+        assert_eq!(field("CapEff:")[0], "0000000000000000", "{status}");
+    }
     let env = &lab.env;
     let config = lab.write("ssm.ini", SEED);
     let cfg = config.to_str().unwrap();
@@ -189,7 +304,8 @@ fn walkthrough_on_the_seed_config_with_real_clients() {
             &format!("timeout 2 bash -c '</dev/tcp/{addr}' && echo OPEN || echo CLOSED"),
         )
     };
-    assert!(probe("ssm/head", &format!("10.77.{index}.1/{}", env.port())).contains("OPEN"));
+    let endpoint = lab.node_endpoint("ssm").replace(':', "/");
+    assert!(probe("ssm/head", &endpoint).contains("OPEN"));
     assert!(probe("ssm/head", &format!("10.77.{index}.1/22")).contains("CLOSED"));
     assert!(
         probe("ssm/head", "127.0.0.1/22").contains("OPEN"),
@@ -280,10 +396,19 @@ fn walkthrough_on_the_seed_config_with_real_clients() {
     lab.wait_online("ssm/head");
     assert_eq!(lab.exec("ssm/head", "hostname").trim(), "head");
 
+    if lab.server_host.is_some() {
+        partition_head_from_server(&lab, &head_ip);
+        lab.wait_online("ssm/head");
+    }
+
     // A spot reclaim mid-job: the job is requeued and the node cleaned up.
-    lab.exec("ssm/head", "sudo -iu ubuntu sbatch --wrap 'sleep 300'");
-    let node = wait_for(60, "job 2 to run", || {
-        let o = lab.exec("ssm/head", "squeue -h -j 2 -o '%t %N'");
+    let job = lab.exec(
+        "ssm/head",
+        "sudo -iu ubuntu sbatch --parsable --wrap 'sleep 300'",
+    );
+    let job = job.trim().to_owned();
+    let node = wait_for(60, "the long job to run", || {
+        let o = lab.exec("ssm/head", &format!("squeue -h -j {job} -o '%t %N'"));
         o.starts_with("R ").then(|| o[2..].trim().to_owned())
     });
     env.ok(&[
@@ -295,8 +420,8 @@ fn walkthrough_on_the_seed_config_with_real_clients() {
         "--notice-seconds",
         "1",
     ]);
-    wait_for(30, "job 2 to be requeued", || {
-        lab.exec("ssm/head", "scontrol show job 2")
+    wait_for(30, "the long job to be requeued", || {
+        lab.exec("ssm/head", &format!("scontrol show job {job}"))
             .contains("Restarts=1")
             .then_some(())
     });

@@ -115,14 +115,25 @@ pub struct Env {
     /// announced the one it bound; a restarted server asks for that one
     /// again, as agents and profiles point at it.
     port: AtomicU16,
+    /// The address the server listens on (127.0.0.1 unless it runs on
+    /// another "host").
+    host: String,
 }
 
 impl Env {
     pub fn new() -> Self {
+        Self::at("127.0.0.1")
+    }
+    /// With the server at `host` instead of on loopback.
+    pub fn at(host: &str) -> Self {
         Self {
             tmp: tempfile::tempdir().expect("tempdir"),
             port: AtomicU16::new(0),
+            host: host.to_owned(),
         }
+    }
+    pub fn host(&self) -> &str {
+        &self.host
     }
     /// The port the server announced; panics before one has.
     pub fn port(&self) -> u16 {
@@ -141,7 +152,7 @@ impl Env {
     }
     /// The server's `--listen`: port 0 until a server has announced one.
     pub fn listen(&self) -> String {
-        format!("127.0.0.1:{}", self.port.load(Ordering::SeqCst))
+        format!("{}:{}", self.host, self.port.load(Ordering::SeqCst))
     }
     /// Every address the running server announced (`server.listen`).
     pub fn listen_addrs(&self) -> Vec<String> {
@@ -152,7 +163,18 @@ impl Env {
     }
     /// An `airlock` command with this environment's directories.
     pub fn cmd(&self) -> Command {
-        let mut c = Command::new(airlock_bin());
+        self.cmd_via(&[])
+    }
+    /// [`Env::cmd`], run through `wrapper` (e.g. `ip netns exec NS setpriv …`).
+    pub fn cmd_via(&self, wrapper: &[&str]) -> Command {
+        let mut c = match wrapper.split_first() {
+            Some((first, rest)) => {
+                let mut c = Command::new(first);
+                c.args(rest).arg(airlock_bin());
+                c
+            }
+            None => Command::new(airlock_bin()),
+        };
         c.env("AIRLOCK_STATE_DIR", self.state_dir())
             .env("AIRLOCK_CONFIG_DIR", self.config_dir())
             .env("AIRLOCK_LISTEN", self.listen())
@@ -179,7 +201,7 @@ impl Env {
         String::from_utf8_lossy(&o.stdout).into_owned()
     }
     pub fn endpoint(&self) -> String {
-        format!("https://127.0.0.1:{}", self.port())
+        format!("https://{}:{}", self.host, self.port())
     }
     pub fn ca(&self) -> PathBuf {
         self.config_dir().join("ca.pem")
@@ -315,7 +337,7 @@ fn announced(env: &Env) -> Result<u16, String> {
 fn healthz(env: &Env, port: u16) -> Result<(), String> {
     let pem = std::fs::read(env.ca()).map_err(|e| format!("{}: {e}", env.ca().display()))?;
     let ca = reqwest::Certificate::from_pem(&pem).map_err(|e| format!("the CA: {e}"))?;
-    let url = format!("https://127.0.0.1:{port}/healthz");
+    let url = format!("https://{}:{port}/healthz", env.host);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
