@@ -261,17 +261,7 @@ async fn run_channel(state: Shared, id: InstanceIdentity, peer: SocketAddr, mut 
         tracing::warn!(instance = %iid, role = %role, %reason, "agent registration refused");
         // A cluster node configures itself over this channel: without it,
         // its stack resource fails now, with why, rather than timing out.
-        let (st, i2, r2) = (state.clone(), iid.clone(), reason.clone());
-        let _ = crate::http::blocking(move || {
-            Ok(crate::clusters::node_config::record_step(
-                &st,
-                &i2,
-                "opening the control channel",
-                airlock_proto::node_config::StepStatus::Failed,
-                Some(&r2),
-            )?)
-        })
-        .await;
+        setup_failed(&state, &iid, "opening the control channel", reason.clone()).await;
         let (i2, r2, f2) = (iid.clone(), reason.clone(), facts.clone());
         let _ = crate::db::run(&state, move |c| {
             Ok(store::set_status(
@@ -386,6 +376,25 @@ async fn run_channel(state: Shared, id: InstanceIdentity, peer: SocketAddr, mut 
     }
 }
 
+/// Fails a cluster node's configuration at `step` (its stack resource
+/// fails with `why`); nothing for other machines.
+async fn setup_failed(state: &Shared, instance_id: &str, step: &'static str, why: String) {
+    let (st, i2) = (state.clone(), instance_id.to_owned());
+    let r = crate::http::blocking(move || {
+        Ok(crate::clusters::node_config::record_step(
+            &st,
+            &i2,
+            step,
+            airlock_proto::node_config::StepStatus::Failed,
+            Some(&why),
+        )?)
+    })
+    .await;
+    if let Err(e) = r {
+        tracing::warn!(instance = %instance_id, error = %e.message, "cannot record a failed node configuration");
+    }
+}
+
 /// Answers `GetNodeConfiguration`; a configuration that cannot be built
 /// fails the node's setup with why (the stack resource waiting on it
 /// fails), and nothing is sent. False if the channel failed.
@@ -402,18 +411,8 @@ async fn answer_node_configuration(state: &Shared, instance_id: &str, io: &mut I
         }
         Err(e) => {
             tracing::warn!(instance = %instance_id, error = %e.message, "cannot build the node's configuration");
-            let (st, i2) = (state.clone(), instance_id.to_owned());
             let why = format!("the server cannot build its configuration: {}", e.message);
-            let _ = crate::http::blocking(move || {
-                Ok(crate::clusters::node_config::record_step(
-                    &st,
-                    &i2,
-                    "getting the node configuration",
-                    airlock_proto::node_config::StepStatus::Failed,
-                    Some(&why),
-                )?)
-            })
-            .await;
+            setup_failed(state, instance_id, "getting the node configuration", why).await;
             true
         }
     }
