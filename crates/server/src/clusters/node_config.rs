@@ -279,19 +279,26 @@ pub fn record_step(
         return Ok(());
     };
     let head = node.node_type == NodeType::HeadNode;
-    if !(status == StepStatus::Failed || (first_time && (head || done))) {
+    // One event a step, as CloudFormation shows one per resource change:
+    // its start (head node), its failure, and the end of the whole.
+    let shown = match status {
+        StepStatus::Failed => true,
+        StepStatus::InProgress => first_time && head,
+        StepStatus::Complete => first_time && done,
+    };
+    if !shown {
         return Ok(());
     }
     let logical = if head { "HeadNode" } else { node.name.as_str() };
     let stack_status = match status {
         StepStatus::InProgress => "CREATE_IN_PROGRESS",
-        StepStatus::Complete if done => "CREATE_COMPLETE",
-        StepStatus::Complete => "CREATE_IN_PROGRESS",
+        // The stack engine completes the HeadNode resource itself.
+        StepStatus::Complete if head => "CREATE_IN_PROGRESS",
+        StepStatus::Complete => "CREATE_COMPLETE",
         StepStatus::Failed => "CREATE_FAILED",
     };
     let text = match (&reason, status) {
         (Some(r), StepStatus::Failed) => format!("{step} failed: {r}"),
-        (_, StepStatus::Complete) if !done => format!("{step}: done"),
         _ => step.clone(),
     };
     store::event(
