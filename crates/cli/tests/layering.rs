@@ -57,12 +57,24 @@ struct Graph {
 impl Graph {
     fn load() -> Graph {
         let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/../../Cargo.toml");
+        // This host's platform only: other platforms' crates (Windows ones)
+        // are not in a fresh machine's cache, and nothing here builds them.
+        let version = std::process::Command::new(env!("CARGO"))
+            .arg("-vV")
+            .output()
+            .expect("run cargo -vV");
+        let host = String::from_utf8_lossy(&version.stdout)
+            .lines()
+            .find_map(|l| l.strip_prefix("host: ").map(str::to_owned))
+            .expect("cargo -vV names the host");
         let out = std::process::Command::new(env!("CARGO"))
             .args([
                 "metadata",
                 "--format-version",
                 "1",
                 "--offline",
+                "--filter-platform",
+                &host,
                 "--manifest-path",
             ])
             .arg(manifest)

@@ -70,8 +70,11 @@ impl ServerHost {
     /// the helper serving the provider to the server's uid.
     fn make(env: &Env) -> Self {
         let ns = "alksrv".to_owned();
-        let _ = Command::new("ip").args(["netns", "del", &ns]).status();
-        let _ = Command::new("ip").args(["link", "del", "alksrvh"]).status();
+        let quiet = |a: &[&str]| {
+            let _ = Command::new("ip").args(a).output();
+        };
+        quiet(&["netns", "del", &ns]);
+        quiet(&["link", "del", "alksrvh"]);
         sh(&["ip", "netns", "add", &ns]);
         sh(&[
             "ip", "link", "add", "alksrvh", "type", "veth", "peer", "name", "alksrvn",
