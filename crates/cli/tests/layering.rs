@@ -14,7 +14,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("airlock-wire", &[]),
     ("airlock-proto", &[]),
     ("airlock-transport", &["airlock-wire", "airlock-proto"]),
-    ("airlock-cluster", &["airlock-config"]),
+    ("airlock-cluster", &["airlock-config", "airlock-proto"]),
     (
         "airlock-agent",
         &["airlock-wire", "airlock-proto", "airlock-transport"],
