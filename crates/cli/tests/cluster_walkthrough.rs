@@ -239,7 +239,7 @@ fn walkthrough(mut lab: Lab) {
     t.send("exit\r");
     t.expect("logout");
     t.send("exit\r");
-    wait_for(10, "the shell session to end", || {
+    wait_for(30, "the shell session to end", || {
         t.child.try_wait().ok().flatten()
     });
 
