@@ -78,6 +78,8 @@ pub fn render(m: &ClusterModel, s: &SlurmSettings) -> Result<String, SlurmConfEr
         "SwitchType=switch/none".into(),
         "TaskPlugin=task/none".into(),
         "SchedulerType=sched/backfill".into(),
+        "# Schedule a submitted batch job at once, not up to 3 s later.".into(),
+        "SchedulerParameters=batch_sched_delay=0".into(),
         "SelectType=select/cons_tres".into(),
         "SelectTypeParameters=CR_CPU".into(),
         "JobCompType=jobcomp/none".into(),
@@ -85,6 +87,8 @@ pub fn render(m: &ClusterModel, s: &SlurmSettings) -> Result<String, SlurmConfEr
         format!("ResumeProgram={}", hook("slurm_resume")),
         format!("SuspendProgram={}", hook("slurm_suspend")),
         format!("ResumeFailProgram={}", hook("slurm_resume_fail")),
+        "# A job on powered-up nodes starts when they register, not at the 30 s check.".into(),
+        format!("PrologSlurmctld={}", hook("slurm_prolog")),
         format!("ResumeTimeout={}", s.resume_timeout),
         "SuspendTimeout=10".into(),
         format!(

@@ -82,7 +82,12 @@ fn slurmctld_runs_the_generated_config_and_sinfo_shows_the_seed_queue() {
         assert!(Instant::now() < deadline, "munged did not start");
         std::thread::sleep(Duration::from_millis(50));
     }
-    for hook in ["slurm_resume", "slurm_suspend", "slurm_resume_fail"] {
+    for hook in [
+        "slurm_resume",
+        "slurm_suspend",
+        "slurm_resume_fail",
+        "slurm_prolog",
+    ] {
         let p = d.join("hooks").join(hook);
         std::fs::write(&p, "#!/bin/sh\nexit 0\n").unwrap();
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();

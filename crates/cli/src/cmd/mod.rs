@@ -15,4 +15,5 @@ pub mod server;
 pub mod session;
 pub mod sessions;
 pub mod slurm;
+pub mod slurm_prolog;
 pub mod spec;

@@ -1,5 +1,6 @@
 //! `airlock slurm resume | suspend | resume-fail HOSTLIST`: Slurm's
-//! power-saving hooks on the head node (also run as `slurm_resume` etc.).
+//! power-saving hooks on the head node (also run as `slurm_resume` etc.),
+//! and `airlock slurm prolog`, its slurmctld prolog (`slurm_prolog`).
 //! They ask the server, with the node's own certificate (its role), to
 //! launch or terminate nodes, then tell Slurm the new addresses.
 
@@ -19,6 +20,8 @@ pub enum SlurmCommand {
     Suspend { hostlist: String },
     /// ResumeFailProgram: terminate nodes that did not come up.
     ResumeFail { hostlist: String },
+    /// PrologSlurmctld: hold a job until its powered-up nodes registered.
+    Prolog,
 }
 
 const SCONTROL: &str = "/usr/bin/scontrol";
@@ -101,11 +104,25 @@ fn call_server(op: &str, body: &Value) -> anyhow::Result<Value> {
     Ok(v)
 }
 
+/// ResumeTimeout from slurm.conf (Slurm's default, 60 s, without one).
+fn resume_timeout() -> std::time::Duration {
+    let conf = std::fs::read_to_string(slurm_conf()).unwrap_or_default();
+    let secs = conf
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("ResumeTimeout="))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(60);
+    std::time::Duration::from_secs(secs)
+}
+
 pub fn run(cmd: SlurmCommand) -> anyhow::Result<i32> {
     let (kind, op, hostlist) = match &cmd {
         SlurmCommand::Resume { hostlist } => ("resume", "RunInstances", hostlist),
         SlurmCommand::Suspend { hostlist } => ("suspend", "TerminateInstances", hostlist),
         SlurmCommand::ResumeFail { hostlist } => ("resume_fail", "TerminateInstances", hostlist),
+        SlurmCommand::Prolog => {
+            return Ok(super::slurm_prolog::run(scontrol, resume_timeout()));
+        }
     };
     let names: Vec<String> = scontrol(&["show", "hostnames", hostlist])?
         .lines()
@@ -186,6 +203,7 @@ pub fn argv0_alias(args: Vec<String>) -> Vec<String> {
         "slurm_resume" => "resume",
         "slurm_suspend" => "suspend",
         "slurm_resume_fail" => "resume-fail",
+        "slurm_prolog" => "prolog",
         _ => return args,
     };
     let mut v = vec!["airlock".to_owned(), "slurm".to_owned(), sub.to_owned()];

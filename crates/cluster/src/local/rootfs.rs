@@ -203,7 +203,12 @@ pub fn build(node: &Path, cluster: &Path, root: &Path) -> Result<()> {
     }
     // The agent binary is not here: the machine's user data installs it
     // at `np::AIRLOCK`, where the Slurm hooks below point.
-    for hook in ["slurm_resume", "slurm_suspend", "slurm_resume_fail"] {
+    for hook in [
+        "slurm_resume",
+        "slurm_suspend",
+        "slurm_resume_fail",
+        "slurm_prolog",
+    ] {
         std::os::unix::fs::symlink("airlock", run.join("airlock/bin").join(hook))
             .map_err(io("linking the Slurm hooks"))?;
     }
