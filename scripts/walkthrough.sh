@@ -89,6 +89,6 @@ step "Stop the server" "$AIRLOCK" server stop
 
 say "Measured"
 echo "create to CREATE_COMPLETE: ${t_create} s"
-echo "sbatch to RUNNING:         ${t_running} s (slurmctld checks configuring jobs every 30 s)"
+echo "sbatch to RUNNING:         ${t_running} s (allocation, the node's boot, then the launch as its slurmd registers)"
 echo "delete:                    ${t_delete} s"
 echo "whole walkthrough:         $(secs "$t_all" "$(now)") s"
