@@ -409,10 +409,23 @@ pub fn rows(list: &Value, cols: &[Col]) -> Vec<Vec<String>> {
         .unwrap_or_default()
 }
 
+/// `~` or `~/…` at the start of a path is the home directory, as the AWS
+/// CLI expands it in `file://` (the shell does not, after `file://`).
+fn expand_home(path: &str, home: Option<&str>) -> String {
+    match (path.strip_prefix('~'), home) {
+        (Some(rest), Some(h)) if rest.is_empty() || rest.starts_with('/') => format!("{h}{rest}"),
+        _ => path.to_owned(),
+    }
+}
+
 /// Reads `file://PATH`, as the AWS CLI does, or takes the text as it is.
 fn document(flag: &str, arg: &str, non_empty: bool) -> anyhow::Result<String> {
     match arg.strip_prefix("file://") {
-        Some(path) => std::fs::read_to_string(path).with_context(|| format!("reading {path}")),
+        Some(path) => {
+            let home = std::env::var("HOME").ok();
+            let path = expand_home(path, home.as_deref());
+            std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))
+        }
         None if non_empty && arg.trim().is_empty() => Err(anyhow!("--{flag} is empty")),
         None => Ok(arg.to_owned()),
     }
@@ -438,6 +451,17 @@ pub fn tag(t: &str) -> anyhow::Result<Value> {
 #[cfg(test)]
 pub mod tests {
     use clap::{FromArgMatches, Subcommand};
+
+    #[test]
+    fn a_file_url_expands_the_home_directory_as_the_aws_cli_does() {
+        use super::expand_home;
+        let h = Some("/home/alice");
+        assert_eq!(expand_home("~/.ssh/k.pub", h), "/home/alice/.ssh/k.pub");
+        assert_eq!(expand_home("~", h), "/home/alice");
+        assert_eq!(expand_home("~bob/k.pub", h), "~bob/k.pub");
+        assert_eq!(expand_home("./~/k", h), "./~/k");
+        assert_eq!(expand_home("~/k", None), "~/k");
+    }
 
     use super::*;
 
