@@ -309,29 +309,31 @@ pub fn prepare(conn: &Connection, p: &Prepare<'_>) -> Result<Prepared, JoinError
     {
         return Err(JoinError::BadInstanceId(p.instance_id.to_owned()));
     }
-    let tx = conn.unchecked_transaction()?;
-    let exists: bool = tx
-        .query_row(
-            "SELECT 1 FROM instances WHERE instance_id = ?1",
-            params![p.instance_id],
-            |_| Ok(()),
-        )
-        .optional()?
-        .is_some();
-    if !exists {
-        create_pending_instance(&tx, p.instance_id, p.role_name, p.name, p.tags)?;
-    }
-    let minted = mint(&tx, p.instance_id, p.role_name, p.ttl_secs)?;
-    let user_data = super::user_data::render(&super::user_data::UserData {
-        endpoint: p.endpoint,
-        ca_pem: p.ca_pem,
-        binary_sha256: p.binary_sha256,
-        instance_id: p.instance_id,
-        join_token: &minted.token,
-    })?;
-    record_user_data(&tx, p.instance_id, &user_data)?;
-    tx.commit()?;
-    Ok(Prepared { minted, user_data })
+    // Read, then write: BEGIN IMMEDIATE, so a writer elsewhere makes this
+    // wait (busy timeout) instead of failing with a stale snapshot.
+    crate::db::immediate(conn, || {
+        let exists: bool = conn
+            .query_row(
+                "SELECT 1 FROM instances WHERE instance_id = ?1",
+                params![p.instance_id],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some();
+        if !exists {
+            create_pending_instance(conn, p.instance_id, p.role_name, p.name, p.tags)?;
+        }
+        let minted = mint(conn, p.instance_id, p.role_name, p.ttl_secs)?;
+        let user_data = super::user_data::render(&super::user_data::UserData {
+            endpoint: p.endpoint,
+            ca_pem: p.ca_pem,
+            binary_sha256: p.binary_sha256,
+            instance_id: p.instance_id,
+            join_token: &minted.token,
+        })?;
+        record_user_data(conn, p.instance_id, &user_data)?;
+        Ok(Prepared { minted, user_data })
+    })
 }
 
 /// The identity of the instance `instance_id` (exactly that id).
