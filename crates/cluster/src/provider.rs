@@ -109,6 +109,12 @@ pub trait Provider: Send + Sync {
     fn interrupt(&self, cluster: &str, instance_id: &str) -> Result<()>;
     /// The cluster's instances, terminated ones included until cleaned up.
     fn describe(&self, cluster: &str) -> Vec<Instance>;
+    /// [`Provider::describe`], or why the provider could not say: where
+    /// an empty answer would be acted on (the fleet manager, a teardown),
+    /// "cannot tell" must not read as "no instances".
+    fn try_describe(&self, cluster: &str) -> Result<Vec<Instance>> {
+        Ok(self.describe(cluster))
+    }
     /// Every cluster the provider holds anything for.
     fn clusters(&self) -> Vec<String>;
 }

@@ -183,10 +183,12 @@ impl Provider for RemoteProvider {
         })
     }
     fn describe(&self, cluster: &str) -> Vec<Instance> {
+        self.try_describe(cluster).unwrap_or_default()
+    }
+    fn try_describe(&self, cluster: &str) -> Result<Vec<Instance>> {
         self.call(&Call::Describe {
             cluster: cluster.into(),
         })
-        .unwrap_or_default()
     }
     fn clusters(&self) -> Vec<String> {
         self.call(&Call::Clusters).unwrap_or_default()
@@ -396,5 +398,7 @@ mod tests {
         let r = RemoteProvider::new("/nonexistent/p.sock".into());
         let e = r.check().unwrap_err();
         assert!(e.to_string().contains("airlock provider serve"), "{e}");
+        // Not knowing is not "no instances".
+        assert!(r.try_describe("c").is_err());
     }
 }

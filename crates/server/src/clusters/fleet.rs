@@ -130,7 +130,7 @@ fn observe(
     let instances = st
         .clusters
         .provider()
-        .describe(cluster)
+        .try_describe(cluster)?
         .iter()
         .filter(|n| n.role == NodeRole::Compute)
         .map(Into::into)

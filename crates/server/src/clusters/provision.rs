@@ -396,8 +396,13 @@ fn gone(st: &AppState, name: &str, logical: &str, f: impl FnOnce() -> Result<(),
 /// is already gone is skipped.
 pub fn teardown(st: &AppState, name: &str) {
     let provider = st.clusters.provider();
-    let instances = provider.describe(name);
+    let instances = provider.try_describe(name);
     let terminate = |role: NodeRole| -> Result<(), ClusterError> {
+        // A provider that cannot list the machines fails the resource
+        // (DELETE_FAILED): it never reads as "nothing left to delete".
+        let instances = instances
+            .as_ref()
+            .map_err(|e| ClusterError::Internal(e.to_string()))?;
         for i in instances.iter().filter(|i| i.role == role) {
             terminate_node(st, name, &i.instance_id)?;
         }
