@@ -96,6 +96,18 @@ for line in open(jobs):
 print(" ".join(f"{x:.3f}" for x in out))
 PY
 )
+# The lifecycle verbs on the same cluster: update max_count 16 -> 32 and
+# back (each restarts slurmctld, nodes are added or removed), stop (every
+# node powered down, STOPPED) and start (RUNNING).
+sed 's/^max_count = 16$/max_count = 32/' examples/ssm.ini > "$work/ssm-32.ini"
+grows=() shrinks=() stops=() starts=()
+timed() { local t; t=$(now); "$@" >/dev/null; python3 -c "print($(now)-$t)"; }
+for _ in $(seq 1 "$RUNS"); do
+  grows+=("$(timed "$AIRLOCK" update jobs -c "$work/ssm-32.ini" --yes)")
+  shrinks+=("$(timed "$AIRLOCK" update jobs -c examples/ssm.ini --yes)")
+  stops+=("$(timed "$AIRLOCK" stop jobs)")
+  starts+=("$(timed "$AIRLOCK" start jobs)")
+done
 stats() { python3 -c 'import sys,statistics as s; v=[float(x) for x in sys.argv[1:]]; print(f"{s.median(v):.2f} | {min(v):.2f} | {max(v):.2f} | {len(v)}")' "$@"; }
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)
 echo "Machine: $cpu, $(nproc) cores. Command: RUNS=$RUNS JOBS=$JOBS bench/cluster.sh"
@@ -108,3 +120,7 @@ echo "| node resume (ResumeProgram called → slurmd registered) | $(stats $resu
 echo "| \`sbatch\` to RUNNING on a powered-down node | $(stats "${running[@]}") | minutes | ≤ 3 s |"
 echo "| \`sbatch -N2\` to RUNNING on two powered-down nodes | $(stats "${running2[@]}") | minutes | — |"
 echo "| last node registered → job launched (slurmctld's log) | $(stats $started) | — | ≤ 1 s |"
+echo "| \`airlock update\` max_count 16 → 32 to UPDATE_COMPLETE | $(stats "${grows[@]}") | minutes (a CloudFormation stack update) | — |"
+echo "| \`airlock update\` max_count 32 → 16 to UPDATE_COMPLETE | $(stats "${shrinks[@]}") | needs \`pcluster stop\` first | — |"
+echo "| \`airlock stop\` to STOPPED | $(stats "${stops[@]}") | — | — |"
+echo "| \`airlock start\` to RUNNING | $(stats "${starts[@]}") | — | — |"

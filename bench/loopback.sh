@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Loopback benchmarks, measured side by side in one run against OpenSSH and
 # raw TCP: port-forward throughput and TCP echo round trip (raw TCP, `ssh -L`
-# with OpenSSH's default cipher, `airlock port-forward`: client → server →
-# agent → target, two TLS hops); scp through `airlock proxy` vs direct ssh;
+# with OpenSSH's default cipher and with aes128-gcm, the cipher airlock's
+# TLS uses, `airlock port-forward`: client → server → agent → target, two TLS
+# hops), with the CPU each role spends per GiB; scp through `airlock proxy`
+# vs direct ssh, with each cipher;
 # session start (`airlock exec NODE -- true` vs a fresh `ssh NODE true` and
 # ssh with a ControlMaster). Prints a Markdown table.
 # Sizes: MIB (default 1024), RUNS (3), RTT_COUNT (2000), STARTS (10);
@@ -55,11 +57,14 @@ CFG
 bg /usr/sbin/sshd -D -f "$work/sshd/config"
 sleep 0.5
 
-PF_SINK=$(port) PF_ECHO=$(port) SSH_SINK=$(port) SSH_ECHO=$(port)
+PF_SINK=$(port) PF_ECHO=$(port) SSH_SINK=$(port) SSH_ECHO=$(port) GCM_SINK=$(port)
+GCM=aes128-gcm@openssh.com
 bg "$AIRLOCK" port-forward "$node" --remote-port "$SINK" --local-port "$PF_SINK"
 bg "$AIRLOCK" port-forward "$node" --remote-port "$ECHO" --local-port "$PF_ECHO"
 bg ssh -N -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -i "$work/sshd/user" -p "$SSHD" \
   -L "$SSH_SINK:127.0.0.1:$SINK" -L "$SSH_ECHO:127.0.0.1:$ECHO" "${USER:-root}@127.0.0.1"
+bg ssh -N -c "$GCM" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -i "$work/sshd/user" -p "$SSHD" \
+  -L "$GCM_SINK:127.0.0.1:$SINK" "${USER:-root}@127.0.0.1"
 sleep 1.5
 
 # "median min max" of the values, with DIGITS decimals: statsd DIGITS VALUES...
@@ -72,30 +77,69 @@ fmt() { set -- $1; echo "$1 ($2–$3)"; }
 HZ=$(getconf CLK_TCK)
 cpu() { awk -v hz="$HZ" '/^cpu /{print ($2+$3+$4+$7+$8)/hz}' /proc/stat; }
 per_gib() { python3 -c "print(($(cpu) - $1) * 1024 / $MIB)"; }
-ratio() { python3 -c "print(f'{$1/$2:.2f}')"; }
-echo "| measurement | raw TCP | ssh -L | airlock port-forward | airlock / ssh | airlock / raw |"
-echo "|---|---|---|---|---|---|"
+# CPU seconds (user + system) of the processes whose command line matches
+# PATTERN (pgrep -f): one role's share of a path's cost.
+cpu_of() {
+  local t=0 p IFS=$' \t\n'
+  for p in $(pgrep -f -- "$1" || true); do
+    t=$(awk -v hz="$HZ" -v t="$t" '{sub(/^.*\) /,""); print t + ($12+$13)/hz}' "/proc/$p/stat" 2>/dev/null || echo "$t")
+  done
+  echo "$t"
+}
+# The roles of each path: the user's side, the node's side, the server.
+role_patterns() {
+  case $1 in
+    ssh) echo "ssh -N -o;^sshd: ;-" ;;
+    ssh-gcm) echo "ssh -N -c;^sshd: ;-" ;;
+    airlock) echo "port-forward $node --remote-port $SINK;agent (run|session-worker);airlock-server" ;;
+  esac
+}
+roles_now() {
+  local IFS=';' pats; read -r -a pats <<<"$(role_patterns "$1")"
+  local out="" x
+  for x in "${pats[@]}"; do
+    if [ "$x" = - ]; then out+="0 "; else out+="$(cpu_of "$x") "; fi
+  done
+  echo "$out"
+}
+ratio() { python3 -c "print(f'{$1/$2:.2f}' if $2 else '—')"; }
+echo "| measurement | raw TCP | ssh -L (chacha20-poly1305) | ssh -L (aes128-gcm) | airlock port-forward | airlock / ssh | airlock / ssh aes128-gcm | airlock / raw |"
+echo "|---|---|---|---|---|---|---|---|"
 # The paths take turns within each run, so a busy spell on this shared
 # machine hits all of them rather than one.
 declare -A TP
 if want throughput; then
+MODES="raw ssh ssh-gcm airlock"
 for n in $STREAMS; do
-unset V C; declare -A V C
+unset V C R; declare -A V C R
 for _ in $(seq "$RUNS"); do
-  for mode in raw ssh airlock; do
-    case $mode in raw) p=$SINK;; ssh) p=$SSH_SINK;; airlock) p=$PF_SINK;; esac
+  for mode in $MODES; do
+    case $mode in raw) p=$SINK;; ssh) p=$SSH_SINK;; ssh-gcm) p=$GCM_SINK;; airlock) p=$PF_SINK;; esac
+    [ $mode = raw ] || r0=$(roles_now $mode)
     c0=$(cpu)
     V[$mode]+="$($TB throughput "$p" "$MIB" "$n") "
     C[$mode]+="$(per_gib "$c0") "
+    # Per role: core-seconds per GiB, "client node server" for this run.
+    [ $mode = raw ] || R[$mode]+="$(python3 -c 'import sys; a=sys.argv[1].split(); b=sys.argv[2].split(); m=float(sys.argv[3]); print(",".join(f"{(float(y)-float(x))*1024/m:.3f}" for x,y in zip(a,b)))' "$r0" "$(roles_now $mode)" "$MIB") "
   done
 done
 what="$n stream"; [ "$n" = 1 ] || what+=s
-for mode in raw ssh airlock; do TP[$mode]=$(stats ${V[$mode]}); done
-set -- ${TP[airlock]}; a=$1; set -- ${TP[ssh]}; s=$1; set -- ${TP[raw]}; r=$1
-echo "| throughput, $what, MB/s, median (min–max) of $RUNS × $MIB MiB | $(fmt "${TP[raw]}") | $(fmt "${TP[ssh]}") | $(fmt "${TP[airlock]}") | $(ratio "$a" "$s") | $(ratio "$a" "$r") |"
-for mode in raw ssh airlock; do TP[$mode]=$(stats2 ${C[$mode]}); done
-set -- ${TP[airlock]}; a=$1; set -- ${TP[ssh]}; s=$1; set -- ${TP[raw]}; r=$1
-echo "| throughput, $what: CPU per GiB, whole machine, core-seconds | $(fmt "${TP[raw]}") | $(fmt "${TP[ssh]}") | $(fmt "${TP[airlock]}") | $(ratio "$a" "$s") | $(ratio "$a" "$r") |"
+for mode in $MODES; do TP[$mode]=$(stats ${V[$mode]}); done
+set -- ${TP[airlock]}; a=$1; set -- ${TP[ssh]}; s=$1; set -- ${TP[ssh-gcm]}; g=$1; set -- ${TP[raw]}; r=$1
+echo "| throughput, $what, MB/s, median (min–max) of $RUNS × $MIB MiB | $(fmt "${TP[raw]}") | $(fmt "${TP[ssh]}") | $(fmt "${TP[ssh-gcm]}") | $(fmt "${TP[airlock]}") | $(ratio "$a" "$s") | $(ratio "$a" "$g") | $(ratio "$a" "$r") |"
+for mode in $MODES; do TP[$mode]=$(stats2 ${C[$mode]}); done
+set -- ${TP[airlock]}; a=$1; set -- ${TP[ssh]}; s=$1; set -- ${TP[ssh-gcm]}; g=$1; set -- ${TP[raw]}; r=$1
+echo "| throughput, $what: CPU per GiB, whole machine, core-seconds | $(fmt "${TP[raw]}") | $(fmt "${TP[ssh]}") | $(fmt "${TP[ssh-gcm]}") | $(fmt "${TP[airlock]}") | $(ratio "$a" "$s") | $(ratio "$a" "$g") | $(ratio "$a" "$r") |"
+# Medians per role: "client node server".
+role_med() { python3 -c 'import sys,statistics as s; v=[list(map(float,x.split(","))) for x in sys.argv[1:]]; print(" ".join(f"{s.median(c):.2f}" for c in zip(*v)))' "$@"; }
+for mode in ssh ssh-gcm airlock; do TP[$mode]=$(role_med ${R[$mode]}); done
+for i in 1 2; do
+  role=$([ $i = 1 ] && echo "the user's side (ssh / airlock client)" || echo "the node's side (sshd / agent and its session worker)")
+  set -- ${TP[ssh]}; s=${!i}; set -- ${TP[ssh-gcm]}; g=${!i}; set -- ${TP[airlock]}; a=${!i}
+  echo "| throughput, $what: CPU per GiB, $role, core-seconds | | $s | $g | $a | $(ratio "$a" "$s") | $(ratio "$a" "$g") | |"
+done
+set -- ${TP[airlock]}
+echo "| throughput, $what: CPU per GiB, the airlock server (relay), core-seconds | | — | — | $3 | | | |"
 done
 fi
 # Latency rows: RUNS runs, paths taking turns; each run gives p50 and p99.
@@ -112,7 +156,7 @@ for _ in $(seq "$RUNS"); do
   done
 done
 for mode in raw ssh airlock; do RT[$mode]=$(lat ${V[$mode]}); done
-echo "| TCP echo round trip p50 / p99 (p99 min–max), µs, median of $RUNS × $RTT_COUNT pings | ${RT[raw]} | ${RT[ssh]} | ${RT[airlock]} | $(ratio "$(p99 "${RT[airlock]}")" "$(p99 "${RT[ssh]}")") (p99) | |"
+echo "| TCP echo round trip p50 / p99 (p99 min–max), µs, median of $RUNS × $RTT_COUNT pings | ${RT[raw]} | ${RT[ssh]} | | ${RT[airlock]} | $(ratio "$(p99 "${RT[airlock]}")" "$(p99 "${RT[ssh]}")") (p99) | | |"
 fi
 
 # scp of MIB MiB: through `airlock proxy` vs a direct ssh connection.
@@ -123,24 +167,25 @@ if want scp; then
 head -c "$((MIB << 20))" /dev/urandom > "$work/blob"
 unset V C; declare -A V C
 for _ in $(seq "$RUNS"); do
-  for mode in ssh airlock; do
+  for mode in ssh airlock ssh-gcm airlock-gcm; do
+    cipher=(); [[ $mode == *-gcm ]] && cipher=(-c "$GCM")
     c0=$(cpu) t0=$(now)
-    if [ $mode = ssh ]; then
-      scp -q "${SSHO[@]}" -P "$SSHD" "$work/blob" "${USER:-root}@127.0.0.1:$work/blob.copy"
+    if [[ $mode == ssh* ]]; then
+      scp -q "${SSHO[@]}" "${cipher[@]}" -P "$SSHD" "$work/blob" "${USER:-root}@127.0.0.1:$work/blob.copy"
     else
-      scp -q "${SSHO[@]}" -P "$SSHD" -o "ProxyCommand=$AIRLOCK proxy %h %p" "$work/blob" "${USER:-root}@$node:$work/blob.copy"
+      scp -q "${SSHO[@]}" "${cipher[@]}" -P "$SSHD" -o "ProxyCommand=$AIRLOCK proxy %h %p" "$work/blob" "${USER:-root}@$node:$work/blob.copy"
     fi
     V[$mode]+="$(python3 -c "print(($MIB * 1048576 / 1e6) / ($(now) - $t0))") "
     C[$mode]+="$(per_gib "$c0") "
     cmp -s "$work/blob" "$work/blob.copy" || { echo "scp ($mode) corrupted the file" >&2; exit 1; }
   done
 done
-for mode in ssh airlock; do SC[$mode]=$(stats ${V[$mode]}); done
-set -- ${SC[airlock]}; a=$1; set -- ${SC[ssh]}; s=$1
-echo "| scp $MIB MiB, MB/s, median (min–max) of $RUNS | | $(fmt "${SC[ssh]}") (direct ssh) | $(fmt "${SC[airlock]}") (airlock proxy) | $(ratio "$a" "$s") | |"
-for mode in ssh airlock; do SC[$mode]=$(stats2 ${C[$mode]}); done
-set -- ${SC[airlock]}; a=$1; set -- ${SC[ssh]}; s=$1
-echo "| scp: CPU per GiB, whole machine, core-seconds | | $(fmt "${SC[ssh]}") (direct ssh) | $(fmt "${SC[airlock]}") (airlock proxy) | $(ratio "$a" "$s") | |"
+for mode in ssh airlock ssh-gcm airlock-gcm; do SC[$mode]=$(stats ${V[$mode]}); done
+set -- ${SC[airlock]}; a=$1; set -- ${SC[ssh]}; s=$1; set -- ${SC[airlock-gcm]}; ag=$1; set -- ${SC[ssh-gcm]}; g=$1
+echo "| scp $MIB MiB, MB/s, median (min–max) of $RUNS; airlock = through \`airlock proxy\` with the same cipher | | $(fmt "${SC[ssh]}") direct | $(fmt "${SC[ssh-gcm]}") direct | $(fmt "${SC[airlock]}") (chacha20); $(fmt "${SC[airlock-gcm]}") (aes128-gcm) | $(ratio "$a" "$s") | $(ratio "$ag" "$g") | |"
+for mode in ssh airlock ssh-gcm airlock-gcm; do SC[$mode]=$(stats2 ${C[$mode]}); done
+set -- ${SC[airlock]}; a=$1; set -- ${SC[ssh]}; s=$1; set -- ${SC[airlock-gcm]}; ag=$1; set -- ${SC[ssh-gcm]}; g=$1
+echo "| scp: CPU per GiB, whole machine, core-seconds | | $(fmt "${SC[ssh]}") direct | $(fmt "${SC[ssh-gcm]}") direct | $(fmt "${SC[airlock]}") (chacha20); $(fmt "${SC[airlock-gcm]}") (aes128-gcm) | $(ratio "$a" "$s") | $(ratio "$ag" "$g") | |"
 fi
 
 # Session start: wall time of one remote `true`, milliseconds, timed by
@@ -158,7 +203,7 @@ for mode in ssh ssh-mux airlock; do
   ST[$mode]=$(python3 -c 'import json,sys; r=next(x for x in json.load(open(sys.argv[1]))["results"] if x["command"]==sys.argv[2]); print(" ".join(f"{v*1000:.0f}" for v in (r["median"],r["min"],r["max"])))' "$work/start.json" "$mode")
 done
 set -- ${ST[airlock]}; a=$1; set -- ${ST[ssh]}; s=$1; set -- ${ST[ssh-mux]}; x=$1
-echo "| session start (remote \`true\`), ms, median (min–max) of $STARTS (hyperfine) | | $(fmt "${ST[ssh]}") fresh; $(fmt "${ST[ssh-mux]}") ControlMaster | $(fmt "${ST[airlock]}") | $(ratio "$a" "$s") vs fresh; $(ratio "$a" "$x") vs ControlMaster | |"
+echo "| session start (remote \`true\`), ms, median (min–max) of $STARTS (hyperfine) | | $(fmt "${ST[ssh]}") fresh; $(fmt "${ST[ssh-mux]}") ControlMaster | | $(fmt "${ST[airlock]}") | $(ratio "$a" "$s") vs fresh; $(ratio "$a" "$x") vs ControlMaster | | |"
 fi
 
 # Interactive echo through a terminal: one keystroke to `cat` on a remote PTY and back.
@@ -177,4 +222,4 @@ for _ in $(seq "$RUNS"); do
   done
 done
 for mode in local ssh airlock; do RT[$mode]=$(lat ${V[$mode]}); done
-echo "| keystroke echo through a PTY running cat, p50 / p99 (p99 min–max), µs, median of $RUNS × $RTT_COUNT keys | ${RT[local]} (local pty) | ${RT[ssh]} (ssh -tt) | ${RT[airlock]} (airlock session) | $(ratio "$(p99 "${RT[airlock]}")" "$(p99 "${RT[ssh]}")") (p99) | |"
+echo "| keystroke echo through a PTY running cat, p50 / p99 (p99 min–max), µs, median of $RUNS × $RTT_COUNT keys | ${RT[local]} (local pty) | ${RT[ssh]} (ssh -tt) | | ${RT[airlock]} (airlock session) | $(ratio "$(p99 "${RT[airlock]}")" "$(p99 "${RT[ssh]}")") (p99) | | |"

@@ -82,8 +82,15 @@ step "8. scp through the tunnel (ProxyCommand airlock proxy), as the cluster use
   -o "UserKnownHostsFile=$work/known_hosts" "$work/data.txt" "ubuntu@$head_ip:data.txt"
 step "   ssh through airlock ssh ([aliases] ssh)" "$AIRLOCK" ssh ssm-cluster -i "$work/sandbox-key" -- cat data.txt
 
+sed 's/^max_count = 16$/max_count = 32/' examples/ssm.ini > "$work/ssm-32.ini"
+step "9. Update the cluster: max_count 16 -> 32, live (pcluster update)" \
+  "$AIRLOCK" update ssm-cluster -c "$work/ssm-32.ini" --yes
+step "   sinfo: 32 nodes" "$AIRLOCK" exec ssm-cluster/head -- sinfo -o '%P %a %D %t'
+step "   Stop the compute fleet (pcluster stop): partitions INACTIVE" "$AIRLOCK" stop ssm-cluster
+step "   Start it again (pcluster start)" "$AIRLOCK" start ssm-cluster
+
 t0=$(now)
-step "9. Delete the cluster" "$AIRLOCK" delete ssm-cluster
+step "10. Delete the cluster" "$AIRLOCK" delete ssm-cluster
 t_delete=$(secs "$t0" "$(now)")
 step "Stop the server" "$AIRLOCK" server stop
 

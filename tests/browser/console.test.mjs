@@ -104,6 +104,32 @@ async function typeLine(page, line) {
   await page.keyboard.press('Enter');
 }
 
+// The nav items that are marked current (aria-current) and the ones that
+// look lit (a coloured underline), among those shown; both must be `want`.
+async function checkNav(page, want, where) {
+  const r = await page.evaluate(() => {
+    const shown = [...document.querySelectorAll('header nav a')].filter((a) => !a.hidden);
+    return {
+      current: shown.filter((a) => a.getAttribute('aria-current') === 'page').map((a) => a.id),
+      looks: shown.filter((a) => getComputedStyle(a).borderBottomColor !== 'rgba(0, 0, 0, 0)').map((a) => a.id),
+    };
+  });
+  const same = (l) => l.length === want.length && l.every((x, i) => x === want[i]);
+  return ok(same(r.current) && same(r.looks), `${where}: the nav lights ${want.length ? want.join(', ') : 'nothing'}`, JSON.stringify(r));
+}
+
+// The ids of the Active sessions the console session in `cookie` can see.
+async function activeSessions(cookie) {
+  const who = JSON.parse((await request('GET', '/console/api/whoami', { headers: { cookie } })).body);
+  const r = await request('POST', '/console/api/call/ssm/DescribeSessions', {
+    headers: { cookie, origin: BASE, 'x-airlock-csrf': who.CsrfToken, 'content-type': 'application/json' },
+    body: JSON.stringify({ State: 'Active' }),
+  });
+  return (JSON.parse(r.body).Sessions || []).map((x) => x.SessionId).sort();
+}
+
+const visibleSection = (page) => page.evaluate(() => [...document.querySelectorAll('main > section')].filter((x) => !x.hidden).map((x) => x.id).join(','));
+
 function watch(page, label) {
   page.on('console', (m) => {
     if (/Content.Security.Policy/i.test(m.text())) cspViolations.push(`${label}: ${m.text()}`);
@@ -129,6 +155,10 @@ async function main() {
   const bob = await bobCtx.newPage();
   watch(page, 'admin');
   watch(bob, 'bob');
+  const failedResponses = [];
+  page.on('response', (r) => {
+    if (r.status() >= 400) failedResponses.push(`${r.status()} ${r.url()}`);
+  });
   try {
     // 1. Sign in with a link (and the restricted user with theirs).
     await page.goto(env('SIGNIN_ADMIN'));
@@ -140,6 +170,12 @@ async function main() {
     const c = cookies.find((k) => k.name === 'airlock-console');
     ok(c && c.httpOnly && c.secure && c.sameSite === 'Strict', 'the session cookie is HttpOnly, Secure and SameSite=Strict', JSON.stringify(c));
     ok((await page.textContent('#whoami')) === 'admin', 'the page names the signed-in user');
+    const adminCookie = `airlock-console=${c.value}`;
+    const icon = await page.getAttribute('link[rel="icon"]', 'href');
+    const iconGet = await request('GET', icon || '/none');
+    ok(iconGet.status === 200 && /^image\/svg\+xml/.test(iconGet.headers['content-type'] || '') && /<svg/.test(iconGet.body),
+      'the page has a favicon, and the server serves it', `${icon} ${iconGet.status} ${iconGet.headers['content-type']}`);
+    await checkNav(page, ['nav-nodes'], 'on the nodes page');
 
     // A second use of the link fails.
     const again = await browser.newContext(ctxOpts);
@@ -164,6 +200,27 @@ async function main() {
     ok(await page.locator('#nodes tbody tr').count() === 1 && await page.locator(`#nodes tbody tr[data-instance-id="${NODE_B}"]`).count() === 1,
       'the filter narrows the list');
     await page.fill('#node-filter', '');
+    ok(!/\(Linux\)/.test(cells[4]) && cells[4] !== '', 'the platform is named once', cells[4]);
+    // Node names wrap after their hyphens, never inside a word.
+    const wrap = await page.evaluate(async () => {
+      const { breakable } = await import('/console/assets/dom.js');
+      const el = document.createElement('span');
+      el.style.cssText = 'display:inline-block;width:9ch;font-family:monospace';
+      document.body.append(el);
+      breakable(el, 'queue1-dy-c5large-12');
+      const words = [...el.childNodes].filter((n) => n.nodeType === 3 && n.data !== '-');
+      const range = document.createRange();
+      const tops = words.map((n) => {
+        range.selectNodeContents(n);
+        const rects = range.getClientRects();
+        return rects.length === 1 ? Math.round(rects[0].top) : -1;
+      });
+      const r = { html: el.innerHTML, text: el.textContent, tops };
+      el.remove();
+      return r;
+    });
+    ok(wrap.html === 'queue1-<wbr>dy-<wbr>c5large-<wbr>12' && wrap.text === 'queue1-dy-c5large-12' && !wrap.tops.includes(-1) && new Set(wrap.tops).size >= 3,
+      'a long node name wraps at its hyphens and nowhere else', JSON.stringify(wrap));
     await shot(page, 'nodes');
 
     // A user restricted by tag sees only the tagged node.
@@ -173,6 +230,9 @@ async function main() {
     await shot(bob, 'nodes-restricted-user');
     // …and is refused a session on the other one, in the CLI's words.
     await bob.goto(`${BASE}/console/#/terminal/${NODE_B}`);
+    await bob.locator('#term-idle').waitFor({ state: 'visible', timeout: 10000 });
+    ok(await bob.locator('#term-live').isHidden(), 'a terminal address typed into the page starts no session: it offers a Start button');
+    await bob.click('#term-start');
     await bob.locator('#term-error').waitFor({ state: 'visible', timeout: 15000 });
     const refusal = await bob.textContent('#term-error');
     ok(/^An error occurred \(AccessDeniedException\) when calling the StartSession operation: User: arn:aws:iam::\d+:user\/bob is not authorized to perform: ssm:StartSession on resource: arn:aws:ssm:[^ ]+:managed-instance\/mi-/.test(refusal),
@@ -225,11 +285,46 @@ async function main() {
     await waitScreen(page, /^still here 42\s*$/m, 'the session is alive after the paste');
     await shot(page, 'terminal');
 
+    // 5b. The header names the node; leaving the page keeps the shell.
+    ok((await page.textContent('#term-host')) === HOSTNAME, "the terminal's header shows the node's hostname", await page.textContent('#term-host'));
+    await checkNav(page, ['nav-terminal'], 'on the terminal page');
+    await page.click('#nav-sessions');
+    await page.locator('#page-sessions').waitFor({ state: 'visible', timeout: 5000 });
+    await checkNav(page, ['nav-sessions'], 'on the sessions page with a shell open');
+    ok(await page.locator('#nav-terminal.live').count() === 1, 'the nav shows the running terminal');
+    await sleep(1000);
+    ok(JSON.stringify(await activeSessions(adminCookie)) === JSON.stringify([sessionId]), 'going to another page leaves the shell running, alone');
+    await page.goBack();
+    await page.locator('#page-terminal').waitFor({ state: 'visible', timeout: 5000 });
+    await checkNav(page, ['nav-terminal'], 'back on the terminal page, the mouse still over Sessions');
+    ok((await page.textContent('#term-session-id')) === sessionId && await page.locator('#term-live').isVisible(), 'Back returns to the same live session');
+    await page.locator('#terminal .xterm').click();
+    await typeLine(page, 'clear; echo "back again $((6*7+1))"');
+    await waitScreen(page, /^back again 43\s*$/m, 'the shell answers after leaving its page and coming back');
+    // Start session on another node while one runs: asked first; No keeps it.
+    await page.click('#nav-nodes');
+    let asked = '';
+    page.once('dialog', (d) => { asked = d.message(); d.dismiss(); });
+    await page.locator(`#nodes tbody tr[data-instance-id="${NODE_B}"] button.start-session`).click();
+    await sleep(500);
+    ok(/^End the shell session admin-/.test(asked) && (await visibleSection(page)) === 'page-nodes', 'Start session while a shell runs asks before ending it', asked);
+    ok(JSON.stringify(await activeSessions(adminCookie)) === JSON.stringify([sessionId]), 'answering No keeps the shell and starts none');
+    await page.click('#nav-terminal');
+    await page.locator('#page-terminal').waitFor({ state: 'visible', timeout: 5000 });
+    ok((await page.textContent('#term-session-id')) === sessionId, 'the Terminal nav item leads back to the shell');
+
     // 6. Terminate.
     await page.click('#term-terminate');
     await page.waitForFunction(() => document.querySelector('#term-status').textContent === 'Terminated', null, { timeout: 15000 }).catch(() => {});
     ok((await page.textContent('#term-status')) === 'Terminated', 'Terminate ends the session', await page.textContent('#term-status'));
     await shot(page, 'terminal-terminated');
+    // Back to the ended session's page: it shows, and no new session starts.
+    await page.click('#nav-nodes');
+    await page.goBack();
+    await page.locator('#page-terminal').waitFor({ state: 'visible', timeout: 5000 });
+    await sleep(1000);
+    ok((await page.textContent('#term-session-id')) === sessionId && (await page.textContent('#term-status')) === 'Terminated'
+      && (await activeSessions(adminCookie)).length === 0, 'Back to an ended session shows it and starts no new one');
 
     // 7. The session is in the history; replay it at 8x.
     await page.click('#nav-sessions');
@@ -239,8 +334,18 @@ async function main() {
     ok(hcells[1] === 'admin' && hcells[2] === NODE_A && hcells[3] === 'SSM-SessionManagerRunShell' && hcells[4] !== '' && hcells[5] !== '' && hcells[6] === 'Terminated',
       'the history shows owner, target, document, start, end and status', JSON.stringify(hcells));
     await shot(page, 'sessions');
+    await checkNav(page, ['nav-sessions'], 'on the sessions page');
+    await page.evaluate(() => window.scrollTo(0, document.body.scrollHeight));
     await hrow.locator('button.replay').click();
     await page.locator('#replay-term .xterm-rows').waitFor({ timeout: 10000 });
+    await sleep(300);
+    const view = await page.evaluate(() => {
+      const r = document.querySelector('#replay-term').getBoundingClientRect();
+      return { top: r.top, bottom: r.bottom, h: window.innerHeight };
+    });
+    ok(view.top >= 0 && view.top < view.h / 2, 'the replay opens in view', JSON.stringify(view));
+    await waitScreen(page, /\S/, 'the replay opens with its first frame drawn', '#replay-term', 5000);
+    await shot(page, 'replay-opened');
     await page.click('#replay button[data-speed="8"]');
     await page.click('#replay-play');
     await page.waitForFunction(() => /^Finished/.test(document.querySelector('#replay-status').textContent), null, { timeout: 60000 }).catch(() => {});
@@ -249,7 +354,7 @@ async function main() {
     const wall = Number(await page.getAttribute('#replay', 'data-wall-seconds'));
     const rec = Number(await page.getAttribute('#replay', 'data-recording-seconds'));
     ok(rec > 2 && wall < rec / 4 && wall > rec / 16, `8x replays ${rec.toFixed(1)} s of recording in ${wall.toFixed(1)} s`);
-    await waitScreen(page, /still here 42/, 'the replay shows what the session printed', '#replay-term', 5000);
+    await waitScreen(page, /back again 43/, 'the replay shows what the session printed', '#replay-term', 5000);
     await shot(page, 'replay');
 
     // 8. An active session is ended from the sessions page's Terminate button.
@@ -258,6 +363,13 @@ async function main() {
     await other.goto(`${BASE}/console/#/terminal/${NODE_A}`);
     await other.waitForFunction(() => /^[a-z0-9]+-[0-9a-f]{17}$/.test(document.querySelector('#term-session-id').textContent), null, { timeout: 30000 });
     const activeId = await other.textContent('#term-session-id');
+    // Closing (or reloading) the page while its shell runs asks first.
+    await other.locator('#terminal .xterm').click();
+    let unload = '';
+    other.once('dialog', (d) => { unload = d.type(); d.dismiss(); });
+    await other.close({ runBeforeUnload: true });
+    await sleep(1000);
+    ok(unload === 'beforeunload' && !other.isClosed(), 'leaving the page while a shell runs asks first', unload);
     await page.click('#nav-nodes');
     await page.click('#nav-sessions');
     const arow = page.locator(`#sessions-active tbody tr[data-session-id="${activeId}"]`);
@@ -274,11 +386,111 @@ async function main() {
       'the terminated session is in the history as Terminated');
     await other.close();
 
+    // An address typed, Back or reload starts no session; only the button does.
+    const p3 = await admin.newPage();
+    watch(p3, 'admin-3');
+    await p3.goto(`${BASE}/console/#/nodes`);
+    await p3.locator(`#nodes tbody tr[data-instance-id="${NODE_A}"]`).waitFor({ timeout: 15000 });
+    await p3.goto(`${BASE}/console/#/terminal/${NODE_A}`);
+    await p3.locator('#term-idle').waitFor({ state: 'visible', timeout: 5000 });
+    await p3.reload();
+    await p3.locator('#term-idle').waitFor({ state: 'visible', timeout: 10000 });
+    await sleep(1000);
+    ok((await activeSessions(adminCookie)).length === 0, 'a terminal address reached by typing or reload starts no session');
+    await checkNav(p3, [], 'on a terminal page with no session');
+    await p3.click('#term-start');
+    await p3.waitForFunction(() => /^[a-z0-9]+-[0-9a-f]{17}$/.test(document.querySelector('#term-session-id').textContent), null, { timeout: 30000 });
+    ok((await activeSessions(adminCookie)).length === 1, 'its Start session button starts one');
+    await p3.click('#term-terminate');
+    await p3.waitForFunction(() => document.querySelector('#term-status').textContent === 'Terminated', null, { timeout: 15000 }).catch(() => {});
+    await p3.close();
+
+    // An unknown address: "Page not found", nothing lit.
+    await page.goto(`${BASE}/console/#/nosuch`);
+    await page.locator('#page-notfound').waitFor({ state: 'visible', timeout: 5000 });
+    ok((await visibleSection(page)) === 'page-notfound', 'an unknown address shows Page not found, alone');
+    await checkNav(page, [], 'on an unknown address');
+    await page.goto(`${BASE}/console/#/terminal/`);
+    await sleep(300);
+    ok((await visibleSection(page)) === 'page-notfound', 'a terminal address without a node is not found either');
+
     // The clusters page.
     await page.click('#nav-clusters');
     await page.locator('#clusters-empty').waitFor({ state: 'visible', timeout: 10000 }).catch(() => {});
     ok(!(await page.isHidden('#clusters-empty')) || await page.locator('article.cluster').count() > 0, 'the clusters page lists clusters or says there are none');
+    await checkNav(page, ['nav-clusters'], 'on the clusters page');
     await shot(page, 'clusters');
+
+    // Session Manager preferences: read, refused when invalid, saved.
+    await page.click('#nav-preferences');
+    await page.locator('#page-preferences').waitFor({ state: 'visible', timeout: 5000 });
+    await page.waitForFunction(() => document.querySelector('#pref-idle').value !== '', null, { timeout: 10000 }).catch(() => {});
+    await checkNav(page, ['nav-preferences'], 'on the preferences page');
+    const prefs = await page.evaluate(() => {
+      const f = document.querySelector('#prefs');
+      return [f.idleSessionTimeout.value, f.maxSessionDuration.value, f.runAsEnabled.checked, f.recordingEnabled.checked, f.maxRecordingSizeMB.value, f.recordingCapAction.value];
+    });
+    ok(JSON.stringify(prefs) === JSON.stringify(['20', '', false, true, '100', 'continue']), 'the preferences page shows the current preferences', JSON.stringify(prefs));
+    await page.fill('#pref-idle', '99');
+    await page.click('#prefs-save');
+    await page.locator('#prefs-error').waitFor({ state: 'visible', timeout: 10000 }).catch(() => {});
+    const prefErr = await page.textContent('#prefs-error');
+    ok(/^An error occurred \(\w+\) when calling the UpdateDocument operation: idleSessionTimeout must be minutes \(1-60\)/.test(prefErr), 'an invalid preference is refused in the CLI\'s words', prefErr);
+    // (That refusal is the one failed request the page is meant to make.)
+    const refusedSave = failedResponses.findIndex((x) => /^400 .*\/UpdateDocument$/.test(x));
+    if (refusedSave >= 0) failedResponses.splice(refusedSave, 1);
+    await page.fill('#pref-idle', '15');
+    await page.fill('#pref-rec-max', '50');
+    await page.selectOption('#pref-rec-cap', 'terminate');
+    await page.fill('#pref-profile', 'export AIRLOCK_CONSOLE_PREF=1');
+    await page.click('#prefs-save');
+    await page.waitForFunction(() => /^Saved/.test(document.querySelector('#prefs-status').textContent), null, { timeout: 10000 }).catch(() => {});
+    ok(/^Saved/.test(await page.textContent('#prefs-status')) && await page.isHidden('#prefs-error'), 'valid preferences are saved', await page.textContent('#prefs-status'));
+    await shot(page, 'preferences');
+    const adminWho = JSON.parse((await request('GET', '/console/api/whoami', { headers: { cookie: adminCookie } })).body);
+    const doc = await request('POST', '/console/api/call/ssm/GetDocument', {
+      headers: { cookie: adminCookie, origin: BASE, 'x-airlock-csrf': adminWho.CsrfToken, 'content-type': 'application/json' },
+      body: JSON.stringify({ Name: 'SSM-SessionManagerRunShell' }),
+    });
+    const saved = JSON.parse(JSON.parse(doc.body).Content || '{}').inputs || {};
+    ok(saved.idleSessionTimeout === '15' && saved.maxRecordingSizeMB === '50' && saved.recordingCapAction === 'terminate'
+      && saved.shellProfile && saved.shellProfile.linux === 'export AIRLOCK_CONSOLE_PREF=1', 'the server holds the saved preferences', doc.body);
+    await page.click('#nav-nodes');
+    await page.click('#nav-preferences');
+    await page.waitForFunction(() => document.querySelector('#pref-idle').value === '15', null, { timeout: 10000 }).catch(() => {});
+    ok((await page.inputValue('#pref-idle')) === '15', 'the preferences page shows them again later');
+    // bob may not read the preferences document: refused, in the CLI's words.
+    await bob.click('#nav-preferences');
+    await bob.locator('#prefs-error').waitFor({ state: 'visible', timeout: 10000 }).catch(() => {});
+    const bobPrefs = (await bob.textContent('#prefs-error')) || '';
+    ok(/^An error occurred \(AccessDeniedException\) when calling the GetDocument operation: User: arn:aws:iam::\d+:user\/bob is not authorized to perform: ssm:GetDocument/.test(bobPrefs),
+      'a user without ssm:GetDocument is refused the preferences', bobPrefs);
+
+    // Every page at 1280x800 and on a phone (390x844): nothing wider than
+    // the screen; screenshots of each.
+    for (const [w, h, tag] of [[1280, 800, 'wide'], [390, 844, 'narrow']]) {
+      await page.setViewportSize({ width: w, height: h });
+      for (const route of ['nodes', 'sessions', 'clusters', 'preferences', `terminal/${NODE_A}`]) {
+        await page.goto(`${BASE}/console/#/${route}`);
+        await sleep(800);
+        const fits = await page.evaluate(() => ({
+          over: document.documentElement.scrollWidth - window.innerWidth,
+          signout: document.querySelector('#signout').getBoundingClientRect().right,
+        }));
+        const name = route.split('/')[0];
+        ok(fits.over <= 0 && fits.signout <= w, `at ${w}x${h} the ${name} page fits the screen`, JSON.stringify(fits));
+        await shot(page, `${tag}-${name}`);
+      }
+    }
+    const cards = await page.evaluate(() => { // still 390 wide, on the terminal page
+      location.hash = '#/nodes';
+      return new Promise((r) => setTimeout(() => {
+        const td = document.querySelector('#nodes tbody td[data-label]');
+        r(td ? getComputedStyle(td, '::before').content : '');
+      }, 800));
+    });
+    ok(cards === '"Instance ID"', 'on a phone each node is a card with labelled fields', cards);
+    await page.setViewportSize({ width: 1280, height: 800 });
 
     // Security.
     const wsPath = `/console/ws/terminal?target=${NODE_A}`;
@@ -304,6 +516,40 @@ async function main() {
     await sleep(Math.max(0, 2500));
     const expired = await request('GET', '/console/api/whoami', { headers: { cookie: short.cookie } });
     ok(expired.status === 401 && /expired/.test(expired.body), 'an expired session cookie is refused', `${expired.status} ${expired.body}`);
+    // The console with an expired cookie: a clean page, not the stale one.
+    const expCtx = await browser.newContext(ctxOpts);
+    await expCtx.addCookies([{ name: 'airlock-console', value: short.cookie.split('=').slice(1).join('='), url: BASE }]);
+    const ep = await expCtx.newPage();
+    watch(ep, 'expired');
+    await ep.goto(`${BASE}/console/#/sessions`);
+    await ep.waitForURL(/\/console\/signin/, { timeout: 10000 }).catch(() => {});
+    await ep.locator('h1', { hasText: 'Session expired' }).waitFor({ timeout: 5000 }).catch(() => {});
+    const epText = await ep.locator('body').innerText();
+    ok(/\/console\/signin/.test(ep.url()) && /^Session expired/m.test(epText) && !/Sign out|admin|Sessions/.test(epText),
+      'an expired console session goes to a clean signed-out page', `${ep.url()}\n${epText}`);
+    await shot(ep, 'session-expired');
+    await expCtx.close();
+    // A page left open when its session ends elsewhere leaves for it too.
+    await bob.click('#nav-nodes');
+    const bobCookie = (await bobCtx.cookies(`${BASE}/console/`)).find((k) => k.name === 'airlock-console');
+    const bobWho = JSON.parse((await request('GET', '/console/api/whoami', { headers: { cookie: `airlock-console=${bobCookie.value}` } })).body);
+    await request('POST', '/console/api/signout', { headers: { cookie: `airlock-console=${bobCookie.value}`, origin: BASE, 'x-airlock-csrf': bobWho.CsrfToken, 'content-type': 'application/json' }, body: '{}' });
+    await bob.waitForURL(/\/console\/signin/, { timeout: 10000 }).catch(() => {});
+    await bob.locator('h1', { hasText: 'Signed out' }).waitFor({ timeout: 5000 }).catch(() => {});
+    const bobText = await bob.locator('body').innerText();
+    ok(/^Signed out/m.test(bobText) && !/Sign out|bob/.test(bobText), 'an open page whose session ended goes to the signed-out page', `${bob.url()}\n${bobText}`);
+
+    // Signing out with a live shell asks first; No keeps both.
+    await page.click('#nav-nodes');
+    await page.locator(`#nodes tbody tr[data-instance-id="${NODE_A}"] button.start-session`).click();
+    await page.waitForFunction(() => /^[a-z0-9]+-[0-9a-f]{17}$/.test(document.querySelector('#term-session-id').textContent), null, { timeout: 30000 });
+    let signoutAsked = '';
+    page.once('dialog', (d) => { signoutAsked = d.message(); d.dismiss(); });
+    await page.click('#signout');
+    await sleep(500);
+    ok(/^Signing out ends the shell session admin-/.test(signoutAsked) && /\/console\/#\/terminal\//.test(page.url())
+      && (await activeSessions(adminCookie)).length === 1, 'Sign out with a live shell asks first; No keeps the shell and the session', signoutAsked);
+    page.once('dialog', (d) => d.accept());
 
     // Signing out ends the session.
     await page.click('#signout');
@@ -311,6 +557,7 @@ async function main() {
     const after = await request('GET', '/console/api/whoami', { headers: { cookie } });
     ok(after.status === 401, 'after signing out the cookie no longer works', `${after.status} ${after.body}`);
     await shot(page, 'signed-out');
+    ok(failedResponses.length === 0, 'no request of the page failed (favicon included)', failedResponses.join('\n'));
   } catch (e) {
     ok(false, 'the flow ran to the end', e.stack || String(e));
     await shot(page, 'failure').catch(() => {});

@@ -1,6 +1,13 @@
 // Calls to the console's JSON API with the session's CSRF token, and
-// errors worded as the airlock CLI words them.
+// errors worded as the airlock CLI words them. A 401 (the console session
+// expired or ended) goes to the handler given to onSignedOut.
 let csrf = '';
+let signedOut = () => {};
+
+// `f(error)` runs on any 401: the console session is over.
+export function onSignedOut(f) {
+  signedOut = f;
+}
 
 export class ApiError extends Error {
   constructor(code, message, operation, status) {
@@ -24,7 +31,9 @@ async function parse(r, operation) {
     body = {};
   }
   if (!r.ok) {
-    throw new ApiError(body.__type, body.message || `HTTP ${r.status}`, operation, r.status);
+    const e = new ApiError(body.__type, body.message || `HTTP ${r.status}`, operation, r.status);
+    if (r.status === 401) signedOut(e);
+    throw e;
   }
   return body;
 }

@@ -36,3 +36,27 @@ export function openTerminal(term, parent) {
     delete doc.createElement;
   }
 }
+
+// Fills `el` with `text`, with a line-break opportunity after each hyphen:
+// node names ("queue1-dy-c5large-12", "ip-10-0-1-17") wrap there, not
+// mid-word (a browser does not break between a hyphen and a digit).
+export function breakable(el, text) {
+  el.replaceChildren();
+  const parts = String(text ?? '').split('-');
+  parts.forEach((part, i) => {
+    if (i > 0) el.append('-', document.createElement('wbr'));
+    if (part) el.append(part);
+  });
+  if (parts.length > 1) el.classList.add('node-name');
+}
+
+// Labels each body cell with its column's heading (data-label), which the
+// narrow layout shows beside the value when table rows become cards.
+export function labelCells(table) {
+  const heads = $$('thead th', table).map((th) => th.textContent.trim());
+  for (const tr of $$('tbody tr', table)) {
+    [...tr.children].forEach((td, i) => {
+      if (heads[i]) td.dataset.label = heads[i];
+    });
+  }
+}

@@ -1,7 +1,9 @@
 // Managed nodes: the nodes the user may describe, refreshed every few
-// seconds, filtered as you type; "Start session" opens a terminal.
+// seconds, filtered as you type; "Start session" opens a terminal. Host and
+// cluster names wrap after their hyphens.
 import * as api from './api.js';
-import { $ } from './dom.js';
+import { $, breakable, labelCells } from './dom.js';
+import * as terminal from './terminal.js';
 
 const REFRESH_MS = 3000;
 let timer = null;
@@ -40,8 +42,8 @@ function render() {
     const tr = document.createElement('tr');
     tr.dataset.instanceId = n.InstanceId;
     cell(tr, n.InstanceId, 'mono');
-    cell(tr, n.Hostname);
-    cell(tr, n.Cluster);
+    breakable(cell(tr, ''), text(n.Hostname));
+    breakable(cell(tr, ''), text(n.Cluster));
     cell(tr, n.IpAddress, 'mono');
     cell(tr, n.Platform);
     cell(tr, n.AgentVersion);
@@ -53,20 +55,36 @@ function render() {
     b.textContent = 'Start session';
     b.className = 'start-session';
     b.disabled = n.PingStatus !== 'Online';
-    b.addEventListener('click', () => {
-      location.hash = `#/terminal/${encodeURIComponent(n.InstanceId)}`;
-    });
+    b.addEventListener('click', () => terminal.start(n.InstanceId));
     td.appendChild(b);
     tr.appendChild(td);
     body.appendChild(tr);
   }
+  labelCells($('#nodes'));
   $('#nodes-empty').hidden = shown.length > 0;
+}
+
+async function fetchNodes() {
+  const r = await api.post('/console/api/nodes', {}, 'DescribeInstanceInformation');
+  latest = r.Nodes || [];
+  return latest;
+}
+
+// The hostname of node `id` as last listed, or undefined if not listed.
+export function hostnameOf(id) {
+  const n = latest.find((x) => x.InstanceId === id);
+  return n ? text(n.Hostname) : undefined;
+}
+
+// Node `id` as the server lists it now (undefined if the user may not
+// describe it).
+export async function describe(id) {
+  return (await fetchNodes()).find((x) => x.InstanceId === id);
 }
 
 async function refresh() {
   try {
-    const r = await api.post('/console/api/nodes', {}, 'DescribeInstanceInformation');
-    latest = r.Nodes || [];
+    await fetchNodes();
     render();
     $('#nodes-updated').textContent = `Updated ${new Date().toLocaleTimeString()}`;
     onError(null);

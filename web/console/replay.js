@@ -1,6 +1,8 @@
 // In-page replay of an asciicast v2 recording at 1x, 2x or 8x: output
 // events are written to a read-only terminal at their recorded times,
-// divided by the speed; "r" events resize it.
+// divided by the speed; "r" events resize it. It opens at the top of the
+// sessions page, scrolled into view, with its first frame drawn (the
+// recording up to its first visible output), not a black box.
 import * as api from './api.js';
 import { $, $$, openTerminal } from './dom.js';
 
@@ -38,6 +40,32 @@ function parse(text) {
 function size(spec) {
   const m = /^(\d+)x(\d+)$/.exec(spec || '');
   return m ? [Number(m[1]), Number(m[2])] : null;
+}
+
+// Writes the recording's first frame: every event up to the first pause
+// (FRAME_PAUSE s without output) after the first output that shows
+// something, the screen a viewer would first have seen settle.
+const FRAME_PAUSE = 0.3;
+function firstFrame() {
+  let shown = null;
+  for (const e of events) {
+    if (shown !== null && e.t - shown >= FRAME_PAUSE) break;
+    if (e.kind === 'o') {
+      term.write(e.data);
+      if (/\S/.test(e.data.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, ''))) shown = e.t;
+    } else {
+      const s = size(e.data);
+      if (s) term.resize(s[0], s[1]);
+    }
+  }
+}
+
+export function close() {
+  stop();
+  if (term) term.dispose();
+  term = null;
+  $('#replay-term').replaceChildren();
+  $('#replay').hidden = true;
 }
 
 export function stop() {
@@ -125,6 +153,8 @@ export async function open(id) {
     };
   }
   $('#replay-play').onclick = play;
+  $('#replay-close').onclick = close;
+  firstFrame();
   status(`Ready: ${events.length} events`);
-  $('#replay').scrollIntoView();
+  $('#replay').scrollIntoView({ block: 'start' });
 }

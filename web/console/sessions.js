@@ -2,7 +2,7 @@
 // status), each recorded one with a Replay button, each active one with a
 // Terminate button (ssm:TerminateSession).
 import * as api from './api.js';
-import { $ } from './dom.js';
+import { $, labelCells } from './dom.js';
 import * as replay from './replay.js';
 
 let errorSink = () => {};
@@ -60,6 +60,7 @@ function fill(table, list, active) {
     tr.appendChild(td);
     body.appendChild(tr);
   }
+  labelCells(table);
   if (list.length === 0) {
     const tr = document.createElement('tr');
     const td = document.createElement('td');

@@ -9,9 +9,17 @@ const token = decodeURIComponent(location.hash.slice(1));
 history.replaceState(null, '', location.pathname);
 
 async function signin() {
-  if (token === 'signed-out') {
-    title.textContent = 'Signed out';
-    msg.textContent = 'You have signed out of the airlock console. Run `airlock console` to sign in again.';
+  // Where the console sends a browser whose session is over: a clean page,
+  // with nothing of the signed-in page left on it.
+  const over = {
+    'signed-out': ['Signed out', 'You have signed out of the airlock console. Run `airlock console` to sign in again.'],
+    expired: ['Session expired', 'Your console session has expired. Run `airlock console` for a new sign-in link.'],
+    'not-signed-in': ['Not signed in', 'This browser is not signed in to the airlock console. Run `airlock console` for a sign-in link.'],
+  };
+  if (Object.hasOwn(over, token)) {
+    [title.textContent, msg.textContent] = over[token];
+    document.title = `${over[token][0]} · airlock console`;
+    document.body.dataset.state = token;
     return;
   }
   if (!token) {

@@ -1,21 +1,34 @@
 // The terminal in the page: xterm.js with the fit addon, joined to a shell
 // session on the node through the console's WebSocket. Resizes follow the
 // window; Ctrl+Shift+C copies the selection, Ctrl+Shift+V pastes.
+//
+// One terminal at a time, and it outlives the page it is on: hide() keeps
+// the shell running while another page shows, and the "Terminal" nav item
+// (#nav-terminal) leads back to it. A session starts only when asked:
+// start() (the "Start session" buttons) or a #/terminal/ link opened in a
+// fresh page; Back, Forward and reload show "No session open" instead.
 import * as api from './api.js';
-import { $, openTerminal } from './dom.js';
+import { $, breakable, openTerminal } from './dom.js';
+import * as nodes from './nodes.js';
 
 const encoder = new TextEncoder();
 
 let term = null;
 let fit = null;
 let ws = null;
+let target = '';
+let hostname = '';
 let sessionId = '';
 let queued = [];
 let terminating = false;
 let finished = false;
+let visible = false;
+// The target "Start session" was clicked for, until its page shows.
+let intent = null;
 
 function status(s) {
   $('#term-status').textContent = s;
+  updateNav();
 }
 
 function fail(message) {
@@ -33,8 +46,63 @@ function send(bytes) {
   else if (ws && ws.readyState === WebSocket.CONNECTING) queued.push(bytes);
 }
 
+// A hidden terminal has no size: fit it only while it shows.
+function refit() {
+  if (fit && visible) fit.fit();
+}
+
 function onWindowResize() {
-  if (fit) fit.fit();
+  refit();
+}
+
+// Whether a shell of this page is running (or starting).
+export function isLive() {
+  return Boolean(ws) && !finished;
+}
+
+// "SESSION on HOST (TARGET)", for questions before ending it.
+export function describe() {
+  const where = hostname ? `${hostname} (${target})` : target;
+  return sessionId ? `${sessionId} on ${where}` : `on ${where}`;
+}
+
+function updateNav() {
+  const link = $('#nav-terminal');
+  if (!term) {
+    link.hidden = true;
+    link.classList.remove('active', 'live');
+    link.removeAttribute('aria-current');
+    return;
+  }
+  link.hidden = false;
+  link.href = `#/terminal/${encodeURIComponent(target)}`;
+  link.textContent = `Terminal: ${hostname || target}`;
+  link.title = isLive() ? `Session ${sessionId || '(starting)'} on ${target}: running` : `Session on ${target}: ended`;
+  link.classList.toggle('live', isLive());
+  const lit = visible && !$('#term-live').hidden;
+  link.classList.toggle('active', lit);
+  if (lit) link.setAttribute('aria-current', 'page');
+  else link.removeAttribute('aria-current');
+}
+
+function setHost(name) {
+  hostname = name || '';
+  breakable($('#term-host'), hostname);
+  updateNav();
+}
+
+async function lookupHost(id) {
+  const known = nodes.hostnameOf(id);
+  if (known !== undefined) {
+    setHost(known);
+    return;
+  }
+  try {
+    const n = await nodes.describe(id);
+    if (n && id === target) setHost(n.Hostname);
+  } catch {
+    /* the header shows the instance id alone */
+  }
 }
 
 function control(m) {
@@ -94,11 +162,71 @@ async function terminate() {
   }
 }
 
-export function open(target) {
+// "Start session" on `id`: ends this page's terminal, if any (the caller
+// has asked), and shows a new one. Returns false if the user said no.
+export function start(id) {
+  if (isLive() && !window.confirm(`End the shell session ${describe()} and start a new one on ${id}?`)) return false;
+  intent = id;
+  const hash = `#/terminal/${encodeURIComponent(id)}`;
+  if (location.hash === hash) show(id, {});
+  else location.hash = hash;
+  return true;
+}
+
+function showLive() {
+  $('#term-live').hidden = false;
+  $('#term-idle').hidden = true;
+  visible = true;
+  updateNav();
+  requestAnimationFrame(() => {
+    refit();
+    showSize();
+    if (term && visible) term.focus();
+  });
+}
+
+// The page #/terminal/ID: the running terminal if it is on `id`, a new
+// session if one was asked for (or `fresh`: a link opened in a new page),
+// else "No session open" with a Start button.
+export function show(id, { fresh = false }) {
+  const wanted = intent === id;
+  intent = null;
+  visible = true;
+  if (wanted || (fresh && !term)) {
+    open(id);
+    showLive();
+    return;
+  }
+  if (term && id === target) {
+    showLive();
+    return;
+  }
+  // Any running terminal (on another node) stays hidden, and unfitted.
+  visible = false;
+  $('#term-live').hidden = true;
+  $('#term-idle').hidden = false;
+  $('#term-idle-target').textContent = id;
+  $('#term-start').onclick = () => start(id);
+  updateNav();
+}
+
+// Another page shows: the terminal keeps running behind it.
+export function hide() {
+  visible = false;
+  intent = null;
+  updateNav();
+}
+
+function open(id) {
   close();
-  $('#term-target').textContent = target;
+  target = id;
+  $('#term-target').textContent = id;
+  setHost('');
+  lookupHost(id);
   $('#term-session-id').textContent = '(starting)';
+  $('#term-size').textContent = '';
   $('#term-error').hidden = true;
+  $('#term-terminate').disabled = true;
   status('Starting…');
   if (!window.Terminal || !window.FitAddon) {
     fail('error: xterm.js did not load (/console/assets/vendor/xterm.js).');
@@ -117,6 +245,10 @@ export function open(target) {
   });
   fit = new window.FitAddon.FitAddon();
   term.loadAddon(fit);
+  // The page must show before xterm.js measures its box.
+  $('#term-live').hidden = false;
+  $('#term-idle').hidden = true;
+  visible = true;
   openTerminal(term, $('#terminal'));
   fit.fit();
   showSize();
@@ -129,7 +261,7 @@ export function open(target) {
   });
   window.addEventListener('resize', onWindowResize);
   $('#term-terminate').onclick = terminate;
-  const q = new URLSearchParams({ target, cols: term.cols, rows: term.rows });
+  const q = new URLSearchParams({ target: id, cols: term.cols, rows: term.rows });
   ws = new WebSocket(`wss://${location.host}/console/ws/terminal?${q}`);
   ws.binaryType = 'arraybuffer';
   ws.onopen = () => {
@@ -155,9 +287,11 @@ export function open(target) {
     }
     $('#term-terminate').disabled = true;
   };
+  updateNav();
   term.focus();
 }
 
+// Ends the shell (if running) and removes the terminal.
 export function close() {
   window.removeEventListener('resize', onWindowResize);
   if (ws) {
@@ -168,5 +302,7 @@ export function close() {
   if (term) term.dispose();
   term = null;
   fit = null;
+  finished = true;
   $('#terminal').replaceChildren();
+  updateNav();
 }

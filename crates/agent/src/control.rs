@@ -139,7 +139,11 @@ fn start_worker(dir: &AgentDir, opts: &AgentOptions, session: StartSession, work
             }
         },
     };
+    // Named as the executable it is, not `/proc/self/exe`, in ps and in
+    // `airlock agent status`.
+    let name = std::fs::read_link(&exe).unwrap_or_else(|_| exe.clone());
     let child = tokio::process::Command::new(exe)
+        .arg0(name)
         .arg("agent")
         .arg("session-worker")
         .arg("--agent-dir")

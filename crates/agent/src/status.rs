@@ -52,27 +52,52 @@ fn alive(pid: u32) -> bool {
         .is_some_and(|p| nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), None).is_ok())
 }
 
-/// Processes whose parent is `pid`, as (pid, command line).
-fn children(pid: u32) -> Vec<(u32, String)> {
-    let mut out = Vec::new();
+/// One process: its pid, its parent's, and its command line as shown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Proc {
+    pub pid: u32,
+    pub ppid: u32,
+    pub command: String,
+}
+
+/// Every process of this host (those that vanish while read are skipped).
+fn processes() -> Vec<Proc> {
     let Ok(rd) = std::fs::read_dir("/proc") else {
-        return out;
+        return Vec::new();
     };
-    for e in rd.flatten() {
-        let Some(child) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
-            continue;
-        };
-        let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
-        let ppid = stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().nth(1))
-            .and_then(|p| p.parse::<u32>().ok());
-        if ppid == Some(pid) {
-            out.push((child, cmdline(&e.path())));
-        }
-    }
-    out.sort();
+    let mut out: Vec<Proc> = rd
+        .flatten()
+        .filter_map(|e| {
+            let pid = e.file_name().to_str()?.parse::<u32>().ok()?;
+            let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
+            let ppid = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+                .and_then(|p| p.parse::<u32>().ok())?;
+            Some(Proc {
+                pid,
+                ppid,
+                command: command(&e.path()),
+            })
+        })
+        .collect();
+    out.sort_by_key(|p| p.pid);
     out
+}
+
+/// The command line, with `/proc/self/exe` (how an agent spawns its
+/// session workers) shown as the executable it names.
+fn command(proc_dir: &Path) -> String {
+    let line = cmdline(proc_dir);
+    match line.strip_prefix("/proc/self/exe") {
+        Some(rest) if rest.is_empty() || rest.starts_with(' ') => {
+            match std::fs::read_link(proc_dir.join("exe")) {
+                Ok(exe) => format!("{}{rest}", exe.display()),
+                Err(_) => line,
+            }
+        }
+        _ => line,
+    }
 }
 
 fn cmdline(proc_dir: &Path) -> String {
@@ -85,6 +110,42 @@ fn cmdline(proc_dir: &Path) -> String {
                 .join(" ")
         })
         .unwrap_or_default()
+}
+
+/// The `CGroup:` tree of `systemctl status`: the main process, then its
+/// children at the same level, each with its own descendants below it;
+/// `├─` for a branch, `└─` for the last, `│` continuing a level.
+pub fn tree(main: u32, procs: &[Proc]) -> String {
+    fn below(pid: u32, procs: &[Proc], prefix: &str, out: &mut String) {
+        let kids: Vec<&Proc> = procs.iter().filter(|p| p.ppid == pid).collect();
+        for (i, p) in kids.iter().enumerate() {
+            let last = i + 1 == kids.len();
+            let branch = if last { "└─" } else { "├─" };
+            out.push_str(&format!("{prefix}{branch}{:>6} {}\n", p.pid, p.command));
+            let deeper = format!("{prefix}{}", if last { "  " } else { "│ " });
+            below(p.pid, procs, &deeper, out);
+        }
+    }
+    let indent = "             ";
+    let mut top: Vec<Proc> = procs.iter().filter(|p| p.pid == main).cloned().collect();
+    top.extend(
+        procs
+            .iter()
+            .filter(|p| p.ppid == main && p.pid != main)
+            .cloned(),
+    );
+    let mut out = String::new();
+    for (i, p) in top.iter().enumerate() {
+        let last = i + 1 == top.len();
+        let lead = if i == 0 { "     CGroup: " } else { indent };
+        let branch = if last { "└─" } else { "├─" };
+        out.push_str(&format!("{lead}{branch}{:>6} {}\n", p.pid, p.command));
+        if p.pid != main {
+            let deeper = format!("{indent}{}", if last { "  " } else { "│ " });
+            below(p.pid, procs, &deeper, &mut out);
+        }
+    }
+    out
 }
 
 fn ago(since: &str) -> String {
@@ -127,13 +188,55 @@ pub fn render(dir: &AgentDir) -> (String, bool) {
     if let Some(r) = &st.reason {
         out.push_str(&format!("\n     Reason: {r}"));
     }
-    out.push_str(&format!(
-        "\n     CGroup: ├─{:>6} {}\n",
-        st.pid,
-        cmdline(Path::new(&format!("/proc/{}", st.pid)))
-    ));
-    for (pid, cmd) in children(st.pid) {
-        out.push_str(&format!("             ├─{pid:>6} {cmd}\n"));
-    }
+    out.push('\n');
+    out.push_str(&tree(st.pid, &processes()));
     (out, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Proc, tree};
+
+    fn p(pid: u32, ppid: u32, command: &str) -> Proc {
+        Proc {
+            pid,
+            ppid,
+            command: command.into(),
+        }
+    }
+
+    #[test]
+    fn the_tree_closes_each_level_and_shows_a_sessions_shell_under_its_worker() {
+        let procs = [
+            p(1, 0, "init"),
+            p(100, 1, "/usr/bin/airlock agent run"),
+            p(
+                200,
+                100,
+                "/usr/bin/airlock agent session-worker --session-id a",
+            ),
+            p(210, 200, "-bash"),
+            p(211, 210, "sleep 60"),
+            p(
+                300,
+                100,
+                "/usr/bin/airlock agent session-worker --session-id b",
+            ),
+            p(310, 300, "sh -c true"),
+        ];
+        assert_eq!(
+            tree(100, &procs),
+            "     CGroup: ├─   100 /usr/bin/airlock agent run\n\
+             \x20            ├─   200 /usr/bin/airlock agent session-worker --session-id a\n\
+             \x20            │ └─   210 -bash\n\
+             \x20            │   └─   211 sleep 60\n\
+             \x20            └─   300 /usr/bin/airlock agent session-worker --session-id b\n\
+             \x20              └─   310 sh -c true\n"
+        );
+        // An agent without workers: one line, closed.
+        assert_eq!(
+            tree(100, &procs[..2]),
+            "     CGroup: └─   100 /usr/bin/airlock agent run\n"
+        );
+    }
 }

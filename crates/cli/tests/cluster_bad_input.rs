@@ -196,7 +196,27 @@ fn a_failed_creation_rolls_back_and_names_the_failed_resource() {
             && lab.clusters_root().join("kept").exists(),
         "{st}"
     );
-    env.ok(&["delete", "kept"]);
+    // delete shows each resource it removes, the last ones too (their
+    // events outlive the stack), then the stack's end.
+    let out = env.ok(&["delete", "kept"]);
+    for r in [
+        "SlurmController",
+        "HeadNode",
+        "ComputeRole",
+        "HeadNodeRole",
+        "SecurityGroup",
+        "Network",
+    ] {
+        assert!(
+            out.contains(&format!("Status: {r} - DELETE_IN_PROGRESS\n"))
+                && out.contains(&format!("Status: {r} - DELETE_COMPLETE\n")),
+            "{r}: {out}"
+        );
+    }
+    assert!(
+        out.ends_with("Status: DELETE_COMPLETE\nCluster deleted successfully.\n"),
+        "{out}"
+    );
     env.ok(&["delete", "rb"]);
     assert!(!lab.clusters_root().join("kept").exists());
 }

@@ -71,7 +71,7 @@ fn scale_up_requeue_scale_down_and_isolation() {
     // Without key_name, `airlock ssh` pushes a one-time key (60 s).
     let dry = env.ok(&["ssh", "scale", "--dryrun"]);
     assert!(
-        dry.starts_with("SSH command: ssh -o ProxyCommand=") && dry.contains("ec2-user@10.77."),
+        dry.starts_with("SSH command: ssh -o 'ProxyCommand=") && dry.contains("ec2-user@10.77."),
         "{dry}"
     );
     let o = env

@@ -1,10 +1,16 @@
 //! The web console in a real browser: a real server and two real agents on
 //! loopback, and `tests/browser/console.test.mjs` driving Debian's chromium
 //! through Playwright — sign in with a link, see the nodes, open a
-//! terminal (hostname, resize, copy, a 5,000-line paste, terminate), find
-//! the session in the history and replay it, and the security checks (link
-//! reuse, expired cookie, a user restricted by tag, cross-Origin WebSocket,
-//! CSRF, CSP). Screenshots go to `<target>/test-artifacts/console/`.
+//! terminal (hostname, resize, copy, a 5,000-line paste, terminate), leave
+//! it for other pages and come back to the same live shell (Back, the nav,
+//! a confirm before ending it; no session from Back, reload or a typed
+//! address), one lit nav item per page, find the session in the history and
+//! replay it (in view, first frame drawn), read and save the Session
+//! Manager preferences (refused for bob), every page at 1280x800 and
+//! 390x844, an expired session's clean signed-out page, and the security
+//! checks (link reuse, expired cookie, a user restricted by tag,
+//! cross-Origin WebSocket, CSRF, CSP). Screenshots go to
+//! `<target>/test-artifacts/console/`.
 //!
 //! Needs node, npm (for `playwright-core`) and `/usr/bin/chromium`; without
 //! them it skips with a message, except under CI (`CI` set), where it fails.
@@ -121,7 +127,23 @@ fn the_console_works_in_a_real_browser_and_keeps_its_security_promises() {
         "the browser test failed (screenshots in {})",
         shots.display()
     );
-    for page in ["nodes", "terminal", "sessions", "replay", "clusters"] {
+    for page in [
+        "nodes",
+        "terminal",
+        "sessions",
+        "replay",
+        "replay-opened",
+        "clusters",
+        "preferences",
+        "session-expired",
+        "wide-nodes",
+        "wide-terminal",
+        "narrow-nodes",
+        "narrow-sessions",
+        "narrow-clusters",
+        "narrow-preferences",
+        "narrow-terminal",
+    ] {
         assert!(
             shots.join(format!("{page}.png")).exists(),
             "no screenshot of {page}"

@@ -1,6 +1,7 @@
 //! Sessions through a real server and agent on loopback: exec, a shell on a
-//! real PTY, port forwarding, OpenSSH through `airlock proxy`, recordings,
-//! and refusals.
+//! real PTY, port forwarding, OpenSSH through `airlock proxy` (and through
+//! the `airlock ssh-config` block), `airlock agent status` with a session
+//! running, recordings, and refusals.
 
 mod support;
 
@@ -9,7 +10,7 @@ use std::net::{TcpListener, TcpStream};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use support::{Env, Node, Server, Terminal, node, register_agent, wait_for};
+use support::{Env, Node, Server, Terminal, echo_server, node, register_agent, wait_for};
 
 #[test]
 fn exec_returns_the_exit_code_and_keeps_stderr_apart() {
@@ -159,22 +160,6 @@ fn nix_kill_winch(child: &std::process::Child) -> std::io::Result<()> {
         .args(["-WINCH", &child.id().to_string()])
         .status()
         .map(drop)
-}
-
-fn echo_server() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for s in l.incoming().flatten() {
-            std::thread::spawn(move || {
-                let mut r = s.try_clone().unwrap();
-                let mut w = s;
-                let _ = std::io::copy(&mut r, &mut w);
-                let _ = w.shutdown(std::net::Shutdown::Write);
-            });
-        }
-    });
-    port
 }
 
 #[test]
@@ -794,5 +779,115 @@ fn a_session_ends_at_its_maximum_duration_even_when_busy() {
     assert!(
         audit.contains("maximum session duration reached"),
         "{audit}"
+    );
+}
+
+/// `airlock ssh-config`'s block, pasted into an ssh config, sends cluster
+/// targets through `airlock proxy` as typed: `CLUSTER/head` (its case
+/// kept), a node name and `head` reach the server, which answers for them.
+#[test]
+fn ssh_config_sends_cluster_names_through_the_proxy_as_typed() {
+    let env = Env::new();
+    let _s = support::Server::start(&env);
+    let block = env.ok(&["ssh-config"]);
+    let cfg = env.tmp.path().join("ssh_config");
+    std::fs::write(&cfg, &block).expect("write the ssh config");
+    let ssh = |target: &str| {
+        let mut c = Command::new("ssh");
+        for (k, v) in env.cmd().get_envs() {
+            match v {
+                Some(v) => c.env(k, v),
+                None => c.env_remove(k),
+            };
+        }
+        let o = c
+            .arg("-F")
+            .arg(&cfg)
+            .args(["-o", "BatchMode=yes", "-o", "UserKnownHostsFile=/dev/null"])
+            .arg(format!("ubuntu@{target}"))
+            .arg("true")
+            .output()
+            .expect("the OpenSSH client (ssh)");
+        assert!(!o.status.success(), "{target}");
+        String::from_utf8_lossy(&o.stderr).into_owned()
+    };
+    // The server's answer names each target: ssh reached `airlock proxy`
+    // with it, case kept.
+    for (target, answer) in [
+        (
+            "MyCluster/head",
+            "Cluster MyCluster has no head node registered",
+        ),
+        (
+            "MyCluster/spot1-dy-c5large-1",
+            "Cluster MyCluster has no node spot1-dy-c5large-1",
+        ),
+        ("spot1-dy-c5large-1", "spot1-dy-c5large-1"),
+        ("head", "head"),
+    ] {
+        let err = ssh(target);
+        assert!(
+            err.contains("StartSession") && err.contains(answer),
+            "{target}: {block}\n{err}"
+        );
+    }
+}
+
+/// `airlock agent status` shows each session worker as the executable it
+/// is, the command the session runs below its worker, and closes the tree
+/// with `└─`, as `systemctl status` does.
+#[test]
+fn agent_status_shows_workers_by_their_executable_with_their_commands_below() {
+    let n = node();
+    // Unique to this run (a command outlives the test's session only so long).
+    let secs = (30 + std::process::id() % 60).to_string();
+    let sleep = format!("sleep {secs}");
+    let mut exec = n
+        .env
+        .cmd()
+        .args(["exec", &n.id, "--", "sleep", &secs])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("airlock exec");
+    let dir = n.env.tmp.path().join("agent");
+    let dir = dir.to_str().expect("UTF-8 path");
+    // (`airlock exec … sleep N` itself is no sign: the agent's status is.)
+    let status = wait_for(15, "the session's command to run", || {
+        let status = n.env.ok(&["agent", "status", "--agent-dir", dir]);
+        status
+            .lines()
+            .any(|l| l.ends_with(&format!(" {sleep}")))
+            .then_some(status)
+    });
+    let _ = exec.kill();
+    let _ = exec.wait();
+    eprintln!("$ airlock agent status\n{status}");
+    let lines: Vec<&str> = status.lines().collect();
+    let worker = lines
+        .iter()
+        .position(|l| l.contains(" agent session-worker "))
+        .unwrap_or_else(|| panic!("no session worker:\n{status}"));
+    assert!(!status.contains("/proc/self/exe"), "{status}");
+    let exe = std::fs::canonicalize(support::airlock_bin()).expect("the airlock binary");
+    assert!(
+        lines[worker].contains(&format!("{} agent session-worker", exe.display())),
+        "{status}"
+    );
+    // The command, somewhere below its worker and indented deeper.
+    let depth = |l: &str| l.find(['├', '└']).unwrap_or(0);
+    let below = lines[worker + 1..]
+        .iter()
+        .take_while(|l| depth(l) > depth(lines[worker]))
+        .any(|l| l.contains(&sleep));
+    assert!(below, "{status}");
+    // Each level ends with └─.
+    assert!(
+        lines
+            .iter()
+            .rev()
+            .find(|l| l.contains('─'))
+            .is_some_and(|l| l.contains("└─")),
+        "{status}"
     );
 }

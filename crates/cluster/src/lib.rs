@@ -1,9 +1,11 @@
-//! Cluster stacks and the local provider: node naming (`nodes`), the
+//! Cluster stacks and the local provider: node naming (`nodes`), what an
+//! update changes (`change_set`), the
 //! generated Slurm configuration (`slurm_conf`), Slurm's node states
 //! (`slurm_state`), the provider interface (`provider`), nodes as Linux
 //! namespaces on this machine (`local`), and the provider served by a
 //! privileged helper to an unprivileged server (`remote`).
 
+pub mod change_set;
 pub mod local;
 pub mod nodes;
 pub mod provider;

@@ -32,6 +32,9 @@ pub struct SlurmSettings {
     pub slurm_user: String,
     /// The cluster's own munged socket (one per cluster), if not the default.
     pub munge_socket: Option<String>,
+    /// The compute fleet is stopped: every partition is INACTIVE (jobs
+    /// stay queued, none is started or accepted), as `pcluster stop` does.
+    pub fleet_stopped: bool,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -122,8 +125,9 @@ pub fn render(m: &ClusterModel, s: &SlurmSettings) -> Result<String, SlurmConfEr
                     queue: q.name.clone(),
                     instance_type: it.clone(),
                 })?;
+            // One thread per core with hyperthreading disabled.
             let cpus = if q.disable_hyperthreading.value {
-                (t.vcpus / 2).max(1)
+                t.cores.max(1)
             } else {
                 t.vcpus
             };
@@ -143,9 +147,10 @@ pub fn render(m: &ClusterModel, s: &SlurmSettings) -> Result<String, SlurmConfEr
         }
         let _ = writeln!(
             o,
-            "PartitionName={} Nodes={} MaxTime=INFINITE State=UP{}",
+            "PartitionName={} Nodes={} MaxTime=INFINITE State={}{}",
             q.name,
             hostlists.join(","),
+            if s.fleet_stopped { "INACTIVE" } else { "UP" },
             if i == 0 { " Default=YES" } else { "" }
         );
     }
@@ -169,7 +174,19 @@ mod tests {
             log_dir: "/var/log/slurm".into(),
             slurm_user: "slurm".into(),
             munge_socket: Some("/run/airlock/ssm-cluster/munge.socket".into()),
+            fleet_stopped: false,
         }
+    }
+
+    #[test]
+    fn a_stopped_fleet_has_every_partition_inactive() {
+        let m = model(include_str!("../../../examples/ssm.ini"));
+        let s = SlurmSettings {
+            fleet_stopped: true,
+            ..settings()
+        };
+        let conf = render(&m, &s).unwrap();
+        assert!(conf.contains("PartitionName=spot1 Nodes=spot1-dy-c5large-[1-16] MaxTime=INFINITE State=INACTIVE Default=YES"), "{conf}");
     }
 
     fn model(text: &str) -> ClusterModel {

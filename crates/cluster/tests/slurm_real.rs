@@ -111,6 +111,7 @@ fn slurmctld_runs_the_generated_config_and_sinfo_shows_the_seed_queue() {
         log_dir: d.join("log").display().to_string(),
         slurm_user: "root".into(),
         munge_socket: Some(socket.display().to_string()),
+        fleet_stopped: false,
     };
     let conf_text = render(&report.model.unwrap(), &settings).unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0")

@@ -5,13 +5,15 @@
 //! - [`diagnostic`]: errors and warnings that point at the offending text;
 //! - [`model`]: the normalised [`model::ClusterModel`];
 //! - [`v2`]: ParallelCluster 2.11 INI into the model, with its validators;
-//! - [`instance_types`]: the built-in EC2 instance type catalog.
+//! - [`instance_types`]: the built-in EC2 instance type catalog;
+//! - [`managed_policies`]: the built-in catalog of AWS managed IAM policies.
 
 #![forbid(unsafe_code)]
 
 pub mod diagnostic;
 pub mod ini;
 pub mod instance_types;
+pub mod managed_policies;
 pub mod model;
 pub mod span;
 pub mod v2;

@@ -328,3 +328,18 @@ fn warnings_before_an_error_are_kept() {
         e.warnings
     );
 }
+
+#[test]
+fn duplicate_section_is_the_converters_duplicate_section_error() {
+    let ini = "[aws]\naws_region_name = us-east-1\n[global]\ncluster_template = c\n\
+               [cluster c]\nscheduler = slurm\n[cluster c]\nbase_os = alinux2\n";
+    let e = convert(ini, None, false).unwrap_err();
+    assert_eq!(e.kind, ConvertErrorKind::Unexpected);
+    assert_eq!(
+        e.message,
+        "Unexpected error of type DuplicateSectionError: section 'cluster c' already exists (line 7)"
+    );
+    // A duplicate option stays a parsing error, as the converter catches it.
+    let e = convert("[aws]\na = 1\na = 2\n", None, false).unwrap_err();
+    assert!(matches!(e.kind, ConvertErrorKind::Ini(_)), "{e:?}");
+}

@@ -137,6 +137,12 @@ pub mod airlock {
     pub const DESCRIBE_CLUSTER: &str = "airlock:DescribeCluster";
     /// `airlock list`.
     pub const LIST_CLUSTERS: &str = "airlock:ListClusters";
+    /// `airlock update`.
+    pub const UPDATE_CLUSTER: &str = "airlock:UpdateCluster";
+    /// `airlock start|stop` (`update-compute-fleet`).
+    pub const UPDATE_COMPUTE_FLEET: &str = "airlock:UpdateComputeFleet";
+    /// `describe-compute-fleet`.
+    pub const DESCRIBE_COMPUTE_FLEET: &str = "airlock:DescribeComputeFleet";
     /// `airlock instances`.
     pub const DESCRIBE_CLUSTER_INSTANCES: &str = "airlock:DescribeClusterInstances";
     /// Slurm `ResumeProgram` (head role).

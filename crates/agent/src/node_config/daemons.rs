@@ -41,6 +41,8 @@ pub const POLL: Duration = Duration::from_millis(50);
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Changed {
     pub slurm_conf: bool,
+    /// `slurm.conf`'s nodes changed (`NodeName=` lines).
+    pub slurm_nodes: bool,
     pub munge_key: bool,
     pub ssh_host_key: bool,
 }
@@ -147,6 +149,34 @@ pub fn start(
     };
     wait_ready(sys, d)?;
     Ok(before)
+}
+
+/// The `NodeName=` lines of a `slurm.conf`: the cluster's nodes.
+pub fn node_lines(conf: &str) -> Vec<&str> {
+    conf.lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with("NodeName="))
+        .collect()
+}
+
+/// Restarts slurmctld under airlock's init, which restarts a service that
+/// exits: asks it to shut down (it saves its state), waits until it no
+/// longer answers, then until it is back.
+pub fn restart_slurmctld(sys: &mut dyn System) -> Result<(), String> {
+    sys.run(&["scontrol", "shutdown", "slurmctld"])?;
+    let start = sys.now();
+    while sys
+        .run(&["scontrol", "ping"])
+        .is_ok_and(|out| out.contains("is UP"))
+    {
+        if sys.now().saturating_sub(start) >= Duration::from_secs(30) {
+            return Err(
+                "slurmctld did not stop within 30 s of `scontrol shutdown slurmctld`".into(),
+            );
+        }
+        sys.pause(POLL);
+    }
+    wait_ready(sys, Daemon::Slurmctld)
 }
 
 /// Waits, up to its deadline, until `d` serves: munged's socket exists,

@@ -124,7 +124,11 @@ pub fn apply_with(
     step(report, "writing slurm.conf", || {
         system::ensure_dir(sys, "/etc/slurm", None)?;
         let conf = cfg.slurm_conf.as_bytes();
+        let old = system::read(sys, daemons::SLURM_CONF)?.unwrap_or_default();
         changed.slurm_conf = system::put(sys, daemons::SLURM_CONF, conf, 0o644)?;
+        changed.slurm_nodes = changed.slurm_conf
+            && daemons::node_lines(&String::from_utf8_lossy(&old))
+                != daemons::node_lines(&cfg.slurm_conf);
         Ok(())
     })?;
 
@@ -150,8 +154,17 @@ pub fn apply_with(
         })?;
     }
 
-    // airlock's init does not restart what runs: Slurm re-reads its file.
+    // airlock's init does not restart what runs: Slurm re-reads its file,
+    // except that slurmctld (before Slurm 23.11) takes added or removed
+    // nodes only when it starts.
     if init == Some(daemons::Init::Airlock) && changed.slurm_conf && slurm_was_set_up {
+        if changed.slurm_nodes && cfg.node_type == NodeType::HeadNode {
+            step(
+                report,
+                "restarting slurmctld (nodes were added or removed)",
+                || daemons::restart_slurmctld(sys),
+            )?;
+        }
         step(report, "reconfiguring slurm", || {
             sys.run(&["scontrol", "reconfigure"]).map(drop)
         })?;

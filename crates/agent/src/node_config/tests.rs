@@ -442,7 +442,7 @@ fn a_changed_slurm_conf_is_reconfigured_and_a_new_user_added() {
     sys.cmds.clear();
     sys.writes.clear();
     let hups = sys.hups;
-    cfg.slurm_conf.push_str("NodeName=x\n");
+    cfg.slurm_conf.push_str("SuspendTime=300\n");
     cfg.users.push(ClusterUser {
         name: "alice".into(),
         uid: 1001,
@@ -721,5 +721,66 @@ fn readiness_has_a_deadline() {
     assert_eq!(
         sys.cmds.iter().filter(|c| *c == "scontrol ping").count(),
         1201
+    );
+}
+
+#[test]
+fn added_nodes_restart_slurmctld_on_the_head_node_only() {
+    let mut sys = Fake::airlock_node();
+    let mut cfg = head(volume());
+    assert_eq!(run(&cfg, &mut sys).0, Ok(()));
+    sys.cmds.clear();
+    // slurmctld answers until it was asked to shut down, then not once,
+    // then again (restarted by the init).
+    let state = std::rc::Rc::new(std::cell::Cell::new(0u8));
+    let s2 = state.clone();
+    sys.respond = Box::new(move |argv: &[String]| match argv.join(" ").as_str() {
+        "scontrol shutdown slurmctld" => {
+            s2.set(1);
+            Some(Ok(String::new()))
+        }
+        "scontrol ping" if s2.get() == 1 => {
+            s2.set(2);
+            Some(Ok("Slurmctld(primary) at head is DOWN\n".into()))
+        }
+        _ => None,
+    });
+    cfg.slurm_conf.push_str("NodeName=q-dy-c-[17-32] CPUs=2\n");
+    let (r, steps) = run(&cfg, &mut sys);
+    assert_eq!(r, Ok(()));
+    let done = completed(&steps);
+    assert_eq!(
+        done[done.len() - 2..],
+        [
+            "restarting slurmctld (nodes were added or removed)",
+            "reconfiguring slurm"
+        ]
+    );
+    assert_eq!(
+        sys.cmds,
+        [
+            "scontrol ping",
+            "scontrol shutdown slurmctld",
+            "scontrol ping",
+            "scontrol ping",
+            "scontrol reconfigure"
+        ]
+    );
+    assert_eq!(state.get(), 2);
+
+    // A compute node only reconfigures.
+    let mut sys = Fake::airlock_node();
+    let mut cfg = head(volume());
+    cfg.node_type = NodeType::Compute;
+    cfg.hostname = "queue1-st-t2micro-1".into();
+    cfg.daemons = vec![Daemon::Munged, Daemon::Slurmd];
+    assert_eq!(run(&cfg, &mut sys).0, Ok(()));
+    sys.cmds.clear();
+    cfg.slurm_conf.push_str("NodeName=q-dy-c-[17-32] CPUs=2\n");
+    assert_eq!(run(&cfg, &mut sys).0, Ok(()));
+    assert!(
+        !sys.cmds.iter().any(|c| c.contains("shutdown")),
+        "{:?}",
+        sys.cmds
     );
 }

@@ -35,9 +35,12 @@ const ACTIVATIONS: &[Op] = &[
                     default: "1",
                     times: 1,
                 },
-            ),
-            Param::new("description", "Description", Kind::Default("")),
-            Param::new("default-instance-name", "DefaultInstanceName", Kind::OptStr),
+            )
+            .help("How many machines may register with it"),
+            Param::new("description", "Description", Kind::Default(""))
+                .help("What the activation is for"),
+            Param::new("default-instance-name", "DefaultInstanceName", Kind::OptStr)
+                .help("The Name tag the registered machines get"),
             Param::new(
                 "expires-in-hours",
                 "ExpiresInSeconds",
@@ -52,30 +55,35 @@ const ACTIVATIONS: &[Op] = &[
         ])
         .prints(Print::Hook(code_and_id))
         .example("--role AirlockNodeRole --registration-limit 10 --expires-in-hours 48"),
-    op("list", "DescribeActivations").prints(table(
-        "ActivationList",
-        &[
-            col("ActivationId"),
-            col("IamRole"),
-            col_fn("Registrations", |a| {
-                format!(
-                    "{}/{}",
-                    s(a, "RegistrationsCount"),
-                    s(a, "RegistrationLimit")
-                )
-            }),
-            col_as("Expires", "ExpirationDate"),
-            col("Expired"),
-        ],
-    )),
+    op("list", "DescribeActivations")
+        .about("List activations: role, registrations used of the limit, expiry")
+        .prints(table(
+            "ActivationList",
+            &[
+                col("ActivationId"),
+                col("IamRole"),
+                col_fn("Registrations", |a| {
+                    format!(
+                        "{}/{}",
+                        s(a, "RegistrationsCount"),
+                        s(a, "RegistrationLimit")
+                    )
+                }),
+                col_as("Expires", "ExpirationDate"),
+                col("Expired"),
+            ],
+        )),
     op("delete", "DeleteActivation")
-        .params(&[Param::new("activation-id", "ActivationId", Kind::Str)])
+        .about("Delete an activation; machines already registered with it stay registered")
+        .params(&[Param::new("activation-id", "ActivationId", Kind::Str)
+            .help("The activation's id (ActivationId)")])
         .example("--activation-id 4f8a7c3e-0000-4000-8000-000000000000"),
 ];
 
-/// The code and the id, one a line (the whole result with `--json`).
+/// The code and the id, one a line (the whole result with `--output
+/// json|text` or `--query`).
 fn code_and_id(ctx: &Ctx, v: &Value) -> anyhow::Result<()> {
-    if ctx.g.json {
+    if output::wants_data(ctx.g) {
         output::value(v);
     } else {
         println!("ActivationCode: {}", s(v, "ActivationCode"));

@@ -20,12 +20,14 @@ pub enum AgentCommand {
     Register {
         #[command(flatten)]
         dir: DirArg,
+        /// The activation's code (shown once by `airlock activation create`).
         #[arg(
             long,
             required_unless_present = "join_token",
             requires = "activation_id"
         )]
         activation_code: Option<String>,
+        /// The activation's id.
         #[arg(
             long,
             required_unless_present = "join_token",

@@ -35,7 +35,7 @@ fn since(arg: &str) -> anyhow::Result<String> {
         (Ok(n), 'd') => n * 86400,
         _ => {
             time::OffsetDateTime::parse(arg, &time::format_description::well_known::Rfc3339).map_err(|_| {
-                anyhow::anyhow!("--since {arg:?}: expected an RFC 3339 time (2026-11-26T08:00:00Z) or an age (15m, 2h, 7d)")
+                crate::output::BadInput(format!("--since {arg:?}: expected an RFC 3339 time (2026-11-26T08:00:00Z) or an age (15m, 2h, 7d)"))
             })?;
             return Ok(arg.to_owned());
         }
@@ -104,6 +104,7 @@ mod tests {
             super::since("2026-11-26T08:00:00Z").unwrap(),
             "2026-11-26T08:00:00Z"
         );
-        assert!(super::since("yesterday").is_err());
+        let bad = super::since("yesterday").unwrap_err();
+        assert_eq!(crate::output::exit_code(&bad), 2, "{bad}");
     }
 }

@@ -45,7 +45,9 @@ pub struct SshArgs {
     pub args: Vec<String>,
 }
 
-const TERMINAL: [&str; 6] = [
+const TERMINAL: [&str; 8] = [
+    "UPDATE_COMPLETE",
+    "UPDATE_ROLLBACK_COMPLETE",
     "CREATE_COMPLETE",
     "CREATE_FAILED",
     "ROLLBACK_COMPLETE",
@@ -65,7 +67,7 @@ fn describe(c: &ApiClient, name: &str) -> anyhow::Result<Option<Value>> {
 }
 
 /// Follows a stack's events until `done` says so; prints each event.
-fn follow(
+pub(crate) fn follow(
     c: &ApiClient,
     name: &str,
     mut after: i64,
@@ -78,32 +80,37 @@ fn follow(
         pb
     });
     let started = Instant::now();
-    loop {
-        let events = c.call(
+    // Prints the events after `after`; a deleted stack's stay readable, so
+    // the last resources' events still show once the stack is gone.
+    let print_events = |after: &mut i64| {
+        let Ok(ev) = c.call(
             "cluster",
             "DescribeClusterEvents",
-            &json!({"ClusterName": name, "After": after}),
-        );
-        if let Ok(ev) = &events {
-            for e in ev["Events"].as_array().into_iter().flatten() {
-                after = after.max(e["EventId"].as_i64().unwrap_or(after));
-                let reason = s(e, "ResourceStatusReason");
-                let line = format!(
-                    "Status: {} - {}{}",
-                    s(e, "LogicalResourceId"),
-                    s(e, "ResourceStatus"),
-                    if reason.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" ({reason})")
-                    }
-                );
-                match &spinner {
-                    Some(pb) => pb.println(line),
-                    None => println!("{line}"),
+            &json!({"ClusterName": name, "After": *after}),
+        ) else {
+            return;
+        };
+        for e in ev["Events"].as_array().into_iter().flatten() {
+            *after = (*after).max(e["EventId"].as_i64().unwrap_or(*after));
+            let reason = s(e, "ResourceStatusReason");
+            let line = format!(
+                "Status: {} - {}{}",
+                s(e, "LogicalResourceId"),
+                s(e, "ResourceStatus"),
+                if reason.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({reason})")
                 }
+            );
+            match &spinner {
+                Some(pb) => pb.println(line),
+                None => println!("{line}"),
             }
         }
+    };
+    loop {
+        print_events(&mut after);
         let d = describe(c, name)?;
         if let Some(pb) = &spinner {
             let st = d
@@ -116,6 +123,10 @@ fn follow(
             ));
         }
         if done(d.as_ref()) {
+            if d.is_none() {
+                // Gone between the two calls: its last events.
+                print_events(&mut after);
+            }
             if let Some(pb) = spinner {
                 pb.finish_and_clear();
             }
@@ -151,8 +162,15 @@ pub fn create(g: &Global, a: CreateArgs) -> anyhow::Result<i32> {
         eprintln!("error: the configuration is not valid; nothing was created");
         return Ok(2);
     }
-    airlock_config::v2::validate_cluster_name(&a.name).map_err(|e| anyhow!("{e}"))?;
+    airlock_config::v2::validate_cluster_name(&a.name)?;
     let c = ApiClient::from_global(g)?;
+    if let Some(d) = missing_key_pair(&c, &file, &text, &report) {
+        eprintln!("{d}\n");
+        eprintln!(
+            "error: the key pair the configuration names does not exist; nothing was created"
+        );
+        return Ok(2);
+    }
     println!("Beginning cluster creation for cluster: {}", a.name);
     let r = c.call(
         "cluster",
@@ -205,7 +223,46 @@ pub fn create(g: &Global, a: CreateArgs) -> anyhow::Result<i32> {
     Ok(1)
 }
 
+/// `create`: the configuration's `key_name` when it names no key pair, as a
+/// diagnostic pointing at it. Checked before anything is printed or created,
+/// as pcluster validates the key pair first. Only a definite "not found"
+/// counts: any other answer (no permission to describe key pairs, say)
+/// leaves the check to the server's CreateCluster.
+fn missing_key_pair(
+    c: &ApiClient,
+    file: &str,
+    text: &str,
+    report: &airlock_config::v2::Report,
+) -> Option<airlock_config::Diagnostic> {
+    let key = report.model.as_ref()?.key_name.as_ref()?;
+    let e = c
+        .call("ec2", "DescribeKeyPairs", &json!({"KeyNames": [key.value]}))
+        .err()?;
+    match e.downcast_ref::<CallError>() {
+        Some(CallError::Api { code, .. }) if code == "InvalidKeyPair.NotFound" => {}
+        _ => return None,
+    }
+    let d = airlock_config::Diagnostic::error(
+        format!("key_name: The key pair '{}' does not exist", key.value),
+        file,
+    )
+    .with_hint(format!(
+        "import it with `airlock ec2 import-key-pair --key-name {} --public-key-material file://KEY.pub` (see `airlock ec2 describe-key-pairs`)",
+        key.value
+    ));
+    Some(match key.source {
+        airlock_config::model::Source::File(span) => d.at(text, span, "no such key pair"),
+        airlock_config::model::Source::Default => d,
+    })
+}
+
+/// `status`, `delete`: a well-formed name that names no cluster (exit 1).
+fn no_such_cluster(name: &str) -> anyhow::Error {
+    anyhow!("cluster {name} does not exist (see `airlock list`)")
+}
+
 pub fn delete(g: &Global, a: NameArgs) -> anyhow::Result<i32> {
+    airlock_config::v2::validate_cluster_name(&a.name)?;
     let c = ApiClient::from_global(g)?;
     let last = c
         .call(
@@ -221,7 +278,13 @@ pub fn delete(g: &Global, a: NameArgs) -> anyhow::Result<i32> {
                 .and_then(|e| e["EventId"].as_i64())
         })
         .unwrap_or(0);
-    c.call("cluster", "DeleteCluster", &json!({"ClusterName": a.name}))?;
+    c.call("cluster", "DeleteCluster", &json!({"ClusterName": a.name}))
+        .map_err(|e| match e.downcast_ref::<CallError>() {
+            Some(CallError::Api { code, .. }) if code == "NotFoundException" => {
+                no_such_cluster(&a.name)
+            }
+            _ => e,
+        })?;
     println!("Deleting: {}", a.name);
     if a.nowait {
         println!("Status: DELETE_IN_PROGRESS");
@@ -247,10 +310,10 @@ pub fn delete(g: &Global, a: NameArgs) -> anyhow::Result<i32> {
 }
 
 pub fn status(g: &Global, name: &str) -> anyhow::Result<i32> {
+    airlock_config::v2::validate_cluster_name(name)?;
     let c = ApiClient::from_global(g)?;
-    let d = describe(&c, name)?
-        .ok_or_else(|| anyhow!("cluster {name} does not exist (see `airlock list`)"))?;
-    if g.json {
+    let d = describe(&c, name)?.ok_or_else(|| no_such_cluster(name))?;
+    if output::wants_data(g) {
         output::value(&d);
         return Ok(0);
     }
@@ -276,6 +339,14 @@ pub fn status(g: &Global, name: &str) -> anyhow::Result<i32> {
         rows,
     );
     print_outputs(&d);
+    println!(
+        "ComputeFleetStatus: {}",
+        s(&d["Cluster"], "ComputeFleetStatus")
+    );
+    let orphans = d["ComputeFleet"]["OrphansTerminated"].as_i64().unwrap_or(0);
+    if orphans > 0 {
+        println!("OrphansTerminated: {orphans}");
+    }
     Ok(0)
 }
 
@@ -439,7 +510,9 @@ pub fn ssh(g: &Global, a: SshArgs) -> anyhow::Result<i32> {
         &extra,
     );
     if a.dryrun {
-        println!("SSH command: {}", argv.join(" "));
+        // Quoted, so that it can be pasted into a shell as it is.
+        let words: Vec<String> = argv.iter().map(|w| super::session::sh_quote(w)).collect();
+        println!("SSH command: {}", words.join(" "));
         return Ok(0);
     }
     let status = std::process::Command::new(&argv[0])

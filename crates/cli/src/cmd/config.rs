@@ -12,7 +12,8 @@ use crate::Global;
 
 #[derive(clap::Subcommand)]
 pub enum ConfigCommand {
-    /// Check a configuration file and print every error and warning.
+    /// Check a configuration file and print every error and warning, by the
+    /// rules of ParallelCluster 2.11 (v2 INI) or ParallelCluster 3.16 (v3 YAML).
     Validate(FileArgs),
     /// Print the cluster model with defaults filled in and their origin.
     Show(FileArgs),
@@ -22,7 +23,7 @@ pub enum ConfigCommand {
 
 #[derive(clap::Args, Clone, Debug)]
 pub struct FileArgs {
-    /// Configuration file [default: $AIRLOCK_CLUSTER_CONFIG, else ~/.airlock/cluster-config].
+    /// Configuration file [default: $AIRLOCK_CLUSTER_CONFIG, else cluster-config in $AIRLOCK_CONFIG_DIR or ~/.airlock].
     #[arg(short = 'c', long = "config", env = "AIRLOCK_CLUSTER_CONFIG")]
     pub config: Option<PathBuf>,
     /// The [cluster TEMPLATE] section to use instead of [global] cluster_template.
@@ -59,10 +60,17 @@ pub fn run(g: &Global, cmd: ConfigCommand) -> anyhow::Result<i32> {
 
 /// `-c FILE`, else `$AIRLOCK_CLUSTER_CONFIG` (through clap), else
 /// `~/.airlock/cluster-config`.
-pub fn config_path(explicit: Option<&Path>, home: Option<&Path>) -> Option<PathBuf> {
-    match explicit {
-        Some(p) => Some(p.to_path_buf()),
-        None => home.map(|h| h.join(".airlock").join("cluster-config")),
+/// `-c FILE`, else `cluster-config` in the configuration directory:
+/// `config_dir` (`$AIRLOCK_CONFIG_DIR`) or `~/.airlock`.
+pub fn config_path(
+    explicit: Option<&Path>,
+    config_dir: Option<&Path>,
+    home: Option<&Path>,
+) -> Option<PathBuf> {
+    match (explicit, config_dir) {
+        (Some(p), _) => Some(p.to_path_buf()),
+        (None, Some(d)) => Some(d.join("cluster-config")),
+        (None, None) => home.map(|h| h.join(".airlock").join("cluster-config")),
     }
 }
 
@@ -74,7 +82,10 @@ fn load(a: &FileArgs) -> Option<(String, Report)> {
 /// The file's name, text and report (what `airlock create` sends).
 pub fn load_for_create(a: &FileArgs) -> Option<(String, String, Report)> {
     let home = std::env::var_os("HOME").map(PathBuf::from);
-    let Some(path) = config_path(a.config.as_deref(), home.as_deref()) else {
+    let dir = std::env::var_os("AIRLOCK_CONFIG_DIR")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from);
+    let Some(path) = config_path(a.config.as_deref(), dir.as_deref(), home.as_deref()) else {
         eprintln!(
             "error: no configuration file: pass -c FILE or set AIRLOCK_CLUSTER_CONFIG (HOME is not set)"
         );
@@ -222,7 +233,15 @@ pub fn render_tree(m: &ClusterModel, file: &str) -> String {
     t.opt(2, "master_subnet_id", m.vpc.master_subnet_id.as_ref());
     t.opt(2, "compute_subnet_id", m.vpc.compute_subnet_id.as_ref());
     t.v(2, "use_public_ips", &m.vpc.use_public_ips);
-    t.v(2, "ssh_from", &m.vpc.ssh_from);
+    // ParallelCluster opens port 22 to ssh_from; airlock's nodes listen on
+    // nothing reachable from outside their cluster (ssh goes through
+    // `airlock proxy`), so the value is shown as what it opens: nothing.
+    t.line(
+        2,
+        "ssh_from",
+        &format!("{} (nothing inbound is opened)", m.vpc.ssh_from.value),
+        m.vpc.ssh_from.source,
+    );
     for q in &m.queues {
         t.line(1, &format!("queue {}", q.name), "", q.source);
         t.line(
@@ -285,27 +304,42 @@ mod tests {
 
     #[test]
     fn explicit_file_wins_over_home_default() {
-        let p = config_path(Some(Path::new("x.ini")), Some(Path::new("/home/u")));
+        let home = Some(Path::new("/home/u"));
+        let p = config_path(Some(Path::new("x.ini")), Some(Path::new("/etc/a")), home);
         assert_eq!(p, Some(PathBuf::from("x.ini")));
-        let p = config_path(None, Some(Path::new("/home/u")));
+        let p = config_path(None, None, home);
         assert_eq!(p, Some(PathBuf::from("/home/u/.airlock/cluster-config")));
-        assert_eq!(config_path(None, None), None);
+        // AIRLOCK_CONFIG_DIR moves the default with the profiles.
+        let p = config_path(None, Some(Path::new("/etc/a")), home);
+        assert_eq!(p, Some(PathBuf::from("/etc/a/cluster-config")));
+        assert_eq!(config_path(None, None, None), None);
+    }
+
+    /// The line of `config show`'s tree for `key`, for the seed's config.
+    fn seed_tree_line(key: &str) -> String {
+        let r = v2::load_str(SSM, &LoadOptions::new("ssm"));
+        let tree = render_tree(r.model.as_ref().expect("model"), "ssm");
+        tree.lines()
+            .find(|l| l.trim_start().starts_with(key))
+            .unwrap_or_default()
+            .to_owned()
     }
 
     #[test]
     fn tree_shows_values_with_their_origin() {
-        let r = v2::load_str(SSM, &LoadOptions::new("ssm"));
-        let tree = render_tree(r.model.as_ref().expect("model"), "ssm");
-        let line = tree
-            .lines()
-            .find(|l| l.trim_start().starts_with("max_count"))
-            .unwrap_or_default();
+        let line = seed_tree_line("max_count");
         assert!(line.contains("16") && line.ends_with("ssm:44:13"), "{line}");
-        let line = tree
-            .lines()
-            .find(|l| l.trim_start().starts_with("scaledown_idletime"))
-            .unwrap_or_default();
+        let line = seed_tree_line("scaledown_idletime");
         assert!(line.ends_with("default"), "{line}");
+    }
+
+    #[test]
+    fn tree_says_ssh_from_opens_nothing_inbound() {
+        let line = seed_tree_line("ssh_from");
+        assert!(
+            line.contains("0.0.0.0/0 (nothing inbound is opened)") && line.ends_with("default"),
+            "{line}"
+        );
     }
 
     #[test]
@@ -313,11 +347,12 @@ mod tests {
         let r = v2::load_str(SSM, &LoadOptions::new("ssm"));
         assert_eq!(
             summary("ssm", &r),
-            "ssm: configuration is valid (0 warnings)"
+            // master_root_volume_size = 30: ParallelCluster 2.11's minimum is 35.
+            "ssm: configuration is valid (1 warning)"
         );
         let bad = SSM.replace("max_count = 16", "max_count = 0");
         let r = v2::load_str(&bad, &LoadOptions::new("ssm"));
-        assert_eq!(summary("ssm", &r), "ssm: 1 error, 0 warnings");
+        assert_eq!(summary("ssm", &r), "ssm: 1 error, 1 warning");
     }
 
     #[test]

@@ -83,8 +83,15 @@ pub fn run(args: ConvertArgs) -> anyhow::Result<i32> {
             });
         }
     };
+    // The converter prints its notes on stdout; so does airlock when the
+    // YAML goes to a file. Written to stdout, the YAML stays alone there
+    // (notes on stderr), so that `> cluster.yaml` gives a valid file.
     for w in &converted.warnings {
-        eprintln!("{w}");
+        if args.output_file.is_some() {
+            println!("{w}");
+        } else {
+            eprintln!("{w}");
+        }
     }
     match &args.output_file {
         None => {

@@ -24,7 +24,8 @@ pub fn run(g: &Global, c: Ec2Command) -> anyhow::Result<i32> {
     c.run(g)
 }
 
-const KEY_NAME: Param = Param::new("key-name", "KeyName", Kind::Str);
+const KEY_NAME: Param = Param::new("key-name", "KeyName", Kind::Str)
+    .help("The key pair's name (a cluster's key_name refers to it)");
 
 const KEY_PAIRS: &[Op] = &[
     op("import-key-pair", "ImportKeyPair")
@@ -35,7 +36,8 @@ const KEY_PAIRS: &[Op] = &[
                 "public-key-material",
                 "PublicKeyMaterial",
                 Kind::Document { non_empty: true },
-            ),
+            )
+            .help("The OpenSSH public key: file://PATH (e.g. file://~/.ssh/id_ed25519.pub) or its text"),
         ])
         .prints(Print::Value)
         .example("--key-name sandbox-key --public-key-material file://id_ed25519.pub"),
@@ -49,11 +51,13 @@ const KEY_PAIRS: &[Op] = &[
         .prints(Print::Hook(key_material))
         .example("--key-name sandbox-key --key-material-only"),
     op("describe-key-pairs", "DescribeKeyPairs")
+        .about("List key pairs: name, id, type and fingerprint")
         .params(&[Param::new(
             "key-names",
             "KeyNames",
             Kind::List { required: false },
-        )])
+        )
+        .help("Only these key pairs [default: all]")])
         .prints(table(
             "KeyPairs",
             &[
@@ -65,6 +69,7 @@ const KEY_PAIRS: &[Op] = &[
         ))
         .example("--key-names sandbox-key other-key"),
     op("delete-key-pair", "DeleteKeyPair")
+        .about("Delete a key pair")
         .params(&[KEY_NAME])
         .example("--key-name sandbox-key"),
 ];
@@ -73,7 +78,7 @@ const INSTANCES: &[Op] = &[
     op("describe-instance-attribute", "DescribeInstanceAttribute")
         .about("Show an instance's attribute (userData, base64 as the AWS CLI prints it)")
         .params(&[
-            Param::new("instance-id", "InstanceId", Kind::Str),
+            Param::new("instance-id", "InstanceId", Kind::Str).help("The instance"),
             Param::new("attribute", "Attribute", Kind::Str).help("userData"),
         ])
         .prints(Print::Value)
@@ -85,8 +90,8 @@ const INSTANCES: &[Op] = &[
         .params(&[
             Param::new("instance-id", "InstanceId", Kind::OptStr)
                 .help("The instance [default: a new i- id]"),
-            Param::new("iam-role", "IamRole", Kind::Str),
-            Param::new("name", "Name", Kind::OptStr),
+            Param::new("iam-role", "IamRole", Kind::Str).help("The role the instance gets"),
+            Param::new("name", "Name", Kind::OptStr).help("The instance's Name tag"),
             Param::new("endpoint", "Endpoint", Kind::OptStr)
                 .help("The server as the machine reaches it [default: this server's endpoint]"),
             Param::new(
@@ -96,7 +101,8 @@ const INSTANCES: &[Op] = &[
                     default: "600",
                     times: 1,
                 },
-            ),
+            )
+            .help("How long the token may be used"),
         ])
         .prints(Print::Value)
         .example("--iam-role NodeRole --instance-id i-0123456789abcdef0"),

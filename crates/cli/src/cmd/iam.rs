@@ -33,19 +33,22 @@ pub fn run(g: &Global, c: IamCommand) -> anyhow::Result<i32> {
     c.run(g)
 }
 
-const USER: Param = Param::new("user-name", "UserName", Kind::Str);
+const USER: Param = Param::new("user-name", "UserName", Kind::Str).help("The user's name");
 const CALLER: Param =
     Param::new("user-name", "UserName", Kind::OptStr).help("Defaults to the caller");
-const ROLE: Param = Param::new("role-name", "RoleName", Kind::Str);
-const POLICY_NAME: Param = Param::new("policy-name", "PolicyName", Kind::Str);
+const ROLE: Param = Param::new("role-name", "RoleName", Kind::Str).help("The role's name");
+const POLICY_NAME: Param =
+    Param::new("policy-name", "PolicyName", Kind::Str).help("The policy's name");
 const POLICY_DOCUMENT: Param = Param::new(
     "policy-document",
     "PolicyDocument",
     Kind::Document { non_empty: false },
 )
 .help("JSON text, or file://PATH");
-const POLICY_ARN: Param = Param::new("policy-arn", "PolicyArn", Kind::Str);
-const ACCESS_KEY_ID: Param = Param::new("access-key-id", "AccessKeyId", Kind::Str);
+const POLICY_ARN: Param = Param::new("policy-arn", "PolicyArn", Kind::Str)
+    .help("A managed policy's ARN, e.g. arn:aws:iam::aws:policy/AirlockSessionUser");
+const ACCESS_KEY_ID: Param =
+    Param::new("access-key-id", "AccessKeyId", Kind::Str).help("The access key's id");
 
 /// A list of policy names.
 const POLICY_NAMES: Print = table(
@@ -59,6 +62,7 @@ const ATTACHED: Print = table("AttachedPolicies", &[col("PolicyName"), col("Poli
 
 const USERS: &[Op] = &[
     op("create-user", "CreateUser")
+        .about("Create a user (with no policy: attach one to let it do anything)")
         .params(&[
             USER,
             Param::new("tags", "Tags", tags(false)).help("Tags as Key=K,Value=V (repeatable)"),
@@ -66,23 +70,31 @@ const USERS: &[Op] = &[
         .prints(Print::Value)
         .example("--user-name alice --tags Key=SSMSessionRunAs,Value=alice"),
     op("get-user", "GetUser")
+        .about("Show a user: name, id, ARN, creation date and tags")
         .params(&[CALLER])
         .prints(Print::Value)
         .example("--user-name alice"),
-    op("list-users", "ListUsers").prints(table(
-        "Users",
-        &[
-            col("UserName"),
-            col("UserId"),
-            col("Arn"),
-            col("CreateDate"),
-        ],
-    )),
+    op("list-users", "ListUsers")
+        .about("List the users")
+        .prints(table(
+            "Users",
+            &[
+                col("UserName"),
+                col("UserId"),
+                col("Arn"),
+                col("CreateDate"),
+            ],
+        )),
     op("delete-user", "DeleteUser")
+        .about("Delete a user (detach its policies and delete its keys first)")
         .params(&[USER])
         .example("--user-name alice"),
     op("tag-user", "TagUser")
-        .params(&[USER, Param::new("tags", "Tags", tags(true))])
+        .about("Add or change a user's tags (SSMSessionRunAs names the Unix user of its sessions)")
+        .params(&[
+            USER,
+            Param::new("tags", "Tags", tags(true)).help("Tags as Key=K,Value=V (repeatable)"),
+        ])
         .example("--user-name alice --tags Key=team,Value=hpc Key=SSMSessionRunAs,Value=alice"),
 ];
 
@@ -98,6 +110,7 @@ const ACCESS_KEYS: &[Op] = &[
         .prints(Print::Hook(save_profile))
         .example("--user-name alice --save-profile alice"),
     op("list-access-keys", "ListAccessKeys")
+        .about("List a user's access keys and their status")
         .params(&[CALLER])
         .prints(table(
             "AccessKeyMetadata",
@@ -110,39 +123,49 @@ const ACCESS_KEYS: &[Op] = &[
         ))
         .example("--user-name alice"),
     op("update-access-key", "UpdateAccessKey")
+        .about("Make an access key active or inactive (an inactive key is refused)")
         .params(&[
             USER,
             ACCESS_KEY_ID,
-            Param::new("status", "Status", Kind::OneOf(&["Active", "Inactive"])),
+            Param::new("status", "Status", Kind::OneOf(&["Active", "Inactive"]))
+                .help("The key's new status"),
         ])
         .example("--user-name alice --access-key-id AKIAEXAMPLE --status Inactive"),
     op("delete-access-key", "DeleteAccessKey")
+        .about("Delete an access key")
         .params(&[USER, ACCESS_KEY_ID])
         .example("--user-name alice --access-key-id AKIAEXAMPLE"),
 ];
 
 const USER_POLICIES: &[Op] = &[
     op("put-user-policy", "PutUserPolicy")
+        .about("Add or replace a user's inline policy")
         .params(&[USER, POLICY_NAME, POLICY_DOCUMENT])
         .example("--user-name alice --policy-name extra --policy-document file://policy.json"),
     op("get-user-policy", "GetUserPolicy")
+        .about("Show a user's inline policy document")
         .params(&[USER, POLICY_NAME])
         .prints(Print::Value)
         .example("--user-name alice --policy-name extra"),
     op("delete-user-policy", "DeleteUserPolicy")
+        .about("Delete a user's inline policy")
         .params(&[USER, POLICY_NAME])
         .example("--user-name alice --policy-name extra"),
     op("list-user-policies", "ListUserPolicies")
+        .about("List the names of a user's inline policies")
         .params(&[USER])
         .prints(POLICY_NAMES)
         .example("--user-name alice"),
     op("attach-user-policy", "AttachUserPolicy")
+        .about("Attach a managed policy to a user")
         .params(&[USER, POLICY_ARN])
         .example("--user-name alice --policy-arn arn:aws:iam::aws:policy/AirlockSessionUser"),
     op("detach-user-policy", "DetachUserPolicy")
+        .about("Detach a managed policy from a user")
         .params(&[USER, POLICY_ARN])
         .example("--user-name alice --policy-arn arn:aws:iam::aws:policy/AirlockSessionUser"),
     op("list-attached-user-policies", "ListAttachedUserPolicies")
+        .about("List the managed policies attached to a user")
         .params(&[USER])
         .prints(ATTACHED)
         .example("--user-name alice"),
@@ -150,6 +173,7 @@ const USER_POLICIES: &[Op] = &[
 
 const ROLES: &[Op] = &[
     op("create-role", "CreateRole")
+        .about("Create a role for nodes (their instance profile) with its trust policy")
         .params(&[
             ROLE,
             Param::new(
@@ -158,43 +182,53 @@ const ROLES: &[Op] = &[
                 Kind::Document { non_empty: false },
             )
             .help("The trust policy: JSON text, or file://PATH"),
-            Param::new("description", "Description", Kind::Default("")),
+            Param::new("description", "Description", Kind::Default(""))
+                .help("What the role is for"),
         ])
         .prints(Print::Value)
         .example("--role-name NodeRole --assume-role-policy-document file://trust-policy.json"),
     op("get-role", "GetRole")
+        .about("Show a role and its trust policy")
         .params(&[ROLE])
         .prints(Print::Value)
         .example("--role-name NodeRole"),
-    op("list-roles", "ListRoles").prints(table(
-        "Roles",
-        &[
-            col("RoleName"),
-            col("RoleId"),
-            col("Arn"),
-            col("Description"),
-        ],
-    )),
+    op("list-roles", "ListRoles")
+        .about("List the roles")
+        .prints(table(
+            "Roles",
+            &[
+                col("RoleName"),
+                col("RoleId"),
+                col("Arn"),
+                col("Description"),
+            ],
+        )),
     op("delete-role", "DeleteRole")
+        .about("Delete a role and its policies (nodes launched with it lose their rights)")
         .params(&[ROLE])
         .example("--role-name NodeRole"),
 ];
 
 const ROLE_POLICIES: &[Op] = &[
     op("put-role-policy", "PutRolePolicy")
+        .about("Add or replace a role's inline policy")
         .params(&[ROLE, POLICY_NAME, POLICY_DOCUMENT])
         .example("--role-name NodeRole --policy-name extra --policy-document file://policy.json"),
     op("list-role-policies", "ListRolePolicies")
+        .about("List the names of a role's inline policies")
         .params(&[ROLE])
         .prints(POLICY_NAMES)
         .example("--role-name NodeRole"),
     op("attach-role-policy", "AttachRolePolicy")
+        .about("Attach a managed policy to a role")
         .params(&[ROLE, POLICY_ARN])
         .example("--role-name NodeRole --policy-arn arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"),
     op("detach-role-policy", "DetachRolePolicy")
+        .about("Detach a managed policy from a role")
         .params(&[ROLE, POLICY_ARN])
         .example("--role-name NodeRole --policy-arn arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"),
     op("list-attached-role-policies", "ListAttachedRolePolicies")
+        .about("List the managed policies attached to a role")
         .params(&[ROLE])
         .prints(ATTACHED)
         .example("--role-name NodeRole"),
@@ -202,14 +236,18 @@ const ROLE_POLICIES: &[Op] = &[
 
 const MANAGED_POLICIES: &[Op] = &[
     op("create-policy", "CreatePolicy")
+        .about("Create a customer managed policy, to attach to users and roles")
         .params(&[POLICY_NAME, POLICY_DOCUMENT])
         .prints(Print::Value)
         .example("--policy-name ReadOnly --policy-document file://policy.json"),
-    op("list-policies", "ListPolicies").prints(table(
-        "Policies",
-        &[col("PolicyName"), col("Arn"), col("Scope")],
-    )),
+    op("list-policies", "ListPolicies")
+        .about("List the managed policies: airlock's (AWS-managed names) and yours")
+        .prints(table(
+            "Policies",
+            &[col("PolicyName"), col("Arn"), col("Scope")],
+        )),
     op("get-policy", "GetPolicy")
+        .about("Show a managed policy and its document")
         .params(&[POLICY_ARN])
         .prints(Print::Value)
         .example("--policy-arn arn:aws:iam::aws:policy/AirlockSessionUser"),
@@ -218,13 +256,16 @@ const MANAGED_POLICIES: &[Op] = &[
 const SIMULATION: &[Op] = &[op("simulate-principal-policy", "SimulatePrincipalPolicy")
     .about("May a user or role do these actions on these resources? Names the deciding statements")
     .params(&[
-        Param::new("policy-source-arn", "PolicySourceArn", Kind::Str),
-        Param::new("action-names", "ActionNames", Kind::List { required: true }),
+        Param::new("policy-source-arn", "PolicySourceArn", Kind::Str)
+            .help("The user's or role's ARN"),
+        Param::new("action-names", "ActionNames", Kind::List { required: true })
+            .help("Actions to check, e.g. ssm:StartSession"),
         Param::new(
             "resource-arns",
             "ResourceArns",
             Kind::List { required: false },
-        ),
+        )
+        .help("Resources to check them on [default: *]"),
         Param::new(
             "context-entries",
             "ContextEntries",

@@ -27,9 +27,11 @@ impl Service for Instances {
 
 type InstancesCommand = super::spec::Call<Instances>;
 
-const INSTANCE_ID: Param = Param::new("instance-id", "InstanceId", Kind::Str);
+const INSTANCE_ID: Param =
+    Param::new("instance-id", "InstanceId", Kind::Str).help("The node's id (mi-… or i-…)");
 /// The node, for the tag operations.
-const RESOURCE_ID: Param = Param::new("instance-id", "ResourceId", Kind::Str);
+const RESOURCE_ID: Param =
+    Param::new("instance-id", "ResourceId", Kind::Str).help("The node's id (mi-… or i-…)");
 const MANAGED_INSTANCE: &[(&str, &str)] = &[("ResourceType", "ManagedInstance")];
 const TAG_LIST: Print = table("TagList", &[col("Key"), col("Value")]);
 
@@ -41,7 +43,10 @@ const MANAGED_INSTANCES: &[Op] = &[op("deregister", "DeregisterManagedInstance")
 const TAGS: &[Op] = &[
     op("tag", "AddTagsToResource")
         .about("Add tags to a node (Key=K,Value=V …), e.g. for ssm:resourceTag/… conditions")
-        .params(&[RESOURCE_ID, Param::new("tags", "Tags", tags(true))])
+        .params(&[
+            RESOURCE_ID,
+            Param::new("tags", "Tags", tags(true)).help("Tags as Key=K,Value=V (repeatable)"),
+        ])
         .fixed(MANAGED_INSTANCE)
         .prints(TAG_LIST)
         .example("--instance-id mi-0123456789abcdef0 --tags Key=team,Value=hpc"),
@@ -49,7 +54,8 @@ const TAGS: &[Op] = &[
         .about("Remove tags from a node")
         .params(&[
             RESOURCE_ID,
-            Param::new("tag-keys", "TagKeys", Kind::List { required: true }),
+            Param::new("tag-keys", "TagKeys", Kind::List { required: true })
+                .help("The keys of the tags to remove"),
         ])
         .fixed(MANAGED_INSTANCE)
         .prints(TAG_LIST)
@@ -91,20 +97,25 @@ pub fn run(g: &Global, a: InstancesArgs) -> anyhow::Result<i32> {
     }
 }
 
-/// The ping status, and why a node's agent is refused in a few words.
+/// The ping status, and why a node's agent is refused in a few words, with
+/// what to do when the server says it (`; attach … to role …`).
 fn ping_status(i: &Value) -> String {
     let status = s(i, "PingStatus");
     let err = s(i, "RegistrationError");
     if err.is_empty() {
         return status;
     }
-    let short = err.split(" because").next().unwrap_or(&err);
+    let (reason, hint) = match err.split_once("; ") {
+        Some((reason, hint)) => (reason, format!("; {hint}")),
+        None => (err.as_str(), String::new()),
+    };
+    let short = reason.split(" because").next().unwrap_or(reason);
     let short = short
         .split(" is not authorized")
         .nth(1)
         .map_or(short, |rest| rest.trim());
     format!(
-        "{status}: not authorized {}",
+        "{status}: not authorized {}{hint}",
         short.split(" on resource").next().unwrap_or("")
     )
 }
@@ -166,6 +177,13 @@ mod tests {
             refused.starts_with("ConnectionLost: not authorized")
                 && refused.ends_with("perform: ssm:UpdateInstanceInformation"),
             "{refused}"
+        );
+        let with_hint = ping_status(
+            &json!({"PingStatus": "Inactive", "RegistrationError": "User: arn:x is not authorized to perform: ssm:UpdateInstanceInformation on resource: arn:y because no identity-based policy allows the ssm:UpdateInstanceInformation action; attach arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore to role BareRole"}),
+        );
+        assert_eq!(
+            with_hint,
+            "Inactive: not authorized to perform: ssm:UpdateInstanceInformation; attach arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore to role BareRole",
         );
     }
 }

@@ -2,6 +2,14 @@
 //! `airlock-server` binary beside this one) in the foreground, or as a
 //! daemon with a pid file and a log file, in the manner of `pg_ctl`.
 //! This crate does not link the server: it runs it.
+//!
+//! `start` and `run` remember the settings they were given (`--listen`,
+//! `--ping-interval`, `--region`, or their variables) in the state
+//! directory's `server.settings` once the server runs, and a later start
+//! without them uses them again: after `server start --listen
+//! 127.0.0.1:8443` and `server stop`, a plain `server start` listens on
+//! 127.0.0.1:8443, where the profile points. A port 0 is remembered as the
+//! port the server bound.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -11,6 +19,7 @@ use airlock_proto::state_dir::{self, DEFAULT_LISTEN, StateDir};
 use anyhow::{Context, anyhow, bail};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::Global;
@@ -39,15 +48,101 @@ pub struct StateArgs {
 pub struct ServerArgs {
     #[command(flatten)]
     state: StateArgs,
-    /// Address to serve HTTPS on; repeat for more (the first is the users' endpoint).
-    #[arg(long, env = "AIRLOCK_LISTEN", value_delimiter = ',', default_value = DEFAULT_LISTEN)]
+    /// Address to serve HTTPS on; repeat for more (the first is the users' endpoint)
+    /// [default: the last one given, else 127.0.0.1:7443].
+    #[arg(long, env = "AIRLOCK_LISTEN", value_delimiter = ',')]
     listen: Vec<SocketAddr>,
-    /// Seconds between agent heartbeats; three missed mean ConnectionLost.
-    #[arg(long, env = "AIRLOCK_PING_INTERVAL", default_value_t = 10)]
-    ping_interval: u64,
-    /// Region written in instance ARNs.
-    #[arg(long, env = "AIRLOCK_REGION", default_value = "us-east-1")]
-    region: String,
+    /// Seconds between agent heartbeats; three missed mean ConnectionLost
+    /// [default: the last one given, else 10].
+    #[arg(long, env = "AIRLOCK_PING_INTERVAL")]
+    ping_interval: Option<u64>,
+    /// Region written in instance ARNs [default: the last one given, else us-east-1].
+    #[arg(long, env = "AIRLOCK_REGION")]
+    region: Option<String>,
+}
+
+/// The settings a server was last given, in `STATE/server.settings` (JSON);
+/// what was never given is absent, so that it keeps following the default.
+#[derive(Serialize, Deserialize, Default, Debug, PartialEq, Eq)]
+#[serde(rename_all = "PascalCase")]
+struct Settings {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    listen: Vec<SocketAddr>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    ping_interval: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    region: Option<String>,
+}
+
+fn settings_file(dir: &StateDir) -> PathBuf {
+    dir.root().join("server.settings")
+}
+
+impl Settings {
+    /// The remembered settings; none when there is no file yet.
+    fn load(dir: &StateDir) -> anyhow::Result<Self> {
+        let path = settings_file(dir);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => serde_json::from_str(&text).with_context(|| {
+                format!(
+                    "{} is not valid (fix it, or remove it to start from the defaults)",
+                    path.display()
+                )
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
+            Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+        }
+    }
+
+    fn save(&self, dir: &StateDir) -> anyhow::Result<()> {
+        let path = settings_file(dir);
+        std::fs::write(&path, format!("{}\n", serde_json::to_string_pretty(self)?))
+            .with_context(|| format!("writing {}", path.display()))
+    }
+
+    /// What was given overrides what was remembered.
+    fn merge(self, a: &ServerArgs) -> Self {
+        Settings {
+            listen: if a.listen.is_empty() {
+                self.listen
+            } else {
+                a.listen.clone()
+            },
+            ping_interval: a.ping_interval.or(self.ping_interval),
+            region: a.region.clone().or(self.region),
+        }
+    }
+
+    fn listen(&self) -> Vec<SocketAddr> {
+        if self.listen.is_empty() {
+            DEFAULT_LISTEN.parse().map(|a| vec![a]).unwrap_or_default()
+        } else {
+            self.listen.clone()
+        }
+    }
+
+    /// Port 0 replaced by the port the server bound, from `server.listen`.
+    fn bound(mut self, dir: &StateDir) -> Self {
+        let bound: Vec<SocketAddr> = std::fs::read_to_string(dir.listen_file())
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect();
+        if bound.len() == self.listen.len() {
+            for (asked, got) in self.listen.iter_mut().zip(bound) {
+                if asked.port() == 0 && asked.ip() == got.ip() {
+                    *asked = got;
+                }
+            }
+        }
+        self
+    }
+}
+
+/// The settings this start uses: remembered ones where none were given.
+fn settings(a: &ServerArgs, dir: &StateDir) -> anyhow::Result<Settings> {
+    dir.prepare()?;
+    Ok(Settings::load(dir)?.merge(a))
 }
 
 fn state_dir(a: &StateArgs) -> anyhow::Result<StateDir> {
@@ -63,7 +158,10 @@ pub fn run(g: &Global, c: ServerCommand) -> anyhow::Result<i32> {
             use std::os::unix::process::CommandExt;
             let dir = state_dir(&a.state)?;
             let json_logs = g.log_format == crate::LogFormat::Json;
-            let mut cmd = server_command(&a, &dir, &g.log_level, json_logs)?;
+            let settings = settings(&a, &dir)?;
+            let mut cmd = server_command(&settings, &dir, &g.log_level, json_logs)?;
+            // Remembered before the server runs, as it replaces this process.
+            settings.save(&dir)?;
             // exec: signals and the pid are the server's own.
             Err(anyhow!(cmd.exec()).context("running airlock-server"))
         }
@@ -133,22 +231,29 @@ fn server_binary() -> anyhow::Result<PathBuf> {
 
 /// `airlock-server` with this command's options; nodes run this binary.
 fn server_command(
-    a: &ServerArgs,
+    s: &Settings,
     dir: &StateDir,
     level: &str,
     json_logs: bool,
 ) -> anyhow::Result<std::process::Command> {
-    let listen: Vec<String> = a.listen.iter().map(ToString::to_string).collect();
+    let listen: Vec<String> = s.listen().iter().map(ToString::to_string).collect();
     let mut cmd = std::process::Command::new(server_binary()?);
+    // The server's own defaults fill what was never given; the variables
+    // this command read are not passed on twice.
+    cmd.env_remove("AIRLOCK_LISTEN")
+        .env_remove("AIRLOCK_PING_INTERVAL")
+        .env_remove("AIRLOCK_REGION");
     cmd.arg("--state-dir")
         .arg(dir.root())
         .arg("--listen")
-        .arg(listen.join(","))
-        .arg("--ping-interval")
-        .arg(a.ping_interval.to_string())
-        .arg("--region")
-        .arg(&a.region)
-        .arg("--node-binary")
+        .arg(listen.join(","));
+    if let Some(p) = s.ping_interval {
+        cmd.arg("--ping-interval").arg(p.to_string());
+    }
+    if let Some(r) = &s.region {
+        cmd.arg("--region").arg(r);
+    }
+    cmd.arg("--node-binary")
         .arg(std::env::current_exe().context("finding the airlock executable")?)
         .arg("--log-level")
         .arg(level);
@@ -166,7 +271,7 @@ fn start(g: &Global, a: ServerArgs) -> anyhow::Result<i32> {
             dir.root().display()
         );
     }
-    dir.prepare()?;
+    let settings = settings(&a, &dir)?;
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -179,7 +284,7 @@ fn start(g: &Global, a: ServerArgs) -> anyhow::Result<i32> {
     } else {
         &g.log_level
     };
-    let mut cmd = server_command(&a, &dir, level, true)?;
+    let mut cmd = server_command(&settings, &dir, level, true)?;
     cmd.stdin(std::process::Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log);
@@ -220,6 +325,7 @@ fn start(g: &Global, a: ServerArgs) -> anyhow::Result<i32> {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+    settings.bound(&dir).save(&dir)?;
     println!(
         "airlock server started (pid {}, endpoint {}, state directory {}, log {})",
         child.id(),
@@ -254,7 +360,7 @@ fn status(g: &Global, dir: &StateDir) -> anyhow::Result<i32> {
         g.endpoint = endpoint_of(dir);
     }
     let v = ApiClient::from_global(&g)?.call("airlock", "DescribeServer", &json!({}))?;
-    if g.json {
+    if crate::output::wants_data(&g) {
         crate::output::value(&v);
         return Ok(0);
     }
@@ -299,6 +405,63 @@ fn human_duration(secs: u64) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    fn args(line: &str) -> ServerArgs {
+        #[derive(clap::Parser)]
+        struct P {
+            #[command(flatten)]
+            a: ServerArgs,
+        }
+        let words = std::iter::once("start").chain(line.split(' ').filter(|w| !w.is_empty()));
+        <P as clap::Parser>::try_parse_from(words).unwrap().a
+    }
+
+    #[test]
+    fn given_settings_override_remembered_ones_and_the_rest_are_kept() {
+        let remembered = || Settings {
+            listen: vec!["127.0.0.1:8443".parse().unwrap()],
+            ping_interval: Some(3),
+            region: None,
+        };
+        assert_eq!(remembered().merge(&args("")), remembered());
+        let s = remembered().merge(&args(
+            "--listen 127.0.0.1:9443,127.0.0.2:0 --region eu-west-1",
+        ));
+        assert_eq!(
+            s.listen(),
+            [
+                "127.0.0.1:9443".parse().unwrap(),
+                "127.0.0.2:0".parse().unwrap()
+            ]
+        );
+        assert_eq!(
+            (s.ping_interval, s.region.as_deref()),
+            (Some(3), Some("eu-west-1"))
+        );
+        assert_eq!(
+            Settings::default().listen(),
+            [DEFAULT_LISTEN.parse::<SocketAddr>().unwrap()]
+        );
+    }
+
+    #[test]
+    fn settings_are_remembered_in_the_state_directory_with_port_0_as_bound() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = StateDir::new(tmp.path().join("state"));
+        assert_eq!(settings(&args(""), &dir).unwrap(), Settings::default());
+        let s = settings(&args("--listen 127.0.0.1:0 --ping-interval 2"), &dir).unwrap();
+        assert_eq!(settings(&args(""), &dir).unwrap(), Settings::default());
+        std::fs::write(dir.listen_file(), "127.0.0.1:40123\n").unwrap();
+        s.bound(&dir).save(&dir).unwrap();
+        let again = settings(&args(""), &dir).unwrap();
+        assert_eq!(again.listen(), ["127.0.0.1:40123".parse().unwrap()]);
+        assert_eq!(again.ping_interval, Some(2));
+        std::fs::write(settings_file(&dir), "{").unwrap();
+        let e = format!("{:#}", Settings::load(&dir).unwrap_err());
+        assert!(e.contains("server.settings is not valid"), "{e}");
+    }
+
     #[test]
     fn durations_read_like_systemctl() {
         assert_eq!(super::human_duration(5), "5s");

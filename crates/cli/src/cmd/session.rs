@@ -64,7 +64,7 @@ pub struct ProxyArgs {
 }
 
 /// Quotes one word for `sh -c`.
-fn sh_quote(w: &str) -> String {
+pub(crate) fn sh_quote(w: &str) -> String {
     if !w.is_empty()
         && w.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"-_./=:,@%+".contains(&b))
@@ -127,9 +127,36 @@ pub fn start(g: &Global, a: StartArgs) -> anyhow::Result<i32> {
         Some(p) => sc::parse_parameters(p)?,
         None => json!({}),
     };
-    match a.document_name.as_str() {
+    start_document(g, a.target, &a.document_name, params)
+}
+
+/// Starts a session of `document` on `target` with its parameters (each a
+/// list of strings, `{"portNumber": ["22"]}`) and runs it to its end, as
+/// `session start` and `ssm start-session` do.
+pub fn start_document(
+    g: &Global,
+    target: String,
+    document: &str,
+    params: Value,
+) -> anyhow::Result<i32> {
+    match document {
         RUN_SHELL | "AWS-StartInteractiveCommand" => {
-            crate::terminal::shell(g, &a.target, &a.document_name, params)
+            crate::terminal::shell(g, &target, document, params)
+        }
+        "AWS-StartNonInteractiveCommand" => {
+            let command = params
+                .get("command")
+                .and_then(|v| v.get(0))
+                .and_then(Value::as_str)
+                .ok_or_else(|| crate::output::BadInput("--parameters must give command".into()))?;
+            exec(
+                g,
+                ExecArgs {
+                    target,
+                    no_stdin: false,
+                    command: vec![command.to_owned()],
+                },
+            )
         }
         "AWS-StartPortForwardingSession" | "AWS-StartPortForwardingSessionToRemoteHost" => {
             let one = |k: &str| {
@@ -148,7 +175,7 @@ pub fn start(g: &Global, a: StartArgs) -> anyhow::Result<i32> {
             port_forward(
                 g,
                 PortForwardArgs {
-                    target: a.target,
+                    target,
                     remote_port,
                     local_port,
                     host: one("host"),
@@ -162,13 +189,7 @@ pub fn start(g: &Global, a: StartArgs) -> anyhow::Result<i32> {
                 .and_then(Value::as_str)
                 .and_then(|p| p.parse().ok())
                 .unwrap_or(22);
-            proxy(
-                g,
-                ProxyArgs {
-                    target: a.target,
-                    port,
-                },
-            )
+            proxy(g, ProxyArgs { target, port })
         }
         other => Err(anyhow!(
             "document {other} cannot be started from the command line"
@@ -282,14 +303,51 @@ pub fn ssh_config(g: &Global) -> anyhow::Result<i32> {
     let exe = std::env::current_exe()
         .map(|p| p.display().to_string())
         .unwrap_or_else(|_| "airlock".into());
-    let profile = if g.profile == "default" {
+    print!("{}", ssh_config_block(&exe, &g.profile));
+    Ok(0)
+}
+
+/// The `Host` blocks that send ssh through `EXE proxy`: instance ids, and
+/// the names `airlock proxy` resolves too: `CLUSTER/head`, `CLUSTER/NODE`,
+/// a cluster's node names (`QUEUE-dy-…`, `QUEUE-st-…`) and `head`. Those
+/// go as `%n`, the name as typed: ssh lowercases `%h`, and cluster names
+/// keep their case.
+fn ssh_config_block(exe: &str, profile: &str) -> String {
+    let profile = if profile == "default" {
         String::new()
     } else {
-        format!(" --profile {}", g.profile)
+        format!(" --profile {profile}")
     };
-    println!("# airlock: reach managed nodes through the airlock server (no inbound SSH).");
-    println!("Host i-* mi-*");
-    println!("    ProxyCommand {exe}{profile} proxy %h %p");
-    println!("    StrictHostKeyChecking accept-new");
-    Ok(0)
+    format!(
+        "# airlock: reach managed nodes through the airlock server (no inbound SSH).\n\
+         Host i-* mi-*\n\
+         \x20   ProxyCommand {exe}{profile} proxy %h %p\n\
+         \x20   StrictHostKeyChecking accept-new\n\
+         # Cluster nodes: CLUSTER/head, CLUSTER/NODE, node names (spot1-dy-c5large-1, head).\n\
+         Host */* head *-dy-* *-st-*\n\
+         \x20   ProxyCommand {exe}{profile} proxy %n %p\n\
+         \x20   StrictHostKeyChecking accept-new\n"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ssh_config_block;
+
+    #[test]
+    fn ssh_config_covers_cluster_node_names_and_keeps_their_case() {
+        let b = ssh_config_block("/usr/bin/airlock", "default");
+        assert!(
+            b.contains("Host i-* mi-*\n    ProxyCommand /usr/bin/airlock proxy %h %p\n"),
+            "{b}"
+        );
+        assert!(
+            b.contains(
+                "Host */* head *-dy-* *-st-*\n    ProxyCommand /usr/bin/airlock proxy %n %p\n"
+            ),
+            "{b}"
+        );
+        let b = ssh_config_block("airlock", "lab");
+        assert_eq!(b.matches("airlock --profile lab proxy").count(), 2, "{b}");
+    }
 }

@@ -14,6 +14,7 @@ pub enum SessionCommand {
     Start(super::session::StartArgs),
     /// Active sessions, or ended ones with --history.
     List {
+        /// Ended sessions instead of active ones.
         #[arg(long)]
         history: bool,
     },
@@ -25,8 +26,11 @@ pub enum SessionCommand {
         /// Minutes (1-1440), or seconds ending in s; "" for no limit.
         #[arg(long)]
         max_session_duration: Option<String>,
+        /// Run sessions as the user's SSMSessionRunAs tag (or the default
+        /// below) instead of ssm-user.
         #[arg(long)]
         run_as_enabled: Option<bool>,
+        /// The Unix user for sessions of users without an SSMSessionRunAs tag.
         #[arg(long)]
         run_as_default_user: Option<String>,
         /// Commands run at the start of every shell session.
@@ -46,11 +50,18 @@ pub enum SessionCommand {
         recording_cap_action: Option<String>,
     },
     /// One session's record (owner, target, document, status, times, recording).
-    Show { session_id: String },
+    Show {
+        /// The session's id (`airlock session list`).
+        session_id: String,
+    },
     /// Terminate a session.
-    Terminate { session_id: String },
+    Terminate {
+        /// The session's id (`airlock session list`).
+        session_id: String,
+    },
     /// Print a session's recording (asciicast v2), or play it with --play.
     Replay {
+        /// The session's id (`airlock session list --history`).
         session_id: String,
         /// Play it in this terminal at its own pace (speed factor).
         #[arg(long)]
@@ -165,7 +176,7 @@ pub fn run(g: &Global, c: SessionCommand) -> anyhow::Result<i32> {
                 .get(0)
                 .cloned()
                 .ok_or_else(|| anyhow::anyhow!("no session {session_id}"))?;
-            output::value(&one);
+            output::value(&without_nulls(one));
             Ok(0)
         }
         SessionCommand::Terminate { session_id } => {
@@ -203,6 +214,16 @@ pub fn run(g: &Global, c: SessionCommand) -> anyhow::Result<i32> {
             Ok(0)
         }
     }
+}
+
+/// A record without its empty fields (`"RunAs": null` for an ssm-user
+/// session, `"EndDate": null` for an active one), as the AWS CLI leaves
+/// out what a response does not have.
+fn without_nulls(mut v: serde_json::Value) -> serde_json::Value {
+    if let Some(m) = v.as_object_mut() {
+        m.retain(|_, x| !x.is_null());
+    }
+    v
 }
 
 /// Streams a recording download into `sink`, chunk by chunk.
@@ -317,5 +338,16 @@ impl Player {
             _ => {}
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    #[test]
+    fn a_session_record_shows_no_empty_fields() {
+        let v = super::without_nulls(json!({"SessionId": "s", "RunAs": null, "Owner": "o"}));
+        assert_eq!(v, json!({"SessionId": "s", "Owner": "o"}));
     }
 }

@@ -130,7 +130,10 @@ pub fn run(cmd: SlurmCommand) -> anyhow::Result<i32> {
         .collect();
     log(kind, &format!("{op} {hostlist} ({} nodes)", names.len()));
     let cluster = cluster_name()?;
-    let v = match call_server(op, &json!({"ClusterName": cluster, "Nodes": names})) {
+    let v = match call_server(
+        op,
+        &json!({"ClusterName": cluster, "Nodes": names, "Program": kind}),
+    ) {
         Ok(v) => v,
         Err(e) => {
             log(kind, &format!("refused: {e}"));

@@ -412,6 +412,23 @@ pub fn runs(command: &str) -> bool {
         })
 }
 
+/// A TCP echo server on loopback; returns its port.
+pub fn echo_server() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for s in l.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut r = s.try_clone().unwrap();
+                let mut w = s;
+                let _ = std::io::copy(&mut r, &mut w);
+                let _ = w.shutdown(std::net::Shutdown::Write);
+            });
+        }
+    });
+    port
+}
+
 /// A running `airlock agent run`, killed on drop.
 pub struct Agent {
     child: Child,

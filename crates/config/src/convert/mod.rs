@@ -98,10 +98,24 @@ pub fn convert(
 
 /// Converts v2 INI text to v3 YAML with explicit options.
 pub fn convert_with(ini_text: &str, options: &ConvertOptions) -> Result<Converted, ConvertError> {
-    let ini = ini::parse(ini_text).map_err(|e| ConvertError {
-        message: format!("Error parsing configuration file.\n{e}"),
-        kind: ConvertErrorKind::Ini(Box::new(e)),
-        warnings: Vec::new(),
+    let ini = ini::parse(ini_text).map_err(|e| match e.kind {
+        // The converter catches only ParsingError (and its subclass
+        // MissingSectionHeaderError) and DuplicateOptionError; a
+        // DuplicateSectionError reaches its catch-all.
+        ini::IniErrorKind::DuplicateSection => ConvertError {
+            message: format!(
+                "Unexpected error of type {}: {e} (line {})",
+                e.kind.python_name(),
+                e.span.line
+            ),
+            kind: ConvertErrorKind::Unexpected,
+            warnings: Vec::new(),
+        },
+        _ => ConvertError {
+            message: format!("Error parsing configuration file.\n{e}"),
+            kind: ConvertErrorKind::Ini(Box::new(e)),
+            warnings: Vec::new(),
+        },
     })?;
     converter::run(&ini, options)
 }

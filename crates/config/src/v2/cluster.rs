@@ -170,6 +170,27 @@ impl<'a> Loader<'a> {
         let mut out: Vec<(String, Params)> = Vec::new();
         for label in labels {
             let lspan = Some(self.sub_span(raw.value_span, &label));
+            if label.is_empty() {
+                // 2.11 looks an empty label (a stray comma) up as the
+                // default section.
+                let name = format!("{section} default");
+                if self.ini.section(&name).is_none() {
+                    self.sink.error(
+                        vspan,
+                        format!("Section '[{name}]' not found in the config file."),
+                        "empty section label",
+                        Some(format!(
+                            "remove the stray comma from '{key}': an empty label names [{name}]"
+                        )),
+                    );
+                    continue;
+                }
+            }
+            let label = if label.is_empty() {
+                "default".to_string()
+            } else {
+                label
+            };
             let form_ok = !label.is_empty()
                 && label.len() <= 64
                 && label
@@ -344,6 +365,12 @@ impl<'a> Loader<'a> {
             queues::sit(self, &c, scheduler.value)
         };
 
+        super::hardware::check(self, &c, &head_node.instance_type, &base_os, &queues, hit);
+        for key in ["master_root_volume_size", "compute_root_volume_size"] {
+            self.root_volume_below_2_11(&c, key);
+        }
+        self.cfn_scheduler_slots(&c);
+
         let tags = self.tags(&c);
         let additional_iam_policies = self.policies(&c);
         let storage = storage::load(self, &c);
@@ -488,6 +515,60 @@ impl<'a> Loader<'a> {
         }
     }
 
+    /// ParallelCluster 2.11 wants root volumes of at least 35 GiB; 2.10 took
+    /// 25 and the seed's config says 30, so 25 to 34 pass with a warning.
+    fn root_volume_below_2_11(&mut self, c: &Params, key: &str) {
+        if let Some(v) = c.int(key).filter(|v| (25..35).contains(&v.value)) {
+            self.sink.warn(
+                c.span(key),
+                format!(
+                    "The configuration parameter '{key}' is {}: ParallelCluster 2.11 requires at least 35 (GiB); airlock accepts 25 and up, as ParallelCluster 2.10 did",
+                    v.value
+                ),
+                "below ParallelCluster 2.11's minimum of 35",
+                Some(format!("set `{key} = 35` for a configuration ParallelCluster 2.11 accepts too")),
+            );
+        }
+    }
+
+    /// 2.11's extra_json_validator and disable_hyperthreading_validator:
+    /// `cfn_scheduler_slots` in extra_json warns, and is refused together
+    /// with the cluster section's disable_hyperthreading = true (a queue's
+    /// has no validator in 2.11).
+    fn cfn_scheduler_slots(&mut self, c: &Params) {
+        let Some(raw) = c.raw("extra_json").cloned() else {
+            return;
+        };
+        let slots = super::reader::json_param(&raw.text)
+            .ok()
+            .and_then(|p| p.value.get("cluster")?.get("cfn_scheduler_slots").cloned())
+            .is_some_and(|v| match v {
+                serde_json::Value::Null | serde_json::Value::Bool(false) => false,
+                serde_json::Value::String(s) => !s.is_empty(),
+                serde_json::Value::Number(n) => n.as_f64() != Some(0.0),
+                _ => true,
+            });
+        if !slots {
+            return;
+        }
+        let span = Some(raw.value_span);
+        self.sink.warn(
+            span,
+            "It is highly recommended to use the disable_hyperthreading parameter in order to control the hyper-threading configuration in the cluster rather than using cfn_scheduler_slots in extra_json".into(),
+            "cfn_scheduler_slots",
+            None,
+        );
+        if c.bool("disable_hyperthreading").is_some_and(|b| b.value) {
+            self.sink.error(
+                span,
+                "cfn_scheduler_slots cannot be set in addition to disable_hyperthreading = true"
+                    .into(),
+                "conflicts with disable_hyperthreading",
+                Some("remove cfn_scheduler_slots from extra_json".into()),
+            );
+        }
+    }
+
     /// Catalog check for an instance type value.
     pub fn instance_type(&mut self, t: &Sourced<String>, key: &str) -> bool {
         match instance_types::check(&t.value) {
@@ -513,33 +594,36 @@ impl<'a> Loader<'a> {
             return Sourced::default(Vec::new());
         };
         let span = Some(raw.value_span);
-        let Ok(serde_json::Value::Object(map)) =
-            serde_json::from_str::<serde_json::Value>(&raw.text)
-        else {
-            self.sink.error(
-                span,
-                "The configuration parameter 'tags' must be a JSON object".into(),
-                "not a JSON object",
-                Some("write tags as { \"key\" : \"value\", ... }".into()),
-            );
+        // A value that does not parse was reported by the reader.
+        let Ok(parsed) = super::reader::json_param(&raw.text) else {
             return Sourced::default(Vec::new());
         };
-        // serde_json's map is sorted; keep the file's order instead.
-        let mut tags: Vec<Tag> = map
+        let map = match parsed.value {
+            serde_json::Value::Object(map) => map,
+            serde_json::Value::Null => return Sourced::default(Vec::new()),
+            _ => {
+                self.sink.error(
+                    span,
+                    "The configuration parameter 'tags' must be a JSON object".into(),
+                    "not a JSON object",
+                    Some("write tags as { \"key\" : \"value\", ... }".into()),
+                );
+                return Sourced::default(Vec::new());
+            }
+        };
+        let tags: Vec<Tag> = parsed
+            .keys
             .iter()
+            .filter_map(|k| map.get(k).map(|v| (k, v)))
             .map(|(k, v)| Tag {
                 key: k.clone(),
                 value: match v {
                     serde_json::Value::String(s) => s.clone(),
+                    serde_json::Value::Null => String::new(),
                     other => other.to_string(),
                 },
             })
             .collect();
-        tags.sort_by_key(|t| {
-            raw.text
-                .find(&format!("\"{}\"", t.key))
-                .unwrap_or(usize::MAX)
-        });
         if map.contains_key("Version") {
             let vspan = self.sub_span(raw.value_span, "\"Version\"");
             self.sink.error(
@@ -560,22 +644,8 @@ impl<'a> Loader<'a> {
         let mut out = Vec::new();
         for arn in raw.text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
             let span = self.sub_span(raw.value_span, arn);
-            let known = match self.opts.policies {
-                Some(cat) => cat.is_known(arn),
-                None => policy_arn_form(arn),
-            };
-            if !known {
-                let suggestion = self
-                    .opts
-                    .policies
-                    .map(|cat| cat.known_arns())
-                    .and_then(|all| {
-                        did_you_mean(arn, all.iter().map(String::as_str)).map(str::to_string)
-                    });
-                let hint = match suggestion {
-                    Some(s) => format!("did you mean '{s}'?"),
-                    None => "use the ARN of a managed policy, e.g. arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore".into(),
-                };
+            if !policy_known(self.opts.policies, arn) {
+                let hint = policy_hint(self.opts.policies, arn);
                 self.sink.error(
                     Some(span),
                     format!("The IAM policy '{arn}' in 'additional_iam_policies' is not a known managed policy"),
@@ -654,6 +724,31 @@ pub fn to_u32(v: Sourced<i64>) -> Sourced<u32> {
     Sourced {
         value: u32::try_from(v.value.max(0)).unwrap_or(u32::MAX),
         source: v.source,
+    }
+}
+
+/// Whether `arn` may be attached: with a catalog, a policy it knows (wrap it
+/// in [`crate::managed_policies::WithAwsManaged`] to add every AWS managed
+/// policy); without one, any well-formed policy ARN.
+pub(crate) fn policy_known(cat: Option<&dyn super::PolicyCatalog>, arn: &str) -> bool {
+    match cat {
+        Some(cat) => cat.is_known(arn),
+        None => policy_arn_form(arn),
+    }
+}
+
+/// The help line for a policy that is not known: the ARN of a bare AWS
+/// managed policy name, else a near catalog ARN, else the ARN form.
+pub(crate) fn policy_hint(cat: Option<&dyn super::PolicyCatalog>, arn: &str) -> String {
+    if let Some(full) = crate::managed_policies::arn_for_name(arn) {
+        return format!("did you mean '{full}'? policies are named by ARN");
+    }
+    let suggestion = cat
+        .map(|cat| cat.known_arns())
+        .and_then(|all| did_you_mean(arn, all.iter().map(String::as_str)).map(str::to_string));
+    match suggestion {
+        Some(s) => format!("did you mean '{s}'?"),
+        None => "use the ARN of a managed policy, e.g. arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore".into(),
     }
 }
 

@@ -16,6 +16,7 @@
 //! ```
 
 pub(crate) mod cluster;
+mod hardware;
 mod queues;
 pub mod reader;
 pub mod schema;

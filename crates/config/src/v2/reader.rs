@@ -186,6 +186,59 @@ pub fn read(ini: &Ini, sink: &mut Sink<'_>, name: &str, defs: Vec<&'static Param
     out
 }
 
+/// A JSON parameter (`tags`, `extra_json`, ...) as ParallelCluster 2.11
+/// reads it: `yaml.safe_load` of the stripped text, so JSON and YAML flow
+/// alike (`{Name: x}`, `{'a': 'b'}`); `NONE` or nothing is no value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JsonParam {
+    pub value: serde_json::Value,
+    /// A mapping's keys in the order written.
+    pub keys: Vec<String>,
+}
+
+/// Reads a JSON parameter; the error is the JSON parser's when the text
+/// looks like JSON, else the YAML reader's.
+pub fn json_param(text: &str) -> Result<JsonParam, String> {
+    let text = text.trim();
+    if text.is_empty() || text == "NONE" {
+        return Ok(JsonParam {
+            value: serde_json::Value::Null,
+            keys: Vec::new(),
+        });
+    }
+    let json_err = match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(value) => {
+            let mut keys: Vec<String> = match &value {
+                serde_json::Value::Object(m) => m.keys().cloned().collect(),
+                _ => Vec::new(),
+            };
+            // serde_json's map is sorted; keep the file's order instead.
+            keys.sort_by_key(|k| text.find(&format!("\"{k}\"")).unwrap_or(usize::MAX));
+            return Ok(JsonParam { value, keys });
+        }
+        Err(e) => e,
+    };
+    match crate::yaml::parse(text) {
+        Ok(node) => {
+            let keys = match &node.value {
+                crate::yaml::Value::Map(entries) => entries
+                    .iter()
+                    .filter_map(|(k, _)| k.value.scalar_text())
+                    .collect(),
+                _ => Vec::new(),
+            };
+            Ok(JsonParam {
+                value: node.to_json(),
+                keys,
+            })
+        }
+        // Text written as JSON (double quotes only) is best explained by
+        // the JSON parser; anything else by the YAML reader.
+        Err(_) if text.contains('"') && !text.contains('\'') => Err(json_err.to_string()),
+        Err(y) => Err(y.message),
+    }
+}
+
 fn unknown(sink: &mut Sink<'_>, p: &Params, entry: &Entry) {
     let hint = match did_you_mean(&entry.key, p.defs.iter().map(|d| d.key)) {
         Some(s) => format!("did you mean '{s}'?"),
@@ -240,7 +293,7 @@ fn check_value(sink: &mut Sink<'_>, def: &ParamDef, raw: &Raw) -> bool {
             true
         }
         Kind::Json => {
-            if let Err(e) = serde_json::from_str::<serde_json::Value>(v) {
+            if let Err(e) = json_param(v) {
                 sink.error(
                     span,
                     format!("Error parsing JSON parameter '{}'. {e}", def.key),

@@ -193,6 +193,75 @@ fn fsx(l: &mut Loader<'_>, p: &Params) {
             errs.push((s("per_unit_storage_throughput"), "'per_unit_storage_throughput' can only be used when 'deployment_type = PERSISTENT_1'".into()));
         }
     }
+    // 2.11's validate_backup_options: a retention of 0 counts as none.
+    let retention = p
+        .int("automatic_backup_retention_days")
+        .filter(|v| v.value != 0);
+    if retention.is_none() && has("daily_automatic_backup_start_time") {
+        errs.push((s("daily_automatic_backup_start_time"), "When specifying 'daily_automatic_backup_start_time', the 'automatic_backup_retention_days' option must be specified".into()));
+    }
+    if retention.is_none() && has("copy_tags_to_backups") {
+        errs.push((s("copy_tags_to_backups"), "When specifying 'copy_tags_to_backups', the 'automatic_backup_retention_days' option must be specified".into()));
+    }
+    if retention.is_some() {
+        let at = s("automatic_backup_retention_days");
+        if deployment.as_deref() != Some("PERSISTENT_1") {
+            errs.push((
+                at,
+                "FSx automatic backup features can be used only with 'PERSISTENT_1' file systems"
+                    .into(),
+            ));
+        }
+        if [
+            "imported_file_chunk_size",
+            "import_path",
+            "export_path",
+            "auto_import_policy",
+        ]
+        .into_iter()
+        .any(has)
+        {
+            errs.push((
+                at,
+                "Backups cannot be created on S3-linked file systems".into(),
+            ));
+        }
+    }
+    // 2.11's validate_storage_type_options.
+    let throughput = p.int("per_unit_storage_throughput").map(|v| v.value);
+    if p.str("storage_type").is_some_and(|t| t.value == "HDD") {
+        if deployment.as_deref() != Some("PERSISTENT_1") {
+            errs.push((
+                s("storage_type"),
+                "For HDD filesystems, 'deployment_type' must be 'PERSISTENT_1'".into(),
+            ));
+        }
+        if !throughput.is_some_and(|t| [12, 40].contains(&t)) {
+            errs.push((s("per_unit_storage_throughput"), "For HDD filesystems, 'per_unit_storage_throughput' can only have the following values: [12, 40]".into()));
+        }
+    } else {
+        if p.str("drive_cache_type").is_some_and(|t| t.value != "NONE") {
+            errs.push((
+                s("drive_cache_type"),
+                "'drive_cache_type' features can be used only with HDD filesystems".into(),
+            ));
+        }
+        if throughput.is_some_and(|t| t != 0 && ![50, 100, 200].contains(&t)) {
+            errs.push((s("per_unit_storage_throughput"), "For SSD filesystems, 'per_unit_storage_throughput' can only have the following values: [50, 100, 200]".into()));
+        }
+    }
+    if let (Some(backup), Some(compression)) = (
+        p.str("fsx_backup_id"),
+        p.str("data_compression_type").filter(|c| c.value != "NONE"),
+    ) {
+        errs.push((
+            s("data_compression_type"),
+            format!(
+                "FSx data compression option ({}) cannot be specified when creating a filesystem from backup ({}). To fix, please unspecify 'fsx_backup_id' or 'data_compression_type'.",
+                compression.value, backup.value
+            ),
+        ));
+    }
     if !has("fsx_fs_id") && !has("fsx_backup_id") {
         match p.int("storage_capacity").map(|v| v.value) {
             None => errs.push((

@@ -34,6 +34,16 @@ fn report(text: &str) -> Report {
     load_str(text, &LoadOptions::new("cfg"))
 }
 
+/// Loads with a policy catalog that knows only AmazonSSMManagedInstanceCore.
+fn report_with_ssm_catalog(text: &str) -> Report {
+    let cat = |arn: &str| arn == "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore";
+    let opts = LoadOptions {
+        policies: Some(&cat),
+        ..LoadOptions::new("cfg")
+    };
+    load_str(text, &opts)
+}
+
 fn messages(r: &Report) -> Vec<String> {
     r.diagnostics.iter().map(|d| d.message.clone()).collect()
 }
@@ -279,11 +289,11 @@ fn tags_must_be_a_json_object_without_version() {
     let d = only(&with(
         BASE,
         "key_name = k\n",
-        "key_name = k\ntags = {oops}\n",
+        "key_name = k\ntags = {\"a\" 1}\n",
     ));
     assert!(
         d.message
-            .starts_with("Error parsing JSON parameter 'tags'. key must be a string"),
+            .starts_with("Error parsing JSON parameter 'tags'. expected `:`"),
         "{}",
         d.message
     );
@@ -391,12 +401,7 @@ fn additional_iam_policies_are_checked_against_the_catalog() {
         "key_name = k\n",
         "key_name = k\nadditional_iam_policies = arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore, arn:aws:iam::aws:policy/Nope\n",
     );
-    let cat = |arn: &str| arn == "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore";
-    let opts = LoadOptions {
-        policies: Some(&cat),
-        ..LoadOptions::new("cfg")
-    };
-    let r = load_str(&t, &opts);
+    let r = report_with_ssm_catalog(&t);
     assert_eq!(
         messages(&r),
         vec![
@@ -581,4 +586,317 @@ fn awsbatch_requires_alinux2() {
     assert!(messages(&r).contains(
         &"'awsbatch' scheduler supports the following Operating Systems: ['alinux2']".to_string()
     ));
+}
+
+#[test]
+fn any_aws_managed_policy_is_accepted_with_the_aws_catalog() {
+    let t = with(
+        BASE,
+        "key_name = k\n",
+        "key_name = k\nadditional_iam_policies = arn:aws:iam::aws:policy/CloudWatchAgentServerPolicy, arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess\n",
+    );
+    // A caller's catalog alone knows only its own policies.
+    assert_eq!(report_with_ssm_catalog(&t).error_count(), 2);
+    let ssm = |arn: &str| arn == "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore";
+    let cat = crate::managed_policies::WithAwsManaged(ssm);
+    let opts = LoadOptions {
+        policies: Some(&cat),
+        ..LoadOptions::new("cfg")
+    };
+    let r = load_str(&t, &opts);
+    assert_eq!(messages(&r), Vec::<String>::new());
+    assert_eq!(r.model.map(|m| m.additional_iam_policies.len()), Some(2));
+}
+
+#[test]
+fn bare_managed_policy_name_is_refused_with_its_arn_as_hint() {
+    let d = only(&with(
+        BASE,
+        "key_name = k\n",
+        "key_name = k\nadditional_iam_policies = CloudWatchAgentServerPolicy\n",
+    ));
+    assert_eq!(
+        d.hint.as_deref(),
+        Some(
+            "did you mean 'arn:aws:iam::aws:policy/CloudWatchAgentServerPolicy'? policies are named by ARN"
+        )
+    );
+}
+
+#[test]
+fn graviton_compute_with_x86_head_is_an_architecture_mismatch() {
+    let d = only(&with(
+        BASE,
+        "instance_type = c5.large",
+        "instance_type = c6g.large",
+    ));
+    assert_eq!(
+        d.message,
+        "The specified compute_instance_type (c6g.large) supports the architectures ['arm64'], none of which are compatible with the architecture supported by the master_instance_type (x86_64)."
+    );
+    let arm = with(
+        BASE,
+        "instance_type = c5.large",
+        "instance_type = c6g.large",
+    );
+    let arm = with(
+        &arm,
+        "base_os = ubuntu1804\n",
+        "base_os = ubuntu1804\nmaster_instance_type = m6g.large\n",
+    );
+    assert_eq!(messages(&report(&arm)), Vec::<String>::new());
+}
+
+#[test]
+fn efa_on_a_type_without_efa_is_a_warning_naming_the_queue() {
+    let t = with(
+        BASE,
+        "compute_type = spot\n",
+        "compute_type = spot\nenable_efa = true\n",
+    );
+    let d = only(&t);
+    assert_eq!(d.severity, Severity::Warning);
+    assert_eq!(
+        d.message,
+        "EFA was enabled on queue 'spot1', but instance type 'c5.large' defined in compute resource settings spot1_resource does not support EFA."
+    );
+    let efa = with(
+        &t,
+        "instance_type = c5.large",
+        "instance_type = c5n.18xlarge",
+    );
+    assert_eq!(messages(&report(&efa)), Vec::<String>::new());
+}
+
+#[test]
+fn disable_hyperthreading_on_arm_is_refused() {
+    let t = with(
+        BASE,
+        "base_os = ubuntu1804\n",
+        "base_os = ubuntu1804\nmaster_instance_type = m6g.large\n",
+    );
+    let t = with(&t, "instance_type = c5.large", "instance_type = c6g.large");
+    let in_cluster = with(
+        &t,
+        "base_os = ubuntu1804\n",
+        "base_os = ubuntu1804\ndisable_hyperthreading = true\n",
+    );
+    let d = only(&in_cluster);
+    assert_eq!(
+        d.message,
+        "disable_hyperthreading is only supported on instance types that support these architectures: x86_64"
+    );
+    assert_eq!(d.severity, Severity::Error);
+    // 2.11 has no architecture check on a queue's disable_hyperthreading.
+    let in_queue = with(
+        &t,
+        "compute_type = spot\n",
+        "compute_type = spot\ndisable_hyperthreading = true\n",
+    );
+    assert_eq!(messages(&report(&in_queue)), Vec::<String>::new());
+}
+
+#[test]
+fn centos7_on_arm_warns_and_refuses_efa() {
+    let t = with(
+        BASE,
+        "base_os = ubuntu1804\n",
+        "base_os = centos7\nmaster_instance_type = c6gn.large\n",
+    );
+    let t = with(
+        &t,
+        "instance_type = c5.large",
+        "instance_type = c6gn.16xlarge",
+    );
+    let r = report(&t);
+    assert_eq!(
+        r.diagnostics.iter().map(|d| d.severity).collect::<Vec<_>>(),
+        vec![Severity::Warning],
+        "{:?}",
+        messages(&r)
+    );
+    assert!(messages(&r)[0].starts_with("Warning: The aarch64 CentOS 7 OS is not validated"));
+    let efa = with(
+        &t,
+        "compute_type = spot\n",
+        "compute_type = spot\nenable_efa = true\n",
+    );
+    assert!(
+        messages(&report(&efa))
+            .contains(&"EFA currently not supported on centos7 for arm64 architecture".to_string())
+    );
+}
+
+#[test]
+fn root_volume_between_25_and_34_warns_naming_the_2_11_minimum() {
+    let t = with(
+        BASE,
+        "base_os = ubuntu1804\n",
+        "base_os = ubuntu1804\ncompute_root_volume_size = 25\n",
+    );
+    let d = only(&t);
+    assert_eq!(d.severity, Severity::Warning);
+    assert!(
+        d.message
+            .contains("ParallelCluster 2.11 requires at least 35 (GiB)"),
+        "{}",
+        d.message
+    );
+    let ok = with(
+        BASE,
+        "base_os = ubuntu1804\n",
+        "base_os = ubuntu1804\ncompute_root_volume_size = 35\n",
+    );
+    assert_eq!(messages(&report(&ok)), Vec::<String>::new());
+    let low = with(
+        BASE,
+        "base_os = ubuntu1804\n",
+        "base_os = ubuntu1804\ncompute_root_volume_size = 24\n",
+    );
+    assert!(report(&low).has_errors());
+}
+
+#[test]
+fn tags_and_extra_json_are_read_as_yaml_safe_load_reads_them() {
+    let m = report(&with(
+        BASE,
+        "key_name = k\n",
+        "key_name = k\ntags = {Name: x, 'b': 'c', n: 1}\nextra_json = {cluster: {ganglia_enabled: 'yes'}}\n",
+    ))
+    .model
+    .expect("model");
+    let tags: Vec<(&str, &str)> = m
+        .tags
+        .value
+        .iter()
+        .map(|t| (t.key.as_str(), t.value.as_str()))
+        .collect();
+    assert_eq!(tags, vec![("Name", "x"), ("b", "c"), ("n", "1")]);
+    let d = only(&with(
+        BASE,
+        "key_name = k\n",
+        "key_name = k\nextra_json = {cluster: [}\n",
+    ));
+    assert!(
+        d.message
+            .starts_with("Error parsing JSON parameter 'extra_json'. "),
+        "{}",
+        d.message
+    );
+    let d = only(&with(
+        BASE,
+        "key_name = k\n",
+        "key_name = k\ntags = {Version: 2}\n",
+    ));
+    assert!(d.message.starts_with("The key 'Version'"), "{}", d.message);
+}
+
+/// BASE with an `[fsx fs]` section holding `settings`.
+fn with_fsx(settings: &str) -> String {
+    let t = with(
+        BASE,
+        "vpc_settings = default\n",
+        "vpc_settings = default\nfsx_settings = fs\n",
+    );
+    format!("{t}\n[fsx fs]\nshared_dir = /fsx\nstorage_capacity = 1200\n{settings}")
+}
+
+#[test]
+fn fsx_backups_are_refused_on_s3_linked_file_systems() {
+    let r = report(&with_fsx(
+        "deployment_type = PERSISTENT_1\nper_unit_storage_throughput = 50\nimport_path = s3://bucket\nautomatic_backup_retention_days = 7\n",
+    ));
+    let errors: Vec<&str> = r
+        .diagnostics
+        .iter()
+        .filter(|d| d.is_error())
+        .map(|d| d.message.as_str())
+        .collect();
+    assert_eq!(
+        errors,
+        vec!["Backups cannot be created on S3-linked file systems"]
+    );
+    let r = report(&with_fsx(
+        "deployment_type = PERSISTENT_1\nper_unit_storage_throughput = 50\nautomatic_backup_retention_days = 7\ncopy_tags_to_backups = true\n",
+    ));
+    assert!(!r.has_errors(), "{:?}", messages(&r));
+}
+
+#[test]
+fn fsx_backup_options_need_retention_days_and_persistent_1() {
+    let r = report(&with_fsx(
+        "deployment_type = SCRATCH_2\ncopy_tags_to_backups = true\n",
+    ));
+    assert!(messages(&r).contains(
+        &"When specifying 'copy_tags_to_backups', the 'automatic_backup_retention_days' option must be specified".to_string()
+    ));
+    let r = report(&with_fsx(
+        "deployment_type = SCRATCH_2\nautomatic_backup_retention_days = 3\n",
+    ));
+    assert!(
+        messages(&r).contains(
+            &"FSx automatic backup features can be used only with 'PERSISTENT_1' file systems"
+                .to_string()
+        )
+    );
+}
+
+#[test]
+fn fsx_storage_type_rules_follow_2_11() {
+    let r = report(&with_fsx(
+        "deployment_type = PERSISTENT_1\nper_unit_storage_throughput = 40\n",
+    ));
+    assert!(messages(&r).contains(
+        &"For SSD filesystems, 'per_unit_storage_throughput' can only have the following values: [50, 100, 200]".to_string()
+    ));
+    let r = report(&with_fsx(
+        "deployment_type = PERSISTENT_1\nstorage_type = HDD\nper_unit_storage_throughput = 12\ndrive_cache_type = READ\n",
+    ));
+    assert!(!r.has_errors(), "{:?}", messages(&r));
+}
+
+#[test]
+fn trailing_comma_in_queue_settings_names_the_default_section_as_2_11_does() {
+    let d = only(&with(
+        BASE,
+        "queue_settings = spot1\n",
+        "queue_settings = spot1,\n",
+    ));
+    assert_eq!(
+        d.message,
+        "Section '[queue default]' not found in the config file."
+    );
+    assert_eq!(
+        d.hint.as_deref(),
+        Some("remove the stray comma from 'queue_settings': an empty label names [queue default]")
+    );
+}
+
+#[test]
+fn cfn_scheduler_slots_warns_and_conflicts_with_disable_hyperthreading() {
+    let slots = with(
+        BASE,
+        "key_name = k\n",
+        "key_name = k\nextra_json = { \"cluster\" : { \"cfn_scheduler_slots\" : \"cores\" } }\n",
+    );
+    let d = only(&slots);
+    assert_eq!(d.severity, Severity::Warning);
+    assert!(
+        d.message
+            .starts_with("It is highly recommended to use the disable_hyperthreading parameter")
+    );
+    let both = with(
+        &slots,
+        "key_name = k\n",
+        "key_name = k\ndisable_hyperthreading = true\n",
+    );
+    assert_eq!(
+        report(&both)
+            .diagnostics
+            .iter()
+            .filter(|d| d.is_error())
+            .map(|d| d.message.as_str())
+            .collect::<Vec<_>>(),
+        vec!["cfn_scheduler_slots cannot be set in addition to disable_hyperthreading = true"]
+    );
 }

@@ -16,13 +16,13 @@ use crate::v2::reader::did_you_mean;
 use crate::v2::schema::SSH_ALIAS_DEFAULT;
 use crate::yaml::{Node, Value};
 
-/// Operating systems ParallelCluster 3 accepts for `Image/Os`.
+/// The ParallelCluster 3 version whose rules v3 configurations follow.
+pub const PARALLELCLUSTER_3_VERSION: &str = "3.16";
+
+/// Operating systems ParallelCluster 3.16 accepts for `Image/Os`
+/// (`pcluster.constants.SUPPORTED_OSES`).
 pub const SUPPORTED_OSS: &[&str] = &[
-    "alinux2",
     "alinux2023",
-    "centos7",
-    "ubuntu1804",
-    "ubuntu2004",
     "ubuntu2204",
     "ubuntu2404",
     "rhel8",
@@ -30,6 +30,25 @@ pub const SUPPORTED_OSS: &[&str] = &[
     "rhel9",
     "rocky9",
 ];
+
+/// Operating systems without an official ParallelCluster AMI
+/// (`PRIVATE_OSES`): they need `Image/CustomAmi`.
+const PRIVATE_OSS: &[&str] = &["rocky8", "rocky9"];
+
+/// Operating systems earlier ParallelCluster 3 versions accepted.
+const RETIRED_OSS: &[&str] = &["alinux2", "centos7", "ubuntu1804", "ubuntu2004"];
+
+/// Schedulers ParallelCluster 3.16 accepts (`SUPPORTED_SCHEDULERS`).
+pub const SUPPORTED_SCHEDULERS: &[&str] = &["slurm"];
+
+/// ParallelCluster 3's `MAX_NUMBER_OF_QUEUES`.
+pub const MAX_QUEUES: usize = 50;
+/// `MAX_NUMBER_OF_COMPUTE_RESOURCES_PER_CLUSTER` (and per queue).
+pub const MAX_COMPUTE_RESOURCES: usize = 50;
+/// `NAME_MAX_LENGTH` of queue and compute resource names.
+const NAME_MAX: usize = 25;
+/// Tag keys with this prefix are ParallelCluster's own.
+const RESERVED_TAG_PREFIX: &str = "parallelcluster:";
 
 fn at<'n>(node: &'n Node, path: &[&str]) -> Option<&'n Node> {
     path.iter().try_fold(node, |n, k| n.get(k))
@@ -133,6 +152,137 @@ impl B<'_> {
         false
     }
 
+    /// 3.16's `InstanceArchitectureCompatibilityValidator` (compute types
+    /// of the head node's architecture) and `HeadNodeMemorySizeValidator`
+    /// (the head node holds 0.6 GB plus 1 GB per 25 compute nodes, up to 16).
+    fn head_node_fits(&mut self, head_type: &Sourced<String>, queues: &[Queue]) {
+        let Some(head) = instance_types::lookup(&head_type.value) else {
+            return;
+        };
+        for cr in queues.iter().flat_map(|q| &q.compute_resources) {
+            let Some(t) = instance_types::lookup(&cr.instance_type.value) else {
+                continue;
+            };
+            if let (true, Source::File(span)) = (t.arch != head.arch, cr.instance_type.source) {
+                self.error(
+                    span,
+                    format!(
+                        "The specified compute instance type ({}) supports the architectures ['{}'], none of which are compatible with the architecture supported by the head node instance type ({}).",
+                        t.name,
+                        t.arch.as_str(),
+                        head.arch.as_str()
+                    ),
+                    "architecture differs from the head node's",
+                    Some(format!("use {} instance types for the head node and the compute resources", head.arch.as_str())),
+                );
+            }
+        }
+        let nodes: u64 = queues
+            .iter()
+            .flat_map(|q| &q.compute_resources)
+            .map(|cr| u64::from(cr.max_count.value))
+            .sum();
+        let have = head.memory_mib as f64 / 1024.0;
+        let need = (nodes as f64 / 25.0 + 0.6).min(16.0);
+        if have < need {
+            let span = match head_type.source {
+                Source::File(sp) => sp,
+                Source::Default => Span::default(),
+            };
+            self.error(
+                span,
+                format!(
+                    "Head node instance type {} has {} GB of memory. Please choose a head node instance type with at least {} GB of memory to manage {nodes} compute nodes.",
+                    head.name,
+                    crate::yaml::emit::python_float_repr(have),
+                    crate::yaml::emit::python_float_repr(need)
+                ),
+                "too little memory for the compute fleet",
+                Some("choose a larger head node instance type or lower MaxCount".into()),
+            );
+        }
+    }
+
+    /// A value earlier ParallelCluster 3 versions took and 3.16 does not.
+    fn retired(&mut self, v: &Sourced<String>, what: &str, hint: &str) {
+        if let Source::File(span) = v.source {
+            self.error(
+                span,
+                format!(
+                    "'{}' is not a valid value for {what}: ParallelCluster {PARALLELCLUSTER_3_VERSION} no longer supports it",
+                    v.value
+                ),
+                "not in ParallelCluster 3.16",
+                Some(hint.to_string()),
+            );
+        }
+    }
+
+    /// ParallelCluster's `MaxCountValidator`.
+    fn at_most(&mut self, span: Span, count: usize, max: usize, what: &str) {
+        if count > max {
+            self.error(
+                span,
+                format!(
+                    "Invalid number of {what} ({count}) specified. Currently only supports up to {max} {what}."
+                ),
+                "too many",
+                Some(format!("ParallelCluster 3 allows at most {max}")),
+            );
+        }
+    }
+
+    /// `Tags` lists: no reserved `parallelcluster:` keys, no repeated key,
+    /// keys of at most 128 characters and values of at most 256.
+    fn check_tags(&mut self, node: &Node) {
+        let mut seen: Vec<String> = Vec::new();
+        for t in items(Some(node)) {
+            let Some(key) = at(t, &["Key"]) else { continue };
+            let Some(k) = key.as_str().map(str::to_string) else {
+                continue;
+            };
+            if k.starts_with(RESERVED_TAG_PREFIX) && k != "parallelcluster:custom_resource" {
+                self.error(
+                    key.span,
+                    format!(
+                        "The tag key prefix '{RESERVED_TAG_PREFIX}' is reserved and cannot be used."
+                    ),
+                    "reserved tag key",
+                    Some(
+                        "ParallelCluster sets parallelcluster: tags itself; use another key".into(),
+                    ),
+                );
+            }
+            if seen.contains(&k) {
+                self.error(
+                    key.span,
+                    format!("Duplicate tag key ({k}) detected. Tags keys should be unique within the Tags section."),
+                    "duplicate tag key",
+                    None,
+                );
+            }
+            if k.chars().count() > 128 {
+                self.error(
+                    key.span,
+                    "Tags/Key must be at most 128 characters long".into(),
+                    "too long",
+                    None,
+                );
+            }
+            if let Some(v) =
+                at(t, &["Value"]).filter(|v| v.as_str().is_some_and(|v| v.chars().count() > 256))
+            {
+                self.error(
+                    v.span,
+                    "Tags/Value must be at most 256 characters long".into(),
+                    "too long",
+                    None,
+                );
+            }
+            seen.push(k);
+        }
+    }
+
     fn instance_type(&mut self, t: &Sourced<String>, what: &str) {
         if let (Err(e), Source::File(span)) = (instance_types::check(&t.value), t.source) {
             self.error(
@@ -150,11 +300,19 @@ impl B<'_> {
     fn model(&mut self, doc: &Node) -> ClusterModel {
         let scheduler_text = s(doc, &["Scheduling", "Scheduler"])
             .unwrap_or_else(|| Sourced::default("slurm".into()));
-        self.one_of(
-            &scheduler_text,
-            "Scheduling/Scheduler",
-            &["slurm", "awsbatch"],
-        );
+        if scheduler_text.value == "awsbatch" {
+            self.retired(
+                &scheduler_text,
+                "Scheduling/Scheduler",
+                "use Scheduler: slurm",
+            );
+        } else {
+            self.one_of(
+                &scheduler_text,
+                "Scheduling/Scheduler",
+                SUPPORTED_SCHEDULERS,
+            );
+        }
         let scheduler = Sourced {
             value: if scheduler_text.value == "awsbatch" {
                 Scheduler::Awsbatch
@@ -165,7 +323,28 @@ impl B<'_> {
         };
         let base_os =
             s(doc, &["Image", "Os"]).unwrap_or_else(|| Sourced::default("alinux2".into()));
-        self.one_of(&base_os, "Image/Os", SUPPORTED_OSS);
+        // 3.16's OsCustomAmiValidator: no official AMI for these.
+        if let (true, Source::File(span), None) = (
+            PRIVATE_OSS.contains(&base_os.value.as_str()),
+            base_os.source,
+            s(doc, &["Image", "CustomAmi"]),
+        ) {
+            self.error(
+                span,
+                format!(
+                    "ParallelCluster has no official AMI for {}. Please build your own AMI using pcluster build-image command, as explained in the documentation: https://docs.aws.amazon.com/parallelcluster/latest/ug/building-custom-ami-v3.html",
+                    base_os.value
+                ),
+                "no official AMI",
+                Some("set Image/CustomAmi to an AMI built for this OS".into()),
+            );
+        }
+        if RETIRED_OSS.contains(&base_os.value.as_str()) {
+            let hint = format!("use one of: {}", SUPPORTED_OSS.join(", "));
+            self.retired(&base_os, "Image/Os", &hint);
+        } else {
+            self.one_of(&base_os, "Image/Os", SUPPORTED_OSS);
+        }
         let cluster_user = Sourced {
             value: cluster_user_for(&base_os.value).to_string(),
             source: base_os.source,
@@ -181,6 +360,7 @@ impl B<'_> {
             Scheduler::Slurm => self.slurm_queues(doc),
             Scheduler::Awsbatch => self.batch_queues(doc),
         };
+        self.head_node_fits(&head_node.instance_type, &queues);
         let first_queue = match scheduler.value {
             Scheduler::Slurm => items(at(doc, &["Scheduling", "SlurmQueues"])).first(),
             Scheduler::Awsbatch => items(at(doc, &["Scheduling", "AwsBatchQueues"])).first(),
@@ -196,6 +376,9 @@ impl B<'_> {
             },
         );
         let vpc = self.vpc(doc, first_queue);
+        if let Some(t) = doc.get("Tags") {
+            self.check_tags(t);
+        }
         let storage = self.storage(doc);
         let mut unsupported = Vec::new();
         self.unsupported(doc, scheduler.clone(), &storage, &mut unsupported);
@@ -288,6 +471,17 @@ impl B<'_> {
                 || c.is_ascii_lowercase()
                 || (!lower_only && c.is_ascii_alphabetic())
         });
+        if name.value == "default" {
+            if let Source::File(span) = name.source {
+                self.error(
+                    span,
+                    format!("It is forbidden to use 'default' as a {what} name."),
+                    "reserved name",
+                    Some(format!("name the {what} something else")),
+                );
+            }
+            return;
+        }
         if first_ok && rest_ok && name.value.len() <= max {
             return;
         }
@@ -311,9 +505,42 @@ impl B<'_> {
 
     fn slurm_queues(&mut self, doc: &Node) -> Vec<Queue> {
         let mut out: Vec<Queue> = Vec::new();
+        if let Some(list) = at(doc, &["Scheduling", "SlurmQueues"]) {
+            let queues = items(Some(list));
+            self.at_most(list.span, queues.len(), MAX_QUEUES, "SlurmQueues");
+            let total: usize = queues
+                .iter()
+                .map(|q| items(q.get("ComputeResources")).len())
+                .sum();
+            self.at_most(
+                list.span,
+                total,
+                MAX_COMPUTE_RESOURCES,
+                "ComputeResources per Cluster",
+            );
+            for q in queues {
+                if let Some(crs) = q.get("ComputeResources") {
+                    let n = items(Some(crs)).len();
+                    self.at_most(
+                        crs.span,
+                        n,
+                        MAX_COMPUTE_RESOURCES,
+                        "ComputeResources per Queue",
+                    );
+                }
+                if let Some(t) = q.get("Tags") {
+                    self.check_tags(t);
+                }
+                for cr in items(q.get("ComputeResources")) {
+                    if let Some(t) = cr.get("Tags") {
+                        self.check_tags(t);
+                    }
+                }
+            }
+        }
         for q in items(at(doc, &["Scheduling", "SlurmQueues"])) {
             let name = s(q, &["Name"]).unwrap_or_else(|| Sourced::default(String::new()));
-            self.check_name(&name, "queue", true, 25);
+            self.check_name(&name, "queue", true, NAME_MAX);
             if let (true, Source::File(span)) =
                 (out.iter().any(|p| p.name == name.value), name.source)
             {
@@ -355,7 +582,7 @@ impl B<'_> {
             let mut efa: Option<Sourced<bool>> = None;
             for cr in items(q.get("ComputeResources")) {
                 let label = s(cr, &["Name"]).unwrap_or_else(|| Sourced::default(String::new()));
-                self.check_name(&label, "compute resource", false, 50);
+                self.check_name(&label, "compute resource", true, NAME_MAX);
                 if let (true, Source::File(span)) = (
                     resources.iter().any(|r| r.label == label.value),
                     label.source,
@@ -518,22 +745,9 @@ impl B<'_> {
             if out.iter().any(|o| o.value == arn.value) {
                 continue;
             }
-            let known = match self.opts.policies {
-                Some(cat) => cat.is_known(&arn.value),
-                None => crate::v2::cluster::policy_arn_form(&arn.value),
-            };
+            let known = crate::v2::cluster::policy_known(self.opts.policies, &arn.value);
             if let (false, Source::File(span)) = (known, arn.source) {
-                let suggestion = self
-                    .opts
-                    .policies
-                    .map(|cat| cat.known_arns())
-                    .and_then(|all| {
-                        did_you_mean(&arn.value, all.iter().map(String::as_str)).map(str::to_string)
-                    });
-                let hint = match suggestion {
-                    Some(x) => format!("did you mean '{x}'?"),
-                    None => "use the ARN of a managed policy, e.g. arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore".into(),
-                };
+                let hint = crate::v2::cluster::policy_hint(self.opts.policies, &arn.value);
                 self.error(
                     span,
                     format!("The IAM policy '{}' in AdditionalIamPolicies is not a known managed policy", arn.value),

@@ -3,9 +3,14 @@
 //! [`crate::yaml`]); keys and types are checked against the v3 schema
 //! (`schema`); values go into the model with their spans (`build`).
 //!
+//! The rules are ParallelCluster 3.16's ([`PARALLELCLUSTER_3_VERSION`]):
+//! its operating systems (no `alinux2`), Slurm only (no `awsbatch`), at most
+//! 50 queues and 50 compute resources, marshmallow's type coercion
+//! (`MaxCount: "10"` is 10), no YAML merge keys.
+//!
 //! ```
 //! use airlock_config::v3::{load_str, LoadOptions};
-//! let text = "Image:\n  Os: alinux2\nHeadNode:\n  InstanceType: t3.micro\n  Networking:\n    SubnetId: subnet-1\n\
+//! let text = "Image:\n  Os: alinux2023\nHeadNode:\n  InstanceType: t3.micro\n  Networking:\n    SubnetId: subnet-1\n\
 //!             Scheduling:\n  Scheduler: slurm\n  SlurmQueues:\n    - Name: q1\n      Networking:\n        SubnetIds: [subnet-1]\n\
 //!             \x20     ComputeResources:\n        - Name: cr1\n          InstanceType: c5.large\n";
 //! let report = load_str(text, &LoadOptions::new("cluster.yaml"));
@@ -15,6 +20,8 @@
 
 mod build;
 pub mod schema;
+
+pub use build::{PARALLELCLUSTER_3_VERSION, SUPPORTED_OSS, SUPPORTED_SCHEDULERS};
 
 use crate::diagnostic::Diagnostic;
 use crate::v2::{PolicyCatalog, Report};
@@ -73,7 +80,7 @@ pub fn yaml_error_diagnostic(e: &YamlError, text: &str, file: &str) -> Diagnosti
 /// Parses and loads v3 YAML text. Never panics; every problem is a
 /// diagnostic with file, line and column.
 pub fn load_str(text: &str, opts: &LoadOptions<'_>) -> Report {
-    let doc = match yaml::parse(text) {
+    let mut doc = match yaml::parse_without_merge_keys(text) {
         Ok(d) => d,
         Err(e) => {
             return Report {
@@ -87,6 +94,7 @@ pub fn load_str(text: &str, opts: &LoadOptions<'_>) -> Report {
         file: opts.file_name,
         diags: Vec::new(),
     };
+    checker.coerce(&mut doc, &schema::ROOT, "");
     checker.check(&doc, &schema::ROOT, "");
     let mut diagnostics = checker.diags;
     if !matches!(doc.value, yaml::Value::Map(_)) {

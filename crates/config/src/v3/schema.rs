@@ -304,7 +304,7 @@ const SHARED_STORAGE: T = Seq(&Map(&[
 const LOGIN_POOL: T = Map(&[
     req("Name", Str),
     req("InstanceType", Str),
-    f("Count", Int),
+    req("Count", Int),
     f("GracetimePeriod", Int),
     f("Image", IMAGE_AMI),
     req(
@@ -315,7 +315,8 @@ const LOGIN_POOL: T = Map(&[
             f("AdditionalSecurityGroups", STRS),
         ]),
     ),
-    f("Ssh", SSH),
+    // 3.15 removed KeyName from login nodes' Ssh.
+    f("Ssh", Map(&[f("AllowedIps", Str)])),
     f("Dcv", DCV),
     f("CustomActions", CUSTOM_ACTIONS),
     f(
@@ -390,7 +391,20 @@ pub const ROOT: T = Map(&[
             f("AdditionalSssdConfigs", FreeMap),
         ]),
     ),
-    f("DevSettings", Any),
+    // 3.16's ClusterDevSettingsSchema (no AwsBatchCliPackage any more).
+    f(
+        "DevSettings",
+        Map(&[
+            f("Cookbook", Any),
+            f("NodePackage", Str),
+            f("ClusterTemplate", Str),
+            f("AmiSearchFilters", Any),
+            f("InstanceTypesData", Str),
+            f("Timeouts", Any),
+            f("ComputeStartupTimeMetricEnabled", Bool),
+            f("EfaInterfaceType", Str),
+        ]),
+    ),
     f(
         "DeploymentSettings",
         Map(&[
@@ -444,7 +458,107 @@ fn found(v: &Value) -> String {
     }
 }
 
+/// Python's `str.strip()` whitespace, as `int()`/`float()` ignore it.
+fn py_strip(s: &str) -> &str {
+    s.trim_matches(|c: char| c.is_whitespace() || ('\x1c'..='\x1f').contains(&c))
+}
+
+/// Python allows `_` between digits in numeric literals (`1_000`).
+fn drop_digit_underscores(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    for (i, &c) in b.iter().enumerate() {
+        if c == b'_' {
+            let before = i.checked_sub(1).and_then(|j| b.get(j));
+            let after = b.get(i + 1);
+            if !before.is_some_and(u8::is_ascii_digit) || !after.is_some_and(u8::is_ascii_digit) {
+                return None;
+            }
+        }
+    }
+    Some(s.replace('_', ""))
+}
+
+/// Python's `int(text)` for a decimal string, within `i64`.
+fn py_int(text: &str) -> Option<i64> {
+    let t = drop_digit_underscores(py_strip(text))?;
+    let digits = t.strip_prefix(['+', '-']).unwrap_or(&t);
+    if digits.is_empty() || !digits.bytes().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    t.parse().ok()
+}
+
+/// Python's `float(text)`, finite values only (marshmallow's `Float`
+/// refuses nan and infinity).
+fn py_float(text: &str) -> Option<f64> {
+    let t = drop_digit_underscores(py_strip(text))?;
+    let body = t.strip_prefix(['+', '-']).unwrap_or(&t);
+    if !body.starts_with(|c: char| c.is_ascii_digit() || c == '.') {
+        return None;
+    }
+    t.parse::<f64>().ok().filter(|f| f.is_finite())
+}
+
 impl Checker<'_> {
+    /// Converts values as marshmallow's (non-strict) fields do before they
+    /// are checked: `Int` is Python's `int(value)`, so `"10"`, `" 10 "` and
+    /// `10.0` are 10 and `10.5` is truncated to 10 (with a warning here);
+    /// `Num` (`Float`) is `float(value)`, so `"0.5"` is 0.5. Booleans are
+    /// not numbers, as in marshmallow.
+    pub fn coerce(&mut self, node: &mut Node, ty: &T, path: &str) {
+        match (ty, &mut node.value) {
+            (Int, Value::Str(s)) => {
+                if let Some(i) = py_int(s) {
+                    node.value = Value::Int(i);
+                }
+            }
+            (Int, Value::Float(f)) => {
+                let (f, t) = (*f, f.trunc());
+                // i64's range, exactly representable as f64.
+                if f.is_finite() && t.abs() < 9.0e18 {
+                    if t != f {
+                        let d = Diagnostic::warning(
+                            format!(
+                                "{path} is {}; ParallelCluster reads it as the integer {}",
+                                crate::yaml::emit::python_float_repr(f),
+                                t as i64
+                            ),
+                            self.file,
+                        )
+                        .at(self.text, node.span, "truncated")
+                        .with_hint(format!("write {}", t as i64));
+                        self.diags.push(d);
+                    }
+                    node.value = Value::Int(t as i64);
+                }
+            }
+            (Num, Value::Str(s)) => {
+                if let Some(f) = py_float(s) {
+                    node.value = Value::Float(f);
+                }
+            }
+            (Seq(item), Value::Seq(items)) => {
+                for (i, it) in items.iter_mut().enumerate() {
+                    self.coerce(it, item, &format!("{path}[{i}]"));
+                }
+            }
+            (Map(fields), Value::Map(entries)) => {
+                for (k, v) in entries.iter_mut() {
+                    let Value::Str(key) = &k.value else { continue };
+                    if let Some(fd) = fields.iter().find(|fd| fd.key == key.as_str()) {
+                        let child = if path.is_empty() {
+                            key.clone()
+                        } else {
+                            format!("{path}/{key}")
+                        };
+                        self.coerce(v, &fd.ty, &child);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
     fn error(
         &mut self,
         node_span: crate::span::Span,
@@ -468,7 +582,17 @@ impl Checker<'_> {
             (Bool, Value::Str(s)) => bool_text(s).is_some(),
             (Bool, Value::Int(i)) => *i == 0 || *i == 1,
             (Int, Value::Int(_)) => true,
-            (Num, Value::Int(_) | Value::Float(_)) => true,
+            (Num, Value::Int(_)) => true,
+            (Num, Value::Float(f)) if f.is_finite() => true,
+            (Num, Value::Float(_)) => {
+                self.error(
+                    node.span,
+                    format!("{path}: Special numeric values (nan or infinity) are not permitted."),
+                    "not a finite number",
+                    Some("write a finite number, e.g. 0.5".into()),
+                );
+                true
+            }
             (BoolOrStr, Value::Bool(_) | Value::Str(_)) => true,
             (FreeMap, Value::Map(entries)) => {
                 for (k, v) in entries {
@@ -511,7 +635,8 @@ impl Checker<'_> {
                 ),
                 (Value::Int(_) | Value::Float(_), Str) => Some("quote the value to make it a string".to_string()),
                 (Value::Null, _) => Some("give a value after the colon, or remove the key".to_string()),
-                (Value::Str(_), Int | Num) => Some("write the number without quotes".to_string()),
+                (Value::Str(_), Int) => Some("write a whole number, e.g. 10".to_string()),
+                (Value::Str(_), Num) => Some("write a number, e.g. 0.5".to_string()),
                 _ => None,
             };
             self.error(
@@ -556,12 +681,14 @@ impl Checker<'_> {
                     } else {
                         format!("in {path}")
                     };
-                    self.error(
-                        k.span,
-                        format!("Unknown field '{key}' {place}"),
-                        "unknown field",
-                        Some(hint),
-                    );
+                    let message = if key == "KeyName" && path.starts_with("LoginNodes/Pools") {
+                        format!(
+                            "{child}: Starting with ParallelCluster 3.15, the KeyName parameter is no longer supported for Login Nodes. Remove from the configuration and try again."
+                        )
+                    } else {
+                        format!("Unknown field '{key}' {place}")
+                    };
+                    self.error(k.span, message, "unknown field", Some(hint));
                 }
             }
         }

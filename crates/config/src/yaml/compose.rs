@@ -21,6 +21,16 @@ pub fn parse(text: &str) -> Result<Node, YamlError> {
     Composer::new(text).run()
 }
 
+/// Parses as [`parse`] does, but refuses merge keys (`<<: *anchor`) as
+/// ParallelCluster 3's loader does: its duplicate-key mapping constructor
+/// constructs every key, and the safe loader has no constructor for
+/// `tag:yaml.org,2002:merge`.
+pub fn parse_without_merge_keys(text: &str) -> Result<Node, YamlError> {
+    let mut c = Composer::new(text);
+    c.refuse_merge = true;
+    c.run()
+}
+
 /// A mapping key reduced to what Python's dict hashing compares.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum KeyRepr {
@@ -72,6 +82,8 @@ struct Composer<'a> {
     budget: usize,
     root: Option<Node>,
     docs: usize,
+    /// Refuse `<<` keys instead of merging (see [`parse_without_merge_keys`]).
+    refuse_merge: bool,
 }
 
 fn err(
@@ -104,6 +116,7 @@ impl<'a> Composer<'a> {
             budget: text.len().saturating_mul(16).saturating_add(65_536),
             root: None,
             docs: 0,
+            refuse_merge: false,
         }
     }
 
@@ -354,6 +367,16 @@ impl<'a> Composer<'a> {
                 None => *key = Some(node),
                 Some(k) => {
                     if is_merge_key(self.text, &k) {
+                        if self.refuse_merge {
+                            return Err(err(
+                                YamlErrorKind::UnknownTag,
+                                "could not determine a constructor for the tag 'tag:yaml.org,2002:merge'",
+                                k.span,
+                                Some(
+                                    "ParallelCluster 3 does not read YAML merge keys (`<<`); write the merged keys out in full",
+                                ),
+                            ));
+                        }
                         merges.push(node);
                         return Ok(());
                     }

@@ -19,7 +19,7 @@ pub mod emit;
 pub mod resolve;
 
 pub use crate::span::Span;
-pub use compose::{MAX_DEPTH, parse};
+pub use compose::{MAX_DEPTH, parse, parse_without_merge_keys};
 
 use thiserror::Error;
 

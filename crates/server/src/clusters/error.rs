@@ -19,6 +19,11 @@ pub enum ClusterError {
     AlreadyExists(String),
     #[error("Cluster {0} is already being deleted.")]
     BeingDeleted(String),
+    /// An update or a fleet change on a stack that is not settled.
+    #[error(
+        "Cluster {cluster} is {status}: it can be changed only when CREATE_COMPLETE, UPDATE_COMPLETE or UPDATE_ROLLBACK_COMPLETE."
+    )]
+    NotSettled { cluster: String, status: String },
     #[error("The key pair '{0}' does not exist")]
     KeyPairNotFound(String),
     /// A configuration's `key_name` names no key pair.
@@ -106,9 +111,9 @@ impl From<ClusterError> for ApiError {
             ClusterError::Provider(p) => return ApiError::internal_because(p.to_string(), p),
             ClusterError::Internal(_) => ErrorCode::InternalFailure,
             ClusterError::NotFound(_) => ErrorCode::NotFoundException,
-            ClusterError::AlreadyExists(_) | ClusterError::BeingDeleted(_) => {
-                ErrorCode::ConflictException
-            }
+            ClusterError::AlreadyExists(_)
+            | ClusterError::BeingDeleted(_)
+            | ClusterError::NotSettled { .. } => ErrorCode::ConflictException,
             ClusterError::KeyPairNotFound(_) | ClusterError::KeyNameNotFound(_) => {
                 ErrorCode::InvalidKeyPairNotFound
             }

@@ -15,9 +15,10 @@ use airlock_proto::control::SlurmProgram;
 
 use super::fleet_plan::{self, Action, Event, ORPHAN_GRACE_SECS, Observation};
 use super::launch::{NodeRequest, launch_node, terminate_node};
+use super::node_config::push_to_cluster;
 use super::provision::{config_tags, model_of};
 use super::store::{self, ClusterRow};
-use super::{ClusterError, StackStatus};
+use super::{ClusterError, ComputeFleetStatus};
 use crate::db::checkout;
 use crate::http::{AppState, Shared};
 
@@ -40,10 +41,7 @@ pub fn run(st: Shared) {
             .map_err(ClusterError::from)
             .and_then(|conn| store::list(&conn))
             .unwrap_or_default();
-        for c in clusters
-            .iter()
-            .filter(|c| c.stack_status == StackStatus::CreateComplete)
-        {
+        for c in clusters.iter().filter(|c| c.stack_status.settled()) {
             if let Err(e) = reconcile(&st, c) {
                 tracing::warn!(cluster = %c.cluster_name, error = %e, "fleet manager");
             }
@@ -100,14 +98,60 @@ pub fn reconcile(st: &AppState, c: &ClusterRow) -> Result<(), ClusterError> {
     }
     let head = Head { st, cluster };
     let model = model_of(c);
-    let seen = observe(st, &head, model.as_ref().ok())?;
+    let fleet = start_or_stop(st, c, &head, model.as_ref().ok())?;
+    let mut seen = observe(st, &head, model.as_ref().ok())?;
+    seen.fleet_running = fleet == ComputeFleetStatus::Running;
     let tags = model.as_ref().map(config_tags).unwrap_or_default();
     for action in fleet_plan::plan(&seen) {
         apply(st, c, &head, &tags, &action)?;
     }
+    if fleet == ComputeFleetStatus::Stopping && fleet_plan::fleet_is_stopped(&seen) {
+        let conn = checkout(&st.db)?;
+        store::set_fleet_status(
+            &conn,
+            cluster,
+            ComputeFleetStatus::Stopped,
+            "every compute node is powered down",
+        )?;
+    }
     // A configuration that no longer loads stopped the plan before the
     // static nodes' steps; the pass fails with why.
     model.map(drop)
+}
+
+/// `airlock stop|start` (pcluster's `update-compute-fleet`): a requested
+/// stop sets every partition INACTIVE (at once, and in `slurm.conf` for
+/// restarts); the fleet is then STOPPING until every node is powered
+/// down. A requested start sets the partitions UP and the fleet RUNNING
+/// (static nodes are then launched as replacements). Returns the status
+/// the pass works with.
+fn start_or_stop(
+    st: &AppState,
+    c: &ClusterRow,
+    head: &Head<'_>,
+    model: Option<&airlock_config::model::ClusterModel>,
+) -> Result<ComputeFleetStatus, ClusterError> {
+    let (state, next, why) = match c.compute_fleet_status {
+        ComputeFleetStatus::StopRequested => (
+            "INACTIVE",
+            ComputeFleetStatus::Stopping,
+            "partitions INACTIVE; powering down every compute node",
+        ),
+        ComputeFleetStatus::StartRequested | ComputeFleetStatus::Starting => {
+            ("UP", ComputeFleetStatus::Running, "partitions UP")
+        }
+        other => return Ok(other),
+    };
+    let model = model
+        .ok_or_else(|| ClusterError::Internal("the stored configuration no longer loads".into()))?;
+    for q in &model.queues {
+        let p = format!("partitionname={}", q.name);
+        scontrol(head, &["update", &p, &format!("state={state}")])?;
+    }
+    store::set_fleet_status(&*checkout(&st.db)?, &c.cluster_name, next, why)?;
+    // slurm.conf says the same, should slurmctld restart.
+    push_to_cluster(st, &c.cluster_name);
+    Ok(next)
 }
 
 /// Reads Slurm's node states in the head node and the provider's compute
@@ -141,6 +185,7 @@ fn observe(
         static_nodes: model.map(fleet_plan::static_nodes),
         now: now(),
         orphan_grace_secs: ORPHAN_GRACE_SECS,
+        fleet_running: true,
     })
 }
 

@@ -85,6 +85,9 @@ pub struct Observation {
     pub now: u64,
     /// [`ORPHAN_GRACE_SECS`] outside tests.
     pub orphan_grace_secs: u64,
+    /// The compute fleet is RUNNING; stopping or stopped, every node is
+    /// powered down and none is replaced.
+    pub fleet_running: bool,
 }
 
 impl Observation {
@@ -205,7 +208,12 @@ pub fn plan(o: &Observation) -> Vec<Action> {
     let mut out = Vec::new();
     clean_up_dead_nodes(o, &mut out);
     terminate_orphans(o, &mut out);
+    replace_unhealthy_dynamic_nodes(o, &mut out);
     reset_down_dynamic_nodes(o, &mut out);
+    if !o.fleet_running {
+        power_down_every_node(o, &mut out);
+        return out;
+    }
     let Some(static_nodes) = &o.static_nodes else {
         return out;
     };
@@ -287,6 +295,40 @@ fn terminate_orphans(o: &Observation, out: &mut Vec<Action>) {
     }
 }
 
+/// Running dynamic nodes that Slurm set DOWN (not powering down), e.g.
+/// "Node unexpectedly rebooted" after a slurmctld restart lost their
+/// resume, are unhealthy, as ParallelCluster's clustermgtd has it: the
+/// instance is terminated and the node powered down (Slurm requeues its
+/// jobs), to be resumed on demand.
+fn replace_unhealthy_dynamic_nodes(o: &Observation, out: &mut Vec<Action>) {
+    for s in o.slurm.iter().filter(|s| {
+        s.state == "DOWN" && !s.is_powered_down() && !s.is_powering_up() && is_dynamic(&s.name)
+    }) {
+        let Some(rec) = o.instances.iter().find(|i| i.name == s.name && i.running) else {
+            continue;
+        };
+        // A new node is left the grace period to register.
+        if o.now.saturating_sub(rec.launched_at) <= o.orphan_grace_secs {
+            continue;
+        }
+        let why = format!("unhealthy: Slurm has it DOWN ({})", s.reason);
+        out.push(Action::TerminateInstance {
+            instance_id: rec.instance_id.clone(),
+            name: rec.name.clone(),
+            event: Event::new("TERMINATED", format!("{} {why}", rec.instance_id)),
+        });
+        out.push(Action::SetSlurmState {
+            node: s.name.clone(),
+            state: SlurmState::PowerDownForce,
+            reason: Some(format!("{REASON_PREFIX}{why}")),
+            event: Some(Event::new(
+                "SLURM_DOWN",
+                "powered down, to be resumed on demand",
+            )),
+        });
+    }
+}
+
 /// Dynamic nodes Slurm still has DOWN with no instance go back to idle~:
 /// `down~` needs `resume`, a plain DOWN `power_down_force`; one already
 /// powering down is left to finish.
@@ -315,6 +357,35 @@ fn reset_down_dynamic_nodes(o: &Observation, out: &mut Vec<Action>) {
             )),
         });
     }
+}
+
+/// The fleet is stopping (`airlock stop`): every node that is up, or on its
+/// way up, is powered down at once; Slurm requeues its jobs and calls
+/// SuspendProgram, which terminates its instance.
+fn power_down_every_node(o: &Observation, out: &mut Vec<Action>) {
+    for s in &o.slurm {
+        if s.has("POWERED_DOWN") && !s.is_powering_up() || s.has("POWERING_DOWN") {
+            continue;
+        }
+        out.push(Action::SetSlurmState {
+            node: s.name.clone(),
+            state: SlurmState::PowerDownForce,
+            reason: None,
+            event: Some(Event::new(
+                "SLURM_POWER_DOWN",
+                "the compute fleet is stopping",
+            )),
+        });
+    }
+}
+
+/// Whether a stopping fleet is stopped: every node powered down and no
+/// instance running.
+pub fn fleet_is_stopped(o: &Observation) -> bool {
+    o.instances.iter().all(|i| !i.running)
+        && o.slurm
+            .iter()
+            .all(|s| s.has("POWERED_DOWN") && !s.has("POWERING_DOWN") && !s.is_powering_up())
 }
 
 /// Static nodes are always on: launches every one that has no running
@@ -407,6 +478,7 @@ mod tests {
             static_nodes: Some(vec![]),
             now: NOW,
             orphan_grace_secs: ORPHAN_GRACE_SECS,
+            fleet_running: true,
         }
     }
 
@@ -625,7 +697,8 @@ mod tests {
         let cases = [
             // Already on its way to powered down.
             (slurm(DY, "DOWN+CLOUD+POWERING_DOWN", "x"), vec![]),
-            // It has a running instance.
+            // It has a new running instance (one past the grace period
+            // is unhealthy, and replaced).
             (slurm(DY, "DOWN+CLOUD", "x"), vec![running(DY, "i-1", 5)]),
             // Static nodes are replaced, not reset.
             (slurm(ST, "DOWN+CLOUD", "x"), vec![]),
@@ -709,8 +782,10 @@ mod tests {
         for (node, has_instance) in cases {
             let what = format!("{node:?}");
             let name = node.name.clone();
+            // (A dynamic one past the grace period would be replaced.)
+            let age = if name == DY { 5 } else { 30 };
             let instances = if has_instance {
-                vec![running(&name, "i-new", 30)]
+                vec![running(&name, "i-new", age)]
             } else {
                 vec![]
             };
@@ -829,6 +904,78 @@ mod tests {
                 node("q-st-c5large-2", "q", false),
                 node("spot-st-t2micro-1", "spot", true),
             ]
+        );
+    }
+
+    #[test]
+    fn a_stopping_fleet_powers_every_node_down_and_replaces_none() {
+        let mut o = with_static(
+            seen(
+                vec![
+                    slurm(ST, "ALLOCATED+CLOUD", ""),
+                    slurm(DY, "IDLE+CLOUD+POWERED_DOWN", ""),
+                    slurm(DY2, "MIXED+CLOUD+POWERING_UP", ""),
+                    slurm(ST2, "IDLE+CLOUD+POWERING_DOWN", ""),
+                ],
+                vec![running(ST, "i-1", 600), running(DY2, "i-2", 5)],
+            ),
+            &[ST, ST2],
+        );
+        o.fleet_running = false;
+        let actions = plan(&o);
+        let nodes: Vec<&str> = actions
+            .iter()
+            .filter(|a| {
+                matches!(
+                    a,
+                    Action::SetSlurmState {
+                        state: SlurmState::PowerDownForce,
+                        ..
+                    }
+                )
+            })
+            .map(Action::node)
+            .collect();
+        assert_eq!(nodes, [ST, DY2]);
+        assert!(
+            !plan(&o)
+                .iter()
+                .any(|a| matches!(a, Action::LaunchStaticNode { .. }))
+        );
+        assert!(!fleet_is_stopped(&o));
+        let done = Observation {
+            slurm: vec![
+                slurm(ST, "IDLE+CLOUD+POWERED_DOWN", ""),
+                slurm(DY, "IDLE+CLOUD+POWERED_DOWN", ""),
+            ],
+            instances: vec![dead(ST, "i-1")],
+            ..o
+        };
+        assert!(fleet_is_stopped(&done));
+    }
+
+    #[test]
+    fn a_running_dynamic_node_slurm_set_down_is_replaced() {
+        let o = seen(
+            vec![
+                slurm(DY, "DOWN+CLOUD", "Node unexpectedly rebooted"),
+                slurm(DY2, "DOWN+CLOUD+POWERING_DOWN", "ResumeTimeout"),
+            ],
+            vec![running(DY, "i-1", 30), running(DY2, "i-2", 5)],
+        );
+        let actions = plan(&o);
+        assert!(
+            matches!(&actions[0], Action::TerminateInstance { instance_id, .. } if instance_id == "i-1"),
+            "{actions:?}"
+        );
+        assert!(matches!(
+            &actions[1],
+            Action::SetSlurmState { node, state: SlurmState::PowerDownForce, .. } if node == DY
+        ));
+        assert_eq!(
+            actions.len(),
+            2,
+            "the node powering down is Slurm's: {actions:?}"
         );
     }
 }

@@ -2,7 +2,7 @@
 //! ordered resources with events (`provision`), launching nodes with their
 //! identities (`launch`), what each node is told to become
 //! (`node_config`), Slurm's commands on the head node through its agent
-//! (`head`), the power-saving hooks' API (`node_api`), the
+//! (`head`), the power-saving hooks' API (`node_api`), updates (`update`), the
 //! fleet manager (`fleet`), key pairs (`key_pairs`), the database rows
 //! (`store`), stack states (`status`) and what all of it can fail with
 //! (`error`).
@@ -19,9 +19,10 @@ pub mod node_config;
 pub mod provision;
 pub mod status;
 pub mod store;
+pub mod update;
 
 pub use error::ClusterError;
-pub use status::StackStatus;
+pub use status::{ComputeFleetStatus, StackStatus};
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -30,6 +30,10 @@ use crate::instances::store::{CLUSTER_TAG, identity_by_cert};
 struct NodesIn {
     cluster_name: String,
     nodes: Vec<String>,
+    /// Which of Slurm's hooks asks (`resume_fail` for ResumeFailProgram),
+    /// for the stack event.
+    #[serde(default)]
+    program: Option<String>,
 }
 
 pub async fn call(
@@ -116,7 +120,11 @@ fn handle(
                                 name,
                                 "AWS::EC2::Instance",
                                 "TERMINATED",
-                                Some(&format!("{} terminated by SuspendProgram", r.instance_id)),
+                                Some(&terminated_because(
+                                    &r.instance_id,
+                                    input.program.as_deref(),
+                                    now_secs().saturating_sub(r.launched_at),
+                                )),
                             )
                         });
                         instances.push(json!({"Name": name, "InstanceId": r.instance_id}));
@@ -167,6 +175,27 @@ fn handle(
     Ok(json!({"Instances": instances, "Errors": errors}))
 }
 
+/// The event of a node terminated by one of Slurm's hooks. A node Slurm
+/// gave up on is an orphan, counted as one: the hook says it is
+/// ResumeFailProgram, and the server's own record agrees (the instance ran
+/// for about ResumeTimeout; a resume starts the launch within seconds).
+fn terminated_because(instance_id: &str, program: Option<&str>, age_secs: u64) -> String {
+    let timed_out = age_secs + 10 >= u64::from(super::provision::resume_timeout());
+    match program {
+        Some("resume_fail") if timed_out => format!(
+            "orphan {instance_id}: terminated by ResumeFailProgram (its slurmd did not register within ResumeTimeout)"
+        ),
+        Some("resume_fail") => format!("{instance_id} terminated by ResumeFailProgram"),
+        _ => format!("{instance_id} terminated by SuspendProgram"),
+    }
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 /// One node's failure in the answer's `Errors`, as EC2 reports a partial
 /// failure; a server fault is logged with its cause.
 fn node_error(name: &str, e: ClusterError) -> Value {
@@ -175,4 +204,24 @@ fn node_error(name: &str, e: ClusterError) -> Value {
         tracing::warn!(node = name, error = %e.message, cause = %cause, "a node request failed");
     }
     json!({"Name": name, "Code": e.code, "Message": e.message})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::terminated_because;
+
+    #[test]
+    fn an_orphan_is_what_the_hook_says_and_the_servers_record_bears_out() {
+        // ResumeTimeout is 120 s without AIRLOCK_RESUME_TIMEOUT_SECS.
+        let e = terminated_because("i-1", Some("resume_fail"), 115);
+        assert!(
+            e.starts_with("orphan i-1: terminated by ResumeFailProgram"),
+            "{e}"
+        );
+        // An instance a minute old cannot have timed out: not counted.
+        let e = terminated_because("i-1", Some("resume_fail"), 60);
+        assert_eq!(e, "i-1 terminated by ResumeFailProgram");
+        let e = terminated_because("i-1", Some("suspend"), 600);
+        assert_eq!(e, "i-1 terminated by SuspendProgram");
+    }
 }

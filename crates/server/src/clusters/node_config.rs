@@ -32,6 +32,8 @@ pub const CLUSTER_UID: u32 = 1000;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Setup {
     InProgress(String),
+    /// A configured node applying a new configuration (an update).
+    Reapplying(String),
     Done,
     Failed(String),
 }
@@ -56,6 +58,12 @@ impl SetupStates {
             m.insert(instance_id.to_owned(), s);
         }
         self.changed.notify_all();
+    }
+
+    /// Marks a configured node as applying a new configuration, so that
+    /// [`SetupStates::wait`] waits for its next outcome.
+    pub fn reapply(&self, instance_id: &str, what: &str) {
+        self.set(instance_id, Setup::Reapplying(what.to_owned()));
     }
 
     pub fn forget(&self, instance_id: &str) {
@@ -96,7 +104,7 @@ impl SetupStates {
             let now = Instant::now();
             if now >= deadline {
                 let last = match m.get(instance_id) {
-                    Some(Setup::InProgress(s)) => format!("it was {s}"),
+                    Some(Setup::InProgress(s) | Setup::Reapplying(s)) => format!("it was {s}"),
                     _ => "it never asked for its configuration".into(),
                 };
                 return Err(ClusterError::Internal(format!(
@@ -222,7 +230,12 @@ pub fn build(st: &AppState, instance_id: &str) -> Result<Option<NodeConfig>, Clu
         NodeType::Compute => vec![Daemon::Munged, Daemon::Slurmd, Daemon::Sshd],
     };
     Ok(Some(NodeConfig {
-        slurm_conf: slurm_conf_for(&model, &node.cluster, &head_ip)?,
+        slurm_conf: slurm_conf_for(
+            &model,
+            &node.cluster,
+            &head_ip,
+            c.compute_fleet_status.partitions_inactive(),
+        )?,
         hosts: hosts(st, &node.cluster, &net),
         storage: SharedStorage {
             dirs: vec!["/home".into(), "/shared".into()],
@@ -257,7 +270,9 @@ pub fn record_step(
 ) -> Result<(), ClusterError> {
     let step = printable_step(step);
     let reason = reason.map(printable_step);
-    let first_time = st.clusters.setup.get(instance_id) != Some(Setup::Done);
+    let before = st.clusters.setup.get(instance_id);
+    let reapplying = matches!(before, Some(Setup::Reapplying(_)));
+    let first_time = before != Some(Setup::Done) && !reapplying;
     let done = status == StepStatus::Complete && step == NODE_CONFIGURED;
     match status {
         StepStatus::Failed => st.clusters.setup.set(
@@ -295,6 +310,7 @@ pub fn record_step(
         // The stack engine completes the HeadNode resource itself.
         StepStatus::Complete if head => "CREATE_IN_PROGRESS",
         StepStatus::Complete => "CREATE_COMPLETE",
+        StepStatus::Failed if reapplying => "UPDATE_FAILED",
         StepStatus::Failed => "CREATE_FAILED",
     };
     let text = match (&reason, status) {
@@ -313,25 +329,38 @@ pub fn record_step(
 
 /// Sends every online node of `cluster` its configuration again (its
 /// `/etc/hosts` follows the nodes launched and terminated); each applies
-/// only what changed.
+/// only what changed. `except` is left out (one already sent).
 pub fn push_to_cluster(st: &AppState, cluster: &str) {
+    push_to_cluster_except(st, cluster, None)
+}
+
+pub fn push_to_cluster_except(st: &AppState, cluster: &str, except: Option<&str>) {
     for i in st.clusters.provider().describe(cluster) {
-        if !i.is_running() || !st.hub.is_online(&i.instance_id) {
-            continue;
+        if i.is_running() && Some(i.instance_id.as_str()) != except {
+            push_to(st, &i.instance_id);
         }
-        match build(st, &i.instance_id) {
-            Ok(Some(cfg)) => {
-                st.hub.send(
-                    &i.instance_id,
-                    airlock_proto::control::ServerMessage::NodeConfiguration {
-                        configuration: Some(Box::new(cfg)),
-                    },
-                );
-            }
-            Ok(None) => {}
-            Err(e) => {
-                tracing::warn!(instance = %i.instance_id, error = %e, "cannot build a node's configuration")
-            }
+    }
+}
+
+/// Sends one node its configuration; false if it is offline or no node.
+pub fn push_to(st: &AppState, instance_id: &str) -> bool {
+    if !st.hub.is_online(instance_id) {
+        return false;
+    }
+    match build(st, instance_id) {
+        Ok(Some(cfg)) => {
+            st.hub.send(
+                instance_id,
+                airlock_proto::control::ServerMessage::NodeConfiguration {
+                    configuration: Some(Box::new(cfg)),
+                },
+            );
+            true
+        }
+        Ok(None) => false,
+        Err(e) => {
+            tracing::warn!(instance = %instance_id, error = %e, "cannot build a node's configuration");
+            false
         }
     }
 }

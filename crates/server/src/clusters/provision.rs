@@ -22,8 +22,14 @@ use crate::http::{AppState, Shared};
 use crate::iam::store::{Iam, PrincipalKind};
 use crate::instances::store::CLUSTER_TAG;
 
-/// Seconds Slurm waits for a resumed node's slurmd.
-pub const RESUME_TIMEOUT: u32 = 120;
+/// Seconds Slurm waits for a resumed node's slurmd (ResumeTimeout): 120,
+/// or `AIRLOCK_RESUME_TIMEOUT_SECS` (at least 10), a server setting.
+pub fn resume_timeout() -> u32 {
+    std::env::var("AIRLOCK_RESUME_TIMEOUT_SECS")
+        .ok()
+        .and_then(|v| v.parse::<u32>().ok())
+        .map_or(120, |v| v.max(10))
+}
 
 const TRUST: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
 
@@ -135,19 +141,26 @@ fn step(
     }
 }
 
-/// The slurm.conf of a cluster on its network.
-pub fn slurm_conf_for(m: &ClusterModel, name: &str, head_ip: &str) -> Result<String, ClusterError> {
+/// The slurm.conf of a cluster on its network; a stopped fleet has its
+/// partitions INACTIVE.
+pub fn slurm_conf_for(
+    m: &ClusterModel,
+    name: &str,
+    head_ip: &str,
+    fleet_stopped: bool,
+) -> Result<String, ClusterError> {
     let s = SlurmSettings {
         cluster_name: name.to_owned(),
         head_host: "head".into(),
         head_addr: head_ip.to_owned(),
         hook_dir: node_paths::BIN_DIR.into(),
-        resume_timeout: RESUME_TIMEOUT,
+        resume_timeout: resume_timeout(),
         state_dir: format!("{}/ctld", node_paths::SLURM_SPOOL),
         spool_dir: format!("{}/d", node_paths::SLURM_SPOOL),
         log_dir: node_paths::SLURM_LOG.into(),
         slurm_user: "root".into(),
         munge_socket: Some(node_paths::MUNGE_SOCKET.into()),
+        fleet_stopped,
     };
     slurm_conf::render(m, &s).map_err(|e| ClusterError::Invalid(e.to_string()))
 }
@@ -271,7 +284,7 @@ pub fn create(st: Shared, name: String) {
         let c = store::require(&*checkout(&st.db)?, &name)?;
         step(&st, &name, "HeadNode", || {
             // The configuration must render before a machine is launched.
-            slurm_conf_for(&m, &name, &head_ip)?;
+            slurm_conf_for(&m, &name, &head_ip, false)?;
             let rec = launch_node(
                 &st,
                 &c,
@@ -466,6 +479,10 @@ pub fn reconcile(st: &Shared) {
         }
         if c.stack_status == StackStatus::DeleteInProgress {
             delete(st.clone(), c.cluster_name.clone());
+        } else if c.stack_status.updating() {
+            if let Err(e) = super::update::roll_back_interrupted(st, &c.cluster_name) {
+                tracing::warn!(cluster = %c.cluster_name, error = %e, "cannot roll back an interrupted update");
+            }
         } else if c.stack_status.in_progress() {
             let reason = "the server stopped while the stack was being created";
             fail_and_roll_back(st, &c.cluster_name, reason, c.norollback);

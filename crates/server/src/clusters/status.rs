@@ -15,6 +15,23 @@ crate::text_enum! {
         DeleteInProgress = "DELETE_IN_PROGRESS",
         DeleteComplete = "DELETE_COMPLETE",
         DeleteFailed = "DELETE_FAILED",
+        UpdateInProgress = "UPDATE_IN_PROGRESS",
+        UpdateComplete = "UPDATE_COMPLETE",
+        UpdateRollbackInProgress = "UPDATE_ROLLBACK_IN_PROGRESS",
+        UpdateRollbackComplete = "UPDATE_ROLLBACK_COMPLETE",
+    }
+}
+
+crate::text_enum! {
+    /// The compute fleet's status, as pcluster 3 spells it
+    /// (`update-compute-fleet`, `describe-compute-fleet`).
+    pub enum ComputeFleetStatus {
+        StartRequested = "START_REQUESTED",
+        Starting = "STARTING",
+        Running = "RUNNING",
+        StopRequested = "STOP_REQUESTED",
+        Stopping = "STOPPING",
+        Stopped = "STOPPED",
     }
 }
 
@@ -27,6 +44,27 @@ impl StackStatus {
             StackStatus::CreateInProgress
                 | StackStatus::RollbackInProgress
                 | StackStatus::DeleteInProgress
+                | StackStatus::UpdateInProgress
+                | StackStatus::UpdateRollbackInProgress
+        )
+    }
+
+    /// A stack that was built and is not being changed: the fleet manager
+    /// looks after it, and it may be updated.
+    pub fn settled(self) -> bool {
+        matches!(
+            self,
+            StackStatus::CreateComplete
+                | StackStatus::UpdateComplete
+                | StackStatus::UpdateRollbackComplete
+        )
+    }
+
+    /// An update is under way.
+    pub fn updating(self) -> bool {
+        matches!(
+            self,
+            StackStatus::UpdateInProgress | StackStatus::UpdateRollbackInProgress
         )
     }
 
@@ -36,6 +74,18 @@ impl StackStatus {
         matches!(
             self,
             StackStatus::CreatePending | StackStatus::DeleteComplete
+        )
+    }
+}
+
+impl ComputeFleetStatus {
+    /// Slurm's partitions are INACTIVE: stopping or stopped.
+    pub fn partitions_inactive(self) -> bool {
+        matches!(
+            self,
+            ComputeFleetStatus::StopRequested
+                | ComputeFleetStatus::Stopping
+                | ComputeFleetStatus::Stopped
         )
     }
 }

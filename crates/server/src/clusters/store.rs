@@ -4,7 +4,7 @@
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
-use super::{ClusterError, StackStatus};
+use super::{ClusterError, ComputeFleetStatus, StackStatus};
 use crate::iam::store::now_iso;
 
 /// The resources of a cluster stack, in creation order.
@@ -50,9 +50,11 @@ pub struct ClusterRow {
     pub norollback: bool,
     pub creation_time: String,
     pub last_updated_time: String,
+    pub compute_fleet_status: ComputeFleetStatus,
+    pub compute_fleet_updated_time: String,
 }
 
-const COLS: &str = "name, stack_status, config_file, config_text, template, cluster_user, key_name, vpc_id, subnet_id, net_index, head_instance, head_ip, created_by, norollback, created_at, updated_at";
+const COLS: &str = "name, stack_status, config_file, config_text, template, cluster_user, key_name, vpc_id, subnet_id, net_index, head_instance, head_ip, created_by, norollback, created_at, updated_at, compute_fleet_status, compute_fleet_updated_at";
 
 fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ClusterRow> {
     let name: String = r.get(0)?;
@@ -76,14 +78,22 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ClusterRow> {
         norollback: r.get::<_, i64>(13)? != 0,
         creation_time: r.get(14)?,
         last_updated_time: r.get(15)?,
+        compute_fleet_status: r.get(16)?,
+        compute_fleet_updated_time: r.get(17)?,
     })
 }
 
 pub fn insert(conn: &Connection, c: &ClusterRow) -> Result<(), ClusterError> {
     let now = now_iso();
     conn.execute(
-        &format!("INSERT INTO clusters({COLS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?15)"),
-        params![c.cluster_name, c.stack_status, c.config_file, c.config_text, c.template, c.cluster_user, c.key_name, c.vpc_id, c.subnet_id, c.net_index, c.head_instance_id, c.master_private_ip, c.created_by, c.norollback as i64, now],
+        &format!("INSERT INTO clusters({COLS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?15,?16,?15)"),
+        params![c.cluster_name, c.stack_status, c.config_file, c.config_text, c.template, c.cluster_user, c.key_name, c.vpc_id, c.subnet_id, c.net_index, c.head_instance_id, c.master_private_ip, c.created_by, c.norollback as i64, now, c.compute_fleet_status],
+    )?;
+    // What a deleted stack of this name left readable ([`remove`]) is not
+    // this stack's history.
+    conn.execute(
+        "DELETE FROM stack_events WHERE cluster = ?1",
+        params![c.cluster_name],
     )?;
     for (logical, ty) in RESOURCES {
         conn.execute(
@@ -142,6 +152,122 @@ pub fn set_status(
         status.as_str(),
         reason,
     )
+}
+
+/// Records the compute fleet's new status, with a stack event.
+pub fn set_fleet_status(
+    conn: &Connection,
+    name: &str,
+    status: ComputeFleetStatus,
+    reason: &str,
+) -> Result<(), ClusterError> {
+    conn.execute(
+        "UPDATE clusters SET compute_fleet_status = ?2, compute_fleet_updated_at = ?3 WHERE name = ?1",
+        params![name, status, now_iso()],
+    )?;
+    event(
+        conn,
+        name,
+        "ComputeFleet",
+        "Airlock::Slurm::ComputeFleet",
+        status.as_str(),
+        Some(reason),
+    )
+}
+
+/// A cluster's configuration as it was stored.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct StoredConfig {
+    pub text: String,
+    pub file: String,
+    pub template: Option<String>,
+}
+
+impl ClusterRow {
+    pub fn stored_config(&self) -> StoredConfig {
+        StoredConfig {
+            text: self.config_text.clone(),
+            file: self.config_file.clone(),
+            template: self.template.clone(),
+        }
+    }
+}
+
+/// Starts an update: the new configuration replaces the stored one, which
+/// is kept until [`end_update`]; the stack goes UPDATE_IN_PROGRESS.
+/// Refused (false) unless the stack is settled, so two updates cannot race.
+pub fn begin_update(
+    conn: &Connection,
+    name: &str,
+    old: &StoredConfig,
+    new: &StoredConfig,
+) -> Result<bool, ClusterError> {
+    let previous = serde_json::to_string(old)
+        .map_err(|e| ClusterError::Internal(format!("encoding the configuration: {e}")))?;
+    let settled: Vec<String> = StackStatus::ALL
+        .iter()
+        .filter(|s| s.settled())
+        .map(|s| format!("'{}'", s.as_str()))
+        .collect();
+    let n = conn.execute(
+        &format!("UPDATE clusters SET config_text = ?2, config_file = ?3, template = ?4, previous_config = ?5 WHERE name = ?1 AND stack_status IN ({})", settled.join(",")),
+        params![name, new.text, new.file, new.template, previous],
+    )?;
+    if n == 0 {
+        return Ok(false);
+    }
+    set_status(
+        conn,
+        name,
+        StackStatus::UpdateInProgress,
+        Some("User Initiated"),
+    )?;
+    Ok(true)
+}
+
+/// The configuration an update in progress replaced.
+pub fn previous_config(
+    conn: &Connection,
+    name: &str,
+) -> Result<Option<StoredConfig>, ClusterError> {
+    let text: Option<String> = conn
+        .query_row(
+            "SELECT previous_config FROM clusters WHERE name = ?1",
+            params![name],
+            |r| r.get(0),
+        )
+        .optional()?
+        .flatten();
+    Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
+}
+
+/// Ends an update: `restore` puts the previous configuration back.
+pub fn end_update(
+    conn: &Connection,
+    name: &str,
+    restore: Option<&StoredConfig>,
+) -> Result<(), ClusterError> {
+    match restore {
+        Some(c) => conn.execute(
+            "UPDATE clusters SET config_text = ?2, config_file = ?3, template = ?4, previous_config = NULL WHERE name = ?1",
+            params![name, c.text, c.file, c.template],
+        )?,
+        None => conn.execute(
+            "UPDATE clusters SET previous_config = NULL WHERE name = ?1",
+            params![name],
+        )?,
+    };
+    Ok(())
+}
+
+/// How many orphans (running instances of nodes Slurm powered down) the
+/// fleet manager terminated in this cluster.
+pub fn orphans_terminated(conn: &Connection, name: &str) -> Result<i64, ClusterError> {
+    Ok(conn.query_row(
+        "SELECT COUNT(*) FROM stack_events WHERE cluster = ?1 AND status = 'TERMINATED' AND reason LIKE 'orphan %'",
+        params![name],
+        |r| r.get(0),
+    )?)
 }
 
 pub fn set_head(
@@ -262,12 +388,38 @@ pub fn remove(conn: &Connection, cluster: &str) -> Result<(), ClusterError> {
         "DELETE FROM cluster_secrets WHERE cluster = ?1",
         params![cluster],
     )?;
-    for t in ["stack_resources", "stack_events"] {
-        conn.execute(
-            &format!("DELETE FROM {t} WHERE cluster = ?1"),
-            params![cluster],
-        )?;
-    }
+    conn.execute(
+        "DELETE FROM stack_resources WHERE cluster = ?1",
+        params![cluster],
+    )?;
     conn.execute("DELETE FROM clusters WHERE name = ?1", params![cluster])?;
+    // The stack's events stay readable, as CloudFormation keeps a deleted
+    // stack's, so that `airlock delete` can show the last resources' events
+    // after the stack is gone; those of stacks deleted over a day ago go.
+    conn.execute(
+        "DELETE FROM stack_events WHERE cluster NOT IN (SELECT name FROM clusters) \
+         AND cluster != ?1 AND timestamp < strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '-1 day')",
+        params![cluster],
+    )?;
     Ok(())
+}
+
+/// The events of a deleted stack ([`remove`] keeps them), or `NotFound`
+/// when no stack of that name left any.
+pub fn deleted_events(
+    conn: &Connection,
+    cluster: &str,
+    after: i64,
+) -> Result<Vec<StackEvent>, ClusterError> {
+    let v = events(conn, cluster, after)?;
+    let any: bool = conn.query_row(
+        "SELECT EXISTS(SELECT 1 FROM stack_events WHERE cluster = ?1)",
+        params![cluster],
+        |r| r.get(0),
+    )?;
+    if any {
+        Ok(v)
+    } else {
+        Err(ClusterError::NotFound(cluster.to_owned()))
+    }
 }

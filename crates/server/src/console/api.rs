@@ -28,6 +28,10 @@ pub const PASSTHROUGH: &[(&str, &str)] = &[
     ("ssm", "DescribeSessions"),
     ("ssm", "TerminateSession"),
     ("ssm", "GetSessionRecording"),
+    // The Session Manager preferences page: the SSM-SessionManagerRunShell
+    // document, as `airlock ssm get-document`/`update-document` see it.
+    ("ssm", "GetDocument"),
+    ("ssm", "UpdateDocument"),
 ];
 
 /// Whether a request must carry the CSRF token.

@@ -45,8 +45,10 @@ const FILES: &[(&str, &str, &[u8])] = &[
     ("sessions.js", JS, web!("sessions.js")),
     ("replay.js", JS, web!("replay.js")),
     ("clusters.js", JS, web!("clusters.js")),
+    ("preferences.js", JS, web!("preferences.js")),
     ("signin.js", JS, web!("signin.js")),
     ("console.css", CSS, web!("console.css")),
+    ("favicon.svg", "image/svg+xml", web!("favicon.svg")),
     ("vendor/xterm.js", JS, vendor!("@xterm/xterm/lib/xterm.js")),
     (
         "vendor/xterm.css",

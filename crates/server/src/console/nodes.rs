@@ -47,9 +47,11 @@ pub fn visible(ctx: &Ctx<'_>) -> Result<Vec<Node>, ApiError> {
         if !vis.allows(ACTION, &arn, &tags) {
             continue;
         }
-        let platform = match (&i.platform_name, &i.platform_type) {
-            (Some(n), Some(t)) if !n.is_empty() => Some(format!("{n} ({t})")),
-            (_, t) => t.clone(),
+        // The name ("Debian GNU/Linux 12 (bookworm)") already says what the
+        // type ("Linux") would; the type only stands in for a missing name.
+        let platform = match (i.platform_name.clone(), i.platform_type.clone()) {
+            (Some(n), _) if !n.is_empty() => Some(n),
+            (_, t) => t,
         };
         let clean = |v: Option<String>| v.map(|s| s.chars().filter(|c| !c.is_control()).collect());
         let platform = clean(platform);

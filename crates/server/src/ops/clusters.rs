@@ -12,7 +12,11 @@ use serde_json::{Value, json};
 use super::{Allowed, Ctx, NoInput, Operation, Resource};
 use crate::api_error::ApiError;
 use crate::clusters::store::{self, ClusterRow};
-use crate::clusters::{ClusterError, StackStatus, fleet, key_pairs, provision};
+use airlock_cluster::change_set;
+
+use crate::clusters::{
+    ClusterError, ComputeFleetStatus, StackStatus, fleet, key_pairs, provision, update,
+};
 use crate::iam::store::Iam;
 use crate::instances::control::REGISTRATION_ACTIONS;
 use crate::op;
@@ -93,20 +97,17 @@ fn new_cluster(ctx: &Ctx<'_>, i: &CreateIn) -> Result<Vec<Resource>, ApiError> {
     cluster(ctx, &i.cluster_name)
 }
 
-fn create(ctx: &Allowed<'_, '_>, i: CreateIn) -> Result<Value, ApiError> {
-    ctx.state
-        .clusters
-        .provider()
-        .check()
-        .map_err(ClusterError::from)?;
-    let iam = Iam::new(ctx.conn)?;
-    let known = |a: &str| builtin_or_customer(&iam, a);
-    let report = airlock_config::load(
-        &i.cluster_configuration,
-        &i.config_file,
-        i.template.as_deref(),
-        Some(&known),
-    );
+/// A configuration airlock can build, or why not (`outcome` says what
+/// did not happen).
+fn valid_model(
+    iam: &Iam<'_>,
+    text: &str,
+    file: &str,
+    template: Option<&str>,
+    outcome: &str,
+) -> Result<airlock_config::ClusterModel, ApiError> {
+    let known = |a: &str| builtin_or_customer(iam, a);
+    let report = airlock_config::load(text, file, template, Some(&known));
     if report.has_errors() {
         let text: Vec<String> = report
             .diagnostics
@@ -115,7 +116,7 @@ fn create(ctx: &Allowed<'_, '_>, i: CreateIn) -> Result<Value, ApiError> {
             .map(|d| d.to_string())
             .collect();
         return Err(ApiError::validation(format!(
-            "the configuration is not valid; nothing was created:\n{}",
+            "the configuration is not valid; {outcome}:\n{}",
             text.join("\n")
         )));
     }
@@ -128,6 +129,23 @@ fn create(ctx: &Allowed<'_, '_>, i: CreateIn) -> Result<Value, ApiError> {
             m.scheduler.value.as_str()
         )));
     }
+    Ok(m)
+}
+
+fn create(ctx: &Allowed<'_, '_>, i: CreateIn) -> Result<Value, ApiError> {
+    ctx.state
+        .clusters
+        .provider()
+        .check()
+        .map_err(ClusterError::from)?;
+    let iam = Iam::new(ctx.conn)?;
+    let m = valid_model(
+        &iam,
+        &i.cluster_configuration,
+        &i.config_file,
+        i.template.as_deref(),
+        "nothing was created",
+    )?;
     if store::get(ctx.conn, &i.cluster_name)?.is_some() {
         return Err(ClusterError::AlreadyExists(i.cluster_name).into());
     }
@@ -168,6 +186,8 @@ fn create(ctx: &Allowed<'_, '_>, i: CreateIn) -> Result<Value, ApiError> {
         norollback: i.no_rollback,
         creation_time: String::new(),
         last_updated_time: String::new(),
+        compute_fleet_status: ComputeFleetStatus::Running,
+        compute_fleet_updated_time: String::new(),
     };
     store::insert(ctx.conn, &row)?;
     let st = ctx
@@ -195,8 +215,30 @@ fn outputs(c: &ClusterRow) -> Value {
     o
 }
 
+/// A node's instance type, from the configuration (compute nodes by their
+/// Slurm name's `{queue}-{st|dy}-{type token}-{n}`).
+fn instance_type(
+    m: Option<&airlock_config::ClusterModel>,
+    role: NodeRole,
+    name: &str,
+) -> Option<String> {
+    let m = m?;
+    if role == NodeRole::HeadNode {
+        return Some(m.head_node.instance_type.value.clone());
+    }
+    let (queue, _, token, _) = airlock_cluster::nodes::parse_node_name(name)?;
+    m.queues
+        .iter()
+        .filter(|q| q.name == queue)
+        .flat_map(|q| &q.compute_resources)
+        .map(|cr| &cr.instance_type.value)
+        .find(|it| airlock_cluster::nodes::instance_type_token(it) == token)
+        .cloned()
+}
+
 fn instances(ctx: &Ctx<'_>, c: &ClusterRow) -> Result<Vec<Value>, ApiError> {
     let mut v = Vec::new();
+    let model = provision::model_of(c).ok();
     for n in ctx.state.clusters.provider().describe(&c.cluster_name) {
         let row: Option<(String, Option<String>)> = ctx
             .conn
@@ -217,6 +259,7 @@ fn instances(ctx: &Ctx<'_>, c: &ClusterRow) -> Result<Vec<Value>, ApiError> {
             "PingStatus": if online { "Online".to_owned() } else { ping },
             "RegistrationError": err,
             "LaunchTime": n.launched_at,
+            "InstanceType": instance_type(model.as_ref(), n.role, &n.name),
         }));
     }
     Ok(v)
@@ -240,7 +283,138 @@ fn compute_fleet(ctx: &Ctx<'_>, c: &ClusterRow) -> Result<Value, ApiError> {
             Some(json!({"Name": f.next()?, "Partition": f.next()?, "State": f.next()?}))
         })
         .collect();
-    Ok(json!({ "Sinfo": sinfo, "Nodes": nodes }))
+    Ok(json!({
+        "Status": c.compute_fleet_status,
+        "LastStatusUpdatedTime": c.compute_fleet_updated_time,
+        "OrphansTerminated": store::orphans_terminated(ctx.conn, &c.cluster_name)?,
+        "Sinfo": sinfo,
+        "Nodes": nodes,
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct UpdateIn {
+    cluster_name: String,
+    cluster_configuration: String,
+    config_file: String,
+    #[serde(default)]
+    template: Option<String>,
+    /// Only compute and check the change set.
+    #[serde(default)]
+    dry_run: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct FleetIn {
+    cluster_name: String,
+    status: String,
+}
+
+/// Updates and fleet changes need a stack that is built and not changing.
+fn settled(c: &ClusterRow) -> Result<(), ClusterError> {
+    if c.stack_status.settled() {
+        return Ok(());
+    }
+    Err(ClusterError::NotSettled {
+        cluster: c.cluster_name.clone(),
+        status: c.stack_status.to_string(),
+    })
+}
+
+/// `airlock update`: the change set, and the update started if every
+/// change can be applied now (and this is no dry run).
+fn update(ctx: &Allowed<'_, '_>, i: UpdateIn) -> Result<Value, ApiError> {
+    let c = store::require(ctx.conn, &i.cluster_name)?;
+    settled(&c)?;
+    let iam = Iam::new(ctx.conn)?;
+    let new = valid_model(
+        &iam,
+        &i.cluster_configuration,
+        &i.config_file,
+        i.template.as_deref(),
+        "nothing was changed",
+    )?;
+    let old = provision::model_of(&c)?;
+    let set = update::change_set(ctx.state, &c, &old, &new, &i.config_file)?;
+    let applicable = change_set::applicable(&set);
+    let changes: Vec<Value> = set
+        .iter()
+        .map(|x| {
+            json!({
+                "Section": x.change.section,
+                "Parameter": x.change.parameter,
+                "OldValue": x.change.old,
+                "NewValue": x.change.new,
+                "Result": x.outcome.as_str(),
+                "Reason": x.reason,
+                "ActionNeeded": x.action,
+            })
+        })
+        .collect();
+    let mut out = json!({
+        "ClusterName": c.cluster_name,
+        "ChangeSet": changes,
+        "Applicable": applicable,
+        "StackStatus": c.stack_status,
+    });
+    if set.is_empty() || !applicable || i.dry_run {
+        return Ok(out);
+    }
+    let new_config = update::stored(
+        &i.cluster_configuration,
+        &i.config_file,
+        i.template.as_deref(),
+    );
+    if !store::begin_update(ctx.conn, &c.cluster_name, &c.stored_config(), &new_config)? {
+        // Another update or a delete got there first.
+        settled(&store::require(ctx.conn, &c.cluster_name)?)?;
+        return Err(ClusterError::Internal("the update could not start; try again".into()).into());
+    }
+    let st = ctx
+        .state
+        .shared()
+        .ok_or_else(|| ApiError::internal("the server is not running"))?;
+    let name = c.cluster_name.clone();
+    std::thread::spawn(move || update::apply(st, name, old, new));
+    out["StackStatus"] = json!(StackStatus::UpdateInProgress);
+    Ok(out)
+}
+
+/// `airlock start|stop`: records the request; the fleet manager carries
+/// it out (as pcluster's clustermgtd does).
+fn update_compute_fleet(ctx: &Allowed<'_, '_>, i: FleetIn) -> Result<Value, ApiError> {
+    let c = store::require(ctx.conn, &i.cluster_name)?;
+    settled(&c)?;
+    use ComputeFleetStatus as F;
+    let (want, already) = match i.status.as_str() {
+        "STOP_REQUESTED" => (
+            F::StopRequested,
+            c.compute_fleet_status.partitions_inactive(),
+        ),
+        "START_REQUESTED" => (
+            F::StartRequested,
+            !c.compute_fleet_status.partitions_inactive(),
+        ),
+        other => {
+            return Err(ApiError::validation(format!(
+                "Status '{other}' is not valid: use START_REQUESTED or STOP_REQUESTED"
+            )));
+        }
+    };
+    let status = if already {
+        c.compute_fleet_status
+    } else {
+        store::set_fleet_status(ctx.conn, &c.cluster_name, want, "User Initiated")?;
+        want
+    };
+    let c = store::require(ctx.conn, &i.cluster_name)?;
+    Ok(json!({
+        "ClusterName": c.cluster_name,
+        "Status": status,
+        "LastStatusUpdatedTime": c.compute_fleet_updated_time,
+    }))
 }
 
 #[derive(Deserialize)]
@@ -283,7 +457,10 @@ pub const OPERATIONS: &[Operation] = &[
         "airlock:ListClusters",
         |_, _: &NoInput| Ok(vec![Resource::any()]),
         |a, _| {
-            let v: Vec<Value> = store::list(a.conn)?.iter().map(|c| json!({"ClusterName": c.cluster_name, "StackStatus": c.stack_status, "Version": crate::VERSION, "CreationTime": c.creation_time})).collect();
+            let mut v = Vec::new();
+            for c in store::list(a.conn)? {
+                v.push(json!({"ClusterName": c.cluster_name, "StackStatus": c.stack_status, "Version": crate::VERSION, "CreationTime": c.creation_time, "Region": a.state.region, "ClusterArn": arn(a, &c.cluster_name)?}));
+            }
             Ok(json!({ "Clusters": v }))
         }
     ),
@@ -294,10 +471,25 @@ pub const OPERATIONS: &[Operation] = &[
         named,
         |a, n| {
             let c = store::require(a.conn, &n.cluster_name)?;
+            let tags: Vec<Value> = provision::model_of(&c)
+                .map(|m| provision::config_tags(&m))
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(k, v)| json!({"Key": k, "Value": v}))
+                .collect();
             Ok(json!({
                 "Cluster": c,
                 "Resources": store::resources(a.conn, &c.cluster_name)?,
                 "Outputs": outputs(&c),
+                "ComputeFleet": {
+                    "Status": c.compute_fleet_status,
+                    "LastStatusUpdatedTime": c.compute_fleet_updated_time,
+                    "OrphansTerminated": store::orphans_terminated(a.conn, &c.cluster_name)?,
+                },
+                "Region": a.state.region,
+                "ClusterArn": arn(a, &c.cluster_name)?,
+                "Version": crate::VERSION,
+                "Tags": tags,
             }))
         }
     ),
@@ -307,8 +499,13 @@ pub const OPERATIONS: &[Operation] = &[
         "airlock:DescribeClusterEvents",
         |ctx, i: &EventsIn| cluster(ctx, &i.cluster_name),
         |a, i| {
-            let c = store::require(a.conn, &i.cluster_name)?;
-            Ok(json!({ "Events": store::events(a.conn, &c.cluster_name, i.after)? }))
+            // A deleted stack's events stay readable a while (`airlock
+            // delete` prints the last resources' after the stack is gone).
+            let events = match store::get(a.conn, &i.cluster_name)? {
+                Some(c) => store::events(a.conn, &c.cluster_name, i.after)?,
+                None => store::deleted_events(a.conn, &i.cluster_name, i.after)?,
+            };
+            Ok(json!({ "Events": events }))
         }
     ),
     op!(
@@ -327,6 +524,20 @@ pub const OPERATIONS: &[Operation] = &[
         "airlock:DescribeComputeFleet",
         named,
         |a, n| { compute_fleet(a, &store::require(a.conn, &n.cluster_name)?) }
+    ),
+    op!(
+        "cluster",
+        "UpdateCluster",
+        "airlock:UpdateCluster",
+        |ctx, i: &UpdateIn| cluster(ctx, &i.cluster_name),
+        update
+    ),
+    op!(
+        "cluster",
+        "UpdateComputeFleet",
+        "airlock:UpdateComputeFleet",
+        |ctx, i: &FleetIn| cluster(ctx, &i.cluster_name),
+        update_compute_fleet
     ),
     op!(
         "cluster",

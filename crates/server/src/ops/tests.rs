@@ -141,3 +141,193 @@ async fn creating_an_activation_needs_pass_role_on_its_role() {
     assert_eq!(st, 200, "{v}");
     assert_eq!(count(&h, "SELECT count(*) FROM activations"), 1);
 }
+
+/// A settled cluster's row, as CreateCluster would store it.
+fn cluster_row(name: &str, config: &str) -> crate::clusters::store::ClusterRow {
+    use crate::clusters::{ComputeFleetStatus, StackStatus};
+    crate::clusters::store::ClusterRow {
+        cluster_name: name.into(),
+        stack_name: format!("airlock-{name}"),
+        stack_status: StackStatus::CreateComplete,
+        config_file: "/home/u/cluster.ini".into(),
+        config_text: config.into(),
+        template: None,
+        cluster_user: "centos".into(),
+        key_name: None,
+        vpc_id: "vpc-0123456789abcdef0".into(),
+        subnet_id: "subnet-0123456789abcdef0".into(),
+        net_index: None,
+        head_instance_id: None,
+        master_private_ip: None,
+        created_by: "arn:aws:iam::000000000000:user/admin".into(),
+        norollback: false,
+        creation_time: String::new(),
+        last_updated_time: String::new(),
+        compute_fleet_status: ComputeFleetStatus::Running,
+        compute_fleet_updated_time: String::new(),
+    }
+}
+
+/// What the pcluster 3 aliases of the CLI read from the cluster API's
+/// answers (crates/cli/src/cmd/pcluster3.rs, whose fixtures copy these):
+/// the stack, its region, ARN, version and tags, and each node's type.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_answers_carry_what_the_pcluster_3_aliases_read() {
+    use crate::clusters::store;
+
+    let h = Harness::new();
+    let config = "[aws]\naws_region_name = us-east-1\n[global]\ncluster_template = default\n\
+[cluster default]\nscheduler = slurm\nbase_os = centos7\nmaster_instance_type = t3.small\n\
+tags = {\"team\": \"hpc\"}\nvpc_settings = v\nqueue_settings = q\n\
+[vpc v]\nvpc_id = vpc-0123456789abcdef0\nmaster_subnet_id = subnet-0123456789abcdef0\n\
+[queue q]\ncompute_resource_settings = cr\n[compute_resource cr]\ninstance_type = t3.micro\nmax_count = 2\n";
+    let row = cluster_row("demo", config);
+    h.with_db(|c| store::insert(c, &row))
+        .expect("the cluster row");
+    let demo = json!({"ClusterName": "demo"});
+
+    let (st, v) = h.call(&h.admin, "cluster", "DescribeCluster", &demo).await;
+    assert_eq!(st, 200, "{v}");
+    let account = v["ClusterArn"].as_str().and_then(|a| a.split(':').nth(4));
+    assert!(account.is_some_and(|a| !a.is_empty()), "{v}");
+    assert_eq!(
+        v["ClusterArn"],
+        format!(
+            "arn:aws:airlock:us-east-1:{}:cluster/demo",
+            account.unwrap_or_default()
+        ),
+    );
+    assert_eq!(
+        (&v["Region"], &v["Version"], &v["Tags"]),
+        (
+            &json!("us-east-1"),
+            &json!(crate::VERSION),
+            &json!([{"Key": "team", "Value": "hpc"}])
+        )
+    );
+    let c = &v["Cluster"];
+    for key in [
+        "ClusterName",
+        "StackStatus",
+        "ConfigFile",
+        "CreationTime",
+        "LastUpdatedTime",
+        "ComputeFleetStatus",
+    ] {
+        assert!(c[key].is_string(), "Cluster.{key}: {v}");
+    }
+    assert!(v["Resources"].is_array(), "{v}");
+
+    let (st, v) = h
+        .call(&h.admin, "cluster", "ListClusters", &json!({}))
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let item = &v["Clusters"][0];
+    for key in [
+        "ClusterName",
+        "StackStatus",
+        "Version",
+        "Region",
+        "ClusterArn",
+    ] {
+        assert!(item[key].is_string(), "Clusters[0].{key}: {v}");
+    }
+
+    // No machines (the harness's provider has none), but the answer's shape.
+    let (st, v) = h
+        .call(&h.admin, "cluster", "DescribeClusterInstances", &demo)
+        .await;
+    assert_eq!((st, &v["Instances"]), (200, &json!([])), "{v}");
+}
+
+/// `airlock delete` prints every resource's events, the last ones after the
+/// stack is gone: a deleted stack's events stay readable (as CloudFormation
+/// keeps them) until a stack of the same name is created again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_stacks_events_stay_readable_until_the_name_is_reused() {
+    use crate::clusters::StackStatus;
+    use crate::clusters::store;
+
+    let h = Harness::new();
+    let row = cluster_row("gone", "");
+    h.with_db(|c| store::insert(c, &row))
+        .expect("the cluster row");
+    let before = h
+        .with_db(|c| store::events(c, "gone", 0))
+        .expect("events")
+        .last()
+        .map_or(0, |e| e.event_id);
+    h.with_db(|c| {
+        for logical in ["HeadNode", "Network"] {
+            store::set_resource(
+                c,
+                "gone",
+                logical,
+                None,
+                StackStatus::DeleteInProgress,
+                None,
+            )?;
+            store::set_resource(c, "gone", logical, None, StackStatus::DeleteComplete, None)?;
+        }
+        store::remove(c, "gone")
+    })
+    .expect("the stack torn down and removed");
+
+    let gone = json!({"ClusterName": "gone", "After": before});
+    let (st, v) = h.call(&h.admin, "cluster", "DescribeCluster", &gone).await;
+    assert_eq!(
+        (st, &v["__type"]),
+        (404, &json!("NotFoundException")),
+        "{v}"
+    );
+    let (st, v) = h
+        .call(&h.admin, "cluster", "DescribeClusterEvents", &gone)
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let seen: Vec<String> = v["Events"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| {
+            format!(
+                "{} {}",
+                e["LogicalResourceId"].as_str().unwrap_or_default(),
+                e["ResourceStatus"].as_str().unwrap_or_default()
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            "HeadNode DELETE_IN_PROGRESS",
+            "HeadNode DELETE_COMPLETE",
+            "Network DELETE_IN_PROGRESS",
+            "Network DELETE_COMPLETE"
+        ],
+        "{v}"
+    );
+    // A name no stack ever had is still not found.
+    let (_, v) = h
+        .call(
+            &h.admin,
+            "cluster",
+            "DescribeClusterEvents",
+            &json!({"ClusterName": "never"}),
+        )
+        .await;
+    assert_eq!(v["__type"], "NotFoundException", "{v}");
+    // A new stack of the name starts its own history.
+    h.with_db(|c| store::insert(c, &row))
+        .expect("the cluster row again");
+    let events = h.with_db(|c| store::events(c, "gone", 0)).expect("events");
+    assert!(
+        events
+            .iter()
+            .all(|e| !e.resource_status.starts_with("DELETE")),
+        "{:?}",
+        events
+            .iter()
+            .map(|e| &e.resource_status)
+            .collect::<Vec<_>>()
+    );
+}
