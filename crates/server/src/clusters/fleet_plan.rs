@@ -20,6 +20,13 @@ pub const ORPHAN_GRACE_SECS: u64 = 20;
 /// Starts every DOWN reason the fleet manager sets.
 pub const REASON_PREFIX: &str = "airlock: ";
 
+/// Why a static node with no running instance (and no dead one left to
+/// clean up) is set DOWN before its replacement.
+const MISSING_REASON: &str = "static node has no running instance";
+
+/// The DOWN reasons slurmctld sets on a node whose slurmd misbehaves.
+const SLURM_UNHEALTHY: [&str; 2] = ["Node unexpectedly rebooted", "Not responding"];
+
 /// A compute instance as the provider describes it, as far as the plan
 /// looks at it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -208,7 +215,7 @@ pub fn plan(o: &Observation) -> Vec<Action> {
     let mut out = Vec::new();
     clean_up_dead_nodes(o, &mut out);
     terminate_orphans(o, &mut out);
-    replace_unhealthy_dynamic_nodes(o, &mut out);
+    replace_unhealthy_nodes(o, &mut out);
     reset_down_dynamic_nodes(o, &mut out);
     if !o.fleet_running {
         power_down_every_node(o, &mut out);
@@ -295,14 +302,20 @@ fn terminate_orphans(o: &Observation, out: &mut Vec<Action>) {
     }
 }
 
-/// Running dynamic nodes that Slurm set DOWN (not powering down), e.g.
-/// "Node unexpectedly rebooted" after a slurmctld restart lost their
-/// resume, are unhealthy, as ParallelCluster's clustermgtd has it: the
-/// instance is terminated and the node powered down (Slurm requeues its
-/// jobs), to be resumed on demand.
-fn replace_unhealthy_dynamic_nodes(o: &Observation, out: &mut Vec<Action>) {
+/// Running nodes that Slurm set DOWN (not powering down), e.g. "Node
+/// unexpectedly rebooted" after a slurmctld restart lost their resume, are
+/// unhealthy, as ParallelCluster's clustermgtd has it: the instance is
+/// terminated (Slurm requeues its jobs). A dynamic node is powered down, to
+/// be resumed on demand; a static one is set DOWN with our reason, so its
+/// replacement is resumed once it registers, but only for a reason Slurm
+/// sets (an admin's DOWN is theirs). Nodes we set DOWN are left alone:
+/// they are being replaced.
+fn replace_unhealthy_nodes(o: &Observation, out: &mut Vec<Action>) {
     for s in o.slurm.iter().filter(|s| {
-        s.state == "DOWN" && !s.is_powered_down() && !s.is_powering_up() && is_dynamic(&s.name)
+        s.state == "DOWN"
+            && !s.is_powered_down()
+            && !s.is_powering_up()
+            && !s.reason.starts_with(REASON_PREFIX)
     }) {
         let Some(rec) = o.instances.iter().find(|i| i.name == s.name && i.running) else {
             continue;
@@ -312,6 +325,16 @@ fn replace_unhealthy_dynamic_nodes(o: &Observation, out: &mut Vec<Action>) {
             continue;
         }
         let why = format!("unhealthy: Slurm has it DOWN ({})", s.reason);
+        let (state, what) = if is_dynamic(&s.name) {
+            (
+                SlurmState::PowerDownForce,
+                "powered down, to be resumed on demand",
+            )
+        } else if is_static(&s.name) && SLURM_UNHEALTHY.iter().any(|r| s.reason.starts_with(r)) {
+            (SlurmState::Down, "kept DOWN; a replacement follows")
+        } else {
+            continue;
+        };
         out.push(Action::TerminateInstance {
             instance_id: rec.instance_id.clone(),
             name: rec.name.clone(),
@@ -319,12 +342,9 @@ fn replace_unhealthy_dynamic_nodes(o: &Observation, out: &mut Vec<Action>) {
         });
         out.push(Action::SetSlurmState {
             node: s.name.clone(),
-            state: SlurmState::PowerDownForce,
+            state,
             reason: Some(format!("{REASON_PREFIX}{why}")),
-            event: Some(Event::new(
-                "SLURM_DOWN",
-                "powered down, to be resumed on demand",
-            )),
+            event: Some(Event::new("SLURM_DOWN", what)),
         });
     }
 }
@@ -389,9 +409,28 @@ pub fn fleet_is_stopped(o: &Observation) -> bool {
 }
 
 /// Static nodes are always on: launches every one that has no running
-/// instance.
+/// instance. One Slurm still has up is set DOWN first (unless this pass
+/// does so already), so the replacement's registration is not read as
+/// "Node unexpectedly rebooted" and is resumed once it registers.
 fn replace_missing_static_nodes(o: &Observation, wanted: &[StaticNode], out: &mut Vec<Action>) {
     for n in wanted.iter().filter(|n| !o.is_running(&n.name)) {
+        let set_here = out
+            .iter()
+            .any(|a| matches!(a, Action::SetSlurmState { node, .. } if *node == n.name));
+        let up = o.slurm_node(&n.name).is_some_and(|s| {
+            !s.is_powered_down() && !(s.state == "DOWN" && s.reason.starts_with(REASON_PREFIX))
+        });
+        if up && !set_here {
+            out.push(Action::SetSlurmState {
+                node: n.name.clone(),
+                state: SlurmState::Down,
+                reason: Some(format!("{REASON_PREFIX}{MISSING_REASON}")),
+                event: Some(Event::new(
+                    "SLURM_DOWN",
+                    "set DOWN so Slurm requeues its jobs; a replacement follows",
+                )),
+            });
+        }
         out.push(Action::LaunchStaticNode {
             name: n.name.clone(),
             queue: n.queue.clone(),
@@ -752,6 +791,40 @@ mod tests {
     }
 
     #[test]
+    fn a_static_node_slurm_has_up_with_no_instance_is_set_down_before_its_replacement() {
+        // The dead instance was forgotten by an earlier pass whose DOWN
+        // failed: the node is still up in Slurm, or DOWN for another reason.
+        let why = format!("{REASON_PREFIX}{MISSING_REASON}");
+        let down = set(
+            ST,
+            SlurmState::Down,
+            Some(&why),
+            Some(Event::new(
+                "SLURM_DOWN",
+                "set DOWN so Slurm requeues its jobs; a replacement follows",
+            )),
+        );
+        for (state, reason) in [
+            ("IDLE", ""),
+            ("ALLOCATED+NOT_RESPONDING", ""),
+            ("DOWN", "Not responding"),
+        ] {
+            let o = with_static(seen(vec![slurm(ST, state, reason)], vec![]), &[ST]);
+            assert_eq!(plan(&o), vec![down.clone(), launch(ST)], "{state}");
+        }
+        // Already DOWN with our reason, powered down, or unknown to Slurm:
+        // launched only.
+        for node in [
+            vec![slurm(ST, "DOWN", DEAD_REASON)],
+            vec![slurm(ST, "IDLE+CLOUD+POWERED_DOWN", "")],
+            vec![],
+        ] {
+            let o = with_static(seen(node.clone(), vec![]), &[ST]);
+            assert_eq!(plan(&o), vec![launch(ST)], "{node:?}");
+        }
+    }
+
+    #[test]
     fn a_registered_replacement_is_resumed() {
         let o = with_static(
             seen(
@@ -977,5 +1050,48 @@ mod tests {
             2,
             "the node powering down is Slurm's: {actions:?}"
         );
+    }
+
+    #[test]
+    fn a_running_static_node_slurm_set_down_is_replaced_and_one_we_set_down_is_not() {
+        let why = "airlock: unhealthy: Slurm has it DOWN (Node unexpectedly rebooted)";
+        let o = with_static(
+            seen(
+                vec![slurm(ST, "DOWN", "Node unexpectedly rebooted")],
+                vec![running(ST, "i-1", 30)],
+            ),
+            &[ST],
+        );
+        assert_eq!(
+            plan(&o),
+            vec![
+                Action::TerminateInstance {
+                    instance_id: "i-1".into(),
+                    name: ST.into(),
+                    event: Event::new(
+                        "TERMINATED",
+                        "i-1 unhealthy: Slurm has it DOWN (Node unexpectedly rebooted)"
+                    ),
+                },
+                set(
+                    ST,
+                    SlurmState::Down,
+                    Some(why),
+                    Some(Event::new("SLURM_DOWN", "kept DOWN; a replacement follows"))
+                ),
+            ]
+        );
+        // Within the grace, or DOWN with our reason (a replacement waiting
+        // to register): left alone.
+        for (reason, age) in [("Node unexpectedly rebooted", 5), (why, 30)] {
+            let o = with_static(
+                seen(
+                    vec![slurm(ST, "DOWN+NOT_RESPONDING", reason)],
+                    vec![running(ST, "i-1", age)],
+                ),
+                &[ST],
+            );
+            assert_eq!(plan(&o), vec![], "{reason} {age}");
+        }
     }
 }
