@@ -417,9 +417,10 @@ fn replace_missing_static_nodes(o: &Observation, wanted: &[StaticNode], out: &mu
         let set_here = out
             .iter()
             .any(|a| matches!(a, Action::SetSlurmState { node, .. } if *node == n.name));
-        let up = o.slurm_node(&n.name).is_some_and(|s| {
-            !s.is_powered_down() && !(s.state == "DOWN" && s.reason.starts_with(REASON_PREFIX))
-        });
+        let replacing = |s: &SlurmNode| s.state == "DOWN" && s.reason.starts_with(REASON_PREFIX);
+        let up = o
+            .slurm_node(&n.name)
+            .is_some_and(|s| !s.is_powered_down() && !replacing(s));
         if up && !set_here {
             out.push(Action::SetSlurmState {
                 node: n.name.clone(),
