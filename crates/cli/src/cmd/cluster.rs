@@ -28,6 +28,7 @@ pub struct CreateArgs {
 
 #[derive(clap::Args)]
 pub struct NameArgs {
+    /// The cluster's name (see `airlock list`).
     pub name: String,
     /// Return once deletion has started.
     #[arg(long)]
@@ -36,6 +37,7 @@ pub struct NameArgs {
 
 #[derive(clap::Args)]
 pub struct SshArgs {
+    /// The cluster whose head node to reach.
     pub name: String,
     /// Print the ssh command instead of running it.
     #[arg(long)]

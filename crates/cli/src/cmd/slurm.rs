@@ -15,11 +15,20 @@ use airlock_agent::identity::AgentDir;
 #[derive(clap::Subcommand, Clone)]
 pub enum SlurmCommand {
     /// ResumeProgram: launch the nodes.
-    Resume { hostlist: String },
+    Resume {
+        /// Slurm's hostlist expression, e.g. spot1-dy-c5large-[1-3].
+        hostlist: String,
+    },
     /// SuspendProgram: terminate the nodes.
-    Suspend { hostlist: String },
+    Suspend {
+        /// Slurm's hostlist expression, e.g. spot1-dy-c5large-[1-3].
+        hostlist: String,
+    },
     /// ResumeFailProgram: terminate nodes that did not come up.
-    ResumeFail { hostlist: String },
+    ResumeFail {
+        /// Slurm's hostlist expression, e.g. spot1-dy-c5large-[1-3].
+        hostlist: String,
+    },
     /// PrologSlurmctld: hold a job until its powered-up nodes registered.
     Prolog,
 }
