@@ -378,3 +378,88 @@ fn aws_ssm_verbs_run_sessions_and_manage_a_registered_node() {
         stderr(&o)
     );
 }
+
+#[test]
+fn get_connection_status_is_its_own_operation_allowed_by_its_own_action() {
+    let n = node();
+    let env = &n.env;
+    let id = n.id.as_str();
+    // Allowed: the session user's managed policy lists ssm:GetConnectionStatus.
+    support::session_user(env, "alice", &[]);
+    // Allowed to list nodes, not to ask for a connection status.
+    env.ok(&["iam", "create-user", "--user-name", "bob"]);
+    env.ok(&[
+        "iam",
+        "put-user-policy",
+        "--user-name",
+        "bob",
+        "--policy-name",
+        "list-only",
+        "--policy-document",
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ssm:DescribeInstanceInformation","Resource":"*"}]}"#,
+    ]);
+    env.ok(&[
+        "iam",
+        "create-access-key",
+        "--user-name",
+        "bob",
+        "--save-profile",
+        "bob",
+    ]);
+
+    let asked = |profile: &str, target: &str| {
+        env.run(&[
+            "--profile",
+            profile,
+            "ssm",
+            "get-connection-status",
+            "--target",
+            target,
+        ])
+    };
+    let o = asked("alice", id);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        json_of(&String::from_utf8_lossy(&o.stdout)),
+        json!({"Target": id, "Status": "connected"})
+    );
+    let o = asked("bob", id);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.starts_with(
+            "An error occurred (AccessDeniedException) when calling the GetConnectionStatus operation: User: arn:aws:iam::"
+        ) && err.contains(":user/bob is not authorized to perform: ssm:GetConnectionStatus on resource: arn:aws:ssm:")
+            && err.contains(&format!(":managed-instance/{id}")),
+        "{err}"
+    );
+    // bob may still list the node: the check is GetConnectionStatus's own.
+    let o = env.run(&["--profile", "bob", "ssm", "describe-instance-information"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    // Each decision is audited under its own action.
+    let audit = json_of(&env.ok(&["--json", "audit", "--action", "ssm:GetConnectionStatus"]));
+    let events = audit["Events"].as_array().cloned().unwrap_or_default();
+    let decided = |who: &str, decision: &str| {
+        events.iter().any(|e| {
+            e["Principal"].as_str().is_some_and(|p| p.ends_with(who))
+                && e["Decision"] == decision
+                && e["Resource"].as_str().is_some_and(|r| r.ends_with(id))
+        })
+    };
+    assert!(decided(":user/alice", "Allow"), "{audit}");
+    assert!(decided(":user/bob", "Deny"), "{audit}");
+
+    // A node whose agent is gone is notconnected; an unknown one too.
+    let mut agent = n.agent;
+    agent.kill();
+    wait_for(15, "the node to be notconnected", || {
+        let o = asked("alice", id);
+        (json_of(&String::from_utf8_lossy(&o.stdout))["Status"] == "notconnected").then_some(())
+    });
+    let o = asked("alice", "mi-0123456789abcdef0");
+    assert_eq!(
+        json_of(&String::from_utf8_lossy(&o.stdout)),
+        json!({"Target": "mi-0123456789abcdef0", "Status": "notconnected"})
+    );
+}

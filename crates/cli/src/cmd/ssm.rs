@@ -11,7 +11,8 @@
 //!
 //! Each verb calls the API operation airlock's own command calls (`session
 //! start`, `session list`, `instances`, `activation create`, …), so the
-//! authorization and the audit trail are the same; `start-session` runs
+//! authorization and the audit trail are the same; `get-connection-status`
+//! has its own (`ssm:GetConnectionStatus`, on the node); `start-session` runs
 //! through [`super::session::start_document`]. What this module adds is the
 //! options and the reshaping of results into `aws ssm`'s shapes, as pure
 //! functions.
@@ -146,8 +147,8 @@ pub fn run(g: &Global, c: SsmCommand) -> anyhow::Result<i32> {
             Ok(0)
         }
         SsmCommand::GetConnectionStatus { target } => {
-            let v = client.call("ssm", "DescribeInstanceInformation", &json!({}))?;
-            output::value(&connection_status(&v, &target)?);
+            let v = client.call("ssm", "GetConnectionStatus", &json!({"Target": target}))?;
+            output::value(&connection_status(&v, &target));
             Ok(0)
         }
         SsmCommand::CreateActivation(a) => {
@@ -355,40 +356,13 @@ fn terminated(v: &Value, requested: &str) -> Value {
     json!({"SessionId": v["SessionId"].as_str().unwrap_or(requested)})
 }
 
-/// Whether `target` is connected, from `DescribeInstanceInformation`: the
-/// node with that instance id, else the one with that hostname or Name
-/// tag. A target that names no node is `notconnected`, so a script waiting
-/// for a node to come up keeps waiting.
-fn connection_status(v: &Value, target: &str) -> anyhow::Result<Value> {
-    let list = v["InstanceInformationList"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or_default();
-    let by_id = list.iter().find(|i| i["InstanceId"] == target);
-    let node = match by_id {
-        Some(i) => Some(i),
-        None => {
-            let named: Vec<&Value> = list
-                .iter()
-                .filter(|i| i["ComputerName"] == target || i["Name"] == target)
-                .collect();
-            if named.len() > 1 {
-                let ids: Vec<String> = named.iter().map(|i| output::s(i, "InstanceId")).collect();
-                return Err(BadInput(format!(
-                    "Target {target} names {} instances ({}); use an instance id.",
-                    ids.len(),
-                    ids.join(", ")
-                ))
-                .into());
-            }
-            named.first().copied()
-        }
-    };
-    let online = node.is_some_and(|i| i["PingStatus"] == "Online");
-    Ok(json!({
-        "Target": target,
-        "Status": if online { "connected" } else { "notconnected" },
-    }))
+/// `GetConnectionStatus`'s answer, as AWS prints it: the target as asked
+/// and `connected` or `notconnected`.
+fn connection_status(v: &Value, target: &str) -> Value {
+    json!({
+        "Target": v["Target"].as_str().unwrap_or(target),
+        "Status": if v["Status"] == "connected" { "connected" } else { "notconnected" },
+    })
 }
 
 /// `CreateActivation`'s answer: the id and the code.
@@ -556,25 +530,14 @@ mod tests {
     }
 
     #[test]
-    fn connection_status_is_connected_only_for_an_online_node() {
-        let v = json!({"InstanceInformationList": [
-            {"InstanceId": "mi-1", "PingStatus": "Online", "ComputerName": "web1"},
-            {"InstanceId": "mi-2", "PingStatus": "ConnectionLost", "ComputerName": "db1"},
-            {"InstanceId": "mi-3", "PingStatus": "Online", "ComputerName": "twin"},
-            {"InstanceId": "mi-4", "PingStatus": "Online", "ComputerName": "twin"},
-        ]});
-        let status = |t: &str| connection_status(&v, t).unwrap();
+    fn connection_status_prints_aws_shape() {
         assert_eq!(
-            status("mi-1"),
-            json!({"Target": "mi-1", "Status": "connected"})
+            connection_status(&json!({"Target": "web1", "Status": "connected"}), "web1"),
+            json!({"Target": "web1", "Status": "connected"})
         );
-        assert_eq!(status("web1")["Status"], "connected");
-        assert_eq!(status("mi-2")["Status"], "notconnected");
-        assert_eq!(status("mi-nosuch")["Status"], "notconnected");
-        let twin = connection_status(&v, "twin").unwrap_err().to_string();
         assert_eq!(
-            twin,
-            "Target twin names 2 instances (mi-3, mi-4); use an instance id."
+            connection_status(&json!({}), "mi-1"),
+            json!({"Target": "mi-1", "Status": "notconnected"})
         );
     }
 

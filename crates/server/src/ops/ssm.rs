@@ -68,6 +68,51 @@ fn instance_id(i: &IdIn) -> Result<&str, ApiError> {
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
+struct TargetIn {
+    target: String,
+    /// The instance the decision was made on (None: the target names none).
+    #[serde(skip)]
+    decided_on: std::cell::OnceCell<Option<store::InstanceIdentity>>,
+}
+
+/// GetConnectionStatus acts on the target instance, with its tags; a
+/// target that names no instance is decided on `*` (and is `notconnected`,
+/// as AWS answers for an unknown node), so a caller learns nothing of
+/// nodes its policy does not cover.
+fn connection_target(ctx: &Ctx<'_>, i: &TargetIn) -> Result<Vec<Resource>, ApiError> {
+    let target = match store::resolve_target(ctx.conn, &i.target) {
+        Ok(t) => t,
+        Err(crate::instances::error::InstanceError::UnknownTarget(_)) => {
+            let _ = i.decided_on.set(None);
+            return Ok(vec![Resource::any()]);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let account = crate::iam::store::account_id(ctx.conn)?;
+    let arn = crate::instances::control::instance_arn(&ctx.state.region, &account, &target);
+    let tags = TagContext::resource(&store::tags(ctx.conn, &target.instance_id)?);
+    let _ = i.decided_on.set(Some(target));
+    Ok(vec![Resource::tagged(arn, tags)])
+}
+
+/// `{"Target": …, "Status": "connected"|"notconnected"}`: connected while
+/// the node's agent holds its control channel.
+fn connection_status(a: &Allowed<'_, '_>, i: TargetIn) -> Result<Value, ApiError> {
+    let decided = i
+        .decided_on
+        .get()
+        .ok_or_else(|| ApiError::internal("GetConnectionStatus ran without its decision"))?;
+    let online = decided
+        .as_ref()
+        .is_some_and(|t| a.state.hub.is_online(&t.instance_id));
+    Ok(json!({
+        "Target": i.target,
+        "Status": if online { "connected" } else { "notconnected" },
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
 struct TagIn {
     resource_type: String,
     resource_id: String,
@@ -213,6 +258,13 @@ pub const OPERATIONS: &[Operation] = &[
             }
             Ok(json!({ "InstanceInformationList": list }))
         }
+    ),
+    op!(
+        "ssm",
+        "GetConnectionStatus",
+        "ssm:GetConnectionStatus",
+        connection_target,
+        connection_status
     ),
     op!(
         "ssm",
