@@ -189,6 +189,9 @@ fn a_session_through_airlock_proxy_ends_when_the_client_exits() {
     assert!(active_sessions(&env).is_empty());
 }
 
+/// Why a session ends whose node's agent disconnected and did not return.
+const AGENT_GONE: &str = "the node's agent disconnected (its control channel was lost) and stayed away past the resume window";
+
 #[test]
 fn a_session_whose_agent_is_gone_past_the_resume_window_ends() {
     let (env, _server, mut agent, node) = node(&[("AIRLOCK_RESUME_WINDOW_SECS", "4")]);
@@ -198,37 +201,123 @@ fn a_session_whose_agent_is_gone_past_the_resume_window_ends() {
     kill_worker(&id);
     // The client redials and waits for an agent that never comes back.
     let s = ended(&env, &id, 30);
-    assert_eq!(s["Status"], "Terminated", "{s}");
-    assert_eq!(
-        s["StatusReason"], "the session's streams were gone past the resume window",
-        "{s}"
-    );
+    assert_eq!(s["Status"], "Failed", "{s}");
+    assert_eq!(s["StatusReason"], AGENT_GONE, "{s}");
     assert!(
         killed.elapsed() >= Duration::from_secs(4),
         "ended before the resume window"
     );
     let audit = end_audit(&env, &id);
     assert!(
-        audit.iter().any(|d| d.contains("past the resume window")),
+        audit.iter().any(|d| *d == format!("Failed: {AGENT_GONE}")),
         "{audit:?}"
     );
     let _ = p.kill();
     let _ = p.wait();
 }
 
+/// Kills a session's worker on drop (it outlives a killed agent), and
+/// the command it ran, found by its exact command line.
+struct WorkerGuard(String, Option<&'static str>);
+
+impl Drop for WorkerGuard {
+    fn drop(&mut self) {
+        kill_worker(&self.0);
+        if let Some(command) = self.1 {
+            kill_where(|args| args.join(" ") == command);
+        }
+    }
+}
+
+#[test]
+fn sessions_whose_worker_outlives_a_killed_agent_end_as_failed_and_leave_the_active_list() {
+    let (env, _server, mut agent, node) = node(&[("AIRLOCK_RESUME_WINDOW_SECS", "3")]);
+    let echo = echo_server();
+    let (mut p, id) = proxy(&env, &node, echo);
+    let _worker = WorkerGuard(id.clone(), None);
+    // A second kind of session: a command that would run for an hour.
+    let mut exec = env
+        .cmd()
+        .args(["exec", &node, "--", "sleep", "3599"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn exec");
+    let exec_id = wait_for(10, "the exec's session to be Connected", || {
+        active_sessions(&env)
+            .into_iter()
+            .find(|s| s["SessionId"] != id.as_str() && s["Status"] == "Connected")
+            .and_then(|s| s["SessionId"].as_str().map(str::to_owned))
+    });
+    let _exec_worker = WorkerGuard(exec_id.clone(), Some("sleep 3599"));
+
+    // Only the agent dies: its session workers (processes of their own)
+    // keep relaying, but nobody on the node answers for the sessions.
+    let killed = Instant::now();
+    agent.kill();
+    wait_for(10, "the node to show ConnectionLost", || {
+        (instance(&env, &node)["PingStatus"] == "ConnectionLost").then_some(())
+    });
+    for sid in [&id, &exec_id] {
+        let s = ended(&env, sid, 30);
+        assert_eq!(s["Status"], "Failed", "{s}");
+        assert_eq!(s["StatusReason"], AGENT_GONE, "{s}");
+        assert!(
+            end_audit(&env, sid)
+                .iter()
+                .any(|d| *d == format!("Failed: {AGENT_GONE}")),
+            "{sid}: {:?}",
+            end_audit(&env, sid)
+        );
+    }
+    assert!(
+        killed.elapsed() >= Duration::from_secs(3),
+        "ended before the resume window"
+    );
+    assert!(
+        active_sessions(&env).is_empty(),
+        "{:?}",
+        active_sessions(&env)
+    );
+    let listed: Value =
+        serde_json::from_str(&env.ok(&["ssm", "describe-sessions", "--state", "Active"]))
+            .expect("describe-sessions json");
+    assert_eq!(listed["Sessions"], json!([]), "{listed}");
+    // Their clients are told: both exit.
+    for c in [&mut p, &mut exec] {
+        let exited = wait_for(20, "the session's client to exit", || {
+            c.try_wait().ok().flatten()
+        });
+        assert!(
+            !exited.success(),
+            "a client of a failed session exits non-zero"
+        );
+    }
+}
+
 /// SIGKILLs the agent's session worker for `session` (a process of its
 /// own, which outlives the agent), found by its exact command line.
 fn kill_worker(session: &str) {
+    kill_where(|args| {
+        args.iter().any(|a| a == "session-worker") && args.iter().any(|a| a == session)
+    });
+}
+
+/// SIGKILLs every process whose arguments `matches`.
+fn kill_where(matches: impl Fn(&[String]) -> bool) {
     let entries = std::fs::read_dir("/proc").expect("/proc");
     for e in entries.flatten() {
         let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
             continue;
         };
         let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
-        let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-        let is_worker =
-            args.contains(&&b"session-worker"[..]) && args.contains(&session.as_bytes());
-        if is_worker {
+        let args: Vec<String> = cmdline
+            .split(|b| *b == 0)
+            .filter(|a| !a.is_empty())
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        if matches(&args) {
             let _ = std::process::Command::new("kill")
                 .args(["-KILL", &pid.to_string()])
                 .status();

@@ -13,7 +13,7 @@ pub mod user_data;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use tokio::sync::mpsc;
 
@@ -33,6 +33,10 @@ pub struct Hub {
     pings: Mutex<HashMap<String, String>>,
     /// Requests waiting for their node's [`Reply`]: id → (instance, waiter).
     pending: Mutex<HashMap<u64, (String, std::sync::mpsc::Sender<Reply>)>>,
+    /// Instances whose control channel this process saw end, and when,
+    /// until they attach again: the sessions' reaper ends their sessions
+    /// when they stay away past the resume window.
+    offline: Mutex<HashMap<String, SystemTime>>,
 }
 
 /// Why a request to a node got no answer.
@@ -51,6 +55,9 @@ impl Hub {
         if let Ok(mut m) = self.online.lock() {
             m.insert(instance_id.to_owned(), (generation, tx));
         }
+        if let Ok(mut m) = self.offline.lock() {
+            m.remove(instance_id);
+        }
         generation
     }
 
@@ -62,19 +69,40 @@ impl Hub {
         match m.get(instance_id) {
             Some((g, _)) if *g == generation => {
                 m.remove(instance_id);
+                self.went_offline(instance_id);
                 true
             }
             _ => false,
         }
     }
 
+    fn went_offline(&self, instance_id: &str) {
+        if let Ok(mut m) = self.offline.lock() {
+            m.insert(instance_id.to_owned(), SystemTime::now());
+        }
+    }
+
+    /// When this process saw the instance's control channel end, while it
+    /// has not come back (None when online, or never seen to go).
+    pub fn offline_since(&self, instance_id: &str) -> Option<SystemTime> {
+        self.offline
+            .lock()
+            .ok()
+            .and_then(|m| m.get(instance_id).copied())
+    }
+
     /// Closes an instance's control channel (its sender is dropped, so the
     /// channel's task ends and the connection closes); false if none was open.
     pub fn disconnect(&self, instance_id: &str) -> bool {
-        self.online
+        let was = self
+            .online
             .lock()
             .map(|mut m| m.remove(instance_id).is_some())
-            .unwrap_or(false)
+            .unwrap_or(false);
+        if was {
+            self.went_offline(instance_id);
+        }
+        was
     }
 
     /// Queues a message for an instance's agent; false if it is not connected.
@@ -194,6 +222,22 @@ mod tests {
         assert!(hub.is_online("mi-1"));
         assert!(hub.detach("mi-1", new));
         assert!(!hub.is_online("mi-1"));
+    }
+
+    #[test]
+    fn an_instance_is_offline_from_its_detach_until_it_attaches_again() {
+        let hub = Hub::default();
+        let (tx, _rx) = mpsc::channel(1);
+        assert_eq!(hub.offline_since("mi-1"), None, "never seen");
+        let g = hub.attach("mi-1", tx.clone());
+        assert_eq!(hub.offline_since("mi-1"), None);
+        let before = SystemTime::now();
+        assert!(hub.detach("mi-1", g));
+        assert!(hub.offline_since("mi-1").is_some_and(|t| t >= before));
+        hub.attach("mi-1", tx);
+        assert_eq!(hub.offline_since("mi-1"), None, "back online");
+        assert!(hub.disconnect("mi-1"));
+        assert!(hub.offline_since("mi-1").is_some());
     }
 
     #[test]

@@ -51,6 +51,10 @@ const LONE_SIDE_MARGIN: Duration = Duration::from_secs(5);
 /// Why a session whose client closed its stream (and did not redial) ends.
 pub const CLIENT_CLOSED: &str = "the client closed its stream and did not resume";
 
+/// Why a session ends whose node's agent disconnected and did not come
+/// back: Failed, whether or not a session worker still relays its streams.
+pub const AGENT_GONE: &str = "the node's agent disconnected (its control channel was lost) and stayed away past the resume window";
+
 /// How a session ends, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct End {
@@ -86,10 +90,13 @@ impl End {
 
 /// Why a side that waited alone ends its session: Failed, naming the side
 /// that never joined; or, for a redial of a session that had paired, the
-/// streams gone past the resume window.
-pub fn unpaired(waiting_client: bool, ever_paired: bool) -> End {
+/// streams gone past the resume window, or the node's agent gone with them
+/// (`agent_gone`: its control channel lost and not back).
+pub fn unpaired(waiting_client: bool, ever_paired: bool, agent_gone: bool) -> End {
     let secs = pairing_timeout().as_secs();
-    if ever_paired {
+    if ever_paired && agent_gone {
+        End::failed(AGENT_GONE)
+    } else if ever_paired {
         End::lost("the session's streams were gone past the resume window")
     } else if waiting_client {
         End::failed(format!(
@@ -136,6 +143,9 @@ pub struct Facts {
     /// When the streams were last seen relaying, from the database.
     pub seen: Option<SystemTime>,
     pub target_exists: bool,
+    /// When this process saw the node's agent disconnect, while it has
+    /// not come back.
+    pub agent_gone: Option<SystemTime>,
 }
 
 fn since(now: SystemTime, t: SystemTime) -> Duration {
@@ -150,6 +160,13 @@ pub fn decide(f: &Facts, l: &Limits) -> Option<End> {
     }
     if !f.target_exists {
         return Some(End::lost("the session's node was deregistered or deleted"));
+    }
+    // An agent that stays away leaves nobody on the node to run, end or
+    // account for the session, even if its worker still relays.
+    if f.agent_gone
+        .is_some_and(|t| since(f.now, t) > l.resume_window)
+    {
+        return Some(End::failed(AGENT_GONE));
     }
     // Unknown activity (a session older than these clocks) counts from
     // the restart, as it did before they were stored.
@@ -188,8 +205,10 @@ pub fn decide(f: &Facts, l: &Limits) -> Option<End> {
     if closed && !f.parked.0 && gone_for > CLOSE_GRACE.min(l.resume_window) {
         return Some(End::terminated(CLIENT_CLOSED));
     }
-    (gone_for > l.resume_window)
-        .then(|| End::lost("the session's streams were gone past the resume window"))
+    (gone_for > l.resume_window).then(|| match f.agent_gone {
+        Some(_) => End::failed(AGENT_GONE),
+        None => End::lost("the session's streams were gone past the resume window"),
+    })
 }
 
 /// Ends a session (once): its record (status, end time, reason), an audit
@@ -302,6 +321,7 @@ mod tests {
             gone: None,
             seen: None,
             target_exists: true,
+            agent_gone: None,
         }
     }
 
@@ -382,14 +402,22 @@ mod tests {
         assert!(end.reason.starts_with("neither the client"), "{end:?}");
         f.parked = (true, false);
         assert_eq!(decide(&f, &limits()), None, "the waiting side decides");
-        assert_eq!(unpaired(true, false).status, SessionStatus::Failed);
-        assert!(unpaired(true, false).reason.contains("agent never joined"));
+        assert_eq!(unpaired(true, false, false).status, SessionStatus::Failed);
         assert!(
-            unpaired(false, false)
+            unpaired(true, false, false)
+                .reason
+                .contains("agent never joined")
+        );
+        assert!(
+            unpaired(false, false, false)
                 .reason
                 .contains("client never joined")
         );
-        assert_eq!(unpaired(true, true).status, SessionStatus::Terminated);
+        assert_eq!(
+            unpaired(true, true, false).status,
+            SessionStatus::Terminated
+        );
+        assert_eq!(unpaired(true, true, true).reason, AGENT_GONE);
     }
 
     #[test]
@@ -403,5 +431,30 @@ mod tests {
                 .reason
                 .contains("deregistered")
         );
+    }
+
+    #[test]
+    fn a_session_whose_agent_stays_away_past_the_window_fails_saying_so() {
+        let mut f = connected(100);
+        f.relaying = true;
+        f.agent_gone = Some(at(50));
+        assert_eq!(decide(&f, &limits()), None, "the agent may still come back");
+        f.now = at(111);
+        let end = decide(&f, &limits()).unwrap();
+        assert_eq!(
+            (end.status, end.reason.as_str(), end.lost),
+            (SessionStatus::Failed, AGENT_GONE, true),
+            "even while a worker still relays"
+        );
+        // Streams and agent gone together: the agent is the reason.
+        let mut f = connected(100);
+        f.gone = Some(Gone {
+            at: at(30),
+            client_closed: false,
+        });
+        f.agent_gone = Some(at(60));
+        assert_eq!(decide(&f, &limits()).unwrap().reason, AGENT_GONE);
+        f.agent_gone = None;
+        assert!(decide(&f, &limits()).unwrap().reason.contains("streams"));
     }
 }

@@ -1,6 +1,6 @@
 //! Ends sessions by the rules in [`super::lifecycle`] (idle, maximum
 //! duration, streams gone past the resume window, never paired, node
-//! gone), checking every active session once a second; and writes the
+//! gone, its agent gone past the resume window), checking every active session once a second; and writes the
 //! sessions' clocks every [`clocks::FLUSH`], so a restart resumes them.
 
 use std::time::{Duration, SystemTime};
@@ -77,6 +77,7 @@ fn facts(
         gone: b.clocks.gone(&s.session_id),
         seen: s.streams_seen_at.as_deref().and_then(clocks::parse),
         target_exists,
+        agent_gone: state.hub.offline_since(&s.target),
     }
 }
 

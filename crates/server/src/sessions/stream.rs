@@ -123,7 +123,8 @@ pub async fn join(state: Shared, session: store::Session, is_client: bool, io: I
             };
             tokio::time::sleep(wait).await;
             if state.broker.expire(&id, is_client, generation) {
-                let why = lifecycle::unpaired(is_client, ever_paired);
+                let agent_gone = state.hub.offline_since(&session.target).is_some();
+                let why = lifecycle::unpaired(is_client, ever_paired, agent_gone);
                 tracing::warn!(session = %id, client = is_client, reason = %why.reason, "the other side of the session never arrived");
                 lifecycle::end(&state, &id, &session.target, why).await;
             }
