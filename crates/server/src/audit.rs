@@ -207,13 +207,18 @@ pub mod pending {
     }
 }
 
-/// Filters for `airlock audit`.
+/// Filters for `airlock audit` and the console's audit page.
 #[derive(Debug, Clone, Default, serde::Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct Query {
     /// RFC 3339 time; events at or after it.
     pub start_time: Option<String>,
+    /// RFC 3339 time; events at or before it.
+    pub end_time: Option<String>,
     pub principal: Option<String>,
+    /// Events whose resource contains this text (an instance or session
+    /// id, or a whole ARN).
+    pub resource: Option<String>,
     pub action: Option<String>,
     pub decision: Option<String>,
     pub max_results: Option<u32>,
@@ -224,17 +229,24 @@ pub fn query(conn: &Connection, q: &Query) -> Result<Vec<AuditEvent>, ApiError> 
         "SELECT id, time, request_id, principal, action, resource, decision, statement, source_ip, detail FROM audit_log WHERE 1=1",
     );
     let mut args: Vec<String> = Vec::new();
-    if let Some(t) = &q.start_time {
-        time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).map_err(
-            |_| ApiError::validation(format!("StartTime {t:?} is not an RFC 3339 time")),
-        )?;
-        sql.push_str(" AND julianday(time) >= julianday(?)");
+    for (field, t, op) in [
+        ("StartTime", &q.start_time, ">="),
+        ("EndTime", &q.end_time, "<="),
+    ] {
+        let Some(t) = t else { continue };
+        time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+            .map_err(|_| ApiError::validation(format!("{field} {t:?} is not an RFC 3339 time")))?;
+        sql.push_str(&format!(" AND julianday(time) {op} julianday(?)"));
         args.push(t.clone());
     }
     if let Some(p) = &q.principal {
         sql.push_str(" AND (principal = ? OR principal LIKE '%/' || ?)");
         args.push(p.clone());
         args.push(p.clone());
+    }
+    if let Some(r) = q.resource.as_ref().filter(|r| !r.is_empty()) {
+        sql.push_str(" AND instr(resource, ?) > 0");
+        args.push(r.clone());
     }
     if let Some(a) = &q.action {
         sql.push_str(" AND lower(action) = lower(?)");
@@ -353,5 +365,65 @@ mod tests {
             query(&conn, &bad).unwrap_err().code.as_str(),
             "ValidationError"
         );
+    }
+
+    #[test]
+    fn decisions_are_found_by_resource_text_and_before_an_end_time() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (conn, _) = crate::db::open(&tmp.path().join("a.db")).unwrap();
+        for r in [
+            "arn:aws:ssm:us-east-1:1:managed-instance/mi-0aa",
+            "arn:aws:ssm:us-east-1:1:session/admin-0bb",
+        ] {
+            append(
+                &conn,
+                &Record {
+                    request_id: "r",
+                    principal: "arn:aws:iam::1:user/bob",
+                    action: "ssm:TerminateSession",
+                    resource: r,
+                    decision: "Deny",
+                    ..Record::default()
+                },
+            )
+            .unwrap();
+        }
+        let on = |r: &str| Query {
+            resource: Some(r.into()),
+            ..Query::default()
+        };
+        let got = query(&conn, &on("admin-0bb")).unwrap();
+        assert_eq!(got.len(), 1);
+        assert!(got[0].resource.ends_with("session/admin-0bb"));
+        assert_eq!(query(&conn, &on("mi-")).unwrap().len(), 1);
+        assert_eq!(query(&conn, &on("_")).unwrap().len(), 0, "no wildcards");
+        assert_eq!(query(&conn, &on("")).unwrap().len(), 2, "empty: any");
+        let fmt = |t: time::OffsetDateTime| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .unwrap()
+        };
+        let now = time::OffsetDateTime::now_utc();
+        let until = |t| Query {
+            end_time: Some(fmt(t)),
+            ..Query::default()
+        };
+        assert!(
+            query(&conn, &until(now - time::Duration::minutes(1)))
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(
+            query(&conn, &until(now + time::Duration::minutes(1)))
+                .unwrap()
+                .len(),
+            2
+        );
+        let bad = Query {
+            end_time: Some("tomorrow".into()),
+            ..Query::default()
+        };
+        let e = query(&conn, &bad).unwrap_err();
+        assert_eq!(e.code.as_str(), "ValidationError");
+        assert!(e.message.contains("EndTime"), "{}", e.message);
     }
 }
