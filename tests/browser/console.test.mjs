@@ -128,6 +128,53 @@ async function activeSessions(cookie) {
   return (JSON.parse(r.body).Sessions || []).map((x) => x.SessionId).sort();
 }
 
+// A console API call with the session in `cookie`, built by hand (no page):
+// the status and the parsed body.
+async function consoleCall(cookie, operation, body) {
+  const who = JSON.parse((await request('GET', '/console/api/whoami', { headers: { cookie } })).body);
+  const r = await request('POST', `/console/api/call/${operation}`, {
+    headers: { cookie, origin: BASE, 'x-airlock-csrf': who.CsrfToken, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  let json = {};
+  try {
+    json = JSON.parse(r.body);
+  } catch {
+    json = {};
+  }
+  return { status: r.status, json, body: r.body };
+}
+
+// The audit page's rows: [time, user, action, resource, decision, …] each.
+const auditRows = (page) => page.evaluate(() => [...document.querySelectorAll('#audit tbody tr')]
+  .map((tr) => [...tr.children].map((td) => td.textContent)));
+
+// Applies the audit page's filters as a user would (the time fields take
+// Date objects, entered in the page's local time) and waits for the rows.
+async function auditFilter(page, f) {
+  await page.fill('#audit-user', f.user || '');
+  await page.fill('#audit-target', f.target || '');
+  await page.fill('#audit-action', f.action || '');
+  await page.selectOption('#audit-decision', f.decision || '');
+  await page.evaluate(([from, to]) => {
+    const local = (ms) => {
+      if (ms === null) return '';
+      const d = new Date(ms);
+      const p = (n) => String(n).padStart(2, '0');
+      return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+    };
+    for (const [id, v] of [['#audit-from', from], ['#audit-to', to]]) {
+      const el = document.querySelector(id);
+      el.value = local(v);
+      el.dispatchEvent(new Event('input', { bubbles: true }));
+    }
+  }, [f.from ? f.from.getTime() : null, f.to ? f.to.getTime() : null]);
+  await page.evaluate(() => { delete document.querySelector('#page-audit').dataset.loaded; });
+  await page.click('#audit-apply');
+  await page.waitForFunction(() => document.querySelector('#page-audit').dataset.loaded !== undefined
+    || !document.querySelector('#audit-error').hidden, null, { timeout: 10000 }).catch(() => {});
+}
+
 const visibleSection = (page) => page.evaluate(() => [...document.querySelectorAll('main > section')].filter((x) => !x.hidden).map((x) => x.id).join(','));
 
 function watch(page, label) {
@@ -138,6 +185,8 @@ function watch(page, label) {
 }
 
 async function main() {
+  // Everything the browser does happens after this (to the second).
+  const T0 = new Date(Math.floor(Date.now() / 1000) * 1000);
   // Redeem the short-session link first: links are valid for 60 s.
   const short = await redeem(env('SIGNIN_SHORT'));
   ok(short.status === 200 && short.cookie.startsWith('airlock-console='), 'a sign-in link is exchanged for a session cookie', `${short.status} ${short.body}`);
@@ -377,6 +426,31 @@ async function main() {
     ok(await arow.locator('button.terminate').count() === 1, 'an active session has a Terminate button');
     ok(await page.locator('#sessions-history tbody button.terminate').count() === 0, 'ended sessions have none');
     await shot(page, 'sessions-active');
+
+    // bob may end only his own sessions (ssm:TerminateSession on
+    // session/${aws:username}-*). The server refuses him admin's: the page
+    // says so under its row, in the CLI's words, and the session runs on.
+    await bob.click('#nav-sessions');
+    const brow = bob.locator(`#sessions-active tbody tr[data-session-id="${activeId}"]`);
+    await brow.waitFor({ timeout: 10000 });
+    const bobStatusBefore = await brow.locator('td').nth(6).textContent();
+    await brow.locator('button.terminate').click();
+    const bobRefusal = bob.locator(`#sessions-active tr.refusal[data-refusal-for="${activeId}"] .error`);
+    await bobRefusal.waitFor({ timeout: 10000 }).catch(() => {});
+    const bobTermText = (await bobRefusal.count()) ? await bobRefusal.textContent() : '(no refusal shown)';
+    ok(/^An error occurred \(AccessDeniedException\) when calling the TerminateSession operation: User: arn:aws:iam::\d+:user\/bob is not authorized to perform: ssm:TerminateSession on resource: arn:aws:ssm:[^ ]+:session\/admin-[0-9a-f]+ because no identity-based policy allows the ssm:TerminateSession action$/.test(bobTermText),
+      'Terminate on a session the user may not end is refused by the server, under its row, in the CLI\'s words', bobTermText);
+    const bobButton = brow.locator('button.terminate');
+    ok(await bobButton.isEnabled() && (await bobButton.textContent()) === 'Terminate' && (await brow.locator('td').nth(6).textContent()) === bobStatusBefore
+      && (await activeSessions(adminCookie)).includes(activeId), 'after the refusal the session is still listed and running, and the button claims nothing', bobStatusBefore);
+    await shot(bob, 'sessions-terminate-refused');
+    const bobConsoleCookie = (await bobCtx.cookies(`${BASE}/console/`)).find((k) => k.name === 'airlock-console');
+    const bobCookieHeader = `airlock-console=${bobConsoleCookie.value}`;
+    const byHand = await consoleCall(bobCookieHeader, 'ssm/TerminateSession', { SessionId: activeId });
+    ok(byHand.status === 403 && byHand.json.__type === 'AccessDeniedException'
+      && byHand.json.message.includes(`ssm:TerminateSession on resource: arn:aws:ssm:`) && byHand.json.message.endsWith(`:session/${activeId} because no identity-based policy allows the ssm:TerminateSession action`)
+      && (await activeSessions(adminCookie)).includes(activeId),
+      'a hand-built TerminateSession request for a session the user may not end is refused (403 AccessDeniedException), and the session runs on', `${byHand.status} ${byHand.body}`);
     await arow.locator('button.terminate').click();
     await arow.waitFor({ state: 'detached', timeout: 15000 }).catch(() => {});
     ok(await arow.count() === 0, 'Terminate removes the session from the Active table');
@@ -385,6 +459,21 @@ async function main() {
     ok(await trow.count() === 1 && (await trow.locator('td').nth(6).textContent()) === 'Terminated',
       'the terminated session is in the history as Terminated');
     await other.close();
+    // …and bob may end his own session, from the same page.
+    await bob.click('#nav-nodes');
+    await bob.locator(`#nodes tbody tr[data-instance-id="${NODE_A}"] button.start-session`).click();
+    await bob.waitForFunction(() => /^[a-z0-9]+-[0-9a-f]{17}$/.test(document.querySelector('#term-session-id').textContent), null, { timeout: 30000 });
+    const bobSession = await bob.textContent('#term-session-id');
+    await bob.click('#nav-sessions');
+    const own = bob.locator(`#sessions-active tbody tr[data-session-id="${bobSession}"]`);
+    await own.waitFor({ timeout: 10000 });
+    await own.locator('button.terminate').click();
+    await own.waitFor({ state: 'detached', timeout: 15000 }).catch(() => {});
+    const ownHistory = bob.locator(`#sessions-history tbody tr[data-session-id="${bobSession}"]`);
+    await ownHistory.waitFor({ timeout: 10000 }).catch(() => {});
+    ok(bobSession.startsWith('bob-') && await own.count() === 0 && await ownHistory.count() === 1
+      && (await ownHistory.locator('td').nth(6).textContent()) === 'Terminated' && await bob.locator('tr.refusal').count() === 0,
+      'a user may terminate a session the policy lets them end (their own), from the sessions page', bobSession);
 
     // An address typed, Back or reload starts no session; only the button does.
     const p3 = await admin.newPage();
@@ -403,6 +492,19 @@ async function main() {
     ok((await activeSessions(adminCookie)).length === 1, 'its Start session button starts one');
     await p3.click('#term-terminate');
     await p3.waitForFunction(() => document.querySelector('#term-status').textContent === 'Terminated', null, { timeout: 15000 }).catch(() => {});
+    // Back into the console from another document (a new page load of the
+    // terminal's address) starts none either.
+    await p3.goto(`${BASE}/console/assets/favicon.svg`);
+    await p3.goBack();
+    await p3.locator('#page-terminal').waitFor({ state: 'visible', timeout: 10000 });
+    await sleep(1500);
+    const backIn = await p3.evaluate(() => ({
+      idle: !document.querySelector('#term-idle').hidden,
+      status: document.querySelector('#term-status').textContent,
+      nav: performance.getEntriesByType('navigation')[0]?.type,
+    }));
+    ok((await activeSessions(adminCookie)).length === 0 && (backIn.idle || backIn.status === 'Terminated'),
+      'Back into the console from another page starts no session', JSON.stringify(backIn));
     await p3.close();
 
     // An unknown address: "Page not found", nothing lit.
@@ -466,11 +568,79 @@ async function main() {
     ok(/^An error occurred \(AccessDeniedException\) when calling the GetDocument operation: User: arn:aws:iam::\d+:user\/bob is not authorized to perform: ssm:GetDocument/.test(bobPrefs),
       'a user without ssm:GetDocument is refused the preferences', bobPrefs);
 
+    // The audit log: read-only, filtered by user, target, action, decision
+    // and time; the filters in the address, so Back returns to the last.
+    const calls = [];
+    const onCall = (r) => {
+      const m = /\/console\/api\/call\/(.*)$/.exec(r.url());
+      if (m) calls.push(m[1]);
+    };
+    page.on('request', onCall);
+    await page.click('#nav-audit');
+    await page.locator('#page-audit').waitFor({ state: 'visible', timeout: 5000 });
+    await page.waitForFunction(() => document.querySelector('#page-audit').dataset.loaded !== undefined, null, { timeout: 10000 }).catch(() => {});
+    await checkNav(page, ['nav-audit'], 'on the audit page');
+    const all = await auditRows(page);
+    ok(all.length > 10 && all.some((r) => r[1] === 'admin') && all.some((r) => r[1] === 'bob' && r[4] === 'Deny'),
+      'the audit page lists the log, allowed and denied, newest first', JSON.stringify(all.slice(0, 3)));
+    ok(await page.locator('#audit tbody button, #audit tbody input').count() === 0, 'the audit page has nothing that changes anything');
+    await shot(page, 'audit');
+    await auditFilter(page, { user: 'bob', action: 'ssm:TerminateSession', decision: 'Deny' });
+    const refusedTerm = await auditRows(page);
+    ok(refusedTerm.length >= 2 && refusedTerm.every((r) => r[1] === 'bob' && r[2] === 'ssm:TerminateSession' && r[4] === 'Deny')
+      && refusedTerm.filter((r) => r[3].endsWith(`:session/${activeId}`)).length >= 2,
+      "filtered by user, action and decision: bob's two refused Terminates (the button's and the hand-built one)", JSON.stringify(refusedTerm));
+    const filteredHash = new URL(page.url()).hash;
+    ok(/^#\/audit\?/.test(filteredHash) && /user=bob/.test(filteredHash) && /decision=Deny/.test(filteredHash), 'the filters are in the address', filteredHash);
+    await shot(page, 'audit-filtered');
+    await auditFilter(page, { user: 'bob', target: NODE_B });
+    const onB = await auditRows(page);
+    ok(onB.length >= 1 && onB.every((r) => r[1] === 'bob' && r[3].includes(NODE_B)) && onB.some((r) => r[2] === 'ssm:StartSession' && r[4] === 'Deny'),
+      "filtered by target: bob's refused session on the untagged node", JSON.stringify(onB));
+    await auditFilter(page, { user: 'bob', action: 'ssm:TerminateSession', to: T0 });
+    ok((await auditRows(page)).length === 0 && await page.isVisible('#audit-empty'), 'a time range that ends before the refusals shows none, and says so');
+    await auditFilter(page, { user: 'bob', action: 'ssm:TerminateSession', from: T0, to: new Date(Date.now() + 60000) });
+    const inRange = await auditRows(page);
+    ok(inRange.length >= 3 && inRange.some((r) => r[4] === 'Allow') && inRange.some((r) => r[4] === 'Deny'),
+      "a time range around them shows bob's Terminates, allowed and refused", JSON.stringify(inRange));
+    await page.evaluate(() => { delete document.querySelector('#page-audit').dataset.loaded; });
+    await page.goBack();
+    await page.waitForFunction(() => document.querySelector('#page-audit').dataset.loaded !== undefined, null, { timeout: 10000 }).catch(() => {});
+    ok((await page.inputValue('#audit-action')) === 'ssm:TerminateSession' && (await page.inputValue('#audit-to')) !== '' && (await page.inputValue('#audit-from')) === ''
+      && (await auditRows(page)).length === 0, 'Back returns to the previous filters and their result');
+    await page.evaluate(() => { delete document.querySelector('#page-audit').dataset.loaded; });
+    await page.goBack();
+    await page.waitForFunction(() => document.querySelector('#page-audit').dataset.loaded !== undefined, null, { timeout: 10000 }).catch(() => {});
+    await page.locator('#audit tbody tr td a', { hasText: NODE_B }).first().waitFor({ timeout: 5000 }).catch(() => {});
+    await page.evaluate(() => { delete document.querySelector('#page-audit').dataset.loaded; });
+    await page.locator('#audit tbody tr td:nth-child(3) a', { hasText: 'ssm:StartSession' }).first().click();
+    await page.waitForFunction(() => document.querySelector('#page-audit').dataset.loaded !== undefined, null, { timeout: 10000 }).catch(() => {});
+    const clicked = await auditRows(page);
+    ok((await page.inputValue('#audit-action')) === 'ssm:StartSession' && clicked.length >= 1 && clicked.every((r) => r[2] === 'ssm:StartSession' && r[1] === 'bob'),
+      "a row's action is a link that adds it to the filters", JSON.stringify(clicked));
+    page.off('request', onCall);
+    ok(calls.length >= 6 && calls.every((c) => c === 'cloudtrail/LookupEvents'), 'the audit page only reads (cloudtrail:LookupEvents)', calls.join(' '));
+    // The server filters (not the page): the same API, by hand.
+    const lookup = await consoleCall(adminCookie, 'cloudtrail/LookupEvents', { Principal: 'bob', Resource: activeId, Action: 'ssm:TerminateSession' });
+    const looked = lookup.json.Events || [];
+    ok(lookup.status === 200 && looked.length >= 2 && looked.every((e) => e.Resource.endsWith(`:session/${activeId}`) && e.Decision === 'Deny'),
+      'LookupEvents filters by resource on the server', lookup.body.slice(0, 400));
+    const badTime = await consoleCall(adminCookie, 'cloudtrail/LookupEvents', { EndTime: 'tomorrow' });
+    ok(badTime.status === 400 && badTime.json.__type === 'ValidationError' && /EndTime "tomorrow" is not an RFC 3339 time/.test(badTime.json.message),
+      'a malformed time is refused, naming the field', badTime.body);
+    // bob may not read the audit log: refused, in the CLI's words.
+    await bob.click('#nav-audit');
+    await bob.locator('#audit-error').waitFor({ state: 'visible', timeout: 10000 }).catch(() => {});
+    const bobAudit = (await bob.textContent('#audit-error')) || '';
+    ok(/^An error occurred \(AccessDeniedException\) when calling the LookupEvents operation: User: arn:aws:iam::\d+:user\/bob is not authorized to perform: cloudtrail:LookupEvents/.test(bobAudit)
+      && await bob.locator('#audit tbody tr').count() === 0, 'a user without cloudtrail:LookupEvents is refused the audit log', bobAudit);
+    await shot(bob, 'audit-refused');
+
     // Every page at 1280x800 and on a phone (390x844): nothing wider than
     // the screen; screenshots of each.
     for (const [w, h, tag] of [[1280, 800, 'wide'], [390, 844, 'narrow']]) {
       await page.setViewportSize({ width: w, height: h });
-      for (const route of ['nodes', 'sessions', 'clusters', 'preferences', `terminal/${NODE_A}`]) {
+      for (const route of ['nodes', 'sessions', 'audit', 'clusters', 'preferences', `terminal/${NODE_A}`]) {
         await page.goto(`${BASE}/console/#/${route}`);
         await sleep(800);
         const fits = await page.evaluate(() => ({

@@ -1,7 +1,7 @@
 // The console's single page: who is signed in, sign-out, and the routes
-// #/nodes, #/terminal/TARGET, #/sessions, #/clusters, #/preferences (anything else is
-// "Page not found"). Exactly one nav item is lit on a page of its own, and
-// none on "Page not found".
+// #/nodes, #/terminal/TARGET, #/sessions, #/audit?FILTERS, #/clusters,
+// #/preferences (anything else is "Page not found"). Exactly one nav item
+// is lit on a page of its own, and none on "Page not found".
 //
 // A terminal outlives the page it is on: going to another page keeps the
 // shell running and the "Terminal" nav item brings it back. Only a click on
@@ -15,6 +15,7 @@ import * as terminal from './terminal.js';
 import * as sessions from './sessions.js';
 import * as clusters from './clusters.js';
 import * as preferences from './preferences.js';
+import * as audit from './audit.js';
 
 export function showError(e) {
   const box = $('#error');
@@ -27,9 +28,9 @@ export function showError(e) {
   box.hidden = false;
 }
 
-const pages = ['nodes', 'terminal', 'sessions', 'clusters', 'preferences', 'notfound'];
+const pages = ['nodes', 'terminal', 'sessions', 'audit', 'clusters', 'preferences', 'notfound'];
 // The nav items app.js lights; terminal.js lights #nav-terminal itself.
-const navs = ['nodes', 'sessions', 'clusters', 'preferences'];
+const navs = ['nodes', 'sessions', 'audit', 'clusters', 'preferences'];
 
 // Set while the page is being left on purpose (sign-out, an expired
 // session): no "leave this page?" question then.
@@ -49,14 +50,18 @@ function route(first = false) {
     history.replaceState(null, '', '#/nodes');
     hash = '#/nodes';
   }
-  const [, page, ...rest] = hash.split('/');
+  // Only the audit page takes a query (its filters): #/audit?user=bob.
+  const q = hash.indexOf('?');
+  const params = new URLSearchParams(q >= 0 ? hash.slice(q + 1) : '');
+  const [, page, ...rest] = (q >= 0 ? hash.slice(0, q) : hash).split('/');
   let target = '';
   try {
     target = decodeURIComponent(rest.join('/'));
   } catch {
     /* a malformed address: "Page not found" */
   }
-  const known = pages.includes(page) && page !== 'notfound' && (page !== 'terminal' || target !== '');
+  const known = pages.includes(page) && page !== 'notfound' && (page !== 'terminal' || target !== '')
+    && (q < 0 || page === 'audit');
   const name = known ? page : 'notfound';
   for (const p of pages) $(`#page-${p}`).hidden = p !== name;
   for (const n of navs) {
@@ -69,11 +74,13 @@ function route(first = false) {
   if (name !== 'nodes') nodes.stop();
   if (name !== 'terminal') terminal.hide();
   if (name !== 'sessions') sessions.leave();
+  if (name !== 'audit') audit.leave();
   if (name === 'nodes') nodes.start(showError);
   if (name === 'terminal') {
     terminal.show(target, { fresh: first && freshLoad() });
   }
   if (name === 'sessions') sessions.show(showError);
+  if (name === 'audit') audit.show(params);
   if (name === 'clusters') clusters.show(showError);
   if (name === 'preferences') preferences.show();
   if (name === 'notfound') $('#notfound-route').textContent = hash;

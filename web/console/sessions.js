@@ -1,6 +1,9 @@
 // Sessions: active and past sessions (owner, target, document, start, end,
 // status), each recorded one with a Replay button, each active one with a
-// Terminate button (ssm:TerminateSession).
+// Terminate button. The server decides Terminate (ssm:TerminateSession on
+// the session's ARN, as for `airlock ssm terminate-session`); the button
+// claims nothing before it answers, and a refusal shows under the
+// session's row in the CLI's words, the session still listed as active.
 import * as api from './api.js';
 import { $, labelCells } from './dom.js';
 import * as replay from './replay.js';
@@ -13,17 +16,39 @@ function when(iso) {
   return Number.isNaN(d.getTime()) ? iso : d.toLocaleString();
 }
 
+// The refusal under a session's row (none: `e` unset).
+function refusal(tr, e) {
+  const next = tr.nextElementSibling;
+  if (next && next.classList.contains('refusal')) next.remove();
+  if (!e) return;
+  const row = document.createElement('tr');
+  row.className = 'refusal';
+  row.dataset.refusalFor = tr.dataset.sessionId;
+  const td = document.createElement('td');
+  td.colSpan = tr.children.length;
+  const box = document.createElement('div');
+  box.className = 'error';
+  box.setAttribute('role', 'alert');
+  box.textContent = api.describe(e);
+  td.appendChild(box);
+  row.appendChild(td);
+  tr.after(row);
+}
+
 async function terminate(button, sessionId) {
+  const tr = button.closest('tr');
+  refusal(tr, null);
   button.disabled = true;
   button.textContent = 'Terminating…';
   try {
     await api.call('ssm', 'TerminateSession', { SessionId: sessionId });
-    await show(errorSink);
   } catch (e) {
     button.disabled = false;
     button.textContent = 'Terminate';
-    errorSink(e);
+    refusal(tr, e);
+    return;
   }
+  await show(errorSink);
 }
 
 function fill(table, list, active) {
@@ -40,6 +65,7 @@ function fill(table, list, active) {
       tr.appendChild(td);
     }
     const td = document.createElement('td');
+    td.className = 'actions';
     if (s.Recording) {
       const b = document.createElement('button');
       b.type = 'button';

@@ -156,8 +156,10 @@ async function terminate() {
     finished = true;
     status('Terminated');
   } catch (e) {
+    // Refused (or failed): the shell runs on, and says so.
     terminating = false;
-    $('#term-terminate').disabled = false;
+    $('#term-terminate').disabled = finished;
+    if (!finished) status('Connected');
     fail(api.describe(e));
   }
 }

@@ -5,15 +5,18 @@
 //! it for other pages and come back to the same live shell (Back, the nav,
 //! a confirm before ending it; no session from Back, reload or a typed
 //! address), one lit nav item per page, find the session in the history and
-//! replay it (in view, first frame drawn), read and save the Session
-//! Manager preferences (refused for bob), every page at 1280x800 and
-//! 390x844, an expired session's clean signed-out page, and the security
-//! checks (link reuse, expired cookie, a user restricted by tag,
-//! cross-Origin WebSocket, CSRF, CSP). Screenshots go to
+//! replay it (in view, first frame drawn), Terminate from the sessions page
+//! (the server refuses bob another user's session, in the page and in a
+//! hand-built request, and lets him end his own), read and save the Session
+//! Manager preferences (refused for bob), read the audit log filtered by
+//! user, target, action, decision and time (refused for bob), every page at
+//! 1280x800 and 390x844, an expired session's clean signed-out page, and
+//! the security checks (link reuse, expired cookie, a user restricted by
+//! tag, cross-Origin WebSocket, CSRF, CSP). Screenshots go to
 //! `<target>/test-artifacts/console/`.
 //!
-//! Needs node, npm (for `playwright-core`) and `/usr/bin/chromium`; without
-//! them it skips with a message, except under CI (`CI` set), where it fails.
+//! Needs node, npm (for `playwright-core`) and `/usr/bin/chromium`
+//! (scripts/install-deps.sh); without them it fails, saying which is missing.
 
 mod support;
 
@@ -71,7 +74,8 @@ fn the_console_works_in_a_real_browser_and_keeps_its_security_promises() {
         "Key=Team,Value=hpc",
     ]);
 
-    // bob may describe and open only nodes tagged Team=hpc.
+    // bob may describe and open only nodes tagged Team=hpc, and end only
+    // his own sessions.
     env.ok(&["iam", "create-user", "--user-name", "bob"]);
     let policy = serde_json::json!({"Version": "2012-10-17", "Statement": [
         {"Effect": "Allow", "Action": "ssm:DescribeInstanceInformation", "Resource": "*",
@@ -79,6 +83,7 @@ fn the_console_works_in_a_real_browser_and_keeps_its_security_promises() {
         {"Effect": "Allow", "Action": "ssm:StartSession", "Resource": "arn:aws:ssm:*:*:managed-instance/*",
          "Condition": {"StringEquals": {"ssm:resourceTag/Team": "hpc"}}},
         {"Effect": "Allow", "Action": "ssm:StartSession", "Resource": "arn:aws:ssm:*::document/SSM-SessionManagerRunShell"},
+        {"Effect": "Allow", "Action": "ssm:TerminateSession", "Resource": "arn:aws:ssm:*:*:session/${aws:username}-*"},
         {"Effect": "Allow", "Action": ["ssm:DescribeSessions", "airlock:CreateConsoleSignInToken"], "Resource": "*"}
     ]});
     env.ok(&[
@@ -131,15 +136,25 @@ fn the_console_works_in_a_real_browser_and_keeps_its_security_promises() {
         "nodes",
         "terminal",
         "sessions",
+        "sessions-active",
+        "sessions-terminate-refused",
         "replay",
         "replay-opened",
         "clusters",
         "preferences",
+        "audit",
+        "audit-filtered",
+        "audit-refused",
         "session-expired",
         "wide-nodes",
+        "wide-sessions",
+        "wide-audit",
+        "wide-clusters",
+        "wide-preferences",
         "wide-terminal",
         "narrow-nodes",
         "narrow-sessions",
+        "narrow-audit",
         "narrow-clusters",
         "narrow-preferences",
         "narrow-terminal",
@@ -175,5 +190,18 @@ fn the_console_works_in_a_real_browser_and_keeps_its_security_promises() {
             .iter()
             .any(|e| e["Resource"].as_str().is_some_and(|r| r.ends_with(&node_b))),
         "bob's refused console session is audited: {refused}"
+    );
+    let terminates = audit(&["--principal", "bob", "--action", "ssm:TerminateSession"]);
+    let on = |decision: &str, owner: &str| {
+        events(&terminates).iter().any(|e| {
+            e["Decision"] == decision
+                && e["Resource"]
+                    .as_str()
+                    .is_some_and(|r| r.contains(&format!(":session/{owner}-")))
+        })
+    };
+    assert!(
+        on("Deny", "admin") && on("Allow", "bob"),
+        "bob's refused Terminate of admin's session and his allowed one of his own are audited: {terminates}"
     );
 }

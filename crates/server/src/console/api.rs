@@ -32,6 +32,9 @@ pub const PASSTHROUGH: &[(&str, &str)] = &[
     // document, as `airlock ssm get-document`/`update-document` see it.
     ("ssm", "GetDocument"),
     ("ssm", "UpdateDocument"),
+    // The read-only audit page: the log `airlock audit` reads, with the
+    // same action (cloudtrail:LookupEvents) deciding who may read it.
+    ("cloudtrail", "LookupEvents"),
 ];
 
 /// Whether a request must carry the CSRF token.

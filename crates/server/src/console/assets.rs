@@ -46,6 +46,7 @@ const FILES: &[(&str, &str, &[u8])] = &[
     ("replay.js", JS, web!("replay.js")),
     ("clusters.js", JS, web!("clusters.js")),
     ("preferences.js", JS, web!("preferences.js")),
+    ("audit.js", JS, web!("audit.js")),
     ("signin.js", JS, web!("signin.js")),
     ("console.css", CSS, web!("console.css")),
     ("favicon.svg", "image/svg+xml", web!("favicon.svg")),

@@ -3,7 +3,9 @@
 //! short-lived cookie session; the managed nodes the user may describe; a
 //! terminal in the page (xterm.js over a WebSocket, bridged into the same
 //! session broker, relay and recording as the CLI); session history with
-//! in-page replay; and each cluster's stack and Slurm node states.
+//! in-page replay and Terminate; the Session Manager preferences; a
+//! read-only view of the audit log; and each cluster's stack and Slurm
+//! node states.
 //!
 //! The console acts as the signed-in IAM user: every request goes through
 //! `iam::authz` with the user's policies and is audited, and refusals carry
