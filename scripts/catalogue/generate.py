@@ -12,7 +12,9 @@ Source: moto (https://github.com/getmoto/moto, PyPI `moto`), Apache License 2.0:
 
 Writes, each with a header naming the source, version and licence:
 - crates/config/src/instance_types/catalog.rs
-- crates/config/src/managed_policies/catalog.rs
+- crates/config/src/managed_policies/catalog.rs (names, paths, versions)
+- crates/policy/data/aws-managed-policies.zlib (every document: about 3.5 MB
+  of text, 0.5 MB compressed; --check compares the inflated text)
 Only the facts airlock uses are kept, so the files stay small and reviewable.
 """
 
@@ -25,11 +27,13 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+import zlib
 
 MOTO_VERSION = "5.2.6"
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 INSTANCE_OUT = os.path.join(ROOT, "crates/config/src/instance_types/catalog.rs")
 POLICY_OUT = os.path.join(ROOT, "crates/config/src/managed_policies/catalog.rs")
+POLICY_DOCS_OUT = os.path.join(ROOT, "crates/policy/data/aws-managed-policies.zlib")
 SUPPLEMENT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "supplement.json")
 
 HEADER = """\
@@ -160,12 +164,28 @@ def render_policies(version, member, data):
     )
 
 
+def render_policy_documents(version, member, data):
+    """The text of aws-managed-policies.zlib (before compression): see crates/policy/src/catalog.rs."""
+    rows = []
+    for name, p in data.items():
+        arn = f"arn:aws:iam::aws:policy{p.get('Path', '/')}{name}"
+        doc = json.dumps(p["Document"], separators=(",", ":"), ensure_ascii=True)
+        version_id = p.get("DefaultVersionId", "v1")
+        if any(c in arn + version_id for c in "\t\n"):
+            sys.exit(f"error: unexpected character in {arn!r} {version_id!r}")
+        rows.append(f"{arn}\t{version_id}\t{doc}")
+    rows.sort()
+    head = HEADER.format(version=version, member=member,
+                         what=f"{len(rows)} AWS managed policies, sorted by ARN.").replace("// ", "# ")
+    return head + "# ARN<TAB>default version<TAB>document (compact JSON), one a line.\n" + "\n".join(rows) + "\n"
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--wheel", help="a moto wheel already downloaded (else pip download moto==%s)" % MOTO_VERSION)
     ap.add_argument("--check", action="store_true", help="compare with the committed files instead of writing")
     ap.add_argument("--policy-documents", metavar="OUT.json",
-                    help="also write {arn: document} for every managed policy (not committed: about 3.5 MB)")
+                    help="also write {arn: document} for every managed policy as one JSON object")
     args = ap.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -178,21 +198,26 @@ def main():
     outputs = {
         INSTANCE_OUT: render_instances(version, it_member, it_data),
         POLICY_OUT: render_policies(version, pol_member, pol_data),
+        POLICY_DOCS_OUT: render_policy_documents(version, pol_member, pol_data),
     }
     stale = []
     for path, text in outputs.items():
+        compressed = path.endswith(".zlib")
         if args.check:
             try:
-                with open(path, encoding="utf-8") as f:
-                    if f.read() != text:
-                        stale.append(path)
-            except FileNotFoundError:
+                with open(path, "rb") as f:
+                    raw = f.read()
+                # Compressed bytes differ between zlib builds: compare the text.
+                if (zlib.decompress(raw) if compressed else raw).decode("utf-8") != text:
+                    stale.append(path)
+            except (FileNotFoundError, zlib.error):
                 stale.append(path)
         else:
             os.makedirs(os.path.dirname(path), exist_ok=True)
-            with open(path, "w", encoding="utf-8") as f:
-                f.write(text)
-            print(f"wrote {os.path.relpath(path, ROOT)} ({len(text)} bytes)")
+            raw = zlib.compress(text.encode("utf-8"), 9) if compressed else text.encode("utf-8")
+            with open(path, "wb") as f:
+                f.write(raw)
+            print(f"wrote {os.path.relpath(path, ROOT)} ({len(raw)} bytes)")
     if args.policy_documents:
         docs = {
             f"arn:aws:iam::aws:policy{p.get('Path', '/')}{n}": p["Document"]

@@ -157,6 +157,73 @@ fn catalog_lookups_are_exact() {
         "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore "
     ));
     assert!(!catalog::is_known("AmazonSSMManagedInstanceCore"));
-    assert_eq!(catalog::all().len(), 4);
+    // Every AWS managed policy (moto 5.2.6's data) and airlock's two.
+    assert_eq!(catalog::all().len(), 1595 + 2);
     assert!(catalog::all().iter().all(|p| catalog::get(p.arn).is_some()));
+}
+
+#[test]
+fn s3_read_only_access_reads_objects_but_never_writes_them() {
+    let arn = "arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess";
+    for a in ["s3:GetObject", "s3:ListBucket", "s3:ListAllMyBuckets"] {
+        assert_eq!(
+            decide(arn, a, "arn:aws:s3:::bucket/key"),
+            EvalDecision::Allowed,
+            "{a}"
+        );
+    }
+    for a in [
+        "s3:PutObject",
+        "s3:DeleteObject",
+        actions::ec2::DESCRIBE_INSTANCES,
+        actions::ssm::START_SESSION,
+    ] {
+        assert_eq!(
+            decide(arn, a, "arn:aws:s3:::bucket/key"),
+            EvalDecision::ImplicitDeny,
+            "{a}"
+        );
+    }
+}
+
+#[test]
+fn aws_read_only_access_describes_but_never_changes() {
+    let arn = "arn:aws:iam::aws:policy/ReadOnlyAccess";
+    for a in [
+        actions::ec2::DESCRIBE_INSTANCES,
+        actions::iam::LIST_USERS,
+        actions::ssm::DESCRIBE_SESSIONS,
+        "s3:GetObject",
+    ] {
+        assert_eq!(decide(arn, a, "*"), EvalDecision::Allowed, "{a}");
+    }
+    for a in [
+        actions::ec2::RUN_INSTANCES,
+        actions::iam::CREATE_USER,
+        actions::ssm::START_SESSION,
+        "s3:PutObject",
+    ] {
+        assert_eq!(decide(arn, a, "*"), EvalDecision::ImplicitDeny, "{a}");
+    }
+}
+
+#[test]
+fn an_aws_managed_policy_with_a_resource_grants_only_there() {
+    // CloudWatchAgentServerPolicy: ssm:GetParameter on AmazonCloudWatch-* only.
+    let arn = "arn:aws:iam::aws:policy/CloudWatchAgentServerPolicy";
+    let param = |name: &str| format!("arn:aws:ssm:us-east-1:123456789012:parameter/{name}");
+    assert_eq!(
+        decide(arn, "ssm:GetParameter", &param("AmazonCloudWatch-linux")),
+        EvalDecision::Allowed
+    );
+    assert_eq!(
+        decide(arn, "ssm:GetParameter", &param("db-password")),
+        EvalDecision::ImplicitDeny
+    );
+    assert_eq!(decide(arn, "logs:PutLogEvents", "*"), EvalDecision::Allowed);
+    let Some(entry) = catalog::entry(arn) else {
+        panic!("{arn} is an AWS managed policy");
+    };
+    assert!(entry.is_aws() && entry.default_version.starts_with('v'));
+    assert!(catalog::entry(catalog::AIRLOCK_SESSION_USER).is_some_and(|p| !p.is_aws()));
 }

@@ -5,8 +5,8 @@
 //!
 //! Generated from the data moto ships (Apache-2.0) by
 //! `scripts/catalogue/generate.py`; see docs/COMPATIBILITY.md. The policy
-//! *documents* are not kept here (about 3.5 MB); the generator writes them on
-//! request (`--policy-documents`).
+//! *documents* are airlock-policy's (`airlock_policy::catalog`), which the
+//! server attaches and evaluates; this crate keeps only the names.
 //!
 //! ```
 //! use airlock_config::managed_policies;
@@ -92,8 +92,11 @@ pub fn arn_for_name(name: &str) -> Option<String> {
 /// A policy catalog that also knows every AWS managed policy, as
 /// ParallelCluster accepts any existing policy in `additional_iam_policies`.
 ///
-/// Opt-in: a caller should use it only where attaching such a policy works
-/// (airlock's server attaches only policies whose document it holds).
+/// airlock's server and `airlock config validate` check against
+/// `airlock_policy::catalog`, which holds every AWS managed policy with its
+/// document; this wrapper serves callers without that crate (the
+/// differential test's `config_check`) and the `aws-cn`/`aws-us-gov`
+/// partitions.
 ///
 /// ```
 /// use airlock_config::managed_policies::WithAwsManaged;

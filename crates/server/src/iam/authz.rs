@@ -23,14 +23,6 @@ pub fn check_trust_document(doc: &str) -> Result<Policy, ApiError> {
         .map_err(|e| ApiError::new(ErrorCode::MalformedPolicyDocument, e.to_string()))
 }
 
-/// Every built-in managed policy ARN.
-pub fn builtin_policy_arns() -> Vec<String> {
-    airlock_policy::catalog::all()
-        .iter()
-        .map(|p| p.arn.to_owned())
-        .collect()
-}
-
 /// A principal's policies, named by ARN (attached) or name (inline).
 pub fn policies_of(
     iam: &Iam<'_>,
@@ -39,6 +31,11 @@ pub fn policies_of(
 ) -> Result<Vec<(String, Policy)>, ApiError> {
     let mut out = Vec::new();
     for arn in iam.attached_policies(kind, name)? {
+        // A built-in one is parsed once per process (ReadOnlyAccess is 100 KB).
+        if let Some(p) = airlock_policy::catalog::get(&arn) {
+            out.push((arn, p.clone()));
+            continue;
+        }
         if let Some(doc) = iam.managed_policy_document(&arn)? {
             match Policy::parse(&doc) {
                 Ok(p) => out.push((arn, p)),

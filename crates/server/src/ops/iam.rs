@@ -14,6 +14,13 @@ use crate::op;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
+struct ListPoliciesIn {
+    #[serde(default)]
+    scope: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
 struct UserIn {
     user_name: String,
     #[serde(default)]
@@ -485,14 +492,29 @@ pub const OPERATIONS: &[Operation] = &[
         "iam",
         "ListPolicies",
         "iam:ListPolicies",
-        |_, _: &NoInput| Ok(vec![Resource::any()]),
-        |a, _| {
-            let mut list: Vec<Value> = authz::builtin_policy_arns()
-                .into_iter()
-                .map(|arn| json!({ "PolicyName": arn.rsplit('/').next().unwrap_or(&arn), "Arn": arn, "Scope": "AWS" }))
-                .collect();
-            for (name, arn) in store(a)?.list_customer_policies()? {
-                list.push(json!({ "PolicyName": name, "Arn": arn, "Scope": "Local" }));
+        |_, _: &ListPoliciesIn| Ok(vec![Resource::any()]),
+        |a, i| {
+            // IAM's Scope: All (the default), AWS or Local.
+            let (aws, local) = match i.scope.as_deref().unwrap_or("All") {
+                "All" => (true, true),
+                "AWS" => (true, false),
+                "Local" => (false, true),
+                other => {
+                    return Err(ApiError::validation(format!(
+                        "1 validation error detected: Value '{other}' at 'scope' failed to satisfy constraint: Member must satisfy enum value set: [All, AWS, Local]"
+                    )));
+                }
+            };
+            let mut list: Vec<Value> = Vec::new();
+            if aws {
+                list.extend(airlock_policy::catalog::all().iter().map(|p| {
+                    json!({ "PolicyName": p.name, "Arn": p.arn, "DefaultVersionId": p.default_version, "Scope": "AWS" })
+                }));
+            }
+            if local {
+                for (name, arn) in store(a)?.list_customer_policies()? {
+                    list.push(json!({ "PolicyName": name, "Arn": arn, "Scope": "Local" }));
+                }
             }
             Ok(json!({ "Policies": list }))
         }

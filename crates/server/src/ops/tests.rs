@@ -331,3 +331,99 @@ async fn a_deleted_stacks_events_stay_readable_until_the_name_is_reused() {
             .collect::<Vec<_>>()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_attached_aws_managed_policy_grants_exactly_its_documents_actions() {
+    let h = Harness::new();
+    let auditor = h.user("auditor", None);
+    h.user("reader", None);
+    for (user, policy) in [
+        ("auditor", "arn:aws:iam::aws:policy/ReadOnlyAccess"),
+        ("reader", "arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess"),
+    ] {
+        let body = json!({"UserName": user, "PolicyArn": policy});
+        let (st, v) = h.call(&h.admin, "iam", "AttachUserPolicy", &body).await;
+        assert_eq!(st, 200, "{policy}: {v}");
+    }
+    // ReadOnlyAccess: iam:List* and ec2:Describe*, nothing that changes.
+    let (st, v) = h.call(&auditor, "iam", "ListUsers", &json!({})).await;
+    assert_eq!(st, 200, "{v}");
+    let (st, v) = h
+        .call(&auditor, "ec2", "DescribeKeyPairs", &json!({}))
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let (st, v) = h
+        .call(&auditor, "iam", "CreateUser", &json!({"UserName": "x"}))
+        .await;
+    assert_eq!(
+        (st, v["__type"].as_str()),
+        (403, Some("AccessDeniedException")),
+        "{v}"
+    );
+    // AmazonS3ReadOnlyAccess: s3:Get*/List*, not s3:PutObject nor anything else.
+    let account = h.with_db(|c| crate::iam::store::account_id(c).expect("the account"));
+    let body = json!({
+        "PolicySourceArn": format!("arn:aws:iam::{account}:user/reader"),
+        "ActionNames": ["s3:GetObject", "s3:ListBucket", "s3:PutObject", "iam:ListUsers"],
+    });
+    let (st, v) = h
+        .call(&h.admin, "iam", "SimulatePrincipalPolicy", &body)
+        .await;
+    assert_eq!(st, 200, "{v}");
+    let decisions: Vec<(&str, &str)> = v["EvaluationResults"]
+        .as_array()
+        .map(|rs| {
+            rs.iter()
+                .map(|r| {
+                    (
+                        r["EvalActionName"].as_str().unwrap_or(""),
+                        r["EvalDecision"].as_str().unwrap_or(""),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(
+        decisions,
+        [
+            ("s3:GetObject", "allowed"),
+            ("s3:ListBucket", "allowed"),
+            ("s3:PutObject", "implicitDeny"),
+            ("iam:ListUsers", "implicitDeny"),
+        ],
+        "{v}"
+    );
+    // A name AWS does not publish is still refused.
+    let body = json!({"UserName": "reader", "PolicyArn": "arn:aws:iam::aws:policy/NoSuchPolicy"});
+    let (st, v) = h.call(&h.admin, "iam", "AttachUserPolicy", &body).await;
+    assert!((400..500).contains(&st), "{v}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_policies_takes_iams_scope() {
+    let h = Harness::new();
+    let doc = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"s3:GetObject","Resource":"*"}]}"#;
+    let body = json!({"PolicyName": "mine", "PolicyDocument": doc});
+    let (st, v) = h.call(&h.admin, "iam", "CreatePolicy", &body).await;
+    assert_eq!(st, 200, "{v}");
+    let mut counts = Vec::new();
+    for scope in [
+        json!({}),
+        json!({"Scope": "AWS"}),
+        json!({"Scope": "Local"}),
+    ] {
+        let (st, v) = h.call(&h.admin, "iam", "ListPolicies", &scope).await;
+        assert_eq!(st, 200, "{v}");
+        counts.push(v["Policies"].as_array().map_or(0, Vec::len));
+    }
+    let builtin = airlock_policy::catalog::all().len();
+    assert_eq!(counts, [builtin + 1, builtin, 1]);
+    let (st, v) = h
+        .call(&h.admin, "iam", "ListPolicies", &json!({"Scope": "Mine"}))
+        .await;
+    assert_eq!(
+        (st, v["__type"].as_str()),
+        (400, Some("ValidationError")),
+        "{v}"
+    );
+}
