@@ -234,4 +234,32 @@ mod tests {
         );
         assert!(conf.contains("SuspendTime=300"), "{conf}");
     }
+
+    #[test]
+    fn disabled_hyperthreading_gives_the_catalogues_cores_not_half_the_vcpus() {
+        // c5.xlarge: 4 vCPUs, 2 cores of 2 threads; hpc6a.48xlarge: 96 vCPUs,
+        // 96 cores of 1 thread (half the vCPUs would be 48).
+        for (it, threads, cores) in [("c5.xlarge", 4, 2), ("hpc6a.48xlarge", 96, 96)] {
+            let t = instance_types::lookup(it).expect("in the catalogue");
+            assert_eq!((t.vcpus, t.cores), (threads, cores), "{it}");
+            let ini = format!(
+                "[aws]\naws_region_name = us-east-1\n[global]\ncluster_template = c\n\
+                 [cluster c]\nscheduler = slurm\nbase_os = alinux2\nqueue_settings = ht,noht\n\
+                 [queue ht]\ncompute_resource_settings = a\n\
+                 [queue noht]\ncompute_resource_settings = b\ndisable_hyperthreading = true\n\
+                 [compute_resource a]\ninstance_type = {it}\nmax_count = 1\n\
+                 [compute_resource b]\ninstance_type = {it}\nmax_count = 1\n"
+            );
+            let conf = render(&model(&ini), &settings()).unwrap();
+            let node = it.replace('.', "");
+            assert!(
+                conf.contains(&format!("NodeName=ht-dy-{node}-1 CPUs={threads} ")),
+                "{conf}"
+            );
+            assert!(
+                conf.contains(&format!("NodeName=noht-dy-{node}-1 CPUs={cores} ")),
+                "{conf}"
+            );
+        }
+    }
 }
