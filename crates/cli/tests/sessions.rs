@@ -418,6 +418,167 @@ fn ssh_scp_and_rsync_work_through_airlock_proxy() {
     assert_eq!(sha256(&src), sha256(&rdst), "rsync changed the file");
 }
 
+/// Registers one more agent of `env`'s server as the head node of
+/// `cluster` (named `head` and tagged as the server tags a cluster's head
+/// node) and starts it; returns it, online, with its instance id.
+fn head_node(env: &Env, cluster: &str) -> (support::Agent, String) {
+    let dir = env.tmp.path().join(format!("agent-{cluster}"));
+    let create = [
+        "ssm",
+        "create-activation",
+        "--iam-role",
+        "NodeRole",
+        "--default-instance-name",
+        "head",
+    ];
+    let id = support::register_with(env, &create, &dir);
+    // As the server tags a cluster's head node (users may not write
+    // parallelcluster: tags): in its database, beside the running server.
+    let db = rusqlite::Connection::open(env.state_dir().join("airlock.db")).expect("state db");
+    db.busy_timeout(Duration::from_secs(10))
+        .expect("busy timeout");
+    let tags = format!(
+        r#"{{"parallelcluster:cluster-name":"{cluster}","parallelcluster:node-type":"HeadNode"}}"#
+    );
+    db.execute(
+        "UPDATE instances SET tags = ?1 WHERE instance_id = ?2",
+        [&tags, &id],
+    )
+    .expect("tag the head node");
+    let agent = support::Agent::start(env, &dir);
+    wait_for(15, "the head node to come online", || {
+        (support::instance(env, &id)["PingStatus"] == "Online").then_some(())
+    });
+    (agent, id)
+}
+
+/// How many AWS-StartSSHSession sessions (ssh, scp, rsync) ran on `target`.
+fn ssh_sessions_on(env: &Env, target: &str) -> usize {
+    let v: serde_json::Value =
+        serde_json::from_str(&env.ok(&["ssm", "describe-sessions", "--state", "History"]))
+            .expect("describe-sessions json");
+    v["Sessions"]
+        .as_array()
+        .map(|l| {
+            l.iter()
+                .filter(|s| s["Target"] == target && s["DocumentName"] == "AWS-StartSSHSession")
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+#[test]
+#[ignore = "needs the OpenSSH server and rsync (scripts/install-deps.sh)"]
+fn scp_and_rsync_reach_a_clusters_head_through_the_ssh_config_block_and_a_bare_head_names_the_candidates()
+ {
+    let env = Env::new();
+    let _server = Server::start(&env);
+    support::create_node_role(&env, "NodeRole", "ssm.amazonaws.com", true);
+    let (_lab_agent, lab) = head_node(&env, "lab");
+    let (_other_agent, other) = head_node(&env, "other");
+
+    // `head` names both clusters' head nodes: refused, naming each.
+    let o = env.run(&["exec", "head", "--", "true"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!(
+            "Target head names 2 instances: lab/head ({lab}), other/head ({other})"
+        )) || err.contains(&format!(
+            "Target head names 2 instances: other/head ({other}), lab/head ({lab})"
+        )),
+        "{err}"
+    );
+    assert!(err.contains("CLUSTER/head"), "{err}");
+
+    // ssh, scp and rsync through the block `airlock ssh-config` prints.
+    let d = sshd(&env.tmp.path().join("sshd"))
+        .expect("the OpenSSH server (sshd, sftp-server) is not installed");
+    let config = env.tmp.path().join("ssh_config");
+    std::fs::write(&config, env.ok(&["ssh-config"])).unwrap();
+    let user = std::env::var("USER").unwrap_or_else(|_| "root".into());
+    let port = d.port.to_string();
+    let opts = [
+        "-F".to_owned(),
+        config.display().to_string(),
+        "-o".into(),
+        "StrictHostKeyChecking=no".into(),
+        "-o".into(),
+        "UserKnownHostsFile=/dev/null".into(),
+        "-o".into(),
+        "LogLevel=ERROR".into(),
+        "-i".into(),
+        d.key.display().to_string(),
+    ];
+    let tool = |prog: &str| {
+        let mut c = Command::new(prog);
+        c.env("AIRLOCK_CONFIG_DIR", env.config_dir())
+            .env_remove("AIRLOCK_PROFILE")
+            .env_remove("AIRLOCK_ENDPOINT");
+        c
+    };
+    let out = tool("ssh")
+        .args(&opts)
+        .args(["-p", &port, &format!("{user}@lab/head"), "echo via-lab"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "via-lab\n");
+
+    let src = env.tmp.path().join("payload.txt");
+    std::fs::write(&src, "through the airlock\n").unwrap();
+    let dst = env.tmp.path().join("payload.scp");
+    let out = tool("scp")
+        .args(&opts)
+        .args(["-q", "-P", &port])
+        .arg(&src)
+        .arg(format!("{user}@head.lab:{}", dst.display()))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "scp to head.lab: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(&dst).unwrap(),
+        "through the airlock\n"
+    );
+
+    let rdst = env.tmp.path().join("payload.rsync");
+    let ssh_cmd = format!(
+        "ssh {} -p {port}",
+        opts.iter()
+            .map(|o| format!("'{o}'"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    let out = tool("rsync")
+        .args(["-a", "-e", &ssh_cmd])
+        .arg(&src)
+        .arg(format!("{user}@head.other:{}", rdst.display()))
+        .output()
+        .expect("rsync is not installed");
+    assert!(
+        out.status.success(),
+        "rsync to head.other: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(&rdst).unwrap(),
+        "through the airlock\n"
+    );
+
+    // Each went to the cluster it named.
+    wait_for(10, "the ssh sessions to be in the history", || {
+        (ssh_sessions_on(&env, &lab) >= 2 && ssh_sessions_on(&env, &other) >= 1).then_some(())
+    });
+}
+
 #[test]
 fn user_without_start_session_is_refused_and_audited() {
     let n = node();

@@ -15,14 +15,20 @@ pub const RUN_SHELL: &str = "SSM-SessionManagerRunShell";
 
 #[derive(clap::Args)]
 pub struct ConnectArgs {
-    /// Instance id, hostname, or CLUSTER/head.
+    /// The node: an instance id, a hostname, CLUSTER/head or CLUSTER/NODE.
     target: String,
 }
 
 #[derive(clap::Args)]
 pub struct StartArgs {
+    /// The node: an instance id (mi-… or i-…), a hostname, CLUSTER/head or
+    /// CLUSTER/NODE.
     #[arg(long)]
     target: String,
+    /// The session document: SSM-SessionManagerRunShell (a shell),
+    /// AWS-StartInteractiveCommand, AWS-StartNonInteractiveCommand,
+    /// AWS-StartPortForwardingSession,
+    /// AWS-StartPortForwardingSessionToRemoteHost or AWS-StartSSHSession.
     #[arg(long, default_value = RUN_SHELL)]
     document_name: String,
     /// name=value[,name=value…], e.g. portNumber=22,localPortNumber=9922.
@@ -32,6 +38,7 @@ pub struct StartArgs {
 
 #[derive(clap::Args)]
 pub struct ExecArgs {
+    /// The node: an instance id, a hostname, CLUSTER/head or CLUSTER/NODE.
     target: String,
     /// Do not send stdin (like ssh -n).
     #[arg(short = 'n', long)]
@@ -43,6 +50,7 @@ pub struct ExecArgs {
 
 #[derive(clap::Args)]
 pub struct PortForwardArgs {
+    /// The node: an instance id, a hostname, CLUSTER/head or CLUSTER/NODE.
     target: String,
     /// The port on the node (or on --host, reached from the node).
     #[arg(long)]
@@ -57,7 +65,9 @@ pub struct PortForwardArgs {
 
 #[derive(clap::Args)]
 pub struct ProxyArgs {
-    /// Instance id or hostname (ssh's %h).
+    /// The node (ssh's %h, or %n as typed): an instance id, a hostname,
+    /// CLUSTER/head, CLUSTER/NODE, or NODE.CLUSTER (head.mycluster), the
+    /// form scp and rsync accept.
     target: String,
     /// Port on the node (ssh's %p).
     port: u16,
@@ -309,9 +319,10 @@ pub fn ssh_config(g: &Global) -> anyhow::Result<i32> {
 
 /// The `Host` blocks that send ssh through `EXE proxy`: instance ids, and
 /// the names `airlock proxy` resolves too: `CLUSTER/head`, `CLUSTER/NODE`,
-/// a cluster's node names (`QUEUE-dy-…`, `QUEUE-st-…`) and `head`. Those
-/// go as `%n`, the name as typed: ssh lowercases `%h`, and cluster names
-/// keep their case.
+/// a cluster's node names (`QUEUE-dy-…`, `QUEUE-st-…`) and `head`, and
+/// `head.CLUSTER` / `NODE.CLUSTER` for scp and rsync (which read a `/`
+/// before the `:` as a local path). Those go as `%n`, the name as typed:
+/// ssh lowercases `%h`, and cluster names keep their case.
 fn ssh_config_block(exe: &str, profile: &str) -> String {
     let profile = if profile == "default" {
         String::new()
@@ -323,8 +334,9 @@ fn ssh_config_block(exe: &str, profile: &str) -> String {
          Host i-* mi-*\n\
          \x20   ProxyCommand {exe}{profile} proxy %h %p\n\
          \x20   StrictHostKeyChecking accept-new\n\
-         # Cluster nodes: CLUSTER/head, CLUSTER/NODE, node names (spot1-dy-c5large-1, head).\n\
-         Host */* head *-dy-* *-st-*\n\
+         # Cluster nodes: CLUSTER/head, CLUSTER/NODE, node names (spot1-dy-c5large-1, head),\n\
+         # and head.CLUSTER or NODE.CLUSTER for scp and rsync (scp f ubuntu@head.mycluster:).\n\
+         Host */* head head.* *-dy-* *-st-*\n\
          \x20   ProxyCommand {exe}{profile} proxy %n %p\n\
          \x20   StrictHostKeyChecking accept-new\n"
     )
@@ -343,7 +355,7 @@ mod tests {
         );
         assert!(
             b.contains(
-                "Host */* head *-dy-* *-st-*\n    ProxyCommand /usr/bin/airlock proxy %n %p\n"
+                "Host */* head head.* *-dy-* *-st-*\n    ProxyCommand /usr/bin/airlock proxy %n %p\n"
             ),
             "{b}"
         );

@@ -515,9 +515,18 @@ pub fn create_node_role(env: &Env, role: &str, service: &str, managed_policy: bo
 /// it, and registers an agent directory; returns the instance id.
 pub fn register_agent(env: &Env, role: &str, managed_policy: bool, dir: &Path) -> String {
     create_node_role(env, role, "ssm.amazonaws.com", managed_policy);
-    let act: serde_json::Value =
-        serde_json::from_str(&env.ok(&["--json", "activation", "create", "--role", role]))
-            .expect("json");
+    register_with(
+        env,
+        &["--json", "activation", "create", "--role", role],
+        dir,
+    )
+}
+
+/// Registers an agent directory with the activation `create` makes (an
+/// `airlock` command printing its ActivationCode and ActivationId as
+/// JSON); returns the instance id.
+pub fn register_with(env: &Env, create: &[&str], dir: &Path) -> String {
+    let act: serde_json::Value = serde_json::from_str(&env.ok(create)).expect("json");
     let out = env.ok(&[
         "agent",
         "register",

@@ -33,8 +33,18 @@ pub enum InstanceError {
         cluster_tag: &'static str,
         node_type_tag: &'static str,
     },
-    #[error("Target {target} names {} instances ({}); use an instance id.", ids.len(), ids.join(", "))]
-    AmbiguousTarget { target: String, ids: Vec<String> },
+    /// Each candidate as `CLUSTER/NODE (id)` when it is a cluster's node,
+    /// else by its id.
+    #[error(
+        "Target {target} names {} instances: {}. Name one of them{}.",
+        candidates.len(),
+        candidates.join(", "),
+        if candidates.iter().any(|c| c.contains('/')) { " as CLUSTER/NODE (e.g. CLUSTER/head) or by its instance id" } else { " by its instance id" }
+    )]
+    AmbiguousTarget {
+        target: String,
+        candidates: Vec<String>,
+    },
     #[error("Target {0} is not a managed instance (see `airlock instances`).")]
     UnknownTarget(String),
     #[error(transparent)]

@@ -364,24 +364,12 @@ fn node_of(
 }
 
 /// Finds an instance by id, computer name, name (unique), private IP,
-/// `CLUSTER/head` or `CLUSTER/NODE`.
+/// `CLUSTER/head` or `CLUSTER/NODE`; last, `NODE.CLUSTER` (`head.mycluster`,
+/// `spot1-dy-c5large-1.mycluster`): the form scp and rsync can take, as
+/// they read a `/` before the `:` as a local path.
 pub fn resolve_target(conn: &Connection, target: &str) -> Result<InstanceIdentity, InstanceError> {
-    if let Some((cluster, node)) = target.split_once('/')
-        && node != "head"
-    {
-        let id = node_of(conn, cluster, Some(node))?.ok_or_else(|| InstanceError::NoSuchNode {
-            cluster: cluster.to_owned(),
-            node: node.to_owned(),
-        })?;
-        return resolve_target(conn, &id);
-    }
-    if let Some(cluster) = target.strip_suffix("/head") {
-        let id = head_of(conn, cluster)?.ok_or_else(|| InstanceError::NoHeadNode {
-            cluster: cluster.to_owned(),
-            cluster_tag: CLUSTER_TAG,
-            node_type_tag: NODE_TYPE_TAG,
-        })?;
-        return resolve_target(conn, &id);
+    if let Some((cluster, node)) = target.split_once('/') {
+        return resolve_cluster_node(conn, cluster, node);
     }
     // An instance id always means that instance. Then the names the server
     // or its admin gave; only then what nodes say of themselves, and only
@@ -397,17 +385,83 @@ pub fn resolve_target(conn: &Connection, target: &str) -> Result<InstanceIdentit
             (None, _) => continue,
             (Some(one), 0) => return Ok(one),
             (Some(first), _) => {
+                let ids: Vec<String> = std::iter::once(first)
+                    .chain(found)
+                    .map(|i| i.instance_id)
+                    .collect();
                 return Err(InstanceError::AmbiguousTarget {
                     target: target.to_owned(),
-                    ids: std::iter::once(first)
-                        .chain(found)
-                        .map(|i| i.instance_id)
-                        .collect(),
+                    candidates: candidates(conn, ids)?,
                 });
             }
         }
     }
+    if let Some((node, cluster)) = target.split_once('.')
+        && !node.is_empty()
+        && !cluster.is_empty()
+        && !cluster.contains('.')
+    {
+        match resolve_cluster_node(conn, cluster, node) {
+            Err(InstanceError::NoSuchNode { .. } | InstanceError::NoHeadNode { .. }) => {}
+            found => return found,
+        }
+    }
     Err(InstanceError::UnknownTarget(target.to_owned()))
+}
+
+/// `CLUSTER/head` (the instance tagged as the cluster's head node) or
+/// `CLUSTER/NODE` (the cluster's node of that name).
+fn resolve_cluster_node(
+    conn: &Connection,
+    cluster: &str,
+    node: &str,
+) -> Result<InstanceIdentity, InstanceError> {
+    let id = if node == "head" {
+        head_of(conn, cluster)?.ok_or_else(|| InstanceError::NoHeadNode {
+            cluster: cluster.to_owned(),
+            cluster_tag: CLUSTER_TAG,
+            node_type_tag: NODE_TYPE_TAG,
+        })?
+    } else {
+        node_of(conn, cluster, Some(node))?.ok_or_else(|| InstanceError::NoSuchNode {
+            cluster: cluster.to_owned(),
+            node: node.to_owned(),
+        })?
+    };
+    identities_where(conn, "instance_id = ?1", &id)?
+        .into_iter()
+        .next()
+        .ok_or(InstanceError::UnknownTarget(id))
+}
+
+/// How an ambiguous target's instances are named to the user: a cluster's
+/// node as `CLUSTER/head` or `CLUSTER/NODE` with its id, anything else by id.
+fn candidates(conn: &Connection, ids: Vec<String>) -> Result<Vec<String>, InstanceError> {
+    ids.into_iter()
+        .map(|id| {
+            let row: Option<(String, Option<String>)> = conn
+                .query_row(
+                    "SELECT tags, name FROM instances WHERE instance_id = ?1",
+                    params![id],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            let Some((tags, name)) = row else {
+                return Ok(id);
+            };
+            let m: serde_json::Map<String, serde_json::Value> =
+                serde_json::from_str(&tags).unwrap_or_default();
+            let tag = |k: &str| m.get(k).and_then(|v| v.as_str()).map(str::to_owned);
+            let node = match tag(NODE_TYPE_TAG).as_deref() {
+                Some("HeadNode") => Some("head".to_owned()),
+                _ => name,
+            };
+            Ok(match (tag(CLUSTER_TAG), node) {
+                (Some(cluster), Some(node)) => format!("{cluster}/{node} ({id})"),
+                _ => id,
+            })
+        })
+        .collect()
 }
 
 /// Instances matching `cond` (a fixed SQL condition on `?1`) for `value`.
@@ -502,5 +556,66 @@ mod tests {
             ("2026-11-26T10:00:10Z".into(), "ConnectionLost".into())
         );
         assert_eq!(got("mi-2").0, "2026-11-26T10:00:05Z");
+    }
+
+    /// Two clusters' head nodes (both named `head`, as clusters name them)
+    /// and a compute node of one.
+    fn two_clusters() -> (tempfile::TempDir, Connection) {
+        let tmp = tempfile::tempdir().unwrap();
+        let (conn, _) = crate::db::open(&tmp.path().join("a.db")).unwrap();
+        for (id, cluster, node_type, name) in [
+            ("i-0a", "lab", "HeadNode", "head"),
+            ("i-0b", "other", "HeadNode", "head"),
+            ("i-0c", "lab", "Compute", "spot1-dy-c5large-1"),
+        ] {
+            let tags = serde_json::json!({CLUSTER_TAG: cluster, NODE_TYPE_TAG: node_type});
+            conn.execute(
+                "INSERT INTO instances(instance_id, resource_type, role_name, name, registered_at, tags)
+                 VALUES (?1, 'EC2Instance', 'R', ?2, '2026-11-26T00:00:00Z', ?3)",
+                params![id, name, tags.to_string()],
+            )
+            .unwrap();
+        }
+        (tmp, conn)
+    }
+
+    #[test]
+    fn a_bare_head_of_two_clusters_is_refused_naming_each_as_cluster_slash_head() {
+        let (_tmp, conn) = two_clusters();
+        let e = resolve_target(&conn, "head").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "Target head names 2 instances: lab/head (i-0a), other/head (i-0b). \
+             Name one of them as CLUSTER/NODE (e.g. CLUSTER/head) or by its instance id."
+        );
+        assert_eq!(
+            crate::api_error::ApiError::from(e).code.as_str(),
+            "InvalidTarget"
+        );
+        assert_eq!(
+            resolve_target(&conn, "other/head").unwrap().instance_id,
+            "i-0b"
+        );
+    }
+
+    #[test]
+    fn node_dot_cluster_names_a_clusters_node_as_scp_can_write_it() {
+        let (_tmp, conn) = two_clusters();
+        let id = |t: &str| resolve_target(&conn, t).map(|i| i.instance_id);
+        assert_eq!(id("head.lab").unwrap(), "i-0a");
+        assert_eq!(id("head.other").unwrap(), "i-0b");
+        assert_eq!(id("spot1-dy-c5large-1.lab").unwrap(), "i-0c");
+        assert_eq!(id("lab/spot1-dy-c5large-1").unwrap(), "i-0c");
+        for unknown in [
+            "head.nosuch",
+            "spot1-dy-c5large-1.other",
+            "head.lab.example",
+            "10.0.0.9",
+        ] {
+            assert_eq!(
+                resolve_target(&conn, unknown).unwrap_err().to_string(),
+                format!("Target {unknown} is not a managed instance (see `airlock instances`).")
+            );
+        }
     }
 }
