@@ -89,20 +89,25 @@ function filterCell(tr, text, title, filters, cls) {
   if (text) {
     const a = document.createElement('a');
     a.href = href(filters);
-    // A break opportunity after each ':' (ssm:StartSession), never inside a word.
-    text.split(':').forEach((part, i) => {
-      if (i > 0) a.append(':', document.createElement('wbr'));
-      a.append(part);
-    });
+    arnBreaks(a, text);
     a.title = title;
     td.appendChild(a);
   }
   tr.appendChild(td);
 }
 
-function cell(tr, text, cls, title) {
+// Fills `el` with `text`, with a line-break opportunity after each ':' and
+// '/' (ssm:StartSession, ARNs), where a narrow column breaks it first.
+// (dom.js's breakable() does this for node names, at hyphens.)
+function arnBreaks(el, text) {
+  if (!text) return;
+  for (const part of String(text).split(/(?<=[:/])/)) el.append(part, document.createElement('wbr'));
+}
+
+function cell(tr, text, cls, title, breaks = false) {
   const td = document.createElement('td');
-  td.textContent = text || '';
+  if (breaks) arnBreaks(td, text || '');
+  else td.textContent = text || '';
   if (cls) td.className = cls;
   if (title) td.title = title;
   tr.appendChild(td);
@@ -124,7 +129,7 @@ function render(events, filters) {
     filterCell(tr, e.Action, 'Show only this action', { ...filters, action: e.Action }, 'mono action');
     filterCell(tr, e.Resource, 'Show only this resource', { ...filters, target: e.Resource }, 'mono resource');
     cell(tr, e.Decision, `decision decision-${String(e.Decision).toLowerCase()}`);
-    cell(tr, e.Statement, 'mono statement');
+    cell(tr, e.Statement, 'mono statement', '', true);
     cell(tr, e.SourceIp, 'mono');
     cell(tr, e.Detail, 'detail', e.RequestId ? `Request ${e.RequestId}` : '');
     body.appendChild(tr);
