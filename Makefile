@@ -15,6 +15,9 @@ test:
 	cargo test --workspace --lib --bins --tests --examples -- --include-ignored
 	cargo test --workspace --bench '*'
 	cargo test --workspace --doc
+	# airlock's config validation against ParallelCluster 2.11.9 and 3.16.1 themselves (docs/COMPATIBILITY.md):
+	# their venvs come from PyPI and stay in target/differential; fails on a disagreement not listed as deliberate.
+	scripts/catalogue/differential.py --work target/differential
 
 build:
 	cargo build --bin airlock --bin airlock-server

@@ -10,6 +10,7 @@ packages=(
   pkg-config
   python3        # configparser differential tests
   python3-yaml   # PyYAML differential tests of the v3 loader
+  python3-venv   # the differential test's venvs of ParallelCluster 2.11/3.16 (scripts/catalogue/differential.py)
   openssh-client # ssh/scp through `airlock proxy`
   openssh-server # the throwaway sshd the session tests start
   rsync

@@ -1,24 +1,33 @@
 #!/usr/bin/env python3
-"""Differential test: airlock's v2 validation against ParallelCluster 2.11's own.
+"""Differential test: airlock's validation against ParallelCluster 2.11's and 3.16's own.
 
-    scripts/catalogue/differential.py [--work DIR] [--wheel-dir DIR] [--keep]
+    scripts/catalogue/differential.py [--work DIR] [--wheel-dir DIR] [-v] [--v2-only]
 
-1. makes a venv under DIR (default: a temporary directory) and installs
-   aws-parallelcluster==2.11.9 from PyPI (or from --wheel-dir, offline);
-2. writes the cases: the INI files of ../shared/compat/parallelcluster (v2)
-   and generated variants of one valid base config (valid ones, and ones
-   with exactly one defect);
-3. runs ParallelCluster's validation offline (reference_v2.py: AWS calls are
-   stubbed and counted) and airlock's (the config_check example);
-4. prints the agreement on accept/reject and every disagreement.
+1. makes two venvs under DIR (default: a temporary directory; kept between
+   runs when given) and installs aws-parallelcluster 2.11.9 and 3.16.1 from
+   PyPI (or from --wheel-dir, offline), and fetches moto's wheel for its
+   EC2 and IAM data;
+2. checks that airlock's generated catalogues are what
+   scripts/catalogue/generate.py makes of that moto (--check);
+3. writes the cases: the files of ../shared/compat/parallelcluster and
+   generated variants of one valid base config (valid ones, and ones with
+   exactly one defect);
+4. runs ParallelCluster's validation offline (reference_v2.py and
+   reference_v3.py: AWS calls are stubbed and counted) and airlock's (the
+   config_check example of airlock-config);
+5. prints the agreement on accept/reject, every disagreement, and, where
+   both refuse, whether airlock's first error names the parameter that
+   ParallelCluster's names.
 
-A case is conclusive when ParallelCluster's verdict did not depend on a
-stubbed AWS answer being wrong: every case here is counted, and the calls
-stubbed are listed so that a reader can judge. Exit 1 on a disagreement that
-docs/COMPATIBILITY.md does not list as deliberate (KNOWN below).
+Exit 1 on an accept/reject disagreement that docs/COMPATIBILITY.md does not
+list as deliberate (KNOWN below), or on stale catalogues. A case on which
+ParallelCluster itself fails offline is inconclusive and left out. The
+parameter figure is reported, not enforced: the two word their errors
+differently, and 3.16 reports every schema error at once.
 
-Needs python3 with venv and pip, network access to PyPI (or --wheel-dir), and
-cargo. Takes about a minute once the venv exists.
+Needs python3 with venv, network access to PyPI (or --wheel-dir), and
+cargo. Run by `make test`; about 2 minutes from nothing, 1.5 once the venvs
+exist.
 """
 
 import argparse
@@ -26,19 +35,24 @@ import ast
 import gzip
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import zipfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from generate import MOTO_VERSION  # noqa: E402  (one moto version for catalogues and stubs)
+
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 CORPUS = os.path.abspath(os.path.join(ROOT, "..", "shared", "compat", "parallelcluster"))
 PCLUSTER2 = "aws-parallelcluster==2.11.9"
 PCLUSTER3 = "aws-parallelcluster==3.16.1"
 # What validating a v3 config needs of 3.16's dependencies (not the CDK).
-PCLUSTER3_DEPS = ["boto3", "marshmallow~=3.10", "PyYAML", "jinja2~=3.0", "tabulate", "packaging~=25.0", "jmespath"]
+PCLUSTER3_DEPS = ["boto3", "marshmallow~=3.10", "PyYAML", "jinja2~=3.0", "tabulate>=0.8.8,<=0.9.0", "packaging~=25.0", "jmespath"]
 
 BASE3 = """Region: us-east-1
 Image:
@@ -342,27 +356,127 @@ def instance_type_cases(catalogue):
     return out
 
 
+# What ParallelCluster's first error names. v2: the parameter or the section.
+V2_NAMED = [
+    re.compile(r"[Cc]onfiguration parameter '([^']+)'"),
+    re.compile(r"JSON parameter '([^']+)'"),
+    re.compile(r"[Ss]ection '?\[([^\]]+)\]'?"),
+    re.compile(r"section '([^']+)' already exists"),
+]
+# v3: a schema error names its key ({'MaxCount': ['Not a valid integer.']});
+# the validators' messages are about a key they do not name.
+V3_NAMED = [
+    (re.compile(r"'([A-Za-z][A-Za-z0-9]*)': \["), None),
+    (re.compile(r"Duplicate key found: (\w+)"), None),
+    (re.compile(r"number of (SlurmQueues|ComputeResources)"), None),
+    (re.compile(r"^Invalid name '|as a name"), "Name"),
+    (re.compile(r"^Max count must be"), "MaxCount"),
+    (re.compile(r"[Ii]nstance type"), "InstanceType"),
+    (re.compile(r"^Policy arn:"), "Policy"),
+    (re.compile(r"no official AMI"), "Os"),
+]
+INI_SECTION = re.compile(r"\s*\[([^\]]+)\]")
+INI_KEY = re.compile(r"\s*([A-Za-z0-9_]+)\s*=")
+YAML_KEY = re.compile(r"(\s*(?:-\s+)?)([A-Za-z<][A-Za-z0-9<]*)\s*:")
+
+
+def reference_parameter(kind, message):
+    """The parameter (or v2 section) ParallelCluster's first error is about, or None."""
+    first = message.splitlines()[0] if message else ""
+    if not kind.startswith("v3"):
+        for rx in V2_NAMED:
+            m = rx.search(first)
+            if m:
+                return m.group(1)
+        return None
+    for rx, key in V3_NAMED:
+        m = rx.search(first)
+        if m:
+            return key or m.group(1)
+    return None
+
+
+def airlock_names(path, result):
+    """What airlock's first error names: the words it quotes, and the key at
+    the line it points at with that key's section (v2) or parent keys (v3)."""
+    if not result["errors"]:
+        return set()
+    message = result["errors"][0]
+    names = set(re.findall(r"'([^']+)'", message)) | set(re.findall(r"\[([^\]]+)\]", message))
+    # Parameter names it mentions unquoted: snake_case (v2) and PascalCase (v3) words.
+    names |= set(re.findall(r"\b[a-z][a-z0-9]*(?:_[a-z0-9]+)+\b", message))
+    names |= set(re.findall(r"\b[A-Z][a-z0-9]+(?:[A-Z][A-Za-z0-9]*)*\b", message))
+    line = (result.get("error_lines") or [None])[0]
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            lines = f.read().split("\n")
+    except OSError:
+        return names
+    if not line or line > len(lines):
+        return names
+    if not path.endswith((".yaml", ".yml")):
+        m = INI_SECTION.match(lines[line - 1]) or INI_KEY.match(lines[line - 1])
+        if m:
+            names.add(m.group(1))
+        for l in reversed(lines[:line]):
+            m = INI_SECTION.match(l)
+            if m:
+                names.add(m.group(1))
+                break
+        return names
+    col = None
+    for l in reversed(lines[:line]):
+        m = YAML_KEY.match(l)
+        if m and (col is None or len(m.group(1)) < col):
+            names.add(m.group(2))
+            col = len(m.group(1))
+        elif col is None and l.strip():
+            col = len(l) - len(l.lstrip(" -"))
+        if col == 0:
+            break
+    return names
+
+
 def ensure_venv(work, wheel_dir, name, installs):
     """A venv under WORK/NAME, made once: each of INSTALLS is one `pip install` argument list."""
     py = os.path.join(work, name, "bin", "python")
-    if not os.path.exists(py):
+    done = os.path.join(work, name, ".installed")  # what it holds: remade when that changes
+    try:
+        with open(done, encoding="utf-8") as f:
+            current = f.read() == repr(installs)
+    except OSError:
+        current = False
+    if not current:
+        shutil.rmtree(os.path.join(work, name), ignore_errors=True)
         subprocess.run([sys.executable, "-m", "venv", os.path.join(work, name)], check=True)
         extra = ["--no-index", "--find-links", wheel_dir] if wheel_dir else []
         for args in installs:
-            subprocess.run([py, "-m", "pip", "install", "-q"] + args + extra, check=True)
+            subprocess.run([py, "-m", "pip", "install", "-q", "--disable-pip-version-check"] + args + extra,
+                           check=True)
+        with open(done, "w", encoding="utf-8") as f:
+            f.write(repr(installs))
     return py
 
 
-def moto_data(work, wheel_dir):
+def moto_wheel(work, wheel_dir, py):
+    """moto's wheel (the version generate.py names), downloaded once with the venv's pip."""
+    d = wheel_dir or os.path.join(work, "moto")
+    found = [f for f in os.listdir(d) if f.startswith(f"moto-{MOTO_VERSION}-") and f.endswith(".whl")] \
+        if os.path.isdir(d) else []
+    if not found and not wheel_dir:
+        subprocess.run([py, "-m", "pip", "download", "-q", "--no-deps", "--only-binary", ":all:",
+                        f"moto=={MOTO_VERSION}", "-d", d], check=True)
+        found = [f for f in os.listdir(d) if f.startswith(f"moto-{MOTO_VERSION}-") and f.endswith(".whl")]
+    if not found:
+        raise SystemExit(f"differential.py: no moto-{MOTO_VERSION} wheel in {d}")
+    return os.path.join(d, found[0])
+
+
+def moto_data(work, wheel):
     """moto's EC2 instance types (.json.gz) and the ARNs of its AWS managed policies (.json)."""
     it_path = os.path.join(work, "instance_types.json.gz")
     pol_path = os.path.join(work, "managed_policies.json")
     if not (os.path.exists(it_path) and os.path.exists(pol_path)):
-        d = wheel_dir or os.path.join(work, "moto")
-        if not wheel_dir:
-            subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps",
-                            "moto==5.2.6", "-d", d], check=True)
-        wheel = next(os.path.join(d, f) for f in os.listdir(d) if f.startswith("moto-") and f.endswith(".whl"))
         with zipfile.ZipFile(wheel) as z:
             with open(it_path, "wb") as out:
                 out.write(z.read("moto/ec2/resources/instance_types.json.gz"))
@@ -385,7 +499,12 @@ def main():
     work = args.work or tempfile.mkdtemp(prefix="airlock-differential-")
     os.makedirs(work, exist_ok=True)
     py = ensure_venv(work, args.wheel_dir, "pc2venv", [[PCLUSTER2]])
-    it_path, pol_path = moto_data(work, args.wheel_dir)
+    wheel = moto_wheel(work, args.wheel_dir, py)
+    it_path, pol_path = moto_data(work, wheel)
+    stale = subprocess.run([sys.executable, os.path.join(HERE, "generate.py"), "--check", "--wheel", wheel],
+                           capture_output=True, text=True)
+    if stale.returncode != 0:
+        print(stale.stdout + stale.stderr, end="")
     with gzip.open(it_path) as f:
         catalogue = json.load(f)
 
@@ -426,22 +545,27 @@ def main():
             if f.endswith(".ini"):
                 files[os.path.join(corpus_v2, f)] = ("corpus", f)
 
-    paths = list(files)
-    ref = subprocess.run([py, os.path.join(HERE, "reference_v2.py"), it_path, pol_path] + paths,
-                         capture_output=True, text=True, check=True, cwd=work)
-    reference = {}
-    for line in ref.stdout.splitlines():
-        r = json.loads(line)
-        reference[r["file"]] = r
+    # The references run in parallel (2.11's in two halves): the slow part.
+    runs = [(py, "reference_v2.py", list(files)[0::2]), (py, "reference_v2.py", list(files)[1::2])]
     if not args.v2_only:
         py3 = ensure_venv(work, args.wheel_dir, "pc3venv", [["--no-deps", PCLUSTER3], PCLUSTER3_DEPS])
-        ref3 = subprocess.run([py3, os.path.join(HERE, "reference_v3.py"), it_path, pol_path] + list(v3_files),
-                              capture_output=True, text=True, check=True, cwd=work)
-        for line in ref3.stdout.splitlines():
+        runs.append((py3, "reference_v3.py", list(v3_files)))
+        files.update(v3_files)
+    paths = list(files)
+    t = time.monotonic()
+    procs = [subprocess.Popen([python, os.path.join(HERE, script), it_path, pol_path] + chunk,
+                              stdout=subprocess.PIPE, text=True, cwd=work)
+             for python, script, chunk in runs]
+    reference = {}
+    for proc, (_, script, _) in zip(procs, runs):
+        out, _ = proc.communicate()
+        if proc.returncode != 0:
+            raise SystemExit(f"differential.py: {script} failed (exit {proc.returncode})")
+        for line in out.splitlines():
             r = json.loads(line)
             reference[r["file"]] = r
-        files.update(v3_files)
-        paths = list(files)
+    took = {"ParallelCluster 2.11 and 3.16": time.monotonic() - t}
+    t = time.monotonic()
     subprocess.run(["cargo", "build", "-q", "-p", "airlock-config", "--example", "config_check"],
                    check=True, cwd=ROOT)
     ours_out = subprocess.run([os.path.join(ROOT, "target", "debug", "examples", "config_check")] + paths,
@@ -450,9 +574,11 @@ def main():
     for line in ours_out.stdout.splitlines():
         r = json.loads(line)
         ours[r["file"]] = r
+    took["airlock (with its build)"] = time.monotonic() - t
 
     totals, unexpected, inconclusive = {}, [], []
     stubbed_calls = {}
+    named = {"both": 0, "named": 0, "same": 0, "differ": []}
     for p, (kind, name) in files.items():
         a, b = reference[p], ours[p]
         if a.get("inconclusive"):
@@ -464,6 +590,17 @@ def main():
         t[1] += 1
         for c in a["stubbed"]:
             stubbed_calls[c] = stubbed_calls.get(c, 0) + 1
+        if not a["accept"] and not b["accept"]:
+            named["both"] += 1
+            param = reference_parameter(kind, a["message"])
+            if param is not None:
+                named["named"] += 1
+                mine = airlock_names(p, b)
+                if param in mine:
+                    named["same"] += 1
+                else:
+                    named["differ"].append(f"{kind}/{name}: ParallelCluster names {param!r}, "
+                                           f"airlock {b['errors'][0] if b['errors'] else '(no message)'}")
         if not agree or args.verbose:
             mark = "agree" if agree else ("known" if name in KNOWN else "DIFFER")
             print(f"{mark:6} {kind}/{name}: ParallelCluster {'accepts' if a['accept'] else 'rejects'}"
@@ -476,15 +613,23 @@ def main():
                 unexpected.append(name)
     print()
     for kind, (ok, n) in totals.items():
-        print(f"{kind:14} {ok}/{n} agree on accept/reject ({100.0 * ok / n:.1f}%)")
+        print(f"{kind:16} {ok}/{n} agree on accept/reject ({100.0 * ok / n:.1f}%)")
     all_ok = sum(t[0] for t in totals.values())
     all_n = sum(t[1] for t in totals.values())
-    print(f"{'total':14} {all_ok}/{all_n} agree ({100.0 * all_ok / all_n:.1f}%); "
+    print(f"{'total':16} {all_ok}/{all_n} agree ({100.0 * all_ok / all_n:.1f}%); "
           f"{len(unexpected)} unexplained disagreement(s)")
     for i in inconclusive:
         print(f"inconclusive (ParallelCluster failed offline) {i}")
+    print(f"{len(files)} cases: " + ", ".join(f"{k} {v:.0f} s" for k, v in took.items()))
     print("AWS calls stubbed (cases):", ", ".join(f"{k} ({v})" for k, v in sorted(stubbed_calls.items())))
-    return 1 if unexpected else 0
+    print(f"both refuse: {named['both']} cases; ParallelCluster's error names a parameter in {named['named']}; "
+          f"airlock's first error names the same one in {named['same']}/{named['named']}"
+          + (f" ({100.0 * named['same'] / named['named']:.1f}%)" if named["named"] else ""))
+    for d in named["differ"]:
+        print(f"  other parameter: {d}")
+    if stale.returncode != 0:
+        print("error: the generated catalogues are stale (see above)")
+    return 1 if unexpected or stale.returncode != 0 else 0
 
 
 if __name__ == "__main__":

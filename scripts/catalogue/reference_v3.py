@@ -22,7 +22,6 @@ from contextlib import redirect_stderr, redirect_stdout
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import reference_v2 as stubs  # noqa: E402  (sets the offline AWS environment)
 
-import botocore.client  # noqa: E402
 
 
 def check(path):
@@ -63,7 +62,7 @@ def main():
         stubs.INSTANCE_TYPES.update(json.load(f))
     with open(sys.argv[2], encoding="utf-8") as f:
         stubs.MANAGED_POLICIES.update(json.load(f))
-    botocore.client.BaseClient._make_api_call = stubs._fake
+    stubs.install_stubs()
     for path in sys.argv[3:]:
         print(json.dumps(check(path)), flush=True)
 

@@ -1,7 +1,8 @@
 //! One JSON line per configuration file, for the differential test against
 //! ParallelCluster (scripts/catalogue/differential.py):
 //! `cargo run -p airlock-config --example config_check -- FILE...`
-//! prints `{"file", "accept", "errors", "warnings"}`; v3 for `.yaml`/`.yml`.
+//! prints `{"file", "accept", "errors", "error_lines", "warnings"}` (the
+//! line each error points at, or null); v3 for `.yaml`/`.yml`.
 //!
 //! Policies: an AWS managed policy ARN is checked against the built-in
 //! catalogue; a customer policy ARN is taken to exist (the reference's IAM
@@ -27,10 +28,17 @@ fn main() {
                         .map(|d| d.message.clone())
                         .collect()
                 };
+                let error_lines: Vec<Option<u32>> = r
+                    .diagnostics
+                    .iter()
+                    .filter(|d| d.severity == airlock_config::Severity::Error)
+                    .map(|d| d.span.map(|s| s.line))
+                    .collect();
                 serde_json::json!({
                     "file": path,
                     "accept": !r.has_errors(),
                     "errors": of(airlock_config::Severity::Error),
+                    "error_lines": error_lines,
                     "warnings": of(airlock_config::Severity::Warning),
                 })
             }
