@@ -13,6 +13,8 @@ test:
 	cargo build --bin airlock --bin airlock-server
 	# Root-only tests are #[ignore = "needs root"]; run them too (as root), so nothing passes by skipping.
 	cargo test --workspace --lib --bins --tests --examples -- --include-ignored
+	# The EC2 provider (feature `ec2`) against moto's EC2 API on loopback.
+	cargo test -p airlock-cluster --features ec2 --lib --tests ec2
 	cargo test --workspace --bench '*'
 	cargo test --workspace --doc
 	# airlock's config validation against ParallelCluster 2.11.9 and 3.16.1 themselves (docs/COMPATIBILITY.md):
@@ -25,6 +27,7 @@ build:
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
+	cargo clippy -p airlock-cluster --features ec2 --all-targets -- -D warnings
 
 bench:
 	bench/all.sh

@@ -11,6 +11,7 @@ packages=(
   python3        # configparser differential tests
   python3-yaml   # PyYAML differential tests of the v3 loader
   python3-venv   # the differential test's venvs of ParallelCluster 2.11/3.16 (scripts/catalogue/differential.py)
+  python3-venv   # the venv of moto, the EC2 API the EC2 provider is tested against
   openssh-client # ssh/scp through `airlock proxy`
   openssh-server # the throwaway sshd the session tests start
   rsync
@@ -28,6 +29,7 @@ packages=(
   git
   chromium       # the web console's browser test (driven by Playwright)
   sqlite3        # bench/faults.sh checks the database after its kill -9s (PRAGMA integrity_check)
+  tmux           # listings_in_tmux: every listing in an 80-column terminal
 )
 # node runs that test, and npm installs its playwright-core. A node from
 # elsewhere (NodeSource bundles npm) is kept: Debian's npm would conflict.
@@ -55,4 +57,14 @@ export PATH="$HOME/.cargo/bin:$PATH"
 if ! command -v cargo >/dev/null 2>&1; then
   echo "installing the Rust toolchain with rustup"
   curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal
+fi
+
+# moto's EC2 API on loopback, for the EC2 provider's tests (crates/cluster/tests/ec2_moto.rs).
+MOTO_VENV=/opt/moto-venv
+if ! "$MOTO_VENV/bin/python" -c 'import moto, boto3, flask' 2>/dev/null; then
+  echo "installing moto (PyPI) into $MOTO_VENV"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO python3 -m venv "$MOTO_VENV"
+  $SUDO "$MOTO_VENV/bin/pip" install -q 'moto[server]==5.2.6' 'boto3==1.44.18'
 fi
