@@ -14,7 +14,7 @@ test:
 	# Root-only tests are #[ignore = "needs root"]; run them too (as root), so nothing passes by skipping.
 	cargo test --workspace --lib --bins --tests --examples -- --include-ignored
 	# The EC2 provider (feature `ec2`) against moto's EC2 API on loopback.
-	cargo test -p airlock-cluster --features ec2 --lib --tests ec2
+	cargo test -p airlock-cluster --features ec2 --lib --test ec2_moto --test ec2_throttling
 	cargo test --workspace --bench '*'
 	cargo test --workspace --doc
 	# airlock's config validation against ParallelCluster 2.11.9 and 3.16.1 themselves (docs/COMPATIBILITY.md):
