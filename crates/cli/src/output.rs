@@ -219,8 +219,23 @@ fn noun(raw: &Value) -> String {
 }
 
 /// Any JSON value as a table: a list of objects one row each (a column per
-/// scalar key), a list of scalars one per row, an object one row per key.
+/// scalar key), a list of scalars one per row, an object one row per key;
+/// an answer that is one named list (`{"Sessions": […]}`, as most `aws ssm`
+/// answers are) its name, then the list's table, as the AWS CLI titles it
+/// (or one line, "No sessions", when it is empty).
 fn generic_table(v: &Value, width: Option<u16>) -> String {
+    if let Value::Object(map) = v
+        && let [(name, Value::Array(items))] = map.iter().collect::<Vec<_>>()[..]
+    {
+        if items.is_empty() {
+            return format!("No {}", noun(v));
+        }
+        return format!(
+            "{}\n{}",
+            printable(name),
+            generic_table(&Value::Array(items.clone()), width)
+        );
+    }
     let cell = |v: &Value| printable(&scalar(v));
     let (headers, rows): (Vec<String>, Vec<Vec<String>>) = match v {
         Value::Array(items) if items.iter().any(Value::is_object) => {
@@ -496,6 +511,25 @@ mod tests {
         // Not found by the query: null, as the AWS CLI prints it.
         let missing = style(None, Some("Nope"));
         assert_eq!(render_data(&missing, &v, None).unwrap(), "null\n");
+    }
+
+    #[test]
+    fn a_named_list_prints_its_name_then_its_rows_in_the_width() {
+        let v = json!({"Sessions": [{
+            "SessionId": "admin-0123456789abcdef0", "Status": "Terminated",
+            "Target": "mi-0123456789abcdef0", "Owner": "arn:aws:iam::123456789012:user/admin",
+            "DocumentName": "AWS-StartNonInteractiveCommand",
+            "StartDate": "2026-12-07T13:29:39Z", "EndDate": "2026-12-07T13:29:39Z",
+            "Parameters": {"command": ["sleep 60"]},
+        }]});
+        let out = generic_table(&v, Some(80));
+        assert!(out.starts_with("Sessions\n"), "{out}");
+        assert!(out.lines().all(|l| l.chars().count() <= 80), "{out}");
+        assert!(out.contains("admin-0123456789abcdef0"), "{out}");
+        assert_eq!(
+            generic_table(&json!({"Sessions": []}), Some(80)),
+            "No sessions"
+        );
     }
 
     #[test]
