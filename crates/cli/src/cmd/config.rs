@@ -303,6 +303,24 @@ mod tests {
     const SSM: &str = include_str!("../../../../examples/ssm.ini");
 
     #[test]
+    fn validate_help_names_the_parallelcluster_versions_it_follows() {
+        let mut cli = <crate::Cli as clap::CommandFactory>::command();
+        let help = cli
+            .find_subcommand_mut("config")
+            .and_then(|c| c.find_subcommand_mut("validate"))
+            .map(|v| v.render_long_help().to_string())
+            .unwrap_or_default();
+        // As one line, whatever the wrapping.
+        let help = help.split_whitespace().collect::<Vec<_>>().join(" ");
+        let v3 = format!(
+            "ParallelCluster {}",
+            airlock_config::v3::PARALLELCLUSTER_3_VERSION
+        );
+        assert!(help.contains(&v3), "{help}");
+        assert!(help.contains("ParallelCluster 2.11"), "{help}");
+    }
+
+    #[test]
     fn explicit_file_wins_over_home_default() {
         let home = Some(Path::new("/home/u"));
         let p = config_path(Some(Path::new("x.ini")), Some(Path::new("/etc/a")), home);
