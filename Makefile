@@ -1,5 +1,7 @@
 # The two commands of the README, and the checks.
-.PHONY: demo test build lint fmt bench faults
+.PHONY: demo test build install lint fmt bench faults
+
+PREFIX ?= /usr/local
 
 demo:
 	scripts/install-deps.sh
@@ -23,6 +25,12 @@ test:
 
 build:
 	cargo build --bin airlock --bin airlock-server
+
+# Release binaries onto PATH: airlock and airlock-server, side by side.
+install:
+	cargo build --release --bin airlock --bin airlock-server
+	install -d $(PREFIX)/bin
+	install -m 0755 target/release/airlock target/release/airlock-server $(PREFIX)/bin/
 
 lint:
 	cargo fmt --all -- --check
