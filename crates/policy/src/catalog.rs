@@ -128,9 +128,12 @@ const SESSION_USER_DOC: &str = r#"{
             ]
         },
         {
-            "Sid": "ConsoleSignIn",
+            "Sid": "ConsoleSignInAndWhoAmI",
             "Effect": "Allow",
-            "Action": "airlock:CreateConsoleSignInToken",
+            "Action": [
+                "airlock:CreateConsoleSignInToken",
+                "iam:GetUser"
+            ],
             "Resource": "arn:aws:iam::*:user/${aws:username}"
         },
         {

@@ -332,4 +332,9 @@ fn builtin_session_user_policy_behaves_like_the_guide() {
     );
     let admin = as_user("alice", "iam:CreateUser", "*");
     assert_eq!(decide(p, &admin), EvalDecision::ImplicitDeny);
+    // `iam get-user`: oneself only.
+    let me = as_user("alice", "iam:GetUser", &user("alice"));
+    assert_eq!(decide(p, &me), EvalDecision::Allowed);
+    let bob = as_user("alice", "iam:GetUser", &user("bob"));
+    assert_eq!(decide(p, &bob), EvalDecision::ImplicitDeny);
 }
