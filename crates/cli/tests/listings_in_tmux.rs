@@ -49,24 +49,37 @@ impl Tmux {
             words.join(" ")
         );
         let name = format!("w{}", args.join("-").replace(['.', ':'], "_"));
-        let o = self
-            .tmux()
-            .args([
-                "new-session",
-                "-d",
-                "-x",
-                "80",
-                "-y",
-                "50",
-                "-s",
-                &name,
-                "sh",
-                "-c",
-                &script,
-            ])
-            .env_remove("TMUX")
-            .output()
-            .expect("tmux new-session");
+        // A tmux server starting up can exit before the client attaches
+        // ("server exited unexpectedly", seen once under load): try again.
+        let new_session = || {
+            self.tmux()
+                .args([
+                    "new-session",
+                    "-d",
+                    "-x",
+                    "80",
+                    "-y",
+                    "50",
+                    "-s",
+                    &name,
+                    "sh",
+                    "-c",
+                    &script,
+                ])
+                .env_remove("TMUX")
+                .output()
+                .expect("tmux new-session")
+        };
+        let mut o = new_session();
+        for _ in 0..3 {
+            if o.status.success()
+                || !String::from_utf8_lossy(&o.stderr).contains("server exited unexpectedly")
+            {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            o = new_session();
+        }
         assert!(
             o.status.success(),
             "tmux new-session: {}",
