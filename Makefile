@@ -26,11 +26,12 @@ test:
 build:
 	cargo build --bin airlock --bin airlock-server
 
-# Release binaries onto PATH: airlock and airlock-server, side by side.
+# Release binaries onto PATH (airlock and airlock-server, side by side) and the manual pages.
 install:
 	cargo build --release --bin airlock --bin airlock-server
 	install -d $(PREFIX)/bin
 	install -m 0755 target/release/airlock target/release/airlock-server $(PREFIX)/bin/
+	target/release/airlock man --out-dir $(PREFIX)/share/man/man1
 
 lint:
 	cargo fmt --all -- --check

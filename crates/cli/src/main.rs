@@ -148,6 +148,12 @@ enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+    /// Write the manual pages (roff), one per command: airlock.1, airlock-iam-create-user.1, …
+    Man {
+        /// The directory to write them to, e.g. /usr/local/share/man/man1.
+        #[arg(long, value_name = "DIR")]
+        out_dir: std::path::PathBuf,
+    },
     /// Print airlock's version, as `pcluster version` prints its own (JSON).
     Version,
     /// pcluster 3: create a cluster (JSON output, as `pcluster create-cluster`).
@@ -281,6 +287,7 @@ fn main() -> ExitCode {
             clap_complete::generate(shell, &mut c, "airlock", &mut std::io::stdout());
             Ok(0)
         }
+        Command::Man { out_dir } => cmd::man::run(&out_dir),
         Command::Version => cmd::pcluster3::version(),
         Command::CreateCluster(a) => cmd::pcluster3::create(&g, a),
         Command::DeleteCluster(a) => cmd::pcluster3::delete(&g, a),

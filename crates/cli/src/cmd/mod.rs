@@ -11,6 +11,7 @@ pub mod console;
 pub mod ec2;
 pub mod iam;
 pub mod instances;
+pub mod man;
 pub mod pcluster3;
 pub mod provider;
 pub mod server;

@@ -1,0 +1,43 @@
+//! `airlock man`: the manual pages (roff), one per command, made from the
+//! same definitions as `--help`.
+
+use anyhow::Context;
+use std::path::Path;
+
+/// Writes `airlock.1` and `airlock-COMMAND[-SUBCOMMAND].1` into `out_dir`.
+pub fn run(out_dir: &Path) -> anyhow::Result<i32> {
+    let n = write(out_dir)?;
+    println!("wrote {n} manual pages to {}", out_dir.display());
+    Ok(0)
+}
+
+fn write(out_dir: &Path) -> anyhow::Result<usize> {
+    std::fs::create_dir_all(out_dir)
+        .with_context(|| format!("cannot create {}", out_dir.display()))?;
+    let cmd = <crate::Cli as clap::CommandFactory>::command();
+    clap_mangen::generate_to(cmd, out_dir)
+        .with_context(|| format!("cannot write the manual pages to {}", out_dir.display()))?;
+    let pages = std::fs::read_dir(out_dir)
+        .with_context(|| format!("cannot read {}", out_dir.display()))?
+        .filter_map(Result::ok)
+        .filter(|e| e.path().extension().is_some_and(|x| x == "1"))
+        .count();
+    Ok(pages)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_command_gets_a_page_with_its_help() {
+        let dir = tempfile::tempdir().unwrap();
+        let n = write(dir.path()).unwrap();
+        assert!(n > 50, "{n} pages");
+        let root = std::fs::read_to_string(dir.path().join("airlock.1")).unwrap();
+        assert!(root.contains(".TH airlock 1"), "{root}");
+        let page = std::fs::read_to_string(dir.path().join("airlock-iam-create-user.1")).unwrap();
+        assert!(page.contains("\\-\\-user\\-name"), "{page}");
+        assert!(dir.path().join("airlock-ssm-start-session.1").exists());
+    }
+}
