@@ -496,7 +496,8 @@ def main():
     ap.add_argument("-v", "--verbose", action="store_true", help="print every case")
     ap.add_argument("--v2-only", action="store_true", help="skip ParallelCluster 3.16")
     args = ap.parse_args()
-    work = args.work or tempfile.mkdtemp(prefix="airlock-differential-")
+    # Absolute: the reference runs are started with cwd=work.
+    work = os.path.abspath(args.work or tempfile.mkdtemp(prefix="airlock-differential-"))
     os.makedirs(work, exist_ok=True)
     py = ensure_venv(work, args.wheel_dir, "pc2venv", [[PCLUSTER2]])
     wheel = moto_wheel(work, args.wheel_dir, py)
