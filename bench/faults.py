@@ -58,9 +58,10 @@ AGENTS = os.environ.get("AGENTS") or ("5" if QUICK else "20 1000")
 BACK_TARGET = 2.0  # seconds: every agent back after a short restart
 LONG_CAP = 30  # seconds: the agent's backoff cap once an outage passed a minute (crates/agent/src/control.rs)
 AGENT_BACK_LONG = 150  # how long a past-window row waits for the agent
-ALL = ("server-kill agent-kill partition server-stop agent-stop recording-kill disk-full "
+ALL = ("server-kill agent-kill partition server-stop agent-stop recording-kill exit-during-kill disk-full "
        "iam-kill server-kill-long partition-long reconnect")
-QUICK_ROWS = "server-kill agent-kill partition server-stop agent-stop recording-kill disk-full iam-kill reconnect"
+QUICK_ROWS = ("server-kill agent-kill partition server-stop agent-stop recording-kill exit-during-kill disk-full "
+              "iam-kill reconnect")
 FAULTS = (os.environ.get("FAULTS") or (QUICK_ROWS if QUICK else ALL)).split()
 
 WORK: Path = Path(".")
@@ -1044,11 +1045,30 @@ def replayed(w, sid, d):
     return r.returncode, count_lines(text.encode()), r.stdout
 
 
-def row_recording_kill(rows):
-    """A recorded shell-type session across a server kill -9 (3 s down)."""
+def recorded_twice(cast):
+    """Output lines a recording (asciicast text) holds more than once."""
+    text = "".join(ev[2] for ev in map(json_or_none, cast.splitlines()[1:])
+                   if isinstance(ev, list) and len(ev) == 3 and ev[1] == "o")
+    seen = re.findall(r"line-(\d+)-abcdefghijklmnopqrstuvwxyz0123456789", text)
+    return len(seen) - len(set(seen))
+
+
+def json_or_none(line):
+    try:
+        return json.loads(line)
+    except ValueError:
+        return None
+
+
+def row_recording_kill(rows, pause=0.04, key="recording-kill"):
+    """A recorded shell-type session across a server kill -9 (3 s down).
+    With a short pause the command finishes while the server is down: all
+    its output must still reach the terminal and the recording."""
     label = f"server kill -9, {SHORT_DOWN:g} s down, during a recorded session ({LINES} lines)"
+    if key == "exit-during-kill":
+        label = f"server kill -9, {SHORT_DOWN:g} s down, as a recorded command ends ({LINES} lines)"
     log(f"{label}: starting")
-    w = World("recording")
+    w = World(key)
     w.start_server()
     w.activate(2)
     ad = w.dir / "agent"
@@ -1056,7 +1076,7 @@ def row_recording_kill(rows):
     w.start_agent(ad)
     fails, notes = [], []
     if not w.wait_online(iid):
-        rows.append({"fault": label, "fails": ["the node did not come online"], "notes": [], "key": "recording-kill"})
+        rows.append({"fault": label, "fails": ["the node did not come online"], "notes": [], "key": key})
         return
     d = w.dir / "s"
     d.mkdir()
@@ -1071,15 +1091,18 @@ def row_recording_kill(rows):
         return None
 
     watch_dir = ad
-    code, out, err, sid, _ = run_session(w, iid, lines_command(LINES, 0.04), d, during)
+    code, out, err, sid, _ = run_session(w, iid, lines_command(LINES, pause), d, during)
     got = count_lines(out)
     if code != 0:
         fails.append(f"the session exited {code}: {last_line(err)}")
     if got != LINES:
         fails.append(f"the terminal got {got} of {LINES} lines")
-    rc, rep, _ = replayed(w, sid, d) if sid else (None, 0, "")
+    rc, rep, cast = replayed(w, sid, d) if sid else (None, 0, "")
     if rep != LINES:
         fails.append(f"the recording replays {rep} of {LINES} lines (replay exit {rc})")
+    twice = recorded_twice(cast)
+    if twice:
+        fails.append(f"the recording holds {twice} lines more than once")
     show = {}
     try:
         show = json.loads(w.cli("session", "show", sid).stdout) if sid else {}
@@ -1089,8 +1112,8 @@ def row_recording_kill(rows):
     if show.get("Status") in ("Connected", "Connecting"):
         fails.append(f"the session is still {show.get('Status')} after its client exited")
     state_back = None
-    rows.append({"fault": label, "key": "recording-kill", "fails": fails, "notes": notes,
-                 "lost": LINES - min(got, rep) if got else None, "dup": 0,
+    rows.append({"fault": label, "key": key, "fails": fails, "notes": notes,
+                 "lost": LINES - min(got, rep) if got else None, "dup": twice,
                  "reported": f"terminal {got}/{LINES} lines, replay {rep}/{LINES}",
                  "open_left": None, "stall": None, "resume": None, "agent_back": state_back})
     log(f"{label}: {'PASS' if not fails else 'FAIL: ' + '; '.join(fails)}")
@@ -1425,6 +1448,11 @@ def main():
                 row_recording_kill(rows)
             except Exception as e:  # noqa: BLE001
                 rows.append({"fault": "server kill -9 during a recorded session", "fails": [f"harness: {e}"], "notes": []})
+        if "exit-during-kill" in FAULTS:
+            try:
+                row_recording_kill(rows, pause=0.006, key="exit-during-kill")
+            except Exception as e:  # noqa: BLE001
+                rows.append({"fault": "server kill -9 as a recorded command ends", "fails": [f"harness: {e}"], "notes": []})
         if "disk-full" in FAULTS:
             try:
                 row_disk_full(rows)

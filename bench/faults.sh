@@ -17,7 +17,7 @@
 #                                   and the reconnect figures in docs/BENCHMARKS.md
 #   make faults                     = RECORD=1 bench/faults.sh
 # Knobs: AIRLOCK (binary; default target/release/airlock), FAULTS (rows:
-# server-kill agent-kill partition server-stop agent-stop recording-kill
+# server-kill agent-kill partition server-stop agent-stop recording-kill exit-during-kill
 # disk-full iam-kill server-kill-long partition-long reconnect), RATE (MB/s
 # each way per transfer, 0 = unpaced with SIZE_MIB), LEAD / TAIL (seconds of
 # transfer before / after the fault), PING_INTERVAL, SHORT_DOWN, LONG_DOWN,

@@ -453,3 +453,84 @@ fn a_full_disk_stops_recording_at_the_floor_or_as_failed_and_the_session_goes_on
         "{audit}"
     );
 }
+
+/// A command that ends while the server is down (killed): everything it
+/// printed reaches the client and the recording once the session
+/// resumes, and the client exits with the command's status. Before, the
+/// node closed the channel 2 s after the exit with output still unsent.
+#[test]
+fn output_of_a_command_that_ends_while_the_server_is_down_is_all_delivered_and_recorded() {
+    let Node {
+        env,
+        server,
+        agent: _agent,
+        id,
+    } = node();
+    let (out, err) = (env.tmp.path().join("out"), env.tmp.path().join("err"));
+    let mut child = env
+        .cmd()
+        .args([
+            "session",
+            "start",
+            "--target",
+            &id,
+            "--document-name",
+            "AWS-StartInteractiveCommand",
+            "--parameters",
+            "command=echo BEFORE; sleep 1; seq 100001 103000; exit 3",
+        ])
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .spawn()
+        .unwrap();
+    wait_for(20, "the first output", || {
+        std::fs::read_to_string(&out)
+            .ok()?
+            .contains("BEFORE")
+            .then_some(())
+    });
+    server.crash();
+    // The command prints and exits while the server is away for longer
+    // than the node ever waited for its output.
+    std::thread::sleep(Duration::from_secs(5));
+    let _server = Server::start(&env);
+    let status = wait_for(60, "the session to finish after the restart", || {
+        child.try_wait().ok().flatten()
+    });
+    let stderr = std::fs::read_to_string(&err).unwrap();
+    assert_eq!(status.code(), Some(3), "{stderr}");
+    let seen = |text: &str| -> Vec<u32> {
+        let mut n: Vec<u32> = text
+            .split(|c: char| !c.is_ascii_digit())
+            .filter_map(|w| w.parse().ok())
+            .filter(|n| (100_001..=103_000).contains(n))
+            .collect();
+        n.dedup();
+        n
+    };
+    let all: Vec<u32> = (100_001..=103_000).collect();
+    assert!(
+        seen(&std::fs::read_to_string(&out).unwrap()) == all,
+        "the terminal lost output: {stderr}"
+    );
+    let sid = stderr
+        .split("SessionId: ")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap();
+    let cast = env
+        .state_dir()
+        .join("recordings")
+        .join(format!("{}.cast", sid.trim_end_matches('.')));
+    let mut text = String::new();
+    for line in std::fs::read_to_string(&cast).unwrap().lines().skip(1) {
+        let ev: serde_json::Value = serde_json::from_str(line).unwrap();
+        if ev[1] == "o" {
+            text.push_str(ev[2].as_str().unwrap());
+        }
+    }
+    assert!(seen(&text) == all, "the recording lost or repeated output");
+}

@@ -36,6 +36,38 @@ fn exec_returns_the_exit_code_and_keeps_stderr_apart() {
     );
 }
 
+/// A command that leaves a background process holding its output ends
+/// once that output is quiet for 2 s after the exit (as `ssh host cmd`
+/// with a daemon), with all its output (exec), and a PTY's session ends.
+#[test]
+fn a_background_process_holding_the_output_does_not_keep_the_session_open() {
+    let n = node();
+    let script = "echo first; (sleep 1; echo late; sleep 60) & echo done; exit 4";
+    let started = std::time::Instant::now();
+    let o = n.env.run(&["exec", &n.id, "--", "sh", "-c", script]);
+    assert_eq!(o.status.code(), Some(4));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "first\ndone\nlate\n");
+    let o = n.env.run(&[
+        "session",
+        "start",
+        "--target",
+        &n.id,
+        "--document-name",
+        "AWS-StartInteractiveCommand",
+        "--parameters",
+        &format!("command={script}"),
+    ]);
+    assert_eq!(o.status.code(), Some(4));
+    // On a PTY the shell's exit hangs up its process group (as `ssh -t`).
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("done"), "{text:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "the sessions waited for the background process: {:?}",
+        started.elapsed()
+    );
+}
+
 #[test]
 fn exec_streams_stdin_to_the_command() {
     let n = node();

@@ -3,22 +3,59 @@
 //! forwarded socket closes (a reset until its channel finished cleanly).
 
 use std::os::fd::AsFd;
+use std::time::Duration;
 
 use airlock_wire::Stream;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::watch;
 
 use crate::mux::{Channel, ChannelSender};
 
 /// Bytes read from a process, PTY or socket at a time.
 const PUMP_CHUNK: usize = 256 * 1024;
 
+/// Once a process exited, how long its output may stay quiet (held open by
+/// a background process) before its pump stops reading.
+pub const QUIET_AFTER_EXIT: Duration = Duration::from_secs(2);
+
 /// Copies `from` into the channel until EOF; then half-closes the channel
 /// when `eof` (not for one of several streams: Eof ends them all).
-pub async fn pump_out<R: AsyncRead + Unpin>(
+pub async fn pump_out<R: AsyncRead + Unpin>(from: R, to: ChannelSender, stream: Stream, eof: bool) {
+    pump(from, to, stream, eof, None).await
+}
+
+/// [`pump_out`] for a process's output: once `exited` turns true, it also
+/// ends when the output has been quiet for [`QUIET_AFTER_EXIT`]. Sending is
+/// never cut short: what was read is delivered or the channel fails, so a
+/// close after this never hides output (a session resuming after an
+/// outage gets all of it).
+pub async fn pump_process_output<R: AsyncRead + Unpin>(
+    from: R,
+    to: ChannelSender,
+    stream: Stream,
+    eof: bool,
+    exited: watch::Receiver<bool>,
+) {
+    pump(from, to, stream, eof, Some(exited)).await
+}
+
+/// Resolves once the process exited and then `QUIET_AFTER_EXIT` passed.
+async fn quiet_after_exit(exited: &mut Option<watch::Receiver<bool>>) {
+    match exited {
+        Some(rx) => {
+            let _ = rx.wait_for(|e| *e).await;
+            tokio::time::sleep(QUIET_AFTER_EXIT).await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+async fn pump<R: AsyncRead + Unpin>(
     mut from: R,
     to: ChannelSender,
     stream: Stream,
     eof: bool,
+    mut exited: Option<watch::Receiver<bool>>,
 ) {
     let mut buf = bytes::BytesMut::new();
     loop {
@@ -27,7 +64,11 @@ pub async fn pump_out<R: AsyncRead + Unpin>(
         if buf.capacity() < crate::bufio::MIN_READ {
             buf.reserve(PUMP_CHUNK);
         }
-        match from.read_buf(&mut buf).await {
+        let read = tokio::select! {
+            r = from.read_buf(&mut buf) => r,
+            () = quiet_after_exit(&mut exited) => break,
+        };
+        match read {
             Ok(0) | Err(_) => break,
             Ok(_) => {
                 // A large read moves into the frame without a copy. A small

@@ -2,14 +2,13 @@
 //! streamed when asked for, and the exit status at the end.
 
 use std::process::Stdio;
-use std::time::Duration;
 
 use airlock_wire::{ChannelEvent, CloseStatus, OpenFailCode, Stream};
 
 use super::login::Login;
 use super::shell::{close_status, deliver};
 use airlock_transport::mux::Incoming;
-use airlock_transport::pump::{pump_out, write_in};
+use airlock_transport::pump::{pump_process_output, write_in};
 
 pub async fn run(inc: Incoming, login: &Login, command: &str, stdin: bool) -> anyhow::Result<()> {
     let mut cmd = tokio::process::Command::new(&login.shell);
@@ -39,14 +38,17 @@ pub async fn run(inc: Incoming, login: &Login, command: &str, stdin: bool) -> an
     let mut ch = inc.accept().await?;
     let pid = child.id();
     let mut child_in = child.stdin.take();
+    let (exited, exited_rx) = tokio::sync::watch::channel(false);
+    let (tx, rx) = (ch.sender(), exited_rx.clone());
     let out = child
         .stdout
         .take()
-        .map(|o| tokio::spawn(pump_out(o, ch.sender(), Stream::Main, false)));
+        .map(|o| tokio::spawn(pump_process_output(o, tx, Stream::Main, false, rx)));
+    let (tx, rx) = (ch.sender(), exited_rx);
     let err = child
         .stderr
         .take()
-        .map(|e| tokio::spawn(pump_out(e, ch.sender(), Stream::Stderr, false)));
+        .map(|e| tokio::spawn(pump_process_output(e, tx, Stream::Stderr, false, rx)));
     let status = loop {
         tokio::select! {
             st = child.wait() => break st.map(close_status).unwrap_or(CloseStatus::None),
@@ -69,8 +71,10 @@ pub async fn run(inc: Incoming, login: &Login, command: &str, stdin: bool) -> an
             },
         }
     };
+    // All the output, then the status: a close never hides output.
+    let _ = exited.send(true);
     for t in [out, err].into_iter().flatten() {
-        let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
+        let _ = t.await;
     }
     ch.close(status);
     Ok(())

@@ -8,7 +8,7 @@ use anyhow::Context;
 
 use super::login::Login;
 use airlock_transport::mux::Incoming;
-use airlock_transport::pump::{pump_out, write_in};
+use airlock_transport::pump::{pump_process_output, write_in};
 
 /// The close status of a finished process.
 pub fn close_status(st: std::process::ExitStatus) -> CloseStatus {
@@ -102,7 +102,14 @@ pub async fn run(inc: Incoming, login: &Login, spec: ShellSpec<'_>) -> anyhow::R
         use tokio::io::AsyncWriteExt;
         let _ = wr.write_all(format!("{}\n", p.trim_end()).as_bytes()).await;
     }
-    let out = tokio::spawn(pump_out(rd, ch.sender(), Stream::Main, true));
+    let (exited, exited_rx) = tokio::sync::watch::channel(false);
+    let out = tokio::spawn(pump_process_output(
+        rd,
+        ch.sender(),
+        Stream::Main,
+        true,
+        exited_rx,
+    ));
     let status = loop {
         tokio::select! {
             st = child.wait() => break st.map(close_status).unwrap_or(CloseStatus::None),
@@ -128,8 +135,10 @@ pub async fn run(inc: Incoming, login: &Login, spec: ShellSpec<'_>) -> anyhow::R
             },
         }
     };
-    // Forward what the shell wrote before it exited, then report its status.
-    let _ = tokio::time::timeout(Duration::from_secs(2), out).await;
+    // Forward all the shell wrote (however long the session is away), then
+    // report its status: a close never hides output.
+    let _ = exited.send(true);
+    let _ = out.await;
     ch.close(status);
     Ok(())
 }

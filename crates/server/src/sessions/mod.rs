@@ -8,6 +8,7 @@ pub mod lifecycle;
 pub mod preferences;
 pub mod reaper;
 pub mod recording;
+pub mod recording_position;
 pub mod recording_relay;
 pub mod replay;
 pub mod store;

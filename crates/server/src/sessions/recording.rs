@@ -1,12 +1,15 @@
 //! Session recordings as asciicast v2: a JSON header line, then
 //! `[seconds, "o", text]` events for what the shell printed and
 //! `[seconds, "r", "COLSxROWS"]` for resizes. The recorder reads the relayed
-//! bytes passively with the protocol's decoder; a replay after a resume is
-//! recognised by its sequence numbers and not recorded twice.
+//! bytes passively with the protocol's decoder and follows each shell's
+//! sequence numbers as the client's receive cursor does: a replay after a
+//! resume is not recorded twice, and data past a gap (sent before the
+//! replay of what was lost) waits for the replay.
 //!
-//! Each event is written to the file as it passes (no user-space buffer);
-//! the relay syncs it to disk every second. A reopened recording is
-//! appended to. A recording stops at its size cap, at the state directory's
+//! Each event is written to the file as it passes (no user-space buffer),
+//! and the stream position after it to `ID.cast.pos`, before the relay
+//! forwards the bytes; the relay syncs both to disk every second. A
+//! reopened recording is appended to from its noted position. A recording stops at its size cap, at the state directory's
 //! free-space floor, or at a write error, ending with an `"m"` marker event.
 
 use std::collections::HashMap;
@@ -17,7 +20,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use airlock_wire::{ChannelId, ChannelKind, Decoder, Frame, Stream};
+use airlock_wire::{AckKind, ChannelId, ChannelKind, Decoder, Frame, Stream};
+
+use super::recording_position::{Position, PositionFile};
 
 /// At most this much output text in one `"o"` event, so that every line of
 /// a recording fits in one replay page.
@@ -74,9 +79,14 @@ pub struct Recorder {
     dirty: Arc<AtomicBool>,
     started: Instant,
     header_written: bool,
-    /// Reopened after a server restart: adopt shells opened before it.
-    resumed: bool,
+    /// Reopened without a noted position (an older recording): adopt the
+    /// shells opened before the restart where the client resumes them.
+    unplaced: bool,
+    /// Per shell channel: the next unit expected from the agent.
     shells: HashMap<ChannelId, u64>,
+    position: Option<PositionFile>,
+    /// The position changed since it was last noted.
+    moved: bool,
     to_agent: Decoder,
     to_client: Decoder,
     broken: bool,
@@ -147,15 +157,37 @@ impl Recorder {
             .append(true)
             .create(true)
             .open(path)?;
-        let mut len = file.metadata()?.len();
+        let meta = file.metadata()?;
+        let mut len = meta.len();
+        // Only a regular file has a position worth keeping (not /dev/full).
+        let (position, held) = match meta.is_file() {
+            true => {
+                let (p, held) = PositionFile::open(path)?;
+                (Some(p), held.filter(|h| h.cast_bytes <= len))
+            }
+            false => (None, None),
+        };
         let mut started = Instant::now();
         if len > 0 {
-            len = drop_partial_line(&mut file, len)?;
+            len = match &held {
+                // Drop what was written after the last noted position: it
+                // was never relayed, and the replay brings it again.
+                Some(h) => {
+                    file.set_len(h.cast_bytes)?;
+                    h.cast_bytes
+                }
+                None => drop_partial_line(&mut file, len)?,
+            };
             let offset = resume_offset(&mut file, len)?;
             started = Instant::now()
                 .checked_sub(Duration::from_secs_f64(offset))
                 .unwrap_or(started);
         }
+        let shells = held
+            .iter()
+            .flat_map(|h| &h.shells)
+            .map(|&(c, next)| (ChannelId(c), next))
+            .collect();
         let max = airlock_wire::frame::MAX_MAX_PAYLOAD;
         let mut r = Self {
             file: Arc::new(file),
@@ -166,8 +198,10 @@ impl Recorder {
             dirty: Arc::new(AtomicBool::new(false)),
             started,
             header_written: len > 0,
-            resumed: len > 0,
-            shells: HashMap::new(),
+            unplaced: len > 0 && held.is_none(),
+            shells,
+            position,
+            moved: false,
             to_agent: Decoder::new(max),
             to_client: Decoder::new(max),
             broken: false,
@@ -216,6 +250,7 @@ impl Recorder {
             Ok(()) => {
                 self.written += n;
                 self.since_free_check += n;
+                self.moved = true;
                 self.dirty.store(true, Ordering::Relaxed);
             }
             Err(e) => {
@@ -249,8 +284,34 @@ impl Recorder {
     pub fn cut_short(&mut self, why: &str) -> Option<&Stopped> {
         if self.stopped.is_none() {
             self.cut(StopKind::Truncated, why.to_owned());
+            self.note_position();
         }
         self.stopped.as_ref()
+    }
+
+    /// Notes the position after what was written, before the relay
+    /// forwards it; a failure stops the recording.
+    fn note_position(&mut self) {
+        let Some(file) = self.position.as_ref().filter(|_| self.moved) else {
+            return;
+        };
+        self.moved = false;
+        let mut shells: Vec<(u32, u64)> = self.shells.iter().map(|(c, &n)| (c.0, n)).collect();
+        shells.sort_unstable();
+        let pos = Position {
+            cast_bytes: self.written,
+            shells,
+        };
+        if let Err(e) = file.note(&pos)
+            && self.stopped.is_none()
+        {
+            let at = super::recording_position::path_for(&self.path);
+            self.stopped = Some(Stopped {
+                kind: StopKind::Failed,
+                reason: format!("cannot note the position in {}: {e}", at.display()),
+                bytes: self.written,
+            });
+        }
     }
 
     /// Ends the recording with a marker event naming `why`.
@@ -267,6 +328,7 @@ impl Recorder {
                 Ok(()) => {
                     self.written += line.len() as u64 + 1;
                     stop.bytes = self.written;
+                    self.moved = true;
                     self.dirty.store(true, Ordering::Relaxed);
                 }
                 Err(e) => {
@@ -340,6 +402,7 @@ impl Recorder {
                 break;
             }
         }
+        self.note_position();
         self.stopped.clone()
     }
 
@@ -370,27 +433,51 @@ impl Recorder {
             } if from_client && self.shells.contains_key(&channel) => {
                 self.event("r", &format!("{cols}x{rows}"));
             }
+            // An older recording reopened: the client's resume point is
+            // where the shell goes on.
+            Frame::Ack {
+                channel,
+                received,
+                kind: AckKind::Resume | AckKind::ResumeRequest,
+            } if from_client && self.unplaced => {
+                self.shells.entry(channel).or_insert(received);
+            }
             Frame::Data {
                 channel,
                 seq,
-                stream: Stream::Main,
+                stream,
                 data,
             } if !from_client => {
-                let upto = match self.shells.get(&channel) {
-                    Some(u) => *u,
-                    // The shell was opened before a server restart.
-                    None if self.resumed => seq,
+                let next = match self.shells.get(&channel) {
+                    Some(n) => *n,
+                    None if self.unplaced => seq,
                     None => return,
                 };
                 let end = seq + data.len() as u64;
-                if end <= upto {
+                // Past a gap (sent before the replay of what was lost), or
+                // all seen already.
+                if seq > next || end <= next {
                     return;
                 }
-                let skip = upto.saturating_sub(seq) as usize;
-                let fresh = data.get(skip..).unwrap_or_default();
+                let fresh = data.get((next - seq) as usize..).unwrap_or_default();
                 self.shells.insert(channel, end);
-                let text = String::from_utf8_lossy(fresh).into_owned();
-                self.output(&text);
+                self.moved = true;
+                if stream == Stream::Main {
+                    let text = String::from_utf8_lossy(fresh).into_owned();
+                    self.output(&text);
+                }
+            }
+            Frame::Eof { channel, seq }
+                if !from_client && self.shells.get(&channel) == Some(&seq) =>
+            {
+                self.shells.insert(channel, seq + 1);
+                self.moved = true;
+            }
+            Frame::Close { channel, seq, .. }
+                if !from_client && self.shells.get(&channel) == Some(&seq) =>
+            {
+                self.shells.remove(&channel);
+                self.moved = true;
             }
             _ => {}
         }
@@ -501,11 +588,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let p = tmp.path().join("s.cast");
         let ch = ChannelId(1);
-        {
-            let mut r = Recorder::open(&p, ROOMY).unwrap();
-            r.feed(true, &open_shell(ch));
-            r.feed(false, &data(ch, 0, b"before restart"));
-        }
+        first_life(&p, ch, b"before restart");
         // A crash left half a line behind.
         let mut f = OpenOptions::new().append(true).open(&p).unwrap();
         f.write_all(b"[1.5, \"o\", \"half").unwrap();
@@ -520,6 +603,89 @@ mod tests {
         assert!(lines[2].contains("after restart"));
         let t = |l: &str| serde_json::from_str::<serde_json::Value>(l).unwrap()[0].as_f64();
         assert!(t(&lines[2]) >= t(&lines[1]), "times keep going up");
+    }
+
+    /// A recorder that opened a shell, recorded `text` at 0, and went.
+    fn first_life(p: &Path, ch: ChannelId, text: &[u8]) {
+        let mut r = Recorder::open(p, ROOMY).unwrap();
+        r.feed(true, &open_shell(ch));
+        r.feed(false, &data(ch, 0, text));
+    }
+
+    /// After a reconnect: "three" sent before the client's resume point
+    /// reached the agent, then the replay from "two" (lost with the
+    /// transport).
+    fn fresh_then_replay(r: &mut Recorder, ch: ChannelId) {
+        r.feed(false, &data(ch, 8, b"three\n"));
+        r.feed(false, &data(ch, 4, b"two\n"));
+        r.feed(false, &data(ch, 8, b"three\n"));
+    }
+
+    fn outputs(p: &Path) -> Vec<String> {
+        lines(p)[1..]
+            .iter()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .filter(|ev| ev[1] == "o")
+            .map(|ev| ev[2].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn data_past_a_gap_waits_for_the_replay_of_what_was_lost() {
+        let tmp = tempfile::tempdir().unwrap();
+        let p = tmp.path().join("s.cast");
+        let mut r = Recorder::open(&p, ROOMY).unwrap();
+        let ch = ChannelId(1);
+        r.feed(true, &open_shell(ch));
+        r.feed(false, &data(ch, 0, b"one\n"));
+        // "two" was lost with the transport; after the reconnect the agent
+        // sends "three" before the client's resume point reaches it, then
+        // replays from that point.
+        r.reconnected();
+        fresh_then_replay(&mut r, ch);
+        assert_eq!(outputs(&p), ["one\n", "two\n", "three\n"]);
+    }
+
+    #[test]
+    fn after_a_restart_the_recording_goes_on_exactly_from_its_noted_position() {
+        let tmp = tempfile::tempdir().unwrap();
+        let p = tmp.path().join("s.cast");
+        let ch = ChannelId(1);
+        first_life(&p, ch, b"one\n");
+        // Killed between writing an event and noting the position: that
+        // event was never relayed, so it goes (the replay brings it).
+        let mut f = OpenOptions::new().append(true).open(&p).unwrap();
+        f.write_all(b"[1.5,\"o\",\"two\\n\"]\n").unwrap();
+        drop(f);
+        // No Open after a restart; fresh data comes before the replay.
+        let mut r = Recorder::open(&p, ROOMY).unwrap();
+        fresh_then_replay(&mut r, ch);
+        drop(r);
+        assert_eq!(outputs(&p), ["one\n", "two\n", "three\n"]);
+        // The same after a second restart: nothing twice.
+        let mut r = Recorder::open(&p, ROOMY).unwrap();
+        r.feed(false, &data(ch, 4, b"two\nthree\n"));
+        r.feed(false, &data(ch, 14, b"four\n"));
+        assert_eq!(outputs(&p), ["one\n", "two\n", "three\n", "four\n"]);
+    }
+
+    #[test]
+    fn an_older_recording_without_a_position_resumes_where_the_client_does() {
+        let tmp = tempfile::tempdir().unwrap();
+        let p = tmp.path().join("s.cast");
+        let ch = ChannelId(1);
+        first_life(&p, ch, b"one\n");
+        std::fs::remove_file(super::super::recording_position::path_for(&p)).unwrap();
+        let mut r = Recorder::open(&p, ROOMY).unwrap();
+        let resume = enc(&Frame::Ack {
+            channel: ch,
+            received: 4,
+            kind: AckKind::ResumeRequest,
+        });
+        r.feed(true, &resume);
+        r.feed(false, &data(ch, 8, b"three\n"));
+        r.feed(false, &data(ch, 4, b"two\nthree\n"));
+        assert_eq!(outputs(&p), ["one\n", "two\nthree\n"]);
     }
 
     #[test]
