@@ -4,6 +4,7 @@
 //! instances with EC2's states. The local provider (`local::LocalProvider`)
 //! is one; an EC2 provider is another.
 
+use airlock_config::model::ClusterModel;
 use serde::{Deserialize, Serialize};
 
 pub use crate::local::ProviderError;
@@ -83,6 +84,15 @@ pub struct LaunchSpec<'a> {
 pub trait Provider: Send + Sync {
     /// Whether this process can use the provider (the local one needs root).
     fn check(&self) -> Result<()>;
+    /// Provider resources made from the configuration before the head
+    /// node, and the checks of the configuration only the provider can
+    /// make (EC2: the region, the key pair, the launch templates). Called
+    /// first in a stack's creation; what it made goes with
+    /// [`Provider::delete_network`]. Nothing to do by default.
+    fn prepare(&self, cluster: &str, model: &ClusterModel) -> Result<()> {
+        let _ = (cluster, model);
+        Ok(())
+    }
     /// Makes the cluster's network; `vpc_id` and `subnet_id` are the
     /// configuration's names for it.
     fn create_network(&self, cluster: &str, vpc_id: &str, subnet_id: &str) -> Result<Network>;

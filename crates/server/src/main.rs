@@ -10,6 +10,7 @@ use std::time::Duration;
 use anyhow::{Context, anyhow};
 use clap::Parser;
 
+use airlock_server::clusters::select::{self, ProviderKind};
 use airlock_server::state_dir::{self, StateDir};
 
 /// The airlock server: identity, policies, audit, sessions and clusters.
@@ -39,6 +40,15 @@ struct Args {
     /// serve`); without it the server runs the local provider itself, as root.
     #[arg(long, env = "AIRLOCK_PROVIDER_SOCKET")]
     provider_socket: Option<PathBuf>,
+    /// Where cluster machines run: local (namespaces on this host) or ec2
+    /// (EC2 instances; needs --node-endpoint and a build with the `ec2`
+    /// feature; see docs/EC2.md).
+    #[arg(long, env = "AIRLOCK_PROVIDER", value_enum, default_value_t = ProviderKind::Local)]
+    provider: ProviderKind,
+    /// With --provider ec2: the AMI of nodes whose configuration has no
+    /// custom_ami (an image with Slurm, munge and cloud-init; docs/EC2.md).
+    #[arg(long, env = "AIRLOCK_EC2_IMAGE_ID", value_name = "AMI")]
+    ec2_image_id: Option<String>,
     /// Log level: error, warn, info, debug, trace (or a tracing filter).
     #[arg(long, env = "AIRLOCK_LOG", default_value = "info")]
     log_level: String,
@@ -67,6 +77,13 @@ fn run(a: Args) -> anyhow::Result<()> {
         Some(p) => p,
         None => state_dir::default_path()?,
     };
+    // Before anything is served: a provider the server cannot use stops it.
+    let provider = select::choose(select::Selection {
+        kind: a.provider,
+        ec2_image_id: a.ec2_image_id,
+        node_endpoint: a.node_endpoint,
+        provider_socket: a.provider_socket.as_deref(),
+    })?;
     let opts = airlock_server::ServerOptions {
         state_dir: StateDir::new(state_dir).root().to_owned(),
         listen: a.listen,
@@ -76,6 +93,7 @@ fn run(a: Args) -> anyhow::Result<()> {
         clusters: airlock_server::clusters::ClusterOptions {
             provider_socket: a.provider_socket,
             node_endpoint: a.node_endpoint,
+            provider,
         },
     };
     tokio::runtime::Runtime::new()?.block_on(airlock_server::run(opts))

@@ -20,7 +20,7 @@ use crate::provider::{
     Instance, InstanceState, LaunchSpec, Network, NodeRole, Provider, ProviderError, Result,
     StorageSource,
 };
-use airlock_config::model::ClusterModel;
+use airlock_config::model::{ClusterModel, Source};
 use aws_sdk_ec2::Client;
 use aws_sdk_ec2::types::{
     Filter, InstanceStateName, IpPermission, IpRange, LaunchTemplateSpecification,
@@ -283,6 +283,16 @@ impl Provider for Ec2Provider {
                 .map_err(aws("DescribeAvailabilityZones"))?;
             Ok(())
         })
+    }
+
+    /// The region the configuration names (a region it does not write,
+    /// ParallelCluster takes from the environment, as the provider did),
+    /// then the key pair and the launch templates.
+    fn prepare(&self, cluster: &str, m: &ClusterModel) -> Result<()> {
+        if matches!(m.region.source, Source::File(_)) {
+            self.check_region(&m.region.value)?;
+        }
+        self.create_launch_templates(cluster, m)
     }
 
     fn create_network(&self, cluster: &str, vpc_id: &str, subnet_id: &str) -> Result<Network> {

@@ -4,8 +4,8 @@
 //! (`node_config`), Slurm's commands on the head node through its agent
 //! (`head`), the power-saving hooks' API (`node_api`), updates (`update`), the
 //! fleet manager (`fleet`), key pairs (`key_pairs`), the database rows
-//! (`store`), stack states (`status`) and what all of it can fail with
-//! (`error`).
+//! (`store`), stack states (`status`), which provider runs the machines
+//! (`select`) and what all of it can fail with (`error`).
 
 pub mod console_source;
 pub mod error;
@@ -17,6 +17,7 @@ pub mod launch;
 pub mod node_api;
 pub mod node_config;
 pub mod provision;
+pub mod select;
 pub mod status;
 pub mod store;
 pub mod update;
@@ -26,6 +27,7 @@ pub use status::{ComputeFleetStatus, StackStatus};
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use airlock_cluster::local::LocalProvider;
 use airlock_cluster::local::net::ServerEndpoint;
@@ -38,7 +40,7 @@ use crate::http::Shared;
 /// manager's cache.
 pub struct Manager {
     /// The only way the stack engine and the fleet manager touch machines.
-    provider: Box<dyn Provider>,
+    provider: Arc<dyn Provider>,
     /// The `airlock` binary nodes run (served at `/v1/agent/binary`).
     pub exe: PathBuf,
     /// The port of the agent endpoint on each cluster's network.
@@ -58,8 +60,12 @@ pub struct ClusterOptions {
     /// A privileged helper's socket (`airlock provider serve`); without
     /// one the local provider runs in the server (which then needs root).
     pub provider_socket: Option<PathBuf>,
-    /// The address machines dial, when not their cluster's gateway.
+    /// The address machines dial, when not their cluster's gateway
+    /// (required with EC2).
     pub node_endpoint: Option<SocketAddr>,
+    /// The local provider, or one made before the start
+    /// ([`select::choose`]: EC2).
+    pub provider: select::ProviderChoice,
 }
 
 impl Manager {
@@ -71,9 +77,12 @@ impl Manager {
         agent_port: u16,
         o: &ClusterOptions,
     ) -> Self {
-        let provider: Box<dyn Provider> = match &o.provider_socket {
-            Some(socket) => Box::new(RemoteProvider::new(socket.clone())),
-            None => Box::new(LocalProvider::new(
+        let provider: Arc<dyn Provider> = match (&o.provider, &o.provider_socket) {
+            (select::ProviderChoice::Ready(p), _) => p.clone(),
+            (select::ProviderChoice::Local, Some(socket)) => {
+                Arc::new(RemoteProvider::new(socket.clone()))
+            }
+            (select::ProviderChoice::Local, None) => Arc::new(LocalProvider::new(
                 state_dir.join("clusters"),
                 node_binary.clone(),
                 ServerEndpoint {

@@ -194,19 +194,29 @@ fn create_role(
     Ok(Some(r.arn))
 }
 
-/// How long a machine has to boot, join and configure itself.
-const CONFIGURE_TIMEOUT: Duration = Duration::from_secs(180);
+/// How long a machine has to boot, join and configure itself: 180 s, or
+/// `AIRLOCK_NODE_CONFIG_TIMEOUT_SECS` (at least 5), a server setting (an
+/// EC2 test against moto, where nothing boots, fails fast with it).
+pub fn configure_timeout() -> Duration {
+    let secs = std::env::var("AIRLOCK_NODE_CONFIG_TIMEOUT_SECS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .map_or(180, |v| v.max(5));
+    Duration::from_secs(secs)
+}
 
 /// Waits for a launched node to report itself configured (its steps are
 /// stack events meanwhile); its failure is the resource's.
 fn wait_configured(st: &AppState, cluster: &str, instance_id: &str) -> Result<(), ClusterError> {
     let provider = st.clusters.provider();
-    st.clusters.setup.wait(instance_id, CONFIGURE_TIMEOUT, || {
-        provider
-            .describe(cluster)
-            .iter()
-            .any(|i| i.instance_id == instance_id && i.is_running())
-    })
+    st.clusters
+        .setup
+        .wait(instance_id, configure_timeout(), || {
+            provider
+                .describe(cluster)
+                .iter()
+                .any(|i| i.instance_id == instance_id && i.is_running())
+        })
 }
 
 /// Asks slurmctld, through the head's agent, whether it answers.
@@ -243,6 +253,9 @@ pub fn create(st: Shared, name: String) {
         let provider = mgr.provider();
         let mut made = None;
         step(&st, &name, "Network", || {
+            // What the provider makes from the configuration (EC2: the
+            // region and key pair checked, the launch templates).
+            provider.prepare(&name, &m)?;
             let net = provider.create_network(&name, &c.vpc_id, &c.subnet_id)?;
             if let Some(endpoint) = gateway_addr(&st, &net) {
                 st.listeners.add(endpoint).map_err(|e| {
@@ -256,10 +269,9 @@ pub fn create(st: Shared, name: String) {
             Ok(Some(id))
         })?;
         let net = made.ok_or_else(|| ClusterError::Internal("no network".into()))?;
-        let head_ip = net
-            .head_address
-            .clone()
-            .ok_or_else(|| ClusterError::Internal("the provider names no head address".into()))?;
+        // The local provider decides the head's address before launch; EC2
+        // gives it at launch.
+        let mut head_ip = net.head_address.clone();
         step(&st, &name, "SecurityGroup", || {
             Ok(Some(provider.create_security_group(&name)?))
         })?;
@@ -283,8 +295,9 @@ pub fn create(st: Shared, name: String) {
         let tags = config_tags(&m);
         let c = store::require(&*checkout(&st.db)?, &name)?;
         step(&st, &name, "HeadNode", || {
-            // The configuration must render before a machine is launched.
-            slurm_conf_for(&m, &name, &head_ip, false)?;
+            // The configuration must render before a machine is launched
+            // (with a stand-in address where the provider has none yet).
+            slurm_conf_for(&m, &name, head_ip.as_deref().unwrap_or("0.0.0.0"), false)?;
             let rec = launch_node(
                 &st,
                 &c,
@@ -302,9 +315,12 @@ pub fn create(st: Shared, name: String) {
                 &rec.instance_id,
                 &rec.private_ip,
             )?;
-            wait_configured(&st, &name, &rec.instance_id)?;
+            head_ip.get_or_insert_with(|| rec.private_ip.clone());
+            wait_configured(&st, &name, &rec.instance_id)
+                .map_err(|e| ClusterError::Internal(format!("head node: {e}")))?;
             Ok(Some(rec.instance_id))
         })?;
+        let head_ip = head_ip.unwrap_or_default();
         step(&st, &name, "SlurmController", || {
             wait_for_slurmctld(&st, &name)?;
             Ok(Some(format!("slurmctld@head ({head_ip})")))
