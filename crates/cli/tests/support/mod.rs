@@ -19,6 +19,9 @@ use std::time::{Duration, Instant};
 /// `airlock-server` binary beside it, which cargo builds for this package's
 /// tests only as a workspace member: build it (a no-op when fresh) once per
 /// test process, so `cargo test -p airlock-cli` never runs a stale server.
+/// Both binaries are named, with `AIRLOCK_TEST_FEATURES` (cargo features the
+/// Makefile's test run uses), so that this build resolves features as the
+/// test run did and rebuilds nothing.
 pub fn airlock_bin() -> &'static str {
     static SERVER_BUILT: std::sync::Once = std::sync::Once::new();
     SERVER_BUILT.call_once(|| {
@@ -27,6 +30,8 @@ pub fn airlock_bin() -> &'static str {
             .args([
                 "build",
                 "--quiet",
+                "--bin",
+                "airlock",
                 "--bin",
                 "airlock-server",
                 "--manifest-path",
@@ -45,6 +50,11 @@ pub fn airlock_bin() -> &'static str {
             {
                 cargo.env_remove(k.as_ref());
             }
+        }
+        if let Ok(f) = std::env::var("AIRLOCK_TEST_FEATURES")
+            && !f.is_empty()
+        {
+            cargo.args(["--features", &f]);
         }
         if !cfg!(debug_assertions) {
             cargo.arg("--release");
