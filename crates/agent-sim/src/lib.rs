@@ -3,14 +3,16 @@
 //! pair (`register::redeem`), dials the control channel with the certificate
 //! the server issued (`dial::node_tls_config`, `control::open`, the
 //! agent's Hello), and heartbeats with the agent's `Ping`. The simulator
-//! times each Ping until its Pong; it runs no sessions.
+//! times each Ping until its Pong; it runs no sessions. With `reconnect`,
+//! an agent whose channel drops dials again with the agent's own backoff,
+//! and the simulator times how long the fleet takes to be whole again.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use airlock_agent::control::{self, Handshake};
+use airlock_agent::control::{self, Backoff, Handshake};
 use airlock_agent::register::{self, Registration};
 use airlock_proto::control::{self as proto, AgentMessage, Decoded, ServerMessage};
 use airlock_transport::dial;
@@ -83,6 +85,12 @@ pub struct Options {
     pub hold: Option<Duration>,
     /// Written (JSON: connected, failures) once every agent has connected or failed.
     pub ready_file: Option<PathBuf>,
+    /// A dropped channel is dialled again (the agent's backoff) instead of
+    /// ending the agent.
+    pub reconnect: bool,
+    /// With `reconnect`: a JSON line is appended each time every agent that
+    /// was up at the ready point is connected again after an outage.
+    pub reconnect_file: Option<PathBuf>,
 }
 
 /// Heartbeat round trips, in milliseconds.
@@ -133,12 +141,44 @@ pub struct Report {
     pub heartbeat_ms: Latency,
     /// Round trips of the heartbeats sent while others were still connecting.
     pub ramp_heartbeat_ms: Latency,
-    /// Heartbeats with no answer (ignoring those sent in the last 5 s).
+    /// Round trips of the heartbeats sent during outages (from the first
+    /// agent lost to the last one back).
+    pub outage_heartbeat_ms: Latency,
+    /// Heartbeats with no answer (ignoring those sent in the last 5 s and
+    /// those lost with their connection).
     pub unanswered: usize,
+    /// Each outage the whole fleet came back from.
+    pub outages: Vec<Outage>,
     pub register_secs: f64,
     pub connect_secs: f64,
     pub hold_secs: f64,
     pub elapsed_secs: f64,
+}
+
+/// One outage: from the first agent losing its channel to the last one
+/// connected again.
+#[derive(Debug, Clone, Serialize)]
+pub struct Outage {
+    /// Unix seconds.
+    pub first_lost_unix: f64,
+    pub all_back_unix: f64,
+    pub all_back_secs: f64,
+    /// The most agents down at once.
+    pub peak_down: usize,
+    /// Agents connected again during it.
+    pub reconnected: usize,
+}
+
+/// What an agent tells the fleet's count after the ready point.
+enum Event {
+    Lost,
+    Back,
+}
+
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 enum End {
@@ -232,6 +272,7 @@ pub async fn run(
     let connect_start = Instant::now();
     let (stop_tx, stop_rx) = watch::channel(false);
     let (up_tx, mut up_rx) = mpsc::unbounded_channel::<bool>();
+    let (ev_tx, mut ev_rx) = mpsc::unbounded_channel::<Event>();
     let mut agents = JoinSet::new();
     for (k, reg) in identities {
         agents.spawn(agent(
@@ -239,11 +280,11 @@ pub async fn run(
             reg,
             opts.clone(),
             gate.clone(),
-            up_tx.clone(),
+            (up_tx.clone(), ev_tx.clone()),
             stop_rx.clone(),
         ));
     }
-    drop(up_tx);
+    drop((up_tx, ev_tx));
     let mut up = 0usize;
     let mut stopped = false;
     loop {
@@ -265,22 +306,39 @@ pub async fn run(
         write_atomically(path, body.to_string().as_bytes())?;
     }
 
-    // 3. Hold.
+    // 3. Hold, counting the fleet through outages.
+    let mut fleet = Fleet::new(up);
     if !stopped {
-        match opts.hold {
-            Some(d) => {
-                tokio::select! {
-                    _ = tokio::time::sleep(d) => {}
-                    _ = &mut stop => {}
+        let hold = async {
+            match opts.hold {
+                Some(d) => tokio::time::sleep(d).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::pin!(hold);
+        loop {
+            tokio::select! {
+                _ = &mut hold => break,
+                _ = &mut stop => break,
+                Some(e) = ev_rx.recv() => {
+                    if let Some(o) = fleet.on(e) {
+                        progress(format_args!(
+                            "all {up} agents back {:.2} s after the first was lost ({} down at most)",
+                            o.all_back_secs, o.peak_down
+                        ));
+                        if let Some(path) = &opts.reconnect_file {
+                            append_line(path, &serde_json::to_string(&o).unwrap_or_default())?;
+                        }
+                    }
                 }
             }
-            None => stop.await,
         }
     }
     let end = Instant::now();
     let _ = stop_tx.send(true);
     let mut hold = Vec::new();
     let mut ramp = Vec::new();
+    let mut during = Vec::new();
     let mut unanswered = 0;
     let mut connected = 0;
     let mut interval = opts.interval;
@@ -300,7 +358,9 @@ pub async fn run(
             End::Lost(m) => failures.add("lost", m),
         }
         for (sent, rtt) in run.samples {
-            if sent >= ready_at {
+            if fleet.in_outage(sent) {
+                during.push(rtt);
+            } else if sent >= ready_at {
                 hold.push(rtt);
             } else {
                 ramp.push(rtt);
@@ -318,13 +378,75 @@ pub async fn run(
         interval_secs: interval.map_or(0.0, |d| d.as_secs_f64()),
         heartbeat_ms: Latency::of(hold),
         ramp_heartbeat_ms: Latency::of(ramp),
+        outage_heartbeat_ms: Latency::of(during),
         unanswered,
+        outages: fleet.done.iter().map(|(_, _, o)| o.clone()).collect(),
         register_secs,
         connect_secs,
         hold_secs: (end - ready_at).as_secs_f64(),
         elapsed_secs: started.elapsed().as_secs_f64(),
     };
     Ok(report)
+}
+
+/// The count of agents up after the ready point, and the outages in it.
+struct Fleet {
+    full: usize,
+    online: usize,
+    /// The current outage: when it began (monotonic, unix), its peak, and
+    /// how many came back in it.
+    open: Option<(Instant, f64, usize, usize)>,
+    done: Vec<(Instant, Instant, Outage)>,
+}
+
+impl Fleet {
+    fn new(full: usize) -> Self {
+        Fleet {
+            full,
+            online: full,
+            open: None,
+            done: Vec::new(),
+        }
+    }
+
+    /// Counts one event; returns the outage it ended, if any.
+    fn on(&mut self, e: Event) -> Option<Outage> {
+        match e {
+            Event::Lost => {
+                self.online = self.online.saturating_sub(1);
+                let o = self
+                    .open
+                    .get_or_insert_with(|| (Instant::now(), unix_now(), 0, 0));
+                o.2 = o.2.max(self.full - self.online.min(self.full));
+                None
+            }
+            Event::Back => {
+                self.online += 1;
+                if let Some(o) = &mut self.open {
+                    o.3 += 1;
+                }
+                if self.online < self.full {
+                    return None;
+                }
+                let (t0, u0, peak, back) = self.open.take()?;
+                let now = Instant::now();
+                let o = Outage {
+                    first_lost_unix: u0,
+                    all_back_unix: unix_now(),
+                    all_back_secs: (now - t0).as_secs_f64(),
+                    peak_down: peak,
+                    reconnected: back,
+                };
+                self.done.push((t0, now, o.clone()));
+                Some(o)
+            }
+        }
+    }
+
+    fn in_outage(&self, t: Instant) -> bool {
+        self.done.iter().any(|(a, b, _)| *a <= t && t <= *b)
+            || self.open.is_some_and(|(a, ..)| a <= t)
+    }
 }
 
 fn write_atomically(path: &std::path::Path, data: &[u8]) -> Result<(), SimError> {
@@ -337,14 +459,29 @@ fn write_atomically(path: &std::path::Path, data: &[u8]) -> Result<(), SimError>
     std::fs::rename(&tmp, path).map_err(err)
 }
 
+fn append_line(path: &std::path::Path, line: &str) -> Result<(), SimError> {
+    use std::io::Write;
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .and_then(|mut f| writeln!(f, "{line}"))
+        .map_err(|source| SimError::Write {
+            path: path.to_owned(),
+            source,
+        })
+}
+
 /// One agent: dial, say Hello, then heartbeat until told to stop. Sends
-/// on `up` once: whether it connected. Returns its run and the interval.
+/// on `up` once: whether it first connected; with `reconnect`, a dropped
+/// channel is dialled again with the agent's backoff, told on `events`.
+/// Returns its run and the interval.
 async fn agent(
     k: usize,
     reg: Registration,
     opts: Arc<Options>,
     gate: Arc<Semaphore>,
-    up: mpsc::UnboundedSender<bool>,
+    (up, events): (mpsc::UnboundedSender<bool>, mpsc::UnboundedSender<Event>),
     mut stop: watch::Receiver<bool>,
 ) -> (AgentRun, Option<Duration>) {
     let mut run = AgentRun {
@@ -365,50 +502,95 @@ async fn agent(
         }
     };
     let name = format!("sim-{k:05}");
-    let hello = move |ip: Option<String>| {
-        let mut h = control::hello(ip);
-        if let AgentMessage::Hello { facts } = &mut h {
-            facts.computer_name = name;
+    let mut first = Some(up);
+    let mut backoff = Backoff::default();
+    let mut period = None;
+    loop {
+        let hello = {
+            let name = name.clone();
+            move |ip: Option<String>| {
+                let mut h = control::hello(ip);
+                if let AgentMessage::Hello { facts } = &mut h {
+                    facts.computer_name = name;
+                }
+                h
+            }
+        };
+        let opened = {
+            let _permit = gate.acquire().await;
+            tokio::time::timeout(
+                CONNECT_TIMEOUT,
+                control::open(cfg.clone(), &opts.endpoint, hello),
+            )
+            .await
+        };
+        let failed = match opened {
+            Ok(Ok(Handshake::Registered { io, interval })) => {
+                let _ = match first.take() {
+                    Some(up) => up.send(true).is_ok(),
+                    None => events.send(Event::Back).is_ok(),
+                };
+                backoff.reset();
+                let p = *period.get_or_insert(opts.interval.unwrap_or(interval));
+                run.end = heartbeat(io, p, &mut run, &mut stop).await;
+                match &run.end {
+                    End::Lost(_) if opts.reconnect => {
+                        let _ = events.send(Event::Lost);
+                        // Pings in flight went with the connection.
+                        run.pending.clear();
+                        None
+                    }
+                    _ => return (run, period),
+                }
+            }
+            Ok(Ok(Handshake::Refused(reason))) => Some(End::Refused(reason)),
+            Ok(Err(e)) => Some(End::Connect(format!("{e:#}"))),
+            Err(_) => Some(End::Connect(format!(
+                "no Registered within {CONNECT_TIMEOUT:?}"
+            ))),
+        };
+        if let Some(end) = failed {
+            // The first dial decides whether the agent ever came up; later
+            // ones keep trying until told to stop.
+            if let Some(up) = first.take() {
+                let _ = up.send(false);
+                run.end = end;
+                return (run, None);
+            }
+            run.end = match end {
+                End::Connect(m) => End::Lost(format!("not connected again: {m}")),
+                other => other,
+            };
+            if matches!(run.end, End::Refused(_)) {
+                return (run, period);
+            }
         }
-        h
-    };
-    let opened = {
-        let _permit = gate.acquire().await;
-        tokio::time::timeout(CONNECT_TIMEOUT, control::open(cfg, &opts.endpoint, hello)).await
-    };
-    let (mut io, server_interval) = match opened {
-        Ok(Ok(Handshake::Registered { io, interval })) => (io, interval),
-        Ok(Ok(Handshake::Refused(reason))) => {
-            let _ = up.send(false);
-            run.end = End::Refused(reason);
-            return (run, None);
+        tokio::select! {
+            _ = tokio::time::sleep(backoff.delay()) => {}
+            _ = stop.changed() => return (run, period),
         }
-        Ok(Err(e)) => {
-            let _ = up.send(false);
-            run.end = End::Connect(format!("{e:#}"));
-            return (run, None);
-        }
-        Err(_) => {
-            let _ = up.send(false);
-            run.end = End::Connect(format!("no Registered within {CONNECT_TIMEOUT:?}"));
-            return (run, None);
-        }
-    };
-    let _ = up.send(true);
-    drop(up);
-    let period = opts.interval.unwrap_or(server_interval);
+    }
+}
+
+/// Heartbeats on an open channel until told to stop or the channel fails.
+async fn heartbeat(
+    mut io: Box<control::ControlIo>,
+    period: Duration,
+    run: &mut AgentRun,
+    stop: &mut watch::Receiver<bool>,
+) -> End {
     // A fleet that has been up a while beats at random phases, not in step.
     let phase_ms = rand::thread_rng().gen_range(0..period.as_millis().max(1) as u64);
     let mut tick =
         tokio::time::interval_at(Instant::now() + Duration::from_millis(phase_ms), period);
-    run.end = loop {
+    loop {
         tokio::select! {
-            _ = stop.changed() => break End::Held,
+            _ = stop.changed() => return End::Held,
             _ = tick.tick() => {
                 // Timed from before the write: a slow write counts.
                 let sent = Instant::now();
                 if let Err(e) = io.send(control::ping()).await {
-                    break End::Lost(format!("sending a heartbeat: {e}"));
+                    return End::Lost(format!("sending a heartbeat: {e}"));
                 }
                 run.pending.push_back(sent);
             }
@@ -422,18 +604,17 @@ async fn agent(
                             }
                         }
                         Ok(Decoded::Known(ServerMessage::Refused { reason })) => {
-                            break End::Refused(reason);
+                            return End::Refused(reason);
                         }
                         // StartSession and the like: the simulator runs no sessions.
                         _ => {}
                     }
                 }
-                Some(Err(e)) => break End::Lost(format!("reading the control channel: {e}")),
-                None => break End::Lost("the server closed the control channel".into()),
+                Some(Err(e)) => return End::Lost(format!("reading the control channel: {e}")),
+                None => return End::Lost("the server closed the control channel".into()),
             },
         }
-    };
-    (run, Some(period))
+    }
 }
 
 #[cfg(test)]
@@ -450,6 +631,23 @@ mod tests {
         assert_eq!(l.max, 100.0);
         assert_eq!(Latency::of(vec![]).count, 0);
         assert_eq!(Latency::of(vec![Duration::from_micros(1500)]).p99, 1.5);
+    }
+
+    #[test]
+    fn an_outage_ends_when_every_agent_is_back() {
+        let mut f = Fleet::new(3);
+        assert!(f.on(Event::Lost).is_none());
+        assert!(f.on(Event::Lost).is_none());
+        assert!(f.on(Event::Back).is_none());
+        assert!(f.on(Event::Lost).is_none());
+        assert!(f.on(Event::Back).is_none());
+        let o = f.on(Event::Back).expect("all back");
+        assert_eq!((o.peak_down, o.reconnected), (2, 3));
+        assert!(f.open.is_none() && f.done.len() == 1);
+        // A second outage is counted on its own.
+        assert!(f.on(Event::Lost).is_none());
+        assert_eq!(f.on(Event::Back).map(|o| o.peak_down), Some(1));
+        assert_eq!(f.done.len(), 2);
     }
 
     #[test]

@@ -38,6 +38,14 @@ struct Args {
     /// Written once all agents have connected or failed.
     #[arg(long)]
     ready_file: Option<PathBuf>,
+    /// Dial a dropped channel again with the agent's backoff, as agents do
+    /// (for timing the fleet's return after a server restart).
+    #[arg(long)]
+    reconnect: bool,
+    /// With --reconnect: a JSON line is appended each time the whole fleet
+    /// is connected again after an outage.
+    #[arg(long, requires = "reconnect")]
+    reconnect_file: Option<PathBuf>,
 }
 
 /// Raises the soft limit on open files to the hard limit: every agent holds
@@ -89,6 +97,8 @@ async fn main() -> anyhow::Result<()> {
         interval: secs(a.interval, "interval")?.filter(|d| !d.is_zero()),
         hold: secs(a.hold, "hold")?,
         ready_file: a.ready_file,
+        reconnect: a.reconnect,
+        reconnect_file: a.reconnect_file,
     };
     let report = airlock_agent_sim::run(opts, stop_signal()).await?;
     println!("{}", serde_json::to_string_pretty(&report)?);
