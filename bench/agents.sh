@@ -29,10 +29,15 @@ for b in "$AIRLOCK" "$SIM"; do
 done
 # Every agent is a socket in the server and in the simulator.
 max_n=0; for n in $AGENT_COUNTS; do [ "$n" -gt "$max_n" ] && max_n=$n; done
-if [ "$(id -u)" = 0 ] && [ "$(ulimit -Hn)" != unlimited ] && [ "$(ulimit -Hn)" -lt $(( max_n + 4096 )) ]; then
-  ulimit -Hn "$(cat /proc/sys/fs/nr_open)"
+if [ "$(ulimit -Hn)" != unlimited ] && [ "$(ulimit -Hn)" -lt $(( max_n + 4096 )) ]; then
+  ulimit -Hn "$(cat /proc/sys/fs/nr_open)" 2>/dev/null || true
 fi
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || ulimit -n 1048576 2>/dev/null || true
+if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt $(( max_n + 256 )) ]; then
+  echo "$max_n agents need about $(( max_n + 256 )) open files in the server, and the limit here is $(ulimit -n)" >&2
+  echo "hint: raise the hard limit (ulimit -Hn, as root with CAP_SYS_RESOURCE, or LimitNOFILE= in a unit)" >&2
+  exit 1
+fi
 ports_was=
 read -r lo hi </proc/sys/net/ipv4/ip_local_port_range
 if [ $(( hi - lo )) -lt $(( max_n + 2000 )) ]; then
@@ -68,10 +73,12 @@ one() {
   local trust='{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ssm.amazonaws.com"},"Action":"sts:AssumeRole"}]}'
   "$AIRLOCK" iam create-role --role-name SimRole --assume-role-policy-document "$trust" >/dev/null
   "$AIRLOCK" iam attach-role-policy --role-name SimRole --policy-arn arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore
-  # An activation registers at most 1000 machines (as AWS's does).
-  local acts=() left=$n act lim
+  # An activation registers at most 1000 machines (as AWS's does); the
+  # simulator spreads agents evenly over them, so they are of equal size.
+  local acts=() left=$n act lim per=$(( (n + 999) / 1000 ))
+  per=$(( (n + per - 1) / per ))
   while [ "$left" -gt 0 ]; do
-    lim=$(( left < 1000 ? left : 1000 ))
+    lim=$(( left < per ? left : per ))
     act=$("$AIRLOCK" --json activation create --role SimRole --registration-limit "$lim")
     acts+=(--activation "$(printf '%s' "$act" | j '["ActivationId"]'):$(printf '%s' "$act" | j '["ActivationCode"]')")
     left=$(( left - lim ))
