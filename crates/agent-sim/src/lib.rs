@@ -91,6 +91,22 @@ pub struct Options {
     /// With `reconnect`: a JSON line is appended each time every agent that
     /// was up at the ready point is connected again after an outage.
     pub reconnect_file: Option<PathBuf>,
+    /// Each agent dials from its own loopback address (127.1.0.1 on), as
+    /// each node has its own: from one address, the kernel's search for a
+    /// free local port grows with every connection to the same server.
+    pub own_addresses: bool,
+}
+
+/// Agent `k`'s own loopback address.
+pub fn loopback_of(k: usize) -> std::net::IpAddr {
+    let k = k as u32;
+    std::net::Ipv4Addr::new(
+        127,
+        1 + (k >> 16) as u8,
+        (k >> 8) as u8,
+        1 + (k as u8 % 254),
+    )
+    .into()
 }
 
 /// Heartbeat round trips, in milliseconds.
@@ -520,7 +536,12 @@ async fn agent(
             let _permit = gate.acquire().await;
             tokio::time::timeout(
                 CONNECT_TIMEOUT,
-                control::open(cfg.clone(), &opts.endpoint, hello),
+                control::open_from(
+                    cfg.clone(),
+                    &opts.endpoint,
+                    hello,
+                    opts.own_addresses.then(|| loopback_of(k)),
+                ),
             )
             .await
         };
@@ -648,6 +669,13 @@ mod tests {
         assert!(f.on(Event::Lost).is_none());
         assert_eq!(f.on(Event::Back).map(|o| o.peak_down), Some(1));
         assert_eq!(f.done.len(), 2);
+    }
+
+    #[test]
+    fn agents_have_distinct_loopback_addresses() {
+        let all: std::collections::HashSet<_> = (0..60_000).map(loopback_of).collect();
+        assert!(all.len() > 59_000, "{}", all.len());
+        assert!(all.iter().all(|a| a.is_loopback()));
     }
 
     #[test]

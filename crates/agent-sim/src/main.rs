@@ -46,6 +46,10 @@ struct Args {
     /// is connected again after an outage.
     #[arg(long, requires = "reconnect")]
     reconnect_file: Option<PathBuf>,
+    /// Dial each agent from its own loopback address (127.1.0.1 on); the
+    /// server must be on loopback.
+    #[arg(long)]
+    own_addresses: bool,
 }
 
 /// Raises the soft limit on open files to the hard limit: every agent holds
@@ -99,6 +103,7 @@ async fn main() -> anyhow::Result<()> {
         ready_file: a.ready_file,
         reconnect: a.reconnect,
         reconnect_file: a.reconnect_file,
+        own_addresses: a.own_addresses,
     };
     let report = airlock_agent_sim::run(opts, stop_signal()).await?;
     println!("{}", serde_json::to_string_pretty(&report)?);

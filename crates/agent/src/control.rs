@@ -217,7 +217,17 @@ pub async fn open(
     endpoint: &str,
     hello: impl FnOnce(Option<String>) -> AgentMessage,
 ) -> anyhow::Result<Handshake> {
-    let tls = dial::upgrade(cfg, endpoint, CONTROL_PATH, CONTROL_PROTOCOL, &[]).await?;
+    open_from(cfg, endpoint, hello, None).await
+}
+
+/// [`open`] from a given local address (the agent simulator's agents).
+pub async fn open_from(
+    cfg: Arc<rustls::ClientConfig>,
+    endpoint: &str,
+    hello: impl FnOnce(Option<String>) -> AgentMessage,
+    local: Option<std::net::IpAddr>,
+) -> anyhow::Result<Handshake> {
+    let tls = dial::upgrade_from(cfg, endpoint, CONTROL_PATH, CONTROL_PROTOCOL, &[], local).await?;
     let local_ip = tls
         .get_ref()
         .0

@@ -55,6 +55,7 @@ fn twenty_simulated_agents_show_online_heartbeat_and_come_back_after_a_restart()
         ready_file: Some(ready.clone()),
         reconnect: true,
         reconnect_file: Some(back.clone()),
+        own_addresses: true,
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let sim = std::thread::spawn(move || {

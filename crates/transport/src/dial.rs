@@ -2,6 +2,7 @@
 //! `NO_PROXY` says otherwise), TLS with the node certificate, then an
 //! HTTP/1.1 upgrade to a named protocol.
 
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use anyhow::{Context, anyhow, bail};
@@ -59,12 +60,38 @@ pub fn proxy_for(host: &str) -> Option<(String, u16)> {
     Some((h.to_owned(), port?))
 }
 
-async fn tcp(host: &str, port: u16) -> anyhow::Result<TcpStream> {
-    let stream = match proxy_for(host) {
-        None => TcpStream::connect((host, port))
+/// A direct connection from `local`'s address (any port), when given.
+async fn connect_from(host: &str, port: u16, local: IpAddr) -> anyhow::Result<TcpStream> {
+    let mut last = None;
+    for addr in tokio::net::lookup_host((host, port)).await? {
+        if addr.is_ipv4() != local.is_ipv4() {
+            continue;
+        }
+        let socket = match addr {
+            SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+            SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+        };
+        socket.bind(SocketAddr::new(local, 0))?;
+        match socket.connect(addr).await {
+            Ok(s) => return Ok(s),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.map_or_else(
+        || anyhow!("{host} has no address of {local}'s family"),
+        anyhow::Error::from,
+    ))
+}
+
+async fn tcp(host: &str, port: u16, local: Option<IpAddr>) -> anyhow::Result<TcpStream> {
+    let stream = match (proxy_for(host), local) {
+        (None, Some(local)) => connect_from(host, port, local)
+            .await
+            .with_context(|| format!("cannot connect to {host}:{port} from {local}"))?,
+        (None, None) => TcpStream::connect((host, port))
             .await
             .with_context(|| format!("cannot connect to {host}:{port}"))?,
-        Some((ph, pp)) => {
+        (Some((ph, pp)), _) => {
             let mut s = TcpStream::connect((ph.as_str(), pp))
                 .await
                 .with_context(|| format!("cannot connect to the proxy {ph}:{pp}"))?;
@@ -208,11 +235,24 @@ pub async fn upgrade(
     protocol: &str,
     headers: &[(&str, &str)],
 ) -> Result<Tls, DialError> {
+    upgrade_from(cfg, endpoint, path, protocol, headers, None).await
+}
+
+/// [`upgrade`] from a given local address (the agent simulator gives each
+/// agent its own loopback address, as each real node has its own).
+pub async fn upgrade_from(
+    cfg: Arc<rustls::ClientConfig>,
+    endpoint: &str,
+    path: &str,
+    protocol: &str,
+    headers: &[(&str, &str)],
+    local: Option<IpAddr>,
+) -> Result<Tls, DialError> {
     // A dial into a partition would otherwise hang in the kernel's SYN
     // retries (about 2 min), long after the network is back.
     tokio::time::timeout(
         DIAL_TIMEOUT,
-        dial_upgrade(cfg, endpoint, path, protocol, headers),
+        dial_upgrade(cfg, endpoint, path, protocol, headers, local),
     )
     .await
     .map_err(|_| anyhow!("no answer from {endpoint} within {DIAL_TIMEOUT:?}"))?
@@ -227,9 +267,10 @@ async fn dial_upgrade(
     path: &str,
     protocol: &str,
     headers: &[(&str, &str)],
+    local: Option<IpAddr>,
 ) -> Result<Tls, DialError> {
     let (host, port) = host_port(endpoint)?;
-    let tcp = tcp(&host, port).await?;
+    let tcp = tcp(&host, port, local).await?;
     let name = ServerName::try_from(host.clone()).map_err(|_| anyhow!("bad server name {host}"))?;
     let mut tls = tokio_rustls::TlsConnector::from(cfg)
         .connect(name, tcp)
