@@ -91,20 +91,27 @@ fn boto(endpoint: &str, script: &str) -> String {
 
 /// The `airlock` CLI beside the server binary under test, built (a no-op
 /// when fresh) once per test process: cargo builds only this package's
-/// binaries for its tests. With `AIRLOCK_TEST_FEATURES` (the Makefile's
-/// test run's features), as the test run resolved them. Only `airlock`:
-/// building `airlock-server` here without `ec2` would replace the server
-/// under test.
+/// binaries for its tests. Both binaries, with the Makefile's test features
+/// (`AIRLOCK_TEST_FEATURES`) or else the EC2 provider's, so that this build
+/// resolves features as the test run did and the server keeps `ec2`.
 fn airlock_bin() -> PathBuf {
     static BUILT: std::sync::Once = std::sync::Once::new();
     BUILT.call_once(|| {
         let features = std::env::var("AIRLOCK_TEST_FEATURES")
             .ok()
-            .filter(|f| !f.is_empty());
+            .filter(|f| !f.is_empty())
+            .unwrap_or_else(|| "airlock-server/ec2,airlock-cluster/ec2".into());
         let status = Command::new(env!("CARGO"))
-            .args(["build", "--quiet", "--bin", "airlock", "--manifest-path"])
+            .args([
+                "build",
+                "--quiet",
+                "--bin",
+                "airlock",
+                "--bin",
+                "airlock-server",
+            ])
+            .args(["--features", &features, "--manifest-path"])
             .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/../../Cargo.toml"))
-            .args(features.iter().flat_map(|f| ["--features", f.as_str()]))
             .args((!cfg!(debug_assertions)).then_some("--release"))
             .status()
             .expect("run cargo build --bin airlock");
