@@ -275,6 +275,18 @@ fn a_cluster_on_ec2_is_made_launched_and_deleted_leaving_nothing() {
     ec2.terminate(CLUSTER, "i-0neverlaunched")
         .expect("terminating what is gone is fine");
 
+    // A ParallelCluster cluster beside airlock's, of the same name and of
+    // another: its launch templates carry only ParallelCluster's tag, and
+    // airlock neither lists nor deletes them.
+    boto(
+        &moto,
+        "for n, c in [('pc-seed', 'seed'), ('pc-other', 'other')]:\n\
+         \x20   ec2.create_launch_template(LaunchTemplateName=n, LaunchTemplateData={'InstanceType': 't3.micro'}, \
+         TagSpecifications=[{'ResourceType': 'launch-template', 'Tags': [{'Key': 'parallelcluster:cluster-name', 'Value': c}]}])\n\
+         print('ok')",
+    );
+    assert!(!ec2.clusters().contains(&"other".to_owned()));
+
     // Delete leaves no instance, security group, launch template or
     // placement group of the cluster behind.
     ec2.terminate(CLUSTER, &head.instance_id).unwrap();
@@ -285,10 +297,10 @@ fn a_cluster_on_ec2_is_made_launched_and_deleted_leaving_nothing() {
         "f = [{'Name': 'tag:parallelcluster:cluster-name', 'Values': ['seed']}]\n\
          live = [i['InstanceId'] for r in ec2.describe_instances(Filters=f)['Reservations'] for i in r['Instances'] if i['State']['Name'] != 'terminated']\n\
          sgs = [g['GroupId'] for g in ec2.describe_security_groups()['SecurityGroups'] if g['GroupName'] != 'default']\n\
-         lts = [t['LaunchTemplateName'] for t in ec2.describe_launch_templates()['LaunchTemplates']]\n\
+         lts = sorted(t['LaunchTemplateName'] for t in ec2.describe_launch_templates()['LaunchTemplates'])\n\
          print(json.dumps([live, sgs, lts]))",
     );
-    assert_eq!(left, "[[], [], []]");
+    assert_eq!(left, r#"[[], [], ["pc-other", "pc-seed"]]"#);
     assert!(!ec2.clusters().contains(&CLUSTER.to_owned()));
     assert!(ec2.try_describe(CLUSTER).unwrap().is_empty());
 }

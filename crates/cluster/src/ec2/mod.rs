@@ -14,7 +14,7 @@ mod templates;
 
 pub use client::Ec2Settings;
 pub use error::is_capacity;
-pub use names::{AIRLOCK_ID_TAG, CLUSTER_TAG};
+pub use names::{AIRLOCK_CLUSTER_TAG, AIRLOCK_ID_TAG, CLUSTER_TAG};
 
 use crate::provider::{
     Instance, InstanceState, LaunchSpec, Network, NodeRole, Provider, ProviderError, Result,
@@ -67,8 +67,12 @@ fn tags_of(kind: ResourceType, tags: &[(String, String)]) -> TagSpecification {
     spec.build()
 }
 
+/// ParallelCluster's tag, and airlock's own by which it finds what it made.
 fn cluster_tag(cluster: &str) -> Vec<(String, String)> {
-    vec![(CLUSTER_TAG.to_owned(), cluster.to_owned())]
+    vec![
+        (CLUSTER_TAG.to_owned(), cluster.to_owned()),
+        (AIRLOCK_CLUSTER_TAG.to_owned(), cluster.to_owned()),
+    ]
 }
 
 fn invalid(s: impl Into<String>) -> ProviderError {
@@ -469,7 +473,7 @@ impl Provider for Ec2Provider {
     }
 
     fn delete_network(&self, cluster: &str) -> Result<()> {
-        let (c, key) = (self.client.clone(), format!("tag:{CLUSTER_TAG}"));
+        let (c, key) = (self.client.clone(), format!("tag:{AIRLOCK_CLUSTER_TAG}"));
         let cluster_name = cluster.to_owned();
         self.bridge.call(async move {
             let templates = c
@@ -642,32 +646,31 @@ impl Provider for Ec2Provider {
         let c = self.client.clone();
         self.bridge
             .call(async move {
+                // Only what airlock made: ParallelCluster's own resources
+                // carry CLUSTER_TAG too.
                 let mut out = BTreeSet::new();
-                let key = Filter::builder()
-                    .name("tag-key")
-                    .values(CLUSTER_TAG)
-                    .build();
+                let key = |k: &str| Filter::builder().name("tag-key").values(k).build();
                 let groups = c
                     .describe_security_groups()
-                    .filters(key.clone())
+                    .filters(key(AIRLOCK_CLUSTER_TAG))
                     .send()
                     .await
                     .map_err(aws("DescribeSecurityGroups"))?;
                 for g in groups.security_groups() {
-                    out.extend(tag(g.tags(), CLUSTER_TAG).map(str::to_owned));
+                    out.extend(tag(g.tags(), AIRLOCK_CLUSTER_TAG).map(str::to_owned));
                 }
                 let templates = c
                     .describe_launch_templates()
-                    .filters(key.clone())
+                    .filters(key(AIRLOCK_CLUSTER_TAG))
                     .send()
                     .await
                     .map_err(aws("DescribeLaunchTemplates"))?;
                 for t in templates.launch_templates() {
-                    out.extend(tag(t.tags(), CLUSTER_TAG).map(str::to_owned));
+                    out.extend(tag(t.tags(), AIRLOCK_CLUSTER_TAG).map(str::to_owned));
                 }
                 let instances = c
                     .describe_instances()
-                    .filters(key)
+                    .filters(key(AIRLOCK_ID_TAG))
                     .send()
                     .await
                     .map_err(aws("DescribeInstances"))?;

@@ -9,6 +9,11 @@ pub const CLUSTER_TAG: &str = "parallelcluster:cluster-name";
 pub const NODE_TYPE_TAG: &str = "parallelcluster:node-type";
 pub const QUEUE_TAG: &str = "parallelcluster:queue-name";
 pub const COMPUTE_RESOURCE_TAG: &str = "parallelcluster:compute-resource-name";
+/// The cluster a resource was made for by airlock. ParallelCluster's own
+/// resources carry only [`CLUSTER_TAG`]: what airlock lists and deletes is
+/// found by this tag, so a ParallelCluster cluster (of any name) beside
+/// airlock's is never taken for one of airlock's.
+pub const AIRLOCK_CLUSTER_TAG: &str = "airlock:cluster-name";
 /// The id airlock gave the instance (its certificate names it); EC2 gives
 /// its own.
 pub const AIRLOCK_ID_TAG: &str = "airlock:instance-id";
