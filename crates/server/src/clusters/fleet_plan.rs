@@ -27,16 +27,6 @@ const MISSING_REASON: &str = "static node has no running instance";
 /// The DOWN reasons slurmctld sets on a node whose slurmd misbehaves.
 const SLURM_UNHEALTHY: [&str; 2] = ["Node unexpectedly rebooted", "Not responding"];
 
-/// What slurmctld says of a node whose slurmd registers with a newer boot
-/// than it knew: a replacement static node can register so, when the node
-/// had not been set DOWN before it (slurmctld overwrites our reason).
-const REBOOTED: &str = "Node unexpectedly rebooted";
-
-/// A static node's instance this young that registers as [`REBOOTED`] is
-/// the replacement we launched, not a node that rebooted: it is resumed,
-/// not replaced again.
-const REPLACEMENT_AGE_SECS: u64 = 600;
-
 /// A compute instance as the provider describes it, as far as the plan
 /// looks at it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -334,9 +324,6 @@ fn replace_unhealthy_nodes(o: &Observation, out: &mut Vec<Action>) {
         if o.now.saturating_sub(rec.launched_at) <= o.orphan_grace_secs {
             continue;
         }
-        if is_fresh_replacement(o, s) {
-            continue;
-        }
         let why = format!("unhealthy: Slurm has it DOWN ({})", s.reason);
         let (state, what) = if is_dynamic(&s.name) {
             (
@@ -460,7 +447,7 @@ fn resume_registered_replacements(o: &Observation, out: &mut Vec<Action>) {
     for s in o.slurm.iter().filter(|s| {
         s.state == "DOWN"
             && !s.has("NOT_RESPONDING")
-            && (s.reason.starts_with(REASON_PREFIX) || is_fresh_replacement(o, s))
+            && s.reason.starts_with(REASON_PREFIX)
             && is_static(&s.name)
     }) {
         if o.is_running(&s.name) {
@@ -475,20 +462,6 @@ fn resume_registered_replacements(o: &Observation, out: &mut Vec<Action>) {
             });
         }
     }
-}
-
-/// A static node Slurm has DOWN as [`REBOOTED`] whose running instance we
-/// launched less than [`REPLACEMENT_AGE_SECS`] ago and whose slurmd has
-/// registered: our replacement, healthy.
-fn is_fresh_replacement(o: &Observation, s: &SlurmNode) -> bool {
-    is_static(&s.name)
-        && s.reason == REBOOTED
-        && !s.has("NOT_RESPONDING")
-        && o.instances.iter().any(|i| {
-            i.name == s.name
-                && i.running
-                && o.now.saturating_sub(i.launched_at) < REPLACEMENT_AGE_SECS
-        })
 }
 
 #[cfg(test)]
@@ -1086,7 +1059,7 @@ mod tests {
         let o = with_static(
             seen(
                 vec![slurm(ST, "DOWN", "Node unexpectedly rebooted")],
-                vec![running(ST, "i-1", REPLACEMENT_AGE_SECS + 1)],
+                vec![running(ST, "i-1", 30)],
             ),
             &[ST],
         );
@@ -1121,26 +1094,5 @@ mod tests {
             );
             assert_eq!(plan(&o), vec![], "{reason} {age}");
         }
-        // Our replacement, registered, that slurmctld calls rebooted: resumed,
-        // not replaced again.
-        let o = with_static(
-            seen(
-                vec![slurm(ST, "DOWN", "Node unexpectedly rebooted")],
-                vec![running(ST, "i-2", 30)],
-            ),
-            &[ST],
-        );
-        assert_eq!(
-            plan(&o),
-            vec![set(
-                ST,
-                SlurmState::Resume,
-                None,
-                Some(Event::new(
-                    "SLURM_RESUMED",
-                    "the replacement registered; back in service"
-                ))
-            )]
-        );
     }
 }
