@@ -101,7 +101,19 @@ fn airlock_bin() -> PathBuf {
             .ok()
             .filter(|f| !f.is_empty())
             .unwrap_or_else(|| "airlock-server/ec2,airlock-cluster/ec2".into());
-        let status = Command::new(env!("CARGO"))
+        let mut cargo = Command::new(env!("CARGO"));
+        // Not cargo's variables for a running test: ring's build script
+        // tracks CARGO_MANIFEST_DIR and CARGO_PKG_*, and a change rebuilds
+        // ring, rustls and both binaries.
+        for (k, _) in std::env::vars() {
+            if k.starts_with("CARGO_PKG_")
+                || k.starts_with("CARGO_MANIFEST_")
+                || k == "CARGO_CRATE_NAME"
+            {
+                cargo.env_remove(k);
+            }
+        }
+        let status = cargo
             .args([
                 "build",
                 "--quiet",
@@ -468,4 +480,66 @@ fn ec2_without_a_node_endpoint_stops_the_server_at_start() {
         "{err}"
     );
     assert!(!tmp.path().join("state").join("server.listen").exists());
+}
+
+/// `airlock server start` passes the provider settings to the server it
+/// starts, which connects to EC2 (moto) before it serves, and remembers
+/// them: a later start with no options is on EC2 again.
+#[test]
+fn airlock_server_start_runs_the_server_on_ec2_and_remembers_the_provider() {
+    let (_moto, moto) = start_moto();
+    let image = boto(
+        &moto,
+        "print(ec2.describe_images(Owners=['amazon'])['Images'][0]['ImageId'])",
+    );
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let state = tmp.path().join("state");
+    let addr = format!("127.0.0.1:{}", free_port());
+    let airlock = |args: &[&str]| {
+        let mut c = Command::new(airlock_bin());
+        c.args(args)
+            .arg("--state-dir")
+            .arg(&state)
+            .env("AIRLOCK_CONFIG_DIR", tmp.path().join("dot-airlock"))
+            .env_remove("AIRLOCK_PROVIDER")
+            .env_remove("AIRLOCK_NODE_ENDPOINT")
+            .env_remove("AIRLOCK_EC2_IMAGE_ID");
+        aws_env(&mut c, &moto);
+        c.output().expect("run airlock")
+    };
+    let start = [
+        "server",
+        "start",
+        "--listen",
+        &addr,
+        "--provider",
+        "ec2",
+        "--node-endpoint",
+        &addr,
+        "--ec2-image-id",
+        &image,
+    ];
+    let o = airlock(&start);
+    let (out, err) = text(&o);
+    assert!(o.status.success(), "{out}\n{err}");
+    let log = || std::fs::read_to_string(state.join("server.log")).unwrap_or_default();
+    assert!(log().contains("the EC2 provider answers"), "{}", log());
+    let settings = std::fs::read_to_string(state.join("server.settings")).expect("settings");
+    for want in [
+        "\"Provider\": \"ec2\"",
+        &format!("\"NodeEndpoint\": \"{addr}\""),
+        &image,
+    ] {
+        assert!(settings.contains(want), "{want} not in {settings}");
+    }
+    assert!(airlock(&["server", "stop"]).status.success());
+    let o = airlock(&["server", "start"]);
+    assert!(o.status.success(), "{:?}", text(&o));
+    assert_eq!(
+        log().matches("the EC2 provider answers").count(),
+        2,
+        "{}",
+        log()
+    );
+    assert!(airlock(&["server", "stop"]).status.success());
 }

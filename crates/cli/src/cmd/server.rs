@@ -59,6 +59,18 @@ pub struct ServerArgs {
     /// Region written in instance ARNs [default: the last one given, else us-east-1].
     #[arg(long, env = "AIRLOCK_REGION")]
     region: Option<String>,
+    /// Where cluster machines run: local (namespaces on this host) or ec2
+    /// (docs/EC2.md) [default: the last one given, else local].
+    #[arg(long, env = "AIRLOCK_PROVIDER", value_parser = ["local", "ec2"])]
+    provider: Option<String>,
+    /// Where cluster machines dial the server when it is not on their host
+    /// (HOST:PORT; required with ec2) [default: the last one given].
+    #[arg(long, env = "AIRLOCK_NODE_ENDPOINT")]
+    node_endpoint: Option<SocketAddr>,
+    /// With --provider ec2: the AMI of nodes whose configuration has no
+    /// custom_ami [default: the last one given].
+    #[arg(long, env = "AIRLOCK_EC2_IMAGE_ID", value_name = "AMI")]
+    ec2_image_id: Option<String>,
 }
 
 /// The settings a server was last given, in `STATE/server.settings` (JSON);
@@ -72,6 +84,12 @@ struct Settings {
     ping_interval: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     region: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    provider: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    node_endpoint: Option<SocketAddr>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    ec2_image_id: Option<String>,
 }
 
 fn settings_file(dir: &StateDir) -> PathBuf {
@@ -110,6 +128,9 @@ impl Settings {
             },
             ping_interval: a.ping_interval.or(self.ping_interval),
             region: a.region.clone().or(self.region),
+            provider: a.provider.clone().or(self.provider),
+            node_endpoint: a.node_endpoint.or(self.node_endpoint),
+            ec2_image_id: a.ec2_image_id.clone().or(self.ec2_image_id),
         }
     }
 
@@ -159,7 +180,8 @@ pub fn run(g: &Global, c: ServerCommand) -> anyhow::Result<i32> {
             let dir = state_dir(&a.state)?;
             let json_logs = g.log_format == crate::LogFormat::Json;
             let settings = settings(&a, &dir)?;
-            let mut cmd = server_command(&settings, &dir, &g.log_level, json_logs)?;
+            let mut cmd =
+                server_command(server_binary()?, &settings, &dir, &g.log_level, json_logs)?;
             // Remembered before the server runs, as it replaces this process.
             settings.save(&dir)?;
             // exec: signals and the pid are the server's own.
@@ -231,18 +253,26 @@ fn server_binary() -> anyhow::Result<PathBuf> {
 
 /// `airlock-server` with this command's options; nodes run this binary.
 fn server_command(
+    server: PathBuf,
     s: &Settings,
     dir: &StateDir,
     level: &str,
     json_logs: bool,
 ) -> anyhow::Result<std::process::Command> {
     let listen: Vec<String> = s.listen().iter().map(ToString::to_string).collect();
-    let mut cmd = std::process::Command::new(server_binary()?);
+    let mut cmd = std::process::Command::new(server);
     // The server's own defaults fill what was never given; the variables
     // this command read are not passed on twice.
-    cmd.env_remove("AIRLOCK_LISTEN")
-        .env_remove("AIRLOCK_PING_INTERVAL")
-        .env_remove("AIRLOCK_REGION");
+    for var in [
+        "AIRLOCK_LISTEN",
+        "AIRLOCK_PING_INTERVAL",
+        "AIRLOCK_REGION",
+        "AIRLOCK_PROVIDER",
+        "AIRLOCK_NODE_ENDPOINT",
+        "AIRLOCK_EC2_IMAGE_ID",
+    ] {
+        cmd.env_remove(var);
+    }
     cmd.arg("--state-dir")
         .arg(dir.root())
         .arg("--listen")
@@ -252,6 +282,15 @@ fn server_command(
     }
     if let Some(r) = &s.region {
         cmd.arg("--region").arg(r);
+    }
+    if let Some(p) = &s.provider {
+        cmd.arg("--provider").arg(p);
+    }
+    if let Some(e) = s.node_endpoint {
+        cmd.arg("--node-endpoint").arg(e.to_string());
+    }
+    if let Some(ami) = &s.ec2_image_id {
+        cmd.arg("--ec2-image-id").arg(ami);
     }
     cmd.arg("--node-binary")
         .arg(std::env::current_exe().context("finding the airlock executable")?)
@@ -284,7 +323,7 @@ fn start(g: &Global, a: ServerArgs) -> anyhow::Result<i32> {
     } else {
         &g.log_level
     };
-    let mut cmd = server_command(&settings, &dir, level, true)?;
+    let mut cmd = server_command(server_binary()?, &settings, &dir, level, true)?;
     cmd.stdin(std::process::Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log);
@@ -298,18 +337,13 @@ fn start(g: &Global, a: ServerArgs) -> anyhow::Result<i32> {
                 .ok()
                 .map(|t| t.get(log_len as usize..).unwrap_or("").to_owned())
                 .unwrap_or_default();
-            let last = tail
-                .lines()
-                .rev()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or("");
-            let msg = last.strip_prefix("error: ").unwrap_or(last);
+            let msg = start_error(&tail);
             bail!(
                 "{} (server exited with {st}; log: {})",
                 if msg.is_empty() {
                     "the server did not start"
                 } else {
-                    msg
+                    &msg
                 },
                 dir.log_file().display()
             );
@@ -334,6 +368,18 @@ fn start(g: &Global, a: ServerArgs) -> anyhow::Result<i32> {
         dir.log_file().display()
     );
     Ok(0)
+}
+
+/// What a server that exited at start said: its last `error:` line and
+/// the hint lines after it, else its last line.
+fn start_error(log: &str) -> String {
+    let lines: Vec<&str> = log.lines().filter(|l| !l.trim().is_empty()).collect();
+    let from = lines
+        .iter()
+        .rposition(|l| l.starts_with("error: "))
+        .unwrap_or(lines.len().saturating_sub(1));
+    let msg = lines.get(from..).unwrap_or_default().join("\n");
+    msg.strip_prefix("error: ").unwrap_or(&msg).to_owned()
 }
 
 fn stop(dir: &StateDir) -> anyhow::Result<i32> {
@@ -407,14 +453,18 @@ fn human_duration(secs: u64) -> String {
 mod tests {
     use super::*;
 
-    fn args(line: &str) -> ServerArgs {
+    fn try_args(line: &str) -> Result<ServerArgs, clap::Error> {
         #[derive(clap::Parser)]
         struct P {
             #[command(flatten)]
             a: ServerArgs,
         }
         let words = std::iter::once("start").chain(line.split(' ').filter(|w| !w.is_empty()));
-        <P as clap::Parser>::try_parse_from(words).unwrap().a
+        <P as clap::Parser>::try_parse_from(words).map(|p| p.a)
+    }
+
+    fn args(line: &str) -> ServerArgs {
+        try_args(line).unwrap()
     }
 
     #[test]
@@ -422,12 +472,22 @@ mod tests {
         let remembered = || Settings {
             listen: vec!["127.0.0.1:8443".parse().unwrap()],
             ping_interval: Some(3),
-            region: None,
+            provider: Some("ec2".into()),
+            node_endpoint: Some("10.0.0.5:7443".parse().unwrap()),
+            ..Settings::default()
         };
         assert_eq!(remembered().merge(&args("")), remembered());
         let s = remembered().merge(&args(
-            "--listen 127.0.0.1:9443,127.0.0.2:0 --region eu-west-1",
+            "--listen 127.0.0.1:9443,127.0.0.2:0 --region eu-west-1 --ec2-image-id ami-1",
         ));
+        assert_eq!(
+            (
+                s.provider.as_deref(),
+                s.node_endpoint,
+                s.ec2_image_id.as_deref()
+            ),
+            (Some("ec2"), "10.0.0.5:7443".parse().ok(), Some("ami-1"))
+        );
         assert_eq!(
             s.listen(),
             [
@@ -460,6 +520,44 @@ mod tests {
         std::fs::write(settings_file(&dir), "{").unwrap();
         let e = format!("{:#}", Settings::load(&dir).unwrap_err());
         assert!(e.contains("server.settings is not valid"), "{e}");
+    }
+
+    #[test]
+    fn the_provider_settings_reach_the_server_command_line() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = StateDir::new(tmp.path().join("state"));
+        let s = Settings::default().merge(&args(
+            "--provider ec2 --node-endpoint 10.0.0.5:7443 --ec2-image-id ami-0abc",
+        ));
+        let cmd = server_command("/bin/true".into(), &s, &dir, "info", false).unwrap();
+        let line: Vec<String> = cmd
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        let line = line.join(" ");
+        assert!(
+            line.contains("--provider ec2 --node-endpoint 10.0.0.5:7443 --ec2-image-id ami-0abc"),
+            "{line}"
+        );
+        assert!(
+            cmd.get_envs()
+                .any(|(k, v)| k == "AIRLOCK_PROVIDER" && v.is_none()),
+            "the variable read here is not passed on twice"
+        );
+        let e = try_args("--provider gcp").err().unwrap().to_string();
+        assert!(e.contains("possible values: local, ec2"), "{e}");
+    }
+
+    #[test]
+    fn a_failed_start_reports_the_error_with_its_hint() {
+        let log =
+            "INFO starting\nError: ignored\nerror: cannot start: no endpoint\n  hint: give one\n\n";
+        assert_eq!(
+            start_error(log),
+            "cannot start: no endpoint\n  hint: give one"
+        );
+        assert_eq!(start_error("just this\n"), "just this");
+        assert_eq!(start_error(""), "");
     }
 
     #[test]
