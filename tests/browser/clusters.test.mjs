@@ -11,7 +11,14 @@ const browser = await chromium.launch({
 try {
   const page = await browser.newPage({ ignoreHTTPSErrors: true, viewport: { width: 1200, height: 700 } });
   await page.goto(process.env.SIGNIN);
-  await page.click('#nav-clusters');
+  try {
+    await page.click('#nav-clusters');
+  } catch (e) {
+    // Say where the sign-in left the browser, for the test's failure message.
+    const body = await page.locator('body').innerText().catch((x) => `(no body: ${x})`);
+    process.stderr.write(`no Clusters link at ${page.url()}; the page said:\n${body}\n`);
+    throw e;
+  }
   await page.locator('article.cluster pre').first().waitFor({ state: 'visible', timeout: 15000 });
   process.stdout.write(await page.locator('main').innerText());
   await page.screenshot({ path: process.env.SHOT, fullPage: true });
