@@ -87,6 +87,8 @@ pub struct Recorder {
     position: Option<PositionFile>,
     /// The position changed since it was last noted.
     moved: bool,
+    /// Units of output lost to a gap, not yet reported.
+    gap: u64,
     to_agent: Decoder,
     to_client: Decoder,
     broken: bool,
@@ -202,6 +204,7 @@ impl Recorder {
             shells,
             position,
             moved: false,
+            gap: 0,
             to_agent: Decoder::new(max),
             to_client: Decoder::new(max),
             broken: false,
@@ -406,6 +409,12 @@ impl Recorder {
         self.stopped.clone()
     }
 
+    /// Output the recording lacks since the last call (a gap at a resume),
+    /// for the relay to report.
+    pub fn take_gap(&mut self) -> Option<u64> {
+        (self.gap > 0).then(|| std::mem::take(&mut self.gap))
+    }
+
     /// A new transport starts mid-stream at a frame boundary: reset decoders.
     pub fn reconnected(&mut self) {
         let max = airlock_wire::frame::MAX_MAX_PAYLOAD;
@@ -433,15 +442,30 @@ impl Recorder {
             } if from_client && self.shells.contains_key(&channel) => {
                 self.event("r", &format!("{cols}x{rows}"));
             }
-            // An older recording reopened: the client's resume point is
-            // where the shell goes on.
+            // The client's resume point: where an older recording (no
+            // noted position) goes on, and past this one's position a gap
+            // the node will not send again (a server that lost its last
+            // writes): marked in the recording and reported, never skipped.
             Frame::Ack {
                 channel,
                 received,
                 kind: AckKind::Resume | AckKind::ResumeRequest,
-            } if from_client && self.unplaced => {
-                self.shells.entry(channel).or_insert(received);
-            }
+            } if from_client => match self.shells.get(&channel).copied() {
+                None if self.unplaced => {
+                    self.shells.insert(channel, received);
+                }
+                Some(next) if received > next => {
+                    let lost = received - next;
+                    self.event(
+                        "m",
+                        &format!("recording gap: {lost} bytes the server did not record"),
+                    );
+                    self.gap += lost;
+                    self.shells.insert(channel, received);
+                    self.moved = true;
+                }
+                _ => {}
+            },
             Frame::Data {
                 channel,
                 seq,
@@ -667,6 +691,36 @@ mod tests {
         r.feed(false, &data(ch, 4, b"two\nthree\n"));
         r.feed(false, &data(ch, 14, b"four\n"));
         assert_eq!(outputs(&p), ["one\n", "two\n", "three\n", "four\n"]);
+    }
+
+    #[test]
+    fn a_client_resuming_past_the_recording_leaves_a_marked_and_reported_gap() {
+        let tmp = tempfile::tempdir().unwrap();
+        let p = tmp.path().join("s.cast");
+        let ch = ChannelId(1);
+        first_life(&p, ch, b"one\n");
+        // The client already has "two" (4..8): a server that lost its
+        // last writes. The node replays from 8 only.
+        let mut r = Recorder::open(&p, ROOMY).unwrap();
+        let resume = enc(&Frame::Ack {
+            channel: ch,
+            received: 8,
+            kind: AckKind::ResumeRequest,
+        });
+        r.feed(true, &resume);
+        assert_eq!(r.take_gap(), Some(4));
+        assert_eq!(r.take_gap(), None, "reported once");
+        r.feed(false, &data(ch, 8, b"three\n"));
+        assert_eq!(outputs(&p), ["one\n", "three\n"]);
+        let text = std::fs::read_to_string(&p).unwrap();
+        assert!(
+            text.contains(r#""m","recording gap: 4 bytes the server did not record"]"#),
+            "{text}"
+        );
+        // A resume at or before the position is no gap.
+        r.reconnected();
+        r.feed(true, &resume);
+        assert_eq!(r.take_gap(), None);
     }
 
     #[test]

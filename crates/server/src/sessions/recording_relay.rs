@@ -1,7 +1,7 @@
 //! The relay's side of recording: opening a session's recorder with the
 //! preferences' limits, syncing it to disk every second, and acting when a
 //! recording stops early (audit, `RecordingStatus`, and the session's
-//! `recordingCapAction`).
+//! `recordingCapAction`) or has a gap (audit).
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -152,6 +152,24 @@ pub async fn stopped(state: Shared, id: String, stop: Stopped, action: CapAction
             tracing::error!(session = %id, error = %e.message, "cannot note the stopped recording");
             false
         }
+    }
+}
+
+/// A gap in a recording: the client resumed with output the recording
+/// lacks (a server that restarted without its last writes). The recording
+/// marks the place; this audits it.
+pub async fn gap(state: Shared, id: String, lost: u64) {
+    let detail = format!(
+        "the recording lacks {lost} bytes of output the client received (the server restarted without its last writes); a marker in the recording shows where"
+    );
+    tracing::warn!(session = %id, %detail, "session recording gap");
+    let r = crate::db::run(&state, move |c| {
+        audit(c, "airlock:RecordingGap", &id, &detail)?;
+        Ok(())
+    })
+    .await;
+    if let Err(e) = r {
+        tracing::error!(error = %e.message, "cannot audit the recording gap");
     }
 }
 

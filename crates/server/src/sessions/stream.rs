@@ -201,9 +201,17 @@ async fn pipe(
         if active {
             state.broker.touch(&id);
         }
-        let stop = rec
+        let (stop, gap) = rec
             .as_ref()
-            .and_then(|(r, _)| r.lock().ok()?.feed(from_client, &buf[..n]));
+            .and_then(|(r, _)| {
+                let mut r = r.lock().ok()?;
+                let stop = r.feed(from_client, &buf[..n]);
+                Some((stop, r.take_gap()))
+            })
+            .unwrap_or_default();
+        if let Some(lost) = gap {
+            tokio::spawn(recording_relay::gap(state.clone(), id.clone(), lost));
+        }
         if let (Some(stop), Some((_, action))) = (stop, &rec) {
             let action = *action;
             tokio::spawn(recording_relay::stopped(
