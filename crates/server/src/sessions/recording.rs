@@ -89,6 +89,11 @@ pub struct Recorder {
     moved: bool,
     /// Units of output lost to a gap, not yet reported.
     gap: u64,
+    /// Channels whose client resume point this transport already took: a
+    /// client's resume point is taken once per channel, and only on a
+    /// transport that resumed (never mid-stream, where in-flight output
+    /// would pass unrecorded).
+    resume_taken: Option<std::collections::HashSet<ChannelId>>,
     to_agent: Decoder,
     to_client: Decoder,
     broken: bool,
@@ -205,6 +210,7 @@ impl Recorder {
             position,
             moved: false,
             gap: 0,
+            resume_taken: (len > 0).then(Default::default),
             to_agent: Decoder::new(max),
             to_client: Decoder::new(max),
             broken: false,
@@ -421,6 +427,7 @@ impl Recorder {
         self.to_agent = Decoder::new(max);
         self.to_client = Decoder::new(max);
         self.broken = false;
+        self.resume_taken = Some(Default::default());
     }
 
     fn frame(&mut self, from_client: bool, f: Frame) {
@@ -450,22 +457,29 @@ impl Recorder {
                 channel,
                 received,
                 kind: AckKind::Resume | AckKind::ResumeRequest,
-            } if from_client => match self.shells.get(&channel).copied() {
-                None if self.unplaced => {
-                    self.shells.insert(channel, received);
+            } if from_client
+                && self
+                    .resume_taken
+                    .as_mut()
+                    .is_some_and(|taken| taken.insert(channel)) =>
+            {
+                match self.shells.get(&channel).copied() {
+                    None if self.unplaced => {
+                        self.shells.insert(channel, received);
+                    }
+                    Some(next) if received > next => {
+                        let lost = received - next;
+                        self.event(
+                            "m",
+                            &format!("recording gap: {lost} bytes the server did not record"),
+                        );
+                        self.gap += lost;
+                        self.shells.insert(channel, received);
+                        self.moved = true;
+                    }
+                    _ => {}
                 }
-                Some(next) if received > next => {
-                    let lost = received - next;
-                    self.event(
-                        "m",
-                        &format!("recording gap: {lost} bytes the server did not record"),
-                    );
-                    self.gap += lost;
-                    self.shells.insert(channel, received);
-                    self.moved = true;
-                }
-                _ => {}
-            },
+            }
             Frame::Data {
                 channel,
                 seq,
@@ -721,6 +735,36 @@ mod tests {
         r.reconnected();
         r.feed(true, &resume);
         assert_eq!(r.take_gap(), None);
+        // A second resume point on the same transport (a client's forged
+        // mid-stream request) moves nothing: output in flight is recorded.
+        let forged = enc(&Frame::Ack {
+            channel: ch,
+            received: 20,
+            kind: AckKind::ResumeRequest,
+        });
+        r.feed(true, &forged);
+        assert_eq!(r.take_gap(), None);
+        r.feed(false, &data(ch, 14, b"four\n"));
+        assert_eq!(outputs(&p), ["one\n", "three\n", "four\n"]);
+    }
+
+    #[test]
+    fn a_resume_point_on_the_first_transport_is_ignored() {
+        let tmp = tempfile::tempdir().unwrap();
+        let p = tmp.path().join("s.cast");
+        let ch = ChannelId(1);
+        let mut r = Recorder::open(&p, ROOMY).unwrap();
+        r.feed(true, &open_shell(ch));
+        r.feed(false, &data(ch, 0, b"one\n"));
+        let forged = enc(&Frame::Ack {
+            channel: ch,
+            received: 100,
+            kind: AckKind::ResumeRequest,
+        });
+        r.feed(true, &forged);
+        assert_eq!(r.take_gap(), None);
+        r.feed(false, &data(ch, 4, b"two\n"));
+        assert_eq!(outputs(&p), ["one\n", "two\n"]);
     }
 
     #[test]
