@@ -85,6 +85,7 @@ pub fn shell(g: &Global, target: &str, document: &str, params: Value) -> anyhow:
                 None,
             )
             .await?;
+        s.mux.end_when_idle();
         sc::forward_stdin(ch.sender());
         let resize = ch.sender();
         tokio::spawn(async move {

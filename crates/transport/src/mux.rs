@@ -4,7 +4,7 @@
 //! a reader task feeds it bytes, a writer task takes encoded frames, and flow
 //! control bounds every buffer.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::Duration;
 
 use airlock_wire::{
@@ -61,6 +61,7 @@ enum Cmd {
     Resize(ChannelId, u16, u16),
     Signal(ChannelId, Signal),
     Consumed(ChannelId, u64),
+    EndWhenIdle,
 }
 
 /// A handle to the connection; cheap to clone.
@@ -103,6 +104,15 @@ impl Mux {
             reply,
         })?;
         rx.await.map_err(|_| MuxError::Closed)?
+    }
+
+    /// The session is over once no channel is open or opening (each has the
+    /// peer's `Close`): a transport lost after that ends the driver instead
+    /// of being redialled, as nothing is left to resume. The transport stays
+    /// open until then, so the peer, which closed, also ends first. For
+    /// sessions of one channel (a command, a shell), called once it is open.
+    pub fn end_when_idle(&self) {
+        let _ = self.cmd(Cmd::EndWhenIdle);
     }
 }
 
@@ -203,9 +213,20 @@ struct Driver {
     opening: HashMap<ChannelId, oneshot::Sender<Result<Channel, MuxError>>>,
     pending: HashMap<ChannelId, VecDeque<Pending>>,
     incoming: mpsc::UnboundedSender<Incoming>,
+    end_when_idle: bool,
+    /// Channels whose last event (`Closed`, an error) the application has:
+    /// held only until the peer acknowledges our side of the close.
+    finished: HashSet<ChannelId>,
 }
 
 impl Driver {
+    /// [`Mux::end_when_idle`] was asked and no channel is left.
+    fn done(&self) -> bool {
+        self.end_when_idle
+            && self.opening.is_empty()
+            && self.channels.keys().all(|id| self.finished.contains(id))
+    }
+
     fn new_channel(&mut self, id: ChannelId) -> Channel {
         let (tx, rx) = mpsc::unbounded_channel();
         self.channels.insert(id, tx);
@@ -258,6 +279,8 @@ impl Driver {
                         }
                         if last && self.conn.channel_state(channel).is_none() {
                             self.forget(channel);
+                        } else if last {
+                            self.finished.insert(channel);
                         }
                     }
                 },
@@ -278,6 +301,7 @@ impl Driver {
 
     fn forget(&mut self, id: ChannelId) {
         self.channels.remove(&id);
+        self.finished.remove(&id);
         if let Some(q) = self.pending.remove(&id) {
             for p in q {
                 let _ = p.done.send(Err(MuxError::Closed));
@@ -367,6 +391,7 @@ impl Driver {
             Cmd::Consumed(id, n) => {
                 let _ = self.conn.consumed(id, n);
             }
+            Cmd::EndWhenIdle => self.end_when_idle = true,
         }
     }
 }
@@ -428,6 +453,8 @@ pub fn start_resumable(
         opening: HashMap::new(),
         pending: HashMap::new(),
         incoming: in_tx,
+        end_when_idle: false,
+        finished: HashSet::new(),
     };
     let task = tokio::spawn(run(io, driver, rx, redial));
     (mux, in_rx, task)
@@ -451,6 +478,7 @@ async fn run(
     let result = loop {
         match drive(io, &mut d, &mut cmds).await {
             Ended::Fatal(e) => break Err(e),
+            Ended::Lost if d.done() => break Ok(()),
             Ended::Lost => {}
         }
         let Some(dial) = redial.as_mut() else {
@@ -624,4 +652,92 @@ async fn drive(io: Transport, d: &mut Driver, cmds: &mut mpsc::UnboundedReceiver
     }
     reader.abort();
     ended
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use airlock_wire::{ChannelKind, Config, Side};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A redial that counts its calls and fails as a server that ended the
+    /// session does, so the driver stops at once.
+    fn counting_redial(calls: Arc<AtomicUsize>) -> Redial {
+        Box::new(move || {
+            calls.fetch_add(1, Ordering::SeqCst);
+            Box::pin(async {
+                Err(crate::dial::DialError::Refused(crate::dial::Refused {
+                    status: 410,
+                    code: Some(airlock_proto::ErrorCode::SessionEnded),
+                    message: "ended".into(),
+                }))
+            })
+        })
+    }
+
+    /// A dialer runs one command channel that the far side closes with an
+    /// exit status, then the far side's transport goes away. Returns the
+    /// status, how the dialer's driver ended and how often it redialled.
+    async fn one_command(end_when_idle: bool) -> (CloseStatus, Result<(), MuxError>, usize) {
+        let (a, b) = tokio::io::duplex(1 << 16);
+        let calls = Arc::new(AtomicUsize::new(0));
+        let (client, _, client_task) = start_resumable(
+            Box::new(a),
+            Connection::new(Config::new(Side::Dialer), 1 << 16),
+            Some(counting_redial(calls.clone())),
+        );
+        let (_node, mut incoming, node_task) =
+            start(b, Connection::new(Config::new(Side::Acceptor), 1 << 16));
+        let node = tokio::spawn(async move {
+            let ch = incoming
+                .recv()
+                .await
+                .expect("an open")
+                .accept()
+                .await
+                .expect("accept");
+            ch.close(CloseStatus::Exited(3));
+            // The far side answers our close; then its transport goes.
+            let mut ch = ch;
+            while !matches!(ch.recv().await, Some(ChannelEvent::Closed(_)) | None) {}
+        });
+        let kind = ChannelKind::Exec {
+            command: "true".into(),
+            stdin: false,
+        };
+        let mut ch = client.open(kind, None, None).await.expect("open");
+        if end_when_idle {
+            client.end_when_idle();
+        }
+        let status = loop {
+            match ch.recv().await.expect("an event") {
+                ChannelEvent::Closed(st) => break st,
+                _ => continue,
+            }
+        };
+        node.await.expect("node");
+        node_task.abort();
+        let ended = tokio::time::timeout(Duration::from_secs(10), client_task)
+            .await
+            .expect("the driver ends")
+            .expect("no panic");
+        (status, ended, calls.load(Ordering::SeqCst))
+    }
+
+    #[tokio::test]
+    async fn a_finished_one_channel_session_is_not_redialled_when_its_transport_goes() {
+        let (status, ended, redials) = one_command(true).await;
+        assert_eq!(status, CloseStatus::Exited(3));
+        assert!(ended.is_ok(), "{ended:?}");
+        assert_eq!(redials, 0);
+    }
+
+    #[tokio::test]
+    async fn without_end_when_idle_a_lost_transport_is_redialled() {
+        let (status, ended, redials) = one_command(false).await;
+        assert_eq!(status, CloseStatus::Exited(3));
+        assert!(matches!(ended, Err(MuxError::Lost(_))), "{ended:?}");
+        assert_eq!(redials, 1);
+    }
 }

@@ -112,6 +112,7 @@ pub fn exec(g: &Global, a: ExecArgs) -> anyhow::Result<i32> {
                 None,
             )
             .await?;
+        s.mux.end_when_idle();
         if stdin {
             sc::forward_stdin(ch.sender());
         }
@@ -283,6 +284,7 @@ pub fn proxy(g: &Global, a: ProxyArgs) -> anyhow::Result<i32> {
                 None,
             )
             .await?;
+        s.mux.end_when_idle();
         let piped = forward::pipe(crate::stdio::stdin(), crate::stdio::stdout(), ch);
         let end = tokio::select! {
             (_, end) = piped => end,
