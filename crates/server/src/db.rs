@@ -34,6 +34,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("db/0009_join_tokens.sql"),
     include_str!("db/0010_cluster_secrets.sql"),
     include_str!("db/0011_compute_fleet.sql"),
+    include_str!("db/0012_nonce_expiry_index.sql"),
 ];
 
 /// Errors opening the database. Each message says what to do.

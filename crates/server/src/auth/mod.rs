@@ -161,17 +161,17 @@ fn nonce_fresh(conn: &Connection, key: &str, now: i64, expires: i64) -> Result<b
         return Ok(false);
     }
     let full = |e: &rusqlite::Error| crate::api_error::is_disk_full(e);
-    match conn.execute(
-        "DELETE FROM request_nonces WHERE expires_at < ?1",
-        params![now],
-    ) {
+    match conn
+        .prepare_cached("DELETE FROM request_nonces WHERE expires_at < ?1")
+        .and_then(|mut s| s.execute(params![now]))
+    {
         Err(e) if !full(&e) => return Err(e.into()),
         _ => {}
     }
-    match conn.execute(
-        "INSERT OR IGNORE INTO request_nonces(nonce, expires_at) VALUES (?1, ?2)",
-        params![key, expires],
-    ) {
+    match conn
+        .prepare_cached("INSERT OR IGNORE INTO request_nonces(nonce, expires_at) VALUES (?1, ?2)")
+        .and_then(|mut s| s.execute(params![key, expires]))
+    {
         Ok(n) => Ok(n > 0 && !held_has(false)?),
         Err(e) if full(&e) => {
             let stored = conn
