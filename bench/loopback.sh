@@ -6,14 +6,17 @@
 # hops), with the CPU each role spends per GiB; scp through `airlock proxy`
 # vs direct ssh, with each cipher;
 # session start (`airlock exec NODE -- true` vs a fresh `ssh NODE true` and
-# ssh with a ControlMaster). Prints a Markdown table.
-# Sizes: MIB (default 1024), RUNS (3), RTT_COUNT (2000), STARTS (10);
+# ssh with a ControlMaster), and the session rate: EXECS remote `true`s one
+# after another and PARALLEL at a time. Prints a Markdown table.
+# Sizes: MIB (default 1024), RUNS (3), RTT_COUNT (2000), STARTS (10),
+# EXECS (100), PARALLEL (32);
 # STREAMS ("1 8"): parallel connections sharing MIB in the throughput rows.
 # ROWS picks rows (default all): "throughput rtt scp start pty".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MIB=${MIB:-1024} RUNS=${RUNS:-3} STREAMS=${STREAMS:-1 8} RTT_COUNT=${RTT_COUNT:-2000} STARTS=${STARTS:-10}
-ROWS=${ROWS:-throughput rtt scp start pty}
+EXECS=${EXECS:-100} PARALLEL=${PARALLEL:-32}
+ROWS=${ROWS:-throughput rtt scp start exec pty}
 want() { [[ " $ROWS " == *" $1 "* ]]; }
 AIRLOCK=${AIRLOCK:-$PWD/target/release/airlock}
 TB="python3 $PWD/bench/tcpbench.py"
@@ -52,6 +55,11 @@ AuthorizedKeysFile $work/sshd/auth
 StrictModes no
 UsePAM no
 PasswordAuthentication no
+MaxStartups 200
+MaxSessions 200
+# bash sources ~/.bashrc when sshd starts it (SHLVL unset): this machine's
+# root .bashrc (pyenv init) costs ~170 ms, which airlock's sessions do not pay.
+SetEnv SHLVL=1
 Subsystem sftp /usr/lib/openssh/sftp-server
 CFG
 bg /usr/sbin/sshd -D -f "$work/sshd/config"
@@ -204,6 +212,34 @@ for mode in ssh ssh-mux airlock; do
 done
 set -- ${ST[airlock]}; a=$1; set -- ${ST[ssh]}; s=$1; set -- ${ST[ssh-mux]}; x=$1
 echo "| session start (remote \`true\`), ms, median (min–max) of $STARTS (hyperfine) | | $(fmt "${ST[ssh]}") fresh; $(fmt "${ST[ssh-mux]}") ControlMaster | | $(fmt "${ST[airlock]}") | $(ratio "$a" "$s") vs fresh; $(ratio "$a" "$x") vs ControlMaster | | |"
+fi
+
+# Session rate: EXECS remote `true`s, each its own client process, one at a
+# time and PARALLEL at a time (xargs -P), paths taking turns; sessions/s.
+if want exec; then
+ssh "${SSHO[@]}" -p "$SSHD" -o ControlMaster=yes -o ControlPath="$work/cm" -o ControlPersist=600 -fN "${USER:-root}@127.0.0.1"
+dest="${USER:-root}@127.0.0.1"
+rate() { # rate PARALLEL COMMAND... → sessions/s over EXECS runs; fails on any failed run
+  local par=$1; shift
+  local t0; t0=$(now)
+  seq "$EXECS" | xargs -P "$par" -I{} "$@" >/dev/null || { echo "a session failed: $*" >&2; exit 1; }
+  python3 -c "print($EXECS / ($(now) - $t0))"
+}
+unset V; declare -A V
+for _ in $(seq "$RUNS"); do
+  for par in 1 "$PARALLEL"; do
+    V[ssh-$par]+="$(rate "$par" ssh "${SSHO[@]}" -p "$SSHD" "$dest" true) "
+    V[ssh-mux-$par]+="$(rate "$par" ssh "${SSHO[@]}" -p "$SSHD" -o ControlPath="$work/cm" "$dest" true) "
+    V[airlock-$par]+="$(rate "$par" "$AIRLOCK" exec "$node" -- true) "
+  done
+done
+ssh -o ControlPath="$work/cm" -O exit "$dest" 2>/dev/null || true
+for par in 1 "$PARALLEL"; do
+  for mode in ssh ssh-mux airlock; do ST[$mode]=$(stats ${V[$mode-$par]}); done
+  set -- ${ST[airlock]}; a=$1; set -- ${ST[ssh]}; s=$1; set -- ${ST[ssh-mux]}; x=$1
+  how=$([ "$par" = 1 ] && echo "one at a time" || echo "$par at a time")
+  echo "| session rate (remote \`true\`, a client process each), sessions/s, $how, median (min–max) of $RUNS × $EXECS | | $(fmt "${ST[ssh]}") fresh; $(fmt "${ST[ssh-mux]}") ControlMaster | | $(fmt "${ST[airlock]}") | $(ratio "$a" "$s") vs fresh; $(ratio "$a" "$x") vs ControlMaster | | |"
+done
 fi
 
 # Interactive echo through a terminal: one keystroke to `cat` on a remote PTY and back.
