@@ -225,12 +225,21 @@ rate() { # rate PARALLEL COMMAND... → sessions/s over EXECS runs; fails on any
   seq "$EXECS" | xargs -P "$par" -I{} "$@" >/dev/null || { echo "a session failed: $*" >&2; exit 1; }
   python3 -c "print($EXECS / ($(now) - $t0))"
 }
-unset V; declare -A V
+# CPU seconds of a process and of the children it has reaped (the agent's
+# session workers and their commands).
+cpu_tree() { awk -v hz="$HZ" '{sub(/^.*\) /,""); print ($12+$13+$14+$15)/hz}' "/proc/$1/stat"; }
+agent_pid=$(pgrep -f -- "agent run --sessions-as-self --agent-dir $work/agent" | head -1)
+server_pid=$(pgrep -f -- "airlock-server" | head -1)
+unset V R; declare -A V R
 for _ in $(seq "$RUNS"); do
   for par in 1 "$PARALLEL"; do
     V[ssh-$par]+="$(rate "$par" ssh "${SSHO[@]}" -p "$SSHD" "$dest" true) "
     V[ssh-mux-$par]+="$(rate "$par" ssh "${SSHO[@]}" -p "$SSHD" -o ControlPath="$work/cm" "$dest" true) "
+    s0=$(cpu_tree "$server_pid") a0=$(cpu_tree "$agent_pid") c0=$(cpu_tree $$)
     V[airlock-$par]+="$(rate "$par" "$AIRLOCK" exec "$node" -- true) "
+    # Milliseconds of CPU per session: "client node server" (the clients are
+    # reaped by xargs, and xargs by this shell).
+    R[$par]+="$(python3 -c "print(','.join(f'{(b-a)*1000/$EXECS:.1f}' for a,b in (($c0,$(cpu_tree $$)),($a0,$(cpu_tree "$agent_pid")),($s0,$(cpu_tree "$server_pid")))))") "
   done
 done
 ssh -o ControlPath="$work/cm" -O exit "$dest" 2>/dev/null || true
@@ -239,6 +248,8 @@ for par in 1 "$PARALLEL"; do
   set -- ${ST[airlock]}; a=$1; set -- ${ST[ssh]}; s=$1; set -- ${ST[ssh-mux]}; x=$1
   how=$([ "$par" = 1 ] && echo "one at a time" || echo "$par at a time")
   echo "| session rate (remote \`true\`, a client process each), sessions/s, $how, median (min–max) of $RUNS × $EXECS | | $(fmt "${ST[ssh]}") fresh; $(fmt "${ST[ssh-mux]}") ControlMaster | | $(fmt "${ST[airlock]}") | $(ratio "$a" "$s") vs fresh; $(ratio "$a" "$x") vs ControlMaster | | |"
+  set -- $(python3 -c 'import sys,statistics as s; v=[list(map(float,x.split(","))) for x in sys.argv[1:]]; print(" ".join(f"{s.median(c):.1f}" for c in zip(*v)))' ${R[$par]})
+  echo "| session rate, $how: airlock's CPU per session, ms, median of $RUNS: client / node (agent, worker and command) / server | | | | $1 / $2 / $3 | | | |"
 done
 fi
 
