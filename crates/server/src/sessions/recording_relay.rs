@@ -165,6 +165,7 @@ pub async fn gap(state: Shared, id: String, lost: u64) {
     tracing::warn!(session = %id, %detail, "session recording gap");
     let r = crate::db::run(&state, move |c| {
         audit(c, "airlock:RecordingGap", &id, &detail)?;
+        store::set_recording_incomplete(c, &id, &detail)?;
         Ok(())
     })
     .await;

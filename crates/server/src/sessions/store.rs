@@ -213,6 +213,20 @@ pub fn set_recording_stopped(
     Ok(())
 }
 
+/// Notes that a recording lacks part of the session (`Incomplete`) while it
+/// goes on; a recording that stopped (`Truncated`, `Failed`) keeps saying so.
+pub fn set_recording_incomplete(
+    conn: &Connection,
+    id: &str,
+    reason: &str,
+) -> Result<(), SessionError> {
+    conn.execute(
+        "UPDATE sessions SET recording_status = 'Incomplete', recording_status_reason = ?2 WHERE session_id = ?1 AND recording IS NOT NULL AND recording_status IS NULL",
+        params![id, reason],
+    )?;
+    Ok(())
+}
+
 /// Ends a session (once); returns whether this call ended it.
 pub fn end(conn: &Connection, id: &str, status: SessionStatus) -> Result<bool, SessionError> {
     end_because(conn, id, status, None)
@@ -266,4 +280,64 @@ pub fn target_exists(conn: &Connection, instance_id: &str) -> Result<bool, Sessi
         )
         .optional()?
         .is_some())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session(conn: &Connection, id: &str) {
+        create(
+            conn,
+            &NewSession {
+                session_id: id,
+                owner: "alice",
+                owner_arn: "arn:aws:iam::1:user/alice",
+                target: "mi-1",
+                document_name: "SSM-SessionManagerRunShell",
+                parameters: &serde_json::json!({}),
+                run_as: None,
+                reason: None,
+                client_token: "c",
+                agent_token: "a",
+            },
+        )
+        .unwrap();
+        set_recording(conn, id, "/r.cast").unwrap();
+    }
+
+    fn status(conn: &Connection, id: &str) -> (Option<String>, Option<String>) {
+        let s = get(conn, id).unwrap();
+        (s.recording_status, s.recording_status_reason)
+    }
+
+    #[test]
+    fn a_recording_with_a_gap_never_reads_complete() {
+        let dir = tempfile::tempdir().unwrap();
+        let (conn, _) = crate::db::open(&dir.path().join("t.db")).unwrap();
+        session(&conn, "s-gap");
+        assert_eq!(status(&conn, "s-gap").0.as_deref(), Some("InProgress"));
+        set_recording_incomplete(&conn, "s-gap", "lacks 12 bytes").unwrap();
+        end(&conn, "s-gap", SessionStatus::Terminated).unwrap();
+        let (st, why) = status(&conn, "s-gap");
+        assert_eq!(st.as_deref(), Some("Incomplete"));
+        assert_eq!(why.as_deref(), Some("lacks 12 bytes"));
+        // Without a gap it ends Complete.
+        session(&conn, "s-whole");
+        end(&conn, "s-whole", SessionStatus::Terminated).unwrap();
+        assert_eq!(status(&conn, "s-whole").0.as_deref(), Some("Complete"));
+    }
+
+    #[test]
+    fn a_stopped_recording_keeps_its_status_after_a_gap() {
+        let dir = tempfile::tempdir().unwrap();
+        let (conn, _) = crate::db::open(&dir.path().join("t.db")).unwrap();
+        session(&conn, "s-1");
+        set_recording_stopped(&conn, "s-1", "Truncated", "size cap").unwrap();
+        set_recording_incomplete(&conn, "s-1", "lacks 12 bytes").unwrap();
+        assert_eq!(
+            status(&conn, "s-1"),
+            (Some("Truncated".into()), Some("size cap".into()))
+        );
+    }
 }
