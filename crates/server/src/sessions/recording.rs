@@ -170,20 +170,26 @@ impl Recorder {
         let (position, held) = match meta.is_file() {
             true => {
                 let (p, held) = PositionFile::open(path)?;
-                (Some(p), held.filter(|h| h.cast_bytes <= len))
+                (Some(p), held)
             }
             false => (None, None),
         };
+        // A position past the file's end: the machine went down after the
+        // position reached the disk but before the recording's last writes
+        // did. Those bytes were relayed, so no replay brings them: a gap.
+        let lost = held
+            .as_ref()
+            .map_or(0, |h| h.cast_bytes.saturating_sub(len));
         let mut started = Instant::now();
         if len > 0 {
             len = match &held {
                 // Drop what was written after the last noted position: it
                 // was never relayed, and the replay brings it again.
-                Some(h) => {
+                Some(h) if lost == 0 => {
                     file.set_len(h.cast_bytes)?;
                     h.cast_bytes
                 }
-                None => drop_partial_line(&mut file, len)?,
+                _ => drop_partial_line(&mut file, len)?,
             };
             let offset = resume_offset(&mut file, len)?;
             started = Instant::now()
@@ -216,6 +222,16 @@ impl Recorder {
             broken: false,
             stopped: None,
         };
+        if lost > 0 {
+            if !r.header_written {
+                r.header(80, 24, "xterm-256color");
+            }
+            r.event(
+                "m",
+                &format!("recording gap: {lost} bytes of the recording lost when the server's machine went down"),
+            );
+            r.gap = lost;
+        }
         r.check_free();
         Ok(r)
     }
@@ -746,6 +762,43 @@ mod tests {
         assert_eq!(r.take_gap(), None);
         r.feed(false, &data(ch, 14, b"four\n"));
         assert_eq!(outputs(&p), ["one\n", "three\n", "four\n"]);
+    }
+
+    #[test]
+    fn a_position_past_the_end_of_the_file_is_a_reported_gap() {
+        let tmp = tempfile::tempdir().unwrap();
+        let p = tmp.path().join("s.cast");
+        let ch = ChannelId(1);
+        first_life(&p, ch, b"one\n");
+        let mut r = Recorder::open(&p, ROOMY).unwrap();
+        r.feed(false, &data(ch, 4, b"two\n"));
+        drop(r);
+        // The machine went down: the position reached the disk, the
+        // recording's last line ("two", relayed) did not.
+        let text = std::fs::read_to_string(&p).unwrap();
+        let cut = text.trim_end_matches('\n').rfind('\n').unwrap() + 1;
+        let lost = (text.len() - cut) as u64;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&p)
+            .unwrap()
+            .set_len(cut as u64)
+            .unwrap();
+        let mut r = Recorder::open(&p, ROOMY).unwrap();
+        assert_eq!(r.take_gap(), Some(lost));
+        assert_eq!(r.take_gap(), None, "reported once");
+        // The replay of what the client missed is not recorded twice, and
+        // the recording goes on after the marker.
+        r.feed(false, &data(ch, 4, b"two\n"));
+        r.feed(false, &data(ch, 8, b"three\n"));
+        assert_eq!(outputs(&p), ["one\n", "three\n"]);
+        let text = std::fs::read_to_string(&p).unwrap();
+        assert!(
+            text.contains(&format!(
+                r#""m","recording gap: {lost} bytes of the recording lost when the server's machine went down"]"#
+            )),
+            "{text}"
+        );
     }
 
     #[test]
