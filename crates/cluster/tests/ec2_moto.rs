@@ -8,8 +8,7 @@
 
 use airlock_cluster::ec2::{Ec2Provider, Ec2Settings};
 use airlock_cluster::provider::{InstanceState, LaunchSpec, NodeRole, Provider};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const CLUSTER: &str = "seed";
 const CONFIG: &str = "[aws]\naws_region_name = us-east-1\n\n[global]\ncluster_template = default\n\n\
@@ -19,68 +18,17 @@ master_instance_type = t3.micro\n\n\
 [queue q]\ncompute_resource_settings = cr\ndisable_hyperthreading = true\n\n\
 [compute_resource cr]\ninstance_type = c5.large\nmax_count = 4\n";
 
-/// moto's server, killed when dropped (a failed test included).
-struct Moto {
-    child: Child,
-    endpoint: String,
+mod support {
+    pub mod moto;
 }
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn moto_server() -> String {
-    std::env::var("MOTO_SERVER").unwrap_or_else(|_| "/opt/moto-venv/bin/moto_server".into())
-}
+use support::moto::{self, Moto};
 
 fn start_moto() -> Moto {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port");
-    let bin = moto_server();
-    let child = Command::new(&bin)
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-        .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| {
-            panic!("cannot run moto's server {bin} ({e}); run scripts/install-deps.sh")
-        });
-    let moto = Moto {
-        child,
-        endpoint: format!("http://127.0.0.1:{port}"),
-    };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "moto did not listen in 30 s");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    moto
+    moto::start()
 }
 
-/// Runs boto3 against moto (the python beside moto's server): the test's
-/// own view of EC2, independent of the provider's SDK calls.
-fn boto(moto: &Moto, script: &str) -> String {
-    let python = std::path::Path::new(&moto_server()).with_file_name("python");
-    let prelude = format!(
-        "import boto3, json, base64\nec2 = boto3.client('ec2', endpoint_url='{}', region_name='us-east-1', aws_access_key_id='testing', aws_secret_access_key='testing')\n",
-        moto.endpoint
-    );
-    let out = Command::new(python)
-        .args(["-c", &format!("{prelude}{script}")])
-        .output()
-        .expect("python runs");
-    assert!(
-        out.status.success(),
-        "boto3 failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+fn boto(m: &Moto, script: &str) -> String {
+    moto::boto(&m.endpoint, script)
 }
 
 fn spec<'a>(name: &'a str, id: &'a str, role: NodeRole) -> LaunchSpec<'a> {

@@ -33,6 +33,10 @@ impl Drop for Killed {
     }
 }
 
+#[path = "../../cluster/tests/support/moto.rs"]
+mod moto;
+use moto::{Moto, boto};
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
@@ -40,53 +44,11 @@ fn free_port() -> u16 {
         .expect("a free port")
 }
 
-fn moto_server() -> PathBuf {
-    std::env::var_os("MOTO_SERVER")
-        .map_or_else(|| "/opt/moto-venv/bin/moto_server".into(), PathBuf::from)
-}
-
-/// moto's server on a free loopback port; its endpoint URL.
-fn start_moto() -> (Killed, String) {
-    let port = free_port();
-    let bin = moto_server();
-    let child = Command::new(&bin)
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| {
-            panic!(
-                "cannot run moto's server {} ({e}); run scripts/install-deps.sh",
-                bin.display()
-            )
-        });
-    let moto = Killed(child);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "moto did not listen in 30 s");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    (moto, format!("http://127.0.0.1:{port}"))
-}
-
-/// Runs a boto3 script against moto; its stdout, trimmed.
-fn boto(endpoint: &str, script: &str) -> String {
-    let python = moto_server().with_file_name("python");
-    let prelude = format!(
-        "import boto3, json, base64\n\
-         ec2 = boto3.client('ec2', endpoint_url='{endpoint}', region_name='us-east-1', \
-         aws_access_key_id='testing', aws_secret_access_key='testing')\n"
-    );
-    let out = Command::new(python)
-        .args(["-c", &format!("{prelude}{script}")])
-        .output()
-        .expect("python runs");
-    assert!(
-        out.status.success(),
-        "boto3 failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+/// moto on loopback, and its endpoint URL.
+fn start_moto() -> (Moto, String) {
+    let m = moto::start();
+    let endpoint = m.endpoint.clone();
+    (m, endpoint)
 }
 
 /// The `airlock` CLI beside the server binary under test, built (a no-op
@@ -140,7 +102,7 @@ struct Lab {
     /// Where the server listens, which is also its `--node-endpoint`.
     port: u16,
     _server: Killed,
-    _moto: Killed,
+    _moto: Moto,
 }
 
 /// The environment that points the AWS SDK at moto through the standard
