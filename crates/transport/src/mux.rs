@@ -4,12 +4,12 @@
 //! a reader task feeds it bytes, a writer task takes encoded frames, and flow
 //! control bounds every buffer.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
 use airlock_wire::{
-    ChannelEvent, ChannelId, ChannelKind, CloseStatus, Connection, Event, Open, OpenFailCode,
-    Signal, Stream,
+    ChannelEvent, ChannelId, ChannelKind, ChannelState, CloseStatus, Connection, Event, Open,
+    OpenFailCode, Signal, Stream,
 };
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -214,17 +214,20 @@ struct Driver {
     pending: HashMap<ChannelId, VecDeque<Pending>>,
     incoming: mpsc::UnboundedSender<Incoming>,
     end_when_idle: bool,
-    /// Channels whose last event (`Closed`, an error) the application has:
-    /// held only until the peer acknowledges our side of the close.
-    finished: HashSet<ChannelId>,
 }
 
 impl Driver {
-    /// [`Mux::end_when_idle`] was asked and no channel is left.
+    /// [`Mux::end_when_idle`] was asked and every channel is closed both
+    /// ways (one still held only waits for the peer's acknowledgement).
     fn done(&self) -> bool {
         self.end_when_idle
             && self.opening.is_empty()
-            && self.channels.keys().all(|id| self.finished.contains(id))
+            && self.channels.keys().all(|&id| {
+                matches!(
+                    self.conn.channel_state(id),
+                    None | Some(ChannelState::Closed)
+                )
+            })
     }
 
     fn new_channel(&mut self, id: ChannelId) -> Channel {
@@ -279,8 +282,6 @@ impl Driver {
                         }
                         if last && self.conn.channel_state(channel).is_none() {
                             self.forget(channel);
-                        } else if last {
-                            self.finished.insert(channel);
                         }
                     }
                 },
@@ -301,7 +302,6 @@ impl Driver {
 
     fn forget(&mut self, id: ChannelId) {
         self.channels.remove(&id);
-        self.finished.remove(&id);
         if let Some(q) = self.pending.remove(&id) {
             for p in q {
                 let _ = p.done.send(Err(MuxError::Closed));
@@ -454,7 +454,6 @@ pub fn start_resumable(
         pending: HashMap::new(),
         incoming: in_tx,
         end_when_idle: false,
-        finished: HashSet::new(),
     };
     let task = tokio::spawn(run(io, driver, rx, redial));
     (mux, in_rx, task)
