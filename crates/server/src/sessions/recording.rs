@@ -216,7 +216,9 @@ impl Recorder {
             position,
             moved: false,
             gap: 0,
-            resume_taken: (len > 0).then(Default::default),
+            // Reopened (a file, or a position that outlived it): the next
+            // transport is a resumed one.
+            resume_taken: (len > 0 || held.is_some()).then(Default::default),
             to_agent: Decoder::new(max),
             to_client: Decoder::new(max),
             broken: false,
@@ -489,7 +491,7 @@ impl Recorder {
                             "m",
                             &format!("recording gap: {lost} bytes the server did not record"),
                         );
-                        self.gap += lost;
+                        self.gap = self.gap.saturating_add(lost);
                         self.shells.insert(channel, received);
                         self.moved = true;
                     }
