@@ -10,18 +10,7 @@ const browser = await chromium.launch({
 });
 try {
   const page = await browser.newPage({ ignoreHTTPSErrors: true, viewport: { width: 1200, height: 700 } });
-  // Chromium fails a navigation with ERR_NETWORK_CHANGED when it sees the
-  // host's network change (CI saw it once): retry that, and only that.
-  for (let tries = 1; ; tries++) {
-    try {
-      await page.goto(process.env.SIGNIN);
-      break;
-    } catch (e) {
-      if (tries >= 3 || !String(e).includes('ERR_NETWORK_CHANGED')) throw e;
-      process.stderr.write(`retrying the sign-in page after: ${String(e).split('\n')[0]}\n`);
-      await new Promise((r) => setTimeout(r, 1000));
-    }
-  }
+  await page.goto(process.env.SIGNIN);
   try {
     await page.click('#nav-clusters');
   } catch (e) {

@@ -136,8 +136,8 @@ fn the_clusters_page_shows_stack_status_and_slurm_node_states() {
             .expect("node")
     };
     let mut o = run_browser();
-    // A network change that cut the sign-in itself short gets one more try,
-    // with a fresh (single-use) link; any other failure fails the test.
+    // A network change that cut the sign-in page or request short gets one
+    // more try, with a fresh (single-use) link; any other failure fails.
     let err = String::from_utf8_lossy(&o.stderr);
     if !o.status.success()
         && (err.contains("ERR_NETWORK_CHANGED") || err.contains("cannot reach the airlock server"))
