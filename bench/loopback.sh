@@ -196,17 +196,21 @@ set -- ${SC[airlock]}; a=$1; set -- ${SC[ssh]}; s=$1; set -- ${SC[airlock-gcm]};
 echo "| scp: CPU per GiB, whole machine, core-seconds | | $(fmt "${SC[ssh]}") direct | $(fmt "${SC[ssh-gcm]}") direct | $(fmt "${SC[airlock]}") (chacha20); $(fmt "${SC[airlock-gcm]}") (aes128-gcm) | $(ratio "$a" "$s") | $(ratio "$ag" "$g") | |"
 fi
 
+# An ssh ControlMaster to the throwaway sshd, for the rows that compare with it.
+dest="${USER:-root}@127.0.0.1"
+master_up() { ssh "${SSHO[@]}" -p "$SSHD" -o ControlMaster=yes -o ControlPath="$work/cm" -o ControlPersist=600 -fN "$dest"; }
+master_down() { ssh -o ControlPath="$work/cm" -O exit "$dest" 2>/dev/null || true; }
+
 # Session start: wall time of one remote `true`, milliseconds, timed by
 # hyperfine (no intermediate shell, one warm-up run each).
 declare -A ST
 if want start; then
-ssh "${SSHO[@]}" -p "$SSHD" -o ControlMaster=yes -o ControlPath="$work/cm" -o ControlPersist=60 -fN "${USER:-root}@127.0.0.1"
-dest="${USER:-root}@127.0.0.1"
+master_up
 hyperfine -N --style none --warmup 1 --runs "$STARTS" --export-json "$work/start.json" \
   -n ssh "ssh ${SSHO[*]} -p $SSHD $dest true" \
   -n ssh-mux "ssh ${SSHO[*]} -p $SSHD -o ControlPath=$work/cm $dest true" \
   -n airlock "$AIRLOCK exec $node -- true" >/dev/null
-ssh -o ControlPath="$work/cm" -O exit "$dest" 2>/dev/null || true
+master_down
 for mode in ssh ssh-mux airlock; do
   ST[$mode]=$(python3 -c 'import json,sys; r=next(x for x in json.load(open(sys.argv[1]))["results"] if x["command"]==sys.argv[2]); print(" ".join(f"{v*1000:.0f}" for v in (r["median"],r["min"],r["max"])))' "$work/start.json" "$mode")
 done
@@ -217,8 +221,7 @@ fi
 # Session rate: EXECS remote `true`s, each its own client process, one at a
 # time and PARALLEL at a time (xargs -P), paths taking turns; sessions/s.
 if want exec; then
-ssh "${SSHO[@]}" -p "$SSHD" -o ControlMaster=yes -o ControlPath="$work/cm" -o ControlPersist=600 -fN "${USER:-root}@127.0.0.1"
-dest="${USER:-root}@127.0.0.1"
+master_up
 rate() { # rate PARALLEL COMMAND... → sessions/s over EXECS runs; fails on any failed run
   local par=$1; shift
   local t0; t0=$(now)
@@ -242,7 +245,7 @@ for _ in $(seq "$RUNS"); do
     R[$par]+="$(python3 -c "print(','.join(f'{(b-a)*1000/$EXECS:.1f}' for a,b in (($c0,$(cpu_tree $$)),($a0,$(cpu_tree "$agent_pid")),($s0,$(cpu_tree "$server_pid")))))") "
   done
 done
-ssh -o ControlPath="$work/cm" -O exit "$dest" 2>/dev/null || true
+master_down
 for par in 1 "$PARALLEL"; do
   for mode in ssh ssh-mux airlock; do ST[$mode]=$(stats ${V[$mode-$par]}); done
   set -- ${ST[airlock]}; a=$1; set -- ${ST[ssh]}; s=$1; set -- ${ST[ssh-mux]}; x=$1
