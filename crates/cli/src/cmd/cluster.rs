@@ -125,10 +125,9 @@ pub(crate) fn follow(
             ));
         }
         if done(d.as_ref()) {
-            if d.is_none() {
-                // Gone between the two calls: its last events.
-                print_events(&mut after);
-            }
+            // Events written between the two calls (the last resources' own,
+            // or a deleted stack's) still show before the final status.
+            print_events(&mut after);
             if let Some(pb) = spinner {
                 pb.finish_and_clear();
             }
