@@ -381,10 +381,23 @@ pub fn create(st: Shared, name: String) {
 
 /// CREATE_FAILED with `reason`, then unless `norollback`, ROLLBACK_IN_PROGRESS,
 /// the teardown, and ROLLBACK_COMPLETE.
+/// The two statuses are written in one transaction, so no reader sees the
+/// stack at rest in CREATE_FAILED while it is about to roll back.
 fn fail_and_roll_back(st: &AppState, name: &str, reason: &str, norollback: bool) {
-    record_status(st, name, StackStatus::CreateFailed, Some(reason));
+    let r = checkout(&st.db)
+        .map_err(ClusterError::from)
+        .and_then(|conn| {
+            let tx = conn.unchecked_transaction()?;
+            store::set_status(&tx, name, StackStatus::CreateFailed, Some(reason))?;
+            if !norollback {
+                store::set_status(&tx, name, StackStatus::RollbackInProgress, None)?;
+            }
+            Ok(tx.commit()?)
+        });
+    if let Err(e) = r {
+        tracing::warn!(cluster = %name, error = %e, "cannot record the stack's failure");
+    }
     if !norollback {
-        record_status(st, name, StackStatus::RollbackInProgress, None);
         teardown(st, name);
         record_status(st, name, StackStatus::RollbackComplete, None);
     }
