@@ -6,7 +6,7 @@ PREFIX ?= /usr/local
 # provider is built and tested. One feature set (and the build-graph note in
 # Cargo.toml) means cargo builds each crate once; the tests' own
 # `cargo build` of the binaries reads it from AIRLOCK_TEST_FEATURES.
-FEATURES ?= airlock-server/ec2,airlock-cluster/ec2
+FEATURES ?= airlock-server/ec2,airlock-cluster/ec2,airlock-cli/ec2
 export AIRLOCK_TEST_FEATURES := $(FEATURES)
 
 demo:
@@ -33,8 +33,10 @@ build:
 	cargo build --bin airlock --bin airlock-server
 
 # Release binaries onto PATH (airlock and airlock-server, side by side) and the manual pages.
+# `make install FEATURES_INSTALL=$(FEATURES)` includes the EC2 provider (docs/EC2.md).
+FEATURES_INSTALL ?=
 install:
-	cargo build --release --bin airlock --bin airlock-server
+	cargo build --release --bin airlock --bin airlock-server $(if $(FEATURES_INSTALL),--features $(FEATURES_INSTALL))
 	install -d $(PREFIX)/bin
 	install -m 0755 target/release/airlock target/release/airlock-server $(PREFIX)/bin/
 	target/release/airlock man --out-dir $(PREFIX)/share/man/man1

@@ -187,6 +187,9 @@ enum DebugCommand {
         #[arg(long, default_value_t = 2)]
         notice_seconds: u64,
     },
+    /// Boot an EC2 endpoint's instances (moto's, which boots nothing) as
+    /// machines on this host that run their user data (root; docs/EC2.md).
+    Ec2BootRig(cmd::ec2_boot_rig::BootRigArgs),
 }
 
 #[derive(Subcommand)]
@@ -265,6 +268,7 @@ fn main() -> ExitCode {
                     0
                 })
         }
+        Command::Debug(DebugCommand::Ec2BootRig(a)) => cmd::ec2_boot_rig::run(a),
         Command::Node(NodeCommand::Boot { spec }) => airlock_cluster::local::supervisor::boot(&spec).map(|()| 0).map_err(Into::into),
         Command::Server(c) => cmd::server::run(&g, c),
         Command::Provider(c) => cmd::provider::run(c),

@@ -493,6 +493,16 @@ fn every_command_in_the_readme_runs_as_written() {
     );
     r.run_in("airlock delete mycluster", &[], "", 120);
 
+    // On AWS.
+    r.skip(
+        "AWS_PROFILE=hpc airlock server start --listen 127.0.0.1:7443,10.0.0.5:7443 --provider ec2 --node-endpoint 10.0.0.5:7443 --ec2-image-id ami-0123456789abcdef0",
+        "needs an AWS account; ec2_walkthrough runs this server against moto, with the boot rig",
+    );
+    r.skip(
+        "airlock create mycluster -c cluster.ini",
+        "the cluster on AWS above; ec2_walkthrough creates the seed's on moto",
+    );
+
     // A node outside any cluster, joined with a hybrid activation.
     r.run("airlock iam create-role --role-name NodeRole --assume-role-policy-document '{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Principal\":{\"Service\":\"ssm.amazonaws.com\"},\"Action\":\"sts:AssumeRole\"}]}'");
     r.run("airlock iam attach-role-policy --role-name NodeRole --policy-arn arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore");

@@ -49,6 +49,11 @@ struct Args {
     /// custom_ami (an image with Slurm, munge and cloud-init; docs/EC2.md).
     #[arg(long, env = "AIRLOCK_EC2_IMAGE_ID", value_name = "AMI")]
     ec2_image_id: Option<String>,
+    /// With --provider ec2: where every instance's image mounts the
+    /// cluster's shared filesystem (EFS, FSx); nodes bind-mount /home and
+    /// /shared from it instead of NFS from the head node (docs/EC2.md).
+    #[arg(long, env = "AIRLOCK_EC2_SHARED_VOLUME", value_name = "PATH")]
+    ec2_shared_volume: Option<String>,
     /// Log level: error, warn, info, debug, trace (or a tracing filter).
     #[arg(long, env = "AIRLOCK_LOG", default_value = "info")]
     log_level: String,
@@ -81,6 +86,7 @@ fn run(a: Args) -> anyhow::Result<()> {
     let provider = select::choose(select::Selection {
         kind: a.provider,
         ec2_image_id: a.ec2_image_id,
+        ec2_shared_volume: a.ec2_shared_volume,
         node_endpoint: a.node_endpoint,
         provider_socket: a.provider_socket.as_deref(),
     })?;

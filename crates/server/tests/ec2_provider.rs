@@ -62,7 +62,7 @@ fn airlock_bin() -> PathBuf {
         let features = std::env::var("AIRLOCK_TEST_FEATURES")
             .ok()
             .filter(|f| !f.is_empty())
-            .unwrap_or_else(|| "airlock-server/ec2,airlock-cluster/ec2".into());
+            .unwrap_or_else(|| "airlock-server/ec2,airlock-cluster/ec2,airlock-cli/ec2".into());
         let mut cargo = Command::new(env!("CARGO"));
         // Not cargo's variables for a running test: ring's build script
         // tracks CARGO_MANIFEST_DIR and CARGO_PKG_*, and a change rebuilds

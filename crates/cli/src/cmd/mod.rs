@@ -9,6 +9,7 @@ pub mod config;
 pub mod config_convert;
 pub mod console;
 pub mod ec2;
+pub mod ec2_boot_rig;
 pub mod iam;
 pub mod instances;
 pub mod man;

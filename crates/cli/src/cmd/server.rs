@@ -71,6 +71,11 @@ pub struct ServerArgs {
     /// custom_ami [default: the last one given].
     #[arg(long, env = "AIRLOCK_EC2_IMAGE_ID", value_name = "AMI")]
     ec2_image_id: Option<String>,
+    /// With --provider ec2: where every instance's image mounts the
+    /// cluster's shared filesystem; nodes bind-mount /home and /shared from
+    /// it instead of NFS from the head node [default: the last one given].
+    #[arg(long, env = "AIRLOCK_EC2_SHARED_VOLUME", value_name = "PATH")]
+    ec2_shared_volume: Option<String>,
 }
 
 /// The settings a server was last given, in `STATE/server.settings` (JSON);
@@ -90,6 +95,8 @@ struct Settings {
     node_endpoint: Option<SocketAddr>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     ec2_image_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    ec2_shared_volume: Option<String>,
 }
 
 fn settings_file(dir: &StateDir) -> PathBuf {
@@ -131,6 +138,7 @@ impl Settings {
             provider: a.provider.clone().or(self.provider),
             node_endpoint: a.node_endpoint.or(self.node_endpoint),
             ec2_image_id: a.ec2_image_id.clone().or(self.ec2_image_id),
+            ec2_shared_volume: a.ec2_shared_volume.clone().or(self.ec2_shared_volume),
         }
     }
 
@@ -270,6 +278,7 @@ fn server_command(
         "AIRLOCK_PROVIDER",
         "AIRLOCK_NODE_ENDPOINT",
         "AIRLOCK_EC2_IMAGE_ID",
+        "AIRLOCK_EC2_SHARED_VOLUME",
     ] {
         cmd.env_remove(var);
     }
@@ -291,6 +300,9 @@ fn server_command(
     }
     if let Some(ami) = &s.ec2_image_id {
         cmd.arg("--ec2-image-id").arg(ami);
+    }
+    if let Some(v) = &s.ec2_shared_volume {
+        cmd.arg("--ec2-shared-volume").arg(v);
     }
     cmd.arg("--node-binary")
         .arg(std::env::current_exe().context("finding the airlock executable")?)

@@ -194,11 +194,13 @@ pub fn run(cmd: SlurmCommand) -> anyhow::Result<i32> {
         );
         log(kind, &format!("{name}: failed: {msg}"));
         if kind == "resume" {
+            // Slurm's reason is one line: the cause, without the hint.
+            let cause = msg.lines().next().unwrap_or_default();
             let _ = scontrol(&[
                 "update",
                 &format!("nodename={name}"),
                 "state=down",
-                &format!("reason=airlock: launch failed: {msg}"),
+                &format!("reason=airlock: launch failed: {cause}"),
             ]);
         }
     }

@@ -196,6 +196,10 @@ impl Lab {
         let server = Server::start_with(&env, vars);
         Self::with(env, server)
     }
+    /// A server started some other way (on the EC2 provider, say).
+    pub fn adopt(env: Env, server: Server) -> Self {
+        Self::with(env, server)
+    }
     fn with(env: Env, server: Server) -> Self {
         let key = env.tmp.path().join("id_ed25519");
         let o = Command::new("ssh-keygen")

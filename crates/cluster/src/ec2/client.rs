@@ -26,6 +26,13 @@ pub struct Ec2Settings {
     /// `HOST:PORT` the nodes reach the airlock server at; the only address
     /// their security group lets them reach outside the cluster.
     pub node_endpoint: String,
+    /// Where every instance has the cluster's shared filesystem mounted by
+    /// its image (EFS, FSx, or the boot rig's volume): nodes bind-mount
+    /// `/home` and `/shared` from it. `None`: NFS from the head node.
+    pub shared_volume: Option<String>,
+    /// An EC2 endpoint URL other than AWS's (the AWS CLI's
+    /// `--endpoint-url`); `AWS_ENDPOINT_URL` works too.
+    pub endpoint_url: Option<String>,
 }
 
 /// Attempts per call, throttling (`RequestLimitExceeded`) included, with
@@ -91,6 +98,9 @@ pub fn connect(s: &Ec2Settings) -> Result<(Bridge, Client, String)> {
     }
     if let Some(p) = &s.profile {
         loader = loader.profile_name(p);
+    }
+    if let Some(u) = &s.endpoint_url {
+        loader = loader.endpoint_url(u);
     }
     let conf = bridge.call(async move {
         let conf = loader.load().await;

@@ -7,6 +7,7 @@
 //! The provider interface is synchronous: each call runs on the provider's
 //! own runtime and the caller waits for it.
 
+pub mod boot_rig;
 mod client;
 mod error;
 mod names;
@@ -435,8 +436,13 @@ impl Provider for Ec2Provider {
     }
 
     fn shared_storage(&self, net: &Network) -> StorageSource {
-        StorageSource::Nfs {
-            server: net.head_address.clone().unwrap_or_else(|| "head".into()),
+        match &self.settings.shared_volume {
+            Some(source) => StorageSource::Volume {
+                source: source.clone(),
+            },
+            None => StorageSource::Nfs {
+                server: net.head_address.clone().unwrap_or_else(|| "head".into()),
+            },
         }
     }
 

@@ -64,6 +64,14 @@ pub enum SelectError {
     )]
     ImageWithoutEc2,
     #[error(
+        "cannot start the server: --ec2-shared-volume is a setting of the EC2 provider, and this server uses --provider local\n  hint: add --provider ec2, or drop --ec2-shared-volume (AIRLOCK_EC2_SHARED_VOLUME)"
+    )]
+    VolumeWithoutEc2,
+    #[error(
+        "cannot start the server: --ec2-shared-volume {0:?} is not an absolute path\n  hint: give the directory where every instance's image mounts the cluster's shared filesystem, e.g. /mnt/cluster-volume"
+    )]
+    VolumeNotAbsolute(String),
+    #[error(
         "cannot start the server: this airlock-server was built without the EC2 provider, so --provider ec2 is not available\n  hint: build it with `cargo build --release --features airlock-server/ec2` (docs/EC2.md), or start it with --provider local"
     )]
     NotBuilt,
@@ -78,6 +86,8 @@ pub struct Selection<'a> {
     pub kind: ProviderKind,
     /// The AMI of nodes whose configuration has no `custom_ami`.
     pub ec2_image_id: Option<String>,
+    /// Where every instance has the cluster's shared filesystem mounted.
+    pub ec2_shared_volume: Option<String>,
     pub node_endpoint: Option<SocketAddr>,
     pub provider_socket: Option<&'a Path>,
 }
@@ -87,6 +97,9 @@ pub struct Selection<'a> {
 pub fn choose(s: Selection<'_>) -> Result<ProviderChoice, SelectError> {
     match s.kind {
         ProviderKind::Local if s.ec2_image_id.is_some() => Err(SelectError::ImageWithoutEc2),
+        ProviderKind::Local if s.ec2_shared_volume.is_some() => {
+            Err(SelectError::VolumeWithoutEc2)
+        }
         ProviderKind::Local => Ok(ProviderChoice::Local),
         ProviderKind::Ec2 => {
             if let Some(socket) = s.provider_socket {
@@ -96,19 +109,26 @@ pub fn choose(s: Selection<'_>) -> Result<ProviderChoice, SelectError> {
             if endpoint.ip().is_unspecified() || endpoint.port() == 0 {
                 return Err(SelectError::UnspecifiedEndpoint(endpoint));
             }
-            ec2(s.ec2_image_id, endpoint)
+            if let Some(v) = s.ec2_shared_volume.as_ref().filter(|v| !v.starts_with('/')) {
+                return Err(SelectError::VolumeNotAbsolute(v.clone()));
+            }
+            ec2(s.ec2_image_id, s.ec2_shared_volume, endpoint)
         }
     }
 }
 
 #[cfg(feature = "ec2")]
-fn ec2(image_id: Option<String>, endpoint: SocketAddr) -> Result<ProviderChoice, SelectError> {
+fn ec2(
+    image_id: Option<String>,
+    shared_volume: Option<String>,
+    endpoint: SocketAddr,
+) -> Result<ProviderChoice, SelectError> {
     use airlock_cluster::ec2::{Ec2Provider, Ec2Settings};
     let p = Ec2Provider::connect(Ec2Settings {
-        region: None,
-        profile: None,
         image_id,
+        shared_volume,
         node_endpoint: endpoint.to_string(),
+        ..Ec2Settings::default()
     })
     .map_err(SelectError::Ec2)?;
     p.check().map_err(SelectError::Ec2)?;
@@ -117,7 +137,11 @@ fn ec2(image_id: Option<String>, endpoint: SocketAddr) -> Result<ProviderChoice,
 }
 
 #[cfg(not(feature = "ec2"))]
-fn ec2(_image_id: Option<String>, _endpoint: SocketAddr) -> Result<ProviderChoice, SelectError> {
+fn ec2(
+    _image_id: Option<String>,
+    _shared_volume: Option<String>,
+    _endpoint: SocketAddr,
+) -> Result<ProviderChoice, SelectError> {
     Err(SelectError::NotBuilt)
 }
 
@@ -165,6 +189,21 @@ mod tests {
             ..Selection::default()
         };
         assert!(matches!(choose(s), Err(SelectError::ImageWithoutEc2)));
+        let s = Selection {
+            ec2_shared_volume: Some("/mnt/cluster-volume".into()),
+            ..Selection::default()
+        };
+        assert!(matches!(choose(s), Err(SelectError::VolumeWithoutEc2)));
+    }
+
+    #[test]
+    fn a_relative_shared_volume_is_refused() {
+        let s = Selection {
+            ec2_shared_volume: Some("mnt/efs".into()),
+            ..ec2_with(Some("10.0.0.5:7443"))
+        };
+        let e = choose(s).unwrap_err().to_string();
+        assert!(e.contains("is not an absolute path") && e.contains("hint: "), "{e}");
     }
 
     #[cfg(not(feature = "ec2"))]
