@@ -43,10 +43,20 @@ pub struct RigOptions {
 /// What one look at EC2 changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RigEvent {
-    Booted { ec2_id: String, name: String, ip: String },
-    Stopped { ec2_id: String, name: String },
+    Booted {
+        ec2_id: String,
+        name: String,
+        ip: String,
+    },
+    Stopped {
+        ec2_id: String,
+        name: String,
+    },
     /// An instance the rig cannot boot; it is not tried again.
-    Refused { ec2_id: String, reason: String },
+    Refused {
+        ec2_id: String,
+        reason: String,
+    },
 }
 
 impl std::fmt::Display for RigEvent {
@@ -134,8 +144,10 @@ impl BootRig {
         };
         let (bridge, client, _region) = client::connect(&settings)?;
         let server = ServerEndpoint::on_gateway(opts.node_endpoint.port());
-        std::fs::create_dir_all(&opts.root)
-            .map_err(local_provider::io(format!("creating {}", opts.root.display())))?;
+        std::fs::create_dir_all(&opts.root).map_err(local_provider::io(format!(
+            "creating {}",
+            opts.root.display()
+        )))?;
         net::create_bridge(&plan)?;
         net::load_host_table(&plan, &server)?;
         Ok(BootRig {
@@ -208,7 +220,10 @@ impl BootRig {
     fn boot(&self, s: &Seen) -> Result<Machine> {
         let missing = |what: &str| ProviderError::Invalid(format!("it has no {what} tag"));
         let cluster = s.cluster.as_deref().ok_or_else(|| missing(CLUSTER_TAG))?;
-        let airlock_id = s.airlock_id.as_deref().ok_or_else(|| missing(AIRLOCK_ID_TAG))?;
+        let airlock_id = s
+            .airlock_id
+            .as_deref()
+            .ok_or_else(|| missing(AIRLOCK_ID_TAG))?;
         let name = s.name.as_deref().ok_or_else(|| missing(NODE_NAME_TAG))?;
         let host_n = host_number(&self.plan, &s.ip).ok_or_else(|| {
             ProviderError::Invalid(format!(
@@ -221,8 +236,10 @@ impl BootRig {
         let user_data = self.user_data(&s.ec2_id)?;
         let layout = ClusterLayout::new(&self.opts.root, cluster);
         if layout.read_network().is_none() {
-            std::fs::create_dir_all(&layout.dir)
-                .map_err(local_provider::io(format!("creating {}", layout.dir.display())))?;
+            std::fs::create_dir_all(&layout.dir).map_err(local_provider::io(format!(
+                "creating {}",
+                layout.dir.display()
+            )))?;
             let text = serde_json::to_string_pretty(&self.plan)
                 .map_err(|e| ProviderError::Invalid(e.to_string()))?;
             std::fs::write(layout.network_file(), text)
@@ -280,7 +297,12 @@ impl BootRig {
             let mut out = Vec::new();
             let mut pages = c
                 .describe_instances()
-                .filters(Filter::builder().name("tag-key").values(AIRLOCK_ID_TAG).build())
+                .filters(
+                    Filter::builder()
+                        .name("tag-key")
+                        .values(AIRLOCK_ID_TAG)
+                        .build(),
+                )
                 .into_paginator()
                 .send();
             while let Some(page) = pages.next().await {
@@ -366,7 +388,14 @@ mod tests {
     fn machines_take_their_ec2_address_in_the_rig_subnet() {
         let plan = NetworkPlan::new(240, "v", "s");
         assert_eq!(host_number(&plan, "10.77.240.4"), Some(4));
-        for bad in ["10.77.240.1", "10.77.240.255", "10.77.241.4", "10.0.1.4", "", "x"] {
+        for bad in [
+            "10.77.240.1",
+            "10.77.240.255",
+            "10.77.241.4",
+            "10.0.1.4",
+            "",
+            "x",
+        ] {
             assert_eq!(host_number(&plan, bad), None, "{bad}");
         }
     }

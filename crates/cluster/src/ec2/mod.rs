@@ -271,6 +271,15 @@ fn to_instance(i: &aws_sdk_ec2::types::Instance) -> Option<Instance> {
     })
 }
 
+/// The address of a node endpoint `IP:PORT` (`[IPv6]:PORT`), without the
+/// port: what a network's `server_address` is.
+fn endpoint_host(endpoint: &str) -> String {
+    endpoint
+        .parse::<std::net::SocketAddr>()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_else(|_| endpoint.to_owned())
+}
+
 /// Whether airlock (or a user) ended the instance, rather than EC2.
 fn user_initiated(i: &aws_sdk_ec2::types::Instance) -> bool {
     i.state_reason()
@@ -325,7 +334,7 @@ impl Provider for Ec2Provider {
         let net = Network {
             physical_id: subnet_id.to_owned(),
             cidr,
-            server_address: self.settings.node_endpoint.clone(),
+            server_address: endpoint_host(&self.settings.node_endpoint),
             head_address: None,
         };
         self.lock_networks().insert(cluster.to_owned(), net.clone());
@@ -338,7 +347,7 @@ impl Provider for Ec2Provider {
         }
         // After a restart: the security group's tags remember it.
         let (c, name) = (self.client.clone(), names::security_group(cluster));
-        let endpoint = self.settings.node_endpoint.clone();
+        let endpoint = endpoint_host(&self.settings.node_endpoint);
         let net = self
             .bridge
             .call(async move {
@@ -701,5 +710,16 @@ impl Ec2Provider {
     }
     fn lock_forgotten(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
         self.forgotten.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::endpoint_host;
+
+    #[test]
+    fn a_network_names_the_server_by_address_without_the_port() {
+        assert_eq!(endpoint_host("10.0.0.5:7443"), "10.0.0.5");
+        assert_eq!(endpoint_host("[fd00::1]:7443"), "fd00::1");
     }
 }

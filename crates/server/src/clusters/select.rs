@@ -97,9 +97,7 @@ pub struct Selection<'a> {
 pub fn choose(s: Selection<'_>) -> Result<ProviderChoice, SelectError> {
     match s.kind {
         ProviderKind::Local if s.ec2_image_id.is_some() => Err(SelectError::ImageWithoutEc2),
-        ProviderKind::Local if s.ec2_shared_volume.is_some() => {
-            Err(SelectError::VolumeWithoutEc2)
-        }
+        ProviderKind::Local if s.ec2_shared_volume.is_some() => Err(SelectError::VolumeWithoutEc2),
         ProviderKind::Local => Ok(ProviderChoice::Local),
         ProviderKind::Ec2 => {
             if let Some(socket) = s.provider_socket {
@@ -203,7 +201,10 @@ mod tests {
             ..ec2_with(Some("10.0.0.5:7443"))
         };
         let e = choose(s).unwrap_err().to_string();
-        assert!(e.contains("is not an absolute path") && e.contains("hint: "), "{e}");
+        assert!(
+            e.contains("is not an absolute path") && e.contains("hint: "),
+            "{e}"
+        );
     }
 
     #[cfg(not(feature = "ec2"))]
