@@ -7,7 +7,11 @@ use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use aws_sdk_ec2::Client;
 use aws_sdk_ec2::config::ProvideCredentials;
+use aws_sdk_ec2::config::interceptors::InterceptorContext;
+use aws_sdk_ec2::config::retry::{ClassifyRetry, RetryAction};
 use aws_sdk_ec2::error::DisplayErrorContext;
+use aws_sdk_ec2::error::ProvideErrorMetadata;
+use aws_sdk_ec2::operation::run_instances::RunInstancesError;
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 use base64::Engine;
 use std::future::Future;
@@ -121,7 +125,36 @@ pub fn connect(s: &Ec2Settings) -> Result<(Bridge, Client, String)> {
                 .into(),
         )
     })?;
-    Ok((bridge, Client::new(&conf), region))
+    let ec2 = aws_sdk_ec2::config::Builder::from(&conf)
+        .retry_classifier(NoRetryOnCapacity)
+        .build();
+    Ok((bridge, Client::from_conf(ec2), region))
+}
+
+/// EC2's capacity refusals (HTTP 500) are not retried: capacity does not
+/// come back within a call's backoff, and Slurm's resume should hear at
+/// once, set the node down and requeue its job, as ParallelCluster does.
+#[derive(Debug)]
+struct NoRetryOnCapacity;
+
+impl ClassifyRetry for NoRetryOnCapacity {
+    fn classify_retry(&self, ctx: &InterceptorContext) -> RetryAction {
+        let Some(Err(e)) = ctx.output_or_error() else {
+            return RetryAction::NoActionIndicated;
+        };
+        let code = e
+            .as_operation_error()
+            .and_then(|e| e.downcast_ref::<RunInstancesError>())
+            .and_then(|e| e.code());
+        match code {
+            Some(c) if super::error::CAPACITY_CODES.contains(&c) => RetryAction::RetryForbidden,
+            _ => RetryAction::NoActionIndicated,
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        "airlock: no retry on EC2 capacity errors"
+    }
 }
 
 fn no_credentials() -> ProviderError {
