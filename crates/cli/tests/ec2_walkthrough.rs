@@ -7,8 +7,10 @@
 //! the tunnel, a launch EC2 refuses for capacity (a proxy in front of moto
 //! answers RunInstances with `InsufficientInstanceCapacity`) sets the node
 //! down with EC2's reason and requeues the job, which runs once capacity
-//! is back, and `delete` leaves no instance, security group or launch
-//! template in moto and no machine on the host. Needs root and moto.
+//! is back, `delete` leaves no instance, security group or launch
+//! template in moto and no machine on the host, and a cluster on an AMI
+//! without Slurm fails its head node's configuration with the reason and
+//! rolls back. Needs root and moto.
 //!
 //! The seed's `placement_group = DYNAMIC` is left out: moto answers
 //! CreatePlacementGroup with HTTP 500 (docs/EC2.md).
@@ -352,6 +354,8 @@ fn the_seed_walkthrough_runs_through_the_ec2_provider_on_moto() {
         },
     );
     took("sbatch to the job requeued after the capacity refusal");
+    let held = lab.exec("ssm/head", &format!("scontrol show job {job} | grep -E 'Reason|EligibleTime'"));
+    eprintln!("ec2 walkthrough: the requeued job: {}", held.split_whitespace().collect::<Vec<_>>().join(" "));
     ec2_proxy.refuse(None);
     let output = wait_for(
         240,
@@ -401,6 +405,43 @@ fn the_seed_walkthrough_runs_through_the_ec2_provider_on_moto() {
          print(json.dumps([live, sgs, lts]))",
     );
     assert_eq!(left, "[[], [], []]");
+
+    // 6. An AMI without Slurm (the rig masks Slurm's daemons on machines
+    //    from an image it is told lacks them): the head node's
+    //    configuration fails at starting slurmctld, saying why, and the
+    //    stack rolls back, leaving nothing in EC2.
+    let bare = moto::boto(
+        &moto.endpoint,
+        &format!(
+            "img = ec2.register_image(Name='debian-without-slurm', RootDeviceName='/dev/xvda')['ImageId']\n\
+             ec2.create_tags(Resources=[img], Tags=[{{'Key': '{}', 'Value': '{}'}}])\n\
+             print(img)",
+            airlock_cluster::ec2::boot_rig::IMAGE_TAG,
+            airlock_cluster::ec2::boot_rig::WITHOUT_SLURM
+        ),
+    );
+    let config = lab.write(
+        "bare.ini",
+        &seed.replace("[vpc default]", &format!("custom_ami = {bare}\n\n[vpc default]")),
+    );
+    let o = env.run(&["create", "bare", "-c", config.to_str().expect("path")]);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}\n{err}\n{}", rig.output());
+    assert!(out.contains("Status: ROLLBACK_COMPLETE"), "{out}\n{err}");
+    assert!(
+        err.contains("/usr/sbin/slurmctld is not an installed program on this machine: its image has no Slurm"),
+        "{out}\n{err}"
+    );
+    let left = moto::boto(
+        &moto.endpoint,
+        "f = [{'Name': 'tag:parallelcluster:cluster-name', 'Values': ['bare']}]\n\
+         live = [i['InstanceId'] for r in ec2.describe_instances(Filters=f)['Reservations'] \
+         for i in r['Instances'] if i['State']['Name'] != 'terminated']\n\
+         lts = [t['LaunchTemplateName'] for t in ec2.describe_launch_templates()['LaunchTemplates']]\n\
+         print(json.dumps([live, lts]))",
+    );
+    assert_eq!(left, "[[], []]");
+    took("create on an AMI without Slurm to ROLLBACK_COMPLETE");
     wait_for(30, "the rig to stop every machine", || {
         let o = rig.output();
         (o.contains(&format!("stopped {head_ec2} (head)"))

@@ -13,7 +13,7 @@ use std::time::Duration;
 const CLUSTER: &str = "seed";
 const CONFIG: &str = "[aws]\naws_region_name = us-east-1\n\n[global]\ncluster_template = default\n\n\
 [cluster default]\nscheduler = slurm\nbase_os = alinux2\nkey_name = lab\nvpc_settings = v\nqueue_settings = q\n\
-master_instance_type = t3.micro\n\n\
+master_instance_type = t3.micro\nec2_iam_role = hpc-nodes\n\n\
 [vpc v]\nvpc_id = VPC\nmaster_subnet_id = SUBNET\n\n\
 [queue q]\ncompute_resource_settings = cr\ndisable_hyperthreading = true\n\n\
 [compute_resource cr]\ninstance_type = c5.large\nmax_count = 4\n";
@@ -157,11 +157,11 @@ fn a_cluster_on_ec2_is_made_launched_and_deleted_leaving_nothing() {
         &moto,
         "for n in ['seed-HeadNode', 'seed-q-c5large']:\n  \
          d = ec2.describe_launch_template_versions(LaunchTemplateName=n)['LaunchTemplateVersions'][0]['LaunchTemplateData']\n  \
-         print(n, d['InstanceType'], d.get('KeyName'), json.dumps(d.get('CpuOptions')))",
+         print(n, d['InstanceType'], d.get('KeyName'), d['IamInstanceProfile']['Name'], json.dumps(d.get('CpuOptions')))",
     );
-    assert!(lt.contains("seed-HeadNode t3.micro lab null"), "{lt}");
+    assert!(lt.contains("seed-HeadNode t3.micro lab hpc-nodes null"), "{lt}");
     assert!(
-        lt.contains(r#"seed-q-c5large c5.large lab {"CoreCount": 1, "ThreadsPerCore": 1}"#),
+        lt.contains(r#"seed-q-c5large c5.large lab hpc-nodes {"CoreCount": 1, "ThreadsPerCore": 1}"#),
         "{lt}"
     );
 

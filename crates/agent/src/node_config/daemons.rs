@@ -97,6 +97,15 @@ pub fn service(d: Daemon) -> InitService {
     InitService { argv, after }
 }
 
+/// The software that provides `d`.
+fn package(d: Daemon) -> &'static str {
+    match d {
+        Daemon::Munged => "munge",
+        Daemon::Slurmctld | Daemon::Slurmd => "Slurm",
+        Daemon::Sshd => "OpenSSH server",
+    }
+}
+
 /// `d`'s systemd unit (Debian's names).
 pub fn unit(d: Daemon) -> &'static str {
     match d {
@@ -116,6 +125,16 @@ pub fn start(
     changed: Changed,
 ) -> Result<bool, String> {
     let init = init.ok_or_else(|| NO_INIT.to_string())?;
+    if init == Init::Airlock {
+        let service = service(d);
+        let bin = service.argv.first().map(String::as_str).unwrap_or_default();
+        if !system::is_program(sys, bin) {
+            return Err(format!(
+                "{bin} is not an installed program on this machine: its image has no {} (a node's image needs Slurm and munge; docs/EC2.md)",
+                package(d)
+            ));
+        }
+    }
     if d == Daemon::Sshd {
         system::ensure_dir(sys, "/run/sshd", Some(0o755))?;
     }

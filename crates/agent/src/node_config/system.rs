@@ -277,6 +277,12 @@ pub fn exists(sys: &dyn System, path: &str) -> bool {
     std::fs::symlink_metadata(sys.host_path(path)).is_ok()
 }
 
+/// Whether `path` is a program: a regular file (following a link) that
+/// someone may execute.
+pub fn is_program(sys: &dyn System, path: &str) -> bool {
+    std::fs::metadata(sys.host_path(path)).is_ok_and(|m| m.is_file() && m.mode() & 0o111 != 0)
+}
+
 /// Whether `path` is a directory (following a link).
 pub fn is_dir(sys: &dyn System, path: &str) -> bool {
     sys.host_path(path).is_dir()

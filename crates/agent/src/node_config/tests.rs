@@ -2,7 +2,7 @@
 //! records commands, mounts, chowns, signals and writes.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -64,7 +64,11 @@ impl Fake {
         let f = Fake::new();
         f.mkdir(INIT_SERVICES_DIR);
         f.file("/run/munge/munge.socket.2", "");
-        f.file("/usr/sbin/sshd", "");
+        for bin in ["munged", "slurmctld", "slurmd", "sshd"] {
+            let path = format!("/usr/sbin/{bin}");
+            f.file(&path, "");
+            std::fs::set_permissions(f.p(&path), std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
         f.file("/usr/bin/ssh-keygen", "");
         f.file("/etc/skel/.bashrc", "# bashrc\n");
         f.file("/etc/passwd", "root:x:0:0:root:/root:/bin/bash\n");
@@ -694,6 +698,26 @@ fn without_an_init_the_first_daemon_fails() {
     assert_eq!(
         (last.0.as_str(), last.1),
         ("starting munged", StepStatus::Failed)
+    );
+}
+
+#[test]
+fn an_image_without_slurm_fails_the_step_that_starts_it_and_says_so() {
+    let mut sys = Fake::airlock_node();
+    std::fs::remove_file(sys.p("/usr/sbin/slurmctld")).unwrap();
+    let (r, steps) = run(&head(volume()), &mut sys);
+    assert_eq!(
+        r,
+        Err("/usr/sbin/slurmctld is not an installed program on this machine: its image has no Slurm (a node's image needs Slurm and munge; docs/EC2.md)".into())
+    );
+    let last = steps.last().unwrap();
+    assert_eq!(
+        (last.0.as_str(), last.1),
+        ("starting slurmctld", StepStatus::Failed)
+    );
+    assert!(
+        !sys.p(&format!("{INIT_SERVICES_DIR}/slurmctld.json")).exists(),
+        "no service for a missing binary"
     );
 }
 

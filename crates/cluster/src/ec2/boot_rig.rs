@@ -7,7 +7,9 @@
 //! gateway is the server's node endpoint, so the cluster's subnet in EC2
 //! must be that CIDR. Each cluster's volume is attached to its machines at
 //! [`node_paths::VOLUME`]: the server runs with `--ec2-shared-volume` set
-//! to it (this kernel has no NFS).
+//! to it (this kernel has no NFS). An AMI tagged [`IMAGE_TAG`] =
+//! [`WITHOUT_SLURM`] stands for an image without Slurm: its machines have
+//! Slurm's daemons masked.
 
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
@@ -26,6 +28,13 @@ use crate::local::net::{self, ServerEndpoint};
 use crate::local::node::{self, NodeRecord, NodeRole};
 use crate::local::{self as local_provider, image};
 use crate::provider::{ProviderError, Result};
+
+/// The tag of an AMI whose machines the rig boots without something: its
+/// value [`WITHOUT_SLURM`] masks Slurm's daemons, as an image without
+/// Slurm would lack them.
+pub const IMAGE_TAG: &str = "airlock:boot-rig-image";
+pub const WITHOUT_SLURM: &str = "without-slurm";
+const SLURM_PROGRAMS: [&str; 2] = ["/usr/sbin/slurmctld", "/usr/sbin/slurmd"];
 
 /// What the rig is started with.
 #[derive(Debug, Clone)]
@@ -120,6 +129,7 @@ struct Seen {
     name: Option<String>,
     role: NodeRole,
     ip: String,
+    image_id: String,
 }
 
 impl BootRig {
@@ -234,6 +244,16 @@ impl BootRig {
             ))
         })?;
         let user_data = self.user_data(&s.ec2_id)?;
+        let masked: Vec<String> = match self.image_kind(&s.image_id)?.as_deref() {
+            Some(WITHOUT_SLURM) => SLURM_PROGRAMS.iter().map(|p| p.to_string()).collect(),
+            Some(other) => {
+                return Err(ProviderError::Invalid(format!(
+                    "its image {} has {IMAGE_TAG}={other:?}; the rig knows only {WITHOUT_SLURM:?}",
+                    s.image_id
+                )));
+            }
+            None => Vec::new(),
+        };
         let layout = ClusterLayout::new(&self.opts.root, cluster);
         if layout.read_network().is_none() {
             std::fs::create_dir_all(&layout.dir).map_err(local_provider::io(format!(
@@ -256,6 +276,7 @@ impl BootRig {
             server: &self.server,
             exe: &self.opts.exe,
             user_data: &user_data,
+            masked: &masked,
         });
         match launched {
             Ok(rec) => Ok(Machine { layout, rec }),
@@ -264,6 +285,27 @@ impl BootRig {
                 Err(e)
             }
         }
+    }
+
+    /// What the rig's tag on the image says it lacks, if anything.
+    fn image_kind(&self, image_id: &str) -> Result<Option<String>> {
+        if image_id.is_empty() {
+            return Ok(None);
+        }
+        let (c, id) = (self.client.clone(), image_id.to_owned());
+        self.bridge.call(async move {
+            let out = c
+                .describe_images()
+                .image_ids(id)
+                .send()
+                .await
+                .map_err(aws("DescribeImages"))?;
+            Ok(out
+                .images()
+                .first()
+                .and_then(|i| tag(i.tags(), IMAGE_TAG))
+                .map(str::to_owned))
+        })
     }
 
     /// The instance's user data, decoded.
@@ -324,6 +366,7 @@ impl BootRig {
                             _ => NodeRole::Compute,
                         },
                         ip: i.private_ip_address().unwrap_or_default().to_owned(),
+                        image_id: i.image_id().unwrap_or_default().to_owned(),
                     });
                 }
             }

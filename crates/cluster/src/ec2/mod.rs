@@ -128,6 +128,7 @@ impl Ec2Provider {
                 )
             })?;
         let key = m.key_name.as_ref().map(|k| k.value.clone());
+        let profile = templates::instance_profile(m);
         let plan = templates::plan(cluster, m);
         let dynamic_groups: BTreeSet<String> = m
             .queues
@@ -168,7 +169,12 @@ impl Ec2Provider {
                 }
                 c.create_launch_template()
                     .launch_template_name(&t.name)
-                    .launch_template_data(templates::data(t, &image, key.as_deref()))
+                    .launch_template_data(templates::data(
+                        t,
+                        &image,
+                        key.as_deref(),
+                        profile.as_deref(),
+                    ))
                     .tag_specifications(tags_of(ResourceType::LaunchTemplate, &tags))
                     .send()
                     .await

@@ -1,12 +1,13 @@
 //! A cluster's launch templates, one for the head node and one per compute
 //! resource, as ParallelCluster makes them: AMI, instance type, key pair,
-//! root volume, `disable_hyperthreading` as CpuOptions, spot options and
-//! placement group.
+//! root volume, `disable_hyperthreading` as CpuOptions, spot options,
+//! placement group, and the instance profile of `ec2_iam_role`.
 
 use super::names;
 use airlock_config::model::{ClusterModel, ComputeType};
 use aws_sdk_ec2::types::{
     LaunchTemplateBlockDeviceMappingRequest, LaunchTemplateCpuOptionsRequest,
+    LaunchTemplateIamInstanceProfileSpecificationRequest,
     LaunchTemplateInstanceMarketOptionsRequest, LaunchTemplatePlacementRequest,
     LaunchTemplateSpotMarketOptionsRequest, MarketType, RequestLaunchTemplateData,
 };
@@ -62,8 +63,24 @@ pub fn plan(cluster: &str, m: &ClusterModel) -> Vec<Template> {
     out
 }
 
+/// The instance profile nodes run with: `ec2_iam_role` (v2) or
+/// `HeadNode/Iam/InstanceRole` (v3), a role name or ARN, names an instance
+/// profile of the same name (the one the console makes with an EC2 role).
+/// None: nodes hold no AWS credentials at all (the agent needs none).
+pub fn instance_profile(m: &ClusterModel) -> Option<String> {
+    let role = m.extra.iter().find(|s| s.key == "ec2_iam_role")?;
+    let v = role.value.value.trim();
+    let name = v.rsplit('/').next().unwrap_or(v);
+    (!name.is_empty() && !name.eq_ignore_ascii_case("NONE")).then(|| name.to_owned())
+}
+
 /// The launch template's data for `t`.
-pub fn data(t: &Template, image_id: &str, key_name: Option<&str>) -> RequestLaunchTemplateData {
+pub fn data(
+    t: &Template,
+    image_id: &str,
+    key_name: Option<&str>,
+    instance_profile: Option<&str>,
+) -> RequestLaunchTemplateData {
     let root = LaunchTemplateBlockDeviceMappingRequest::builder()
         .device_name("/dev/xvda")
         .ebs(
@@ -99,6 +116,13 @@ pub fn data(t: &Template, image_id: &str, key_name: Option<&str>) -> RequestLaun
                 .build(),
         );
     }
+    if let Some(p) = instance_profile {
+        d = d.iam_instance_profile(
+            LaunchTemplateIamInstanceProfileSpecificationRequest::builder()
+                .name(p)
+                .build(),
+        );
+    }
     if let Some(pg) = &t.placement_group {
         d = d.placement(
             LaunchTemplatePlacementRequest::builder()
@@ -107,4 +131,42 @@ pub fn data(t: &Template, image_id: &str, key_name: Option<&str>) -> RequestLaun
         );
     }
     d.build()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn model(extra: &str) -> ClusterModel {
+        let text = format!(
+            "[aws]\naws_region_name = us-east-1\n[global]\ncluster_template = default\n\
+             [cluster default]\nscheduler = slurm\nbase_os = alinux2\nvpc_settings = v\n\
+             queue_settings = q\n{extra}\n[vpc v]\nvpc_id = vpc-1\nmaster_subnet_id = subnet-1\n\
+             [queue q]\ncompute_resource_settings = cr\n\
+             [compute_resource cr]\ninstance_type = c5.large\n"
+        );
+        airlock_config::load(&text, "c.ini", None, None)
+            .model
+            .expect("the configuration loads")
+    }
+
+    #[test]
+    fn only_a_configured_role_gives_nodes_an_instance_profile() {
+        assert_eq!(instance_profile(&model("")), None);
+        assert_eq!(
+            instance_profile(&model("ec2_iam_role = hpc-nodes")).as_deref(),
+            Some("hpc-nodes")
+        );
+        assert_eq!(
+            instance_profile(&model("ec2_iam_role = arn:aws:iam::123456789012:role/team/hpc-nodes"))
+                .as_deref(),
+            Some("hpc-nodes")
+        );
+        let d = data(&plan("c", &model(""))[0], "ami-1", None, Some("hpc-nodes"));
+        assert_eq!(
+            d.iam_instance_profile().and_then(|p| p.name()),
+            Some("hpc-nodes")
+        );
+        assert!(data(&plan("c", &model(""))[0], "ami-1", None, None).iam_instance_profile().is_none());
+    }
 }

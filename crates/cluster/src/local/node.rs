@@ -33,6 +33,10 @@ pub struct NodeSpec {
     pub node_dir: PathBuf,
     /// The `airlock` binary the node runs (agent, hooks).
     pub exe: PathBuf,
+    /// Programs under `/usr` this machine's image lacks (the EC2 boot
+    /// rig's image without Slurm): each is masked, not executable.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub masked: Vec<String>,
 }
 
 /// A launched node, as `node.json` records it.
@@ -63,6 +67,8 @@ pub struct Launch<'a> {
     /// joins with a single-use token and runs it). Nothing else of the
     /// server's is placed on the machine.
     pub user_data: &'a str,
+    /// See [`NodeSpec::masked`].
+    pub masked: &'a [String],
 }
 
 fn write_private(path: &Path, data: &str) -> Result<()> {
@@ -114,6 +120,7 @@ pub fn launch(l: &Launch<'_>) -> Result<NodeRecord> {
         cluster_dir: l.layout.dir.clone(),
         node_dir: dir.clone(),
         exe: l.exe.to_owned(),
+        masked: l.masked.to_vec(),
     };
     let spec_path = dir.join("spec.json");
     std::fs::write(

@@ -192,6 +192,7 @@ impl Provider for LocalProvider {
             server: &self.server,
             exe: &self.exe,
             user_data: spec.user_data,
+            masked: &[],
         });
         match launched {
             Ok(rec) => Ok(instance_of(&rec)),

@@ -137,8 +137,9 @@ fn dev(dev: &Path) -> Result<()> {
 }
 
 /// Builds the node's root under `root` (not yet pivoted) from the node's
-/// directory `node` and its cluster's `cluster`.
-pub fn build(node: &Path, cluster: &Path, root: &Path) -> Result<()> {
+/// directory `node` and its cluster's `cluster`; each of `masked` (a
+/// program under `/usr`) is `/dev/null` there, as if the image lacked it.
+pub fn build(node: &Path, cluster: &Path, root: &Path, masked: &[String]) -> Result<()> {
     let c = |p: &str| cluster.join(p);
     mnt(
         Some(Path::new("tmpfs")),
@@ -160,6 +161,17 @@ pub fn build(node: &Path, cluster: &Path, root: &Path) -> Result<()> {
     // The cluster's copies of setuid programs, owned by the node's root.
     for (copy, host) in userns::setuid_binds(cluster) {
         bind(&copy, &root.join(host.trim_start_matches('/')), true)?;
+    }
+    for m in masked {
+        let inside = root.join(m.trim_start_matches('/'));
+        if !m.starts_with("/usr/") || m.contains("..") {
+            return Err(ProviderError::Invalid(format!(
+                "cannot mask {m:?}: only programs under /usr are masked"
+            )));
+        }
+        if inside.exists() {
+            bind(Path::new("/dev/null"), &inside, true)?;
+        }
     }
     if Path::new("/opt").is_dir() {
         bind(Path::new("/opt"), &root.join("opt"), true)?;

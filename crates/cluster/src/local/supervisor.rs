@@ -145,7 +145,7 @@ pub fn boot(spec_path: &Path) -> Result<()> {
         .map_err(|e| ProviderError::Invalid(format!("sethostname: {e}")))?;
     let (node, cluster) = (Path::new("."), Path::new("../.."));
     let root: PathBuf = node.join("root");
-    rootfs::build(node, cluster, &root)?;
+    rootfs::build(node, cluster, &root, &spec.masked)?;
     // The user data, where the machine's first boot runs it (as EC2's
     // instance metadata hands it over).
     let user_data = std::fs::read(node.join("user-data")).map_err(io("reading the user data"))?;
