@@ -354,8 +354,14 @@ fn the_seed_walkthrough_runs_through_the_ec2_provider_on_moto() {
         },
     );
     took("sbatch to the job requeued after the capacity refusal");
-    let held = lab.exec("ssm/head", &format!("scontrol show job {job} | grep -E 'Reason|EligibleTime'"));
-    eprintln!("ec2 walkthrough: the requeued job: {}", held.split_whitespace().collect::<Vec<_>>().join(" "));
+    let held = lab.exec(
+        "ssm/head",
+        &format!("scontrol show job {job} | grep -E 'Reason|EligibleTime'"),
+    );
+    eprintln!(
+        "ec2 walkthrough: the requeued job: {}",
+        held.split_whitespace().collect::<Vec<_>>().join(" ")
+    );
     ec2_proxy.refuse(None);
     let output = wait_for(
         240,
@@ -422,7 +428,10 @@ fn the_seed_walkthrough_runs_through_the_ec2_provider_on_moto() {
     );
     let config = lab.write(
         "bare.ini",
-        &seed.replace("[vpc default]", &format!("custom_ami = {bare}\n\n[vpc default]")),
+        &seed.replace(
+            "[vpc default]",
+            &format!("custom_ami = {bare}\n\n[vpc default]"),
+        ),
     );
     let o = env.run(&["create", "bare", "-c", config.to_str().expect("path")]);
     let (out, err) = text(&o);

@@ -159,9 +159,14 @@ fn a_cluster_on_ec2_is_made_launched_and_deleted_leaving_nothing() {
          d = ec2.describe_launch_template_versions(LaunchTemplateName=n)['LaunchTemplateVersions'][0]['LaunchTemplateData']\n  \
          print(n, d['InstanceType'], d.get('KeyName'), d['IamInstanceProfile']['Name'], json.dumps(d.get('CpuOptions')))",
     );
-    assert!(lt.contains("seed-HeadNode t3.micro lab hpc-nodes null"), "{lt}");
     assert!(
-        lt.contains(r#"seed-q-c5large c5.large lab hpc-nodes {"CoreCount": 1, "ThreadsPerCore": 1}"#),
+        lt.contains("seed-HeadNode t3.micro lab hpc-nodes null"),
+        "{lt}"
+    );
+    assert!(
+        lt.contains(
+            r#"seed-q-c5large c5.large lab hpc-nodes {"CoreCount": 1, "ThreadsPerCore": 1}"#
+        ),
         "{lt}"
     );
 

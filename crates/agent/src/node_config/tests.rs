@@ -716,7 +716,8 @@ fn an_image_without_slurm_fails_the_step_that_starts_it_and_says_so() {
         ("starting slurmctld", StepStatus::Failed)
     );
     assert!(
-        !sys.p(&format!("{INIT_SERVICES_DIR}/slurmctld.json")).exists(),
+        !sys.p(&format!("{INIT_SERVICES_DIR}/slurmctld.json"))
+            .exists(),
         "no service for a missing binary"
     );
 }

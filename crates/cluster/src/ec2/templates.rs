@@ -158,8 +158,10 @@ mod tests {
             Some("hpc-nodes")
         );
         assert_eq!(
-            instance_profile(&model("ec2_iam_role = arn:aws:iam::123456789012:role/team/hpc-nodes"))
-                .as_deref(),
+            instance_profile(&model(
+                "ec2_iam_role = arn:aws:iam::123456789012:role/team/hpc-nodes"
+            ))
+            .as_deref(),
             Some("hpc-nodes")
         );
         let d = data(&plan("c", &model(""))[0], "ami-1", None, Some("hpc-nodes"));
@@ -167,6 +169,10 @@ mod tests {
             d.iam_instance_profile().and_then(|p| p.name()),
             Some("hpc-nodes")
         );
-        assert!(data(&plan("c", &model(""))[0], "ami-1", None, None).iam_instance_profile().is_none());
+        assert!(
+            data(&plan("c", &model(""))[0], "ami-1", None, None)
+                .iam_instance_profile()
+                .is_none()
+        );
     }
 }

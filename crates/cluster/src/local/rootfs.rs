@@ -162,17 +162,6 @@ pub fn build(node: &Path, cluster: &Path, root: &Path, masked: &[String]) -> Res
     for (copy, host) in userns::setuid_binds(cluster) {
         bind(&copy, &root.join(host.trim_start_matches('/')), true)?;
     }
-    for m in masked {
-        let inside = root.join(m.trim_start_matches('/'));
-        if !m.starts_with("/usr/") || m.contains("..") {
-            return Err(ProviderError::Invalid(format!(
-                "cannot mask {m:?}: only programs under /usr are masked"
-            )));
-        }
-        if inside.exists() {
-            bind(Path::new("/dev/null"), &inside, true)?;
-        }
-    }
     if Path::new("/opt").is_dir() {
         bind(Path::new("/opt"), &root.join("opt"), true)?;
     }
@@ -240,6 +229,45 @@ pub fn build(node: &Path, cluster: &Path, root: &Path, masked: &[String]) -> Res
     bind(&node.join("agent"), &var.join("lib/airlock-agent"), false)?;
     dir(&var.join("spool/slurm"), 0o755)?;
     bind(&c("log"), &var.join("log/slurm"), false)?;
+    for m in masked {
+        mask(root, m)?;
+    }
+    Ok(())
+}
+
+/// Makes the program at `path` (under `/usr`, as the machine sees it)
+/// `/dev/null`: its links are followed inside `root` (Debian's
+/// `/usr/sbin/slurmctld` is a link through `/etc/alternatives`), so the
+/// file masked is the machine's, never one of the host's.
+fn mask(root: &Path, path: &str) -> Result<()> {
+    let refuse = |why: &str| ProviderError::Invalid(format!("cannot mask {path:?}: {why}"));
+    if !path.starts_with("/usr/") || path.contains("/../") {
+        return Err(refuse("only programs under /usr are masked"));
+    }
+    let mut p = root.join(path.trim_start_matches('/'));
+    for _ in 0..16 {
+        let Ok(target) = std::fs::read_link(&p) else {
+            break;
+        };
+        let next = if target.is_absolute() {
+            root.join(target.strip_prefix("/").unwrap_or(&target))
+        } else {
+            p.parent().unwrap_or(root).join(&target)
+        };
+        if next
+            .components()
+            .any(|c| c == std::path::Component::ParentDir)
+        {
+            return Err(refuse("a link on the way leaves the machine's root"));
+        }
+        p = next;
+    }
+    if !p.starts_with(root) {
+        return Err(refuse("it is not in the machine's root"));
+    }
+    if p.is_file() {
+        bind(Path::new("/dev/null"), &p, true)?;
+    }
     Ok(())
 }
 
