@@ -68,9 +68,11 @@ pub fn is_read_only(action: &str) -> bool {
 }
 
 fn insert(conn: &Connection, time: Option<&str>, r: &Record<'_>) -> rusqlite::Result<()> {
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO audit_log(time, request_id, principal, action, resource, decision, statement, source_ip, detail)
          VALUES (COALESCE(?9, strftime('%Y-%m-%dT%H:%M:%fZ','now')), ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute(
         rusqlite::params![
             r.request_id,
             r.principal,

@@ -387,12 +387,13 @@ fn fail_and_roll_back(st: &AppState, name: &str, reason: &str, norollback: bool)
     let r = checkout(&st.db)
         .map_err(ClusterError::from)
         .and_then(|conn| {
-            let tx = conn.unchecked_transaction()?;
-            store::set_status(&tx, name, StackStatus::CreateFailed, Some(reason))?;
-            if !norollback {
-                store::set_status(&tx, name, StackStatus::RollbackInProgress, None)?;
-            }
-            Ok(tx.commit()?)
+            crate::db::immediate(&conn, || {
+                store::set_status(&conn, name, StackStatus::CreateFailed, Some(reason))?;
+                if !norollback {
+                    store::set_status(&conn, name, StackStatus::RollbackInProgress, None)?;
+                }
+                Ok::<_, ClusterError>(())
+            })
         });
     if let Err(e) = r {
         tracing::warn!(cluster = %name, error = %e, "cannot record the stack's failure");

@@ -146,6 +146,20 @@ pub fn authorize_role(
     resource: &str,
     extra: &[(&str, &str)],
 ) -> Result<(), ApiError> {
+    authorize_role_actions(conn, request_id, node, &[action], resource, extra)
+}
+
+/// [`authorize_role`] for several actions on one resource, with the role
+/// and its policies loaded once; each decision is audited, and the first
+/// refusal is returned.
+pub fn authorize_role_actions(
+    conn: &rusqlite::Connection,
+    request_id: &str,
+    node: &NodeCaller<'_>,
+    actions: &[&str],
+    resource: &str,
+    extra: &[(&str, &str)],
+) -> Result<(), ApiError> {
     let (role_name, instance_id, source_ip) = (node.role_name, node.instance_id, node.source_ip);
     let iam = Iam::new(conn)?;
     let role = iam.get_role(role_name)?;
@@ -154,21 +168,24 @@ pub fn authorize_role(
         iam.account
     );
     let policies = policies_of(&iam, PrincipalKind::Role, role_name)?;
-    let mut req = user_request(
-        &arn,
-        role_name,
-        &format!("{}:{instance_id}", role.role_id),
-        &role.tags,
-        source_ip,
-        action,
-        resource,
-    )
-    .with("aws:PrincipalType", "AssumedRole");
-    for (k, v) in extra {
-        req = req.with(*k, *v);
+    for action in actions {
+        let mut req = user_request(
+            &arn,
+            role_name,
+            &format!("{}:{instance_id}", role.role_id),
+            &role.tags,
+            source_ip,
+            action,
+            resource,
+        )
+        .with("aws:PrincipalType", "AssumedRole");
+        for (k, v) in extra {
+            req = req.with(*k, *v);
+        }
+        req.context.remove("aws:username");
+        decide_and_audit(conn, request_id, &policies, &req, source_ip)?;
     }
-    req.context.remove("aws:username");
-    decide_and_audit(conn, request_id, &policies, &req, source_ip)
+    Ok(())
 }
 
 fn decide_and_audit(
@@ -306,4 +323,67 @@ pub fn simulate(ctx: &Allowed<'_, '_>, i: SimulateIn) -> Result<Value, ApiError>
         }
     }
     Ok(json!({ "EvaluationResults": results }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decisions(conn: &rusqlite::Connection) -> Vec<(String, String)> {
+        let mut st = conn
+            .prepare("SELECT action, decision FROM audit_log ORDER BY id")
+            .unwrap();
+        st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    #[test]
+    fn several_actions_are_each_decided_and_audited_and_the_first_refusal_returned() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (conn, _) = crate::db::open(&tmp.path().join("a.db")).unwrap();
+        let iam = Iam::new(&conn).unwrap();
+        iam.create_role("NodeRole", "{}", "", &[]).unwrap();
+        iam.put_inline_policy(
+            PrincipalKind::Role,
+            "NodeRole",
+            "one",
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ssm:UpdateInstanceInformation","Resource":"*"}]}"#,
+        )
+        .unwrap();
+        let node = NodeCaller {
+            role_name: "NodeRole",
+            instance_id: "mi-0123456789abcdef0",
+            source_ip: Some("10.0.0.9"),
+        };
+        let actions = [
+            "ssm:UpdateInstanceInformation",
+            "ssmmessages:CreateControlChannel",
+        ];
+        let e = authorize_role_actions(&conn, "r1", &node, &actions, "*", &[]).unwrap_err();
+        assert!(
+            e.message.contains("ssmmessages:CreateControlChannel"),
+            "{}",
+            e.message
+        );
+        let want = |d2: &str| {
+            vec![
+                (
+                    "ssm:UpdateInstanceInformation".to_owned(),
+                    "Allow".to_owned(),
+                ),
+                ("ssmmessages:CreateControlChannel".to_owned(), d2.to_owned()),
+            ]
+        };
+        assert_eq!(decisions(&conn), want("Deny"));
+        iam.attach_policy(
+            PrincipalKind::Role,
+            "NodeRole",
+            "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore",
+        )
+        .unwrap();
+        authorize_role_actions(&conn, "r2", &node, &actions, "*", &[]).unwrap();
+        assert_eq!(decisions(&conn)[2..], want("Allow"));
+    }
 }

@@ -106,9 +106,8 @@ fn tags_to_json(tags: &[Tag]) -> String {
 /// The account this server plays, created at first start.
 pub fn account_id(conn: &Connection) -> Result<String, IamError> {
     let existing: Option<String> = conn
-        .query_row("SELECT value FROM meta WHERE key = 'account_id'", [], |r| {
-            r.get(0)
-        })
+        .prepare_cached("SELECT value FROM meta WHERE key = 'account_id'")?
+        .query_row([], |r| r.get(0))
         .optional()?;
     if let Some(a) = existing {
         return Ok(a);
@@ -370,8 +369,10 @@ impl<'a> Iam<'a> {
 
     pub fn get_role(&self, name: &str) -> Result<Role, IamError> {
         self.conn
-            .query_row(
+            .prepare_cached(
                 "SELECT role_name, role_id, path, created_at, description, trust_policy, tags FROM roles WHERE role_name = ?1",
+            )?
+            .query_row(
                 params![name],
                 |r| {
                     let n: String = r.get(0)?;
@@ -470,7 +471,7 @@ impl<'a> Iam<'a> {
         kind: PrincipalKind,
         principal: &str,
     ) -> Result<Vec<(String, String)>, IamError> {
-        let mut st = self.conn.prepare(
+        let mut st = self.conn.prepare_cached(
             "SELECT policy_name, document FROM inline_policies WHERE principal_kind=?1 AND principal_name=?2 ORDER BY policy_name",
         )?;
         let rows = st
@@ -524,7 +525,7 @@ impl<'a> Iam<'a> {
         kind: PrincipalKind,
         principal: &str,
     ) -> Result<Vec<String>, IamError> {
-        let mut st = self.conn.prepare(
+        let mut st = self.conn.prepare_cached(
             "SELECT policy_arn FROM attached_policies WHERE principal_kind=?1 AND principal_name=?2 ORDER BY policy_arn",
         )?;
         let rows = st
@@ -564,11 +565,8 @@ impl<'a> Iam<'a> {
         }
         Ok(self
             .conn
-            .query_row(
-                "SELECT document FROM managed_policies WHERE arn = ?1",
-                params![arn],
-                |r| r.get(0),
-            )
+            .prepare_cached("SELECT document FROM managed_policies WHERE arn = ?1")?
+            .query_row(params![arn], |r| r.get(0))
             .optional()?)
     }
 

@@ -233,20 +233,27 @@ async fn run_channel(state: Shared, id: InstanceIdentity, peer: SocketAddr, mut 
         let region = state.region.clone();
         let ip = source_ip.clone();
         crate::db::run(&state, move |conn| {
-            let account = crate::iam::store::account_id(conn)?;
-            let arn = instance_arn(&region, &account, &id);
-            let rid = ids::random_hex(16);
-            for action in REGISTRATION_ACTIONS {
+            // One IMMEDIATE transaction (it reads, then writes the audit
+            // entries): the decisions' entries commit together.
+            crate::db::immediate(conn, || {
+                let account = crate::iam::store::account_id(conn)?;
+                let arn = instance_arn(&region, &account, &id);
+                let rid = ids::random_hex(16);
                 let node = authz::NodeCaller {
                     role_name: &id.role_name,
                     instance_id: &id.instance_id,
                     source_ip: Some(&ip),
                 };
-                if let Err(e) = authz::authorize_role(conn, &rid, &node, action, &arn, &[]) {
-                    return Ok(Err(e.message));
-                }
-            }
-            Ok(Ok(()))
+                let decided = authz::authorize_role_actions(
+                    conn,
+                    &rid,
+                    &node,
+                    &REGISTRATION_ACTIONS,
+                    &arn,
+                    &[],
+                );
+                Ok::<_, ApiError>(decided.map_err(|e| e.message))
+            })
         })
         .await
     };

@@ -204,17 +204,16 @@ pub fn identity_by_cert(
     sha: &str,
 ) -> Result<Option<InstanceIdentity>, InstanceError> {
     Ok(conn
-        .query_row(
+        .prepare_cached(
             "SELECT instance_id, role_name, resource_type FROM instances WHERE cert_sha256 = ?1",
-            params![sha],
-            |r| {
-                Ok(InstanceIdentity {
-                    instance_id: r.get(0)?,
-                    role_name: r.get(1)?,
-                    resource_type: r.get(2)?,
-                })
-            },
-        )
+        )?
+        .query_row(params![sha], |r| {
+            Ok(InstanceIdentity {
+                instance_id: r.get(0)?,
+                role_name: r.get(1)?,
+                resource_type: r.get(2)?,
+            })
+        })
         .optional()?)
 }
 
@@ -226,15 +225,15 @@ pub fn set_status(
     facts: Option<&NodeFacts>,
     error: Option<&str>,
 ) -> Result<(), InstanceError> {
-    conn.execute(
+    conn.prepare_cached(
         "UPDATE instances SET ping_status = ?2, registration_error = ?3, last_ping_at = CASE WHEN ?2 = ?5 THEN ?4 ELSE last_ping_at END WHERE instance_id = ?1",
-        params![instance_id, status, error, now_iso(), PingStatus::Online],
-    )?;
+    )?
+    .execute(params![instance_id, status, error, now_iso(), PingStatus::Online])?;
     if let Some(f) = facts {
-        conn.execute(
+        conn.prepare_cached(
             "UPDATE instances SET computer_name = ?2, ip_address = ?3, platform_type = ?4, platform_name = ?5, agent_version = ?6 WHERE instance_id = ?1",
-            params![instance_id, f.computer_name, f.ip_address, f.platform_type, f.platform_name, f.agent_version],
-        )?;
+        )?
+        .execute(params![instance_id, f.computer_name, f.ip_address, f.platform_type, f.platform_name, f.agent_version])?;
     }
     Ok(())
 }
