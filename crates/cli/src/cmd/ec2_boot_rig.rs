@@ -68,11 +68,16 @@ pub fn run(a: BootRigArgs) -> anyhow::Result<i32> {
         }
         std::thread::sleep(pause);
     }
-    for e in rig.shutdown() {
+    let ended = rig.shutdown();
+    for e in &ended {
         println!("ec2-boot-rig: {e}");
     }
     match failed {
         Some(e) => Err(anyhow::Error::from(e).context("the boot rig stopped")),
+        // What it could not undo is left on this host: not a clean end.
+        None if ended.iter().any(|e| e.is_failure()) => {
+            anyhow::bail!("the boot rig could not undo everything it made (above)")
+        }
         None => Ok(0),
     }
 }

@@ -66,6 +66,17 @@ pub enum RigEvent {
         ec2_id: String,
         reason: String,
     },
+    /// What the rig could not undo (a machine, its network, its files).
+    Failed {
+        what: String,
+        reason: String,
+    },
+}
+
+impl RigEvent {
+    pub fn is_failure(&self) -> bool {
+        matches!(self, RigEvent::Failed { .. })
+    }
 }
 
 impl std::fmt::Display for RigEvent {
@@ -74,6 +85,7 @@ impl std::fmt::Display for RigEvent {
             RigEvent::Booted { ec2_id, name, ip } => write!(f, "booted {ec2_id} ({name}) at {ip}"),
             RigEvent::Stopped { ec2_id, name } => write!(f, "stopped {ec2_id} ({name})"),
             RigEvent::Refused { ec2_id, reason } => write!(f, "cannot boot {ec2_id}: {reason}"),
+            RigEvent::Failed { what, reason } => write!(f, "cannot {what}: {reason}"),
         }
     }
 }
@@ -192,14 +204,13 @@ impl BootRig {
             .cloned()
             .collect();
         for id in ended {
+            // A machine that would not stop is kept, and tried again.
             if let Some(m) = self.machines.remove(&id) {
-                if let Err(e) = node::terminate(&m.layout, &m.rec) {
-                    tracing::warn!(ec2_id = %id, error = %e, "cannot stop a machine");
+                let e = stop(&id, &m);
+                if e.is_failure() {
+                    self.machines.insert(id, m);
                 }
-                events.push(RigEvent::Stopped {
-                    ec2_id: id,
-                    name: m.rec.name,
-                });
+                events.push(e);
             }
         }
         for s in seen.iter().filter(|s| s.running) {
@@ -375,29 +386,40 @@ impl BootRig {
     }
 
     /// Stops every machine and removes the bridge, the host's table and
-    /// the rig's files. Returns what it stopped.
+    /// the rig's files. Returns what it stopped, and what it could not
+    /// undo ([`RigEvent::Failed`]).
     pub fn shutdown(mut self) -> Vec<RigEvent> {
-        let mut events = Vec::new();
-        for (id, m) in self.machines.drain() {
-            if let Err(e) = node::terminate(&m.layout, &m.rec) {
-                tracing::warn!(ec2_id = %id, error = %e, "cannot stop a machine");
-            }
-            events.push(RigEvent::Stopped {
-                ec2_id: id,
-                name: m.rec.name,
-            });
-        }
+        let mut events: Vec<RigEvent> =
+            self.machines.drain().map(|(id, m)| stop(&id, &m)).collect();
+        let failed = |what: String, e: ProviderError| RigEvent::Failed {
+            what,
+            reason: e.to_string(),
+        };
         net::delete_host_table(&self.plan);
         if let Err(e) = net::delete_bridge(&self.plan) {
-            tracing::warn!(error = %e, "cannot remove the rig's bridge");
+            events.push(failed(format!("remove the bridge {}", self.plan.bridge), e));
         }
         for l in layout::clusters(&self.opts.root) {
             if let Err(e) = node::remove_tree(&l.dir) {
-                tracing::warn!(cluster = %l.name, error = %e, "cannot remove the rig's files");
+                events.push(failed(format!("remove {}", l.dir.display()), e));
             }
         }
         let _ = std::fs::remove_dir(&self.opts.root);
         events
+    }
+}
+
+/// Stops a machine: [`RigEvent::Stopped`], or [`RigEvent::Failed`].
+fn stop(ec2_id: &str, m: &Machine) -> RigEvent {
+    match node::terminate(&m.layout, &m.rec) {
+        Ok(()) => RigEvent::Stopped {
+            ec2_id: ec2_id.to_owned(),
+            name: m.rec.name.clone(),
+        },
+        Err(e) => RigEvent::Failed {
+            what: format!("stop {ec2_id} ({})", m.rec.name),
+            reason: e.to_string(),
+        },
     }
 }
 
